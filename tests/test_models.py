@@ -1,0 +1,112 @@
+"""The diffusers DiT fixes (difftuning.md §6), DiT initialisation, and offline export/loading."""
+
+import math
+
+import pytest
+import torch
+from diffusers import DiTTransformer2DModel
+
+from tunebench.models import (ModelLoadError, apply_dit_fixes, build_dit, count_parameters, drop_labels, export_dit,
+                              load_dit, null_class, read_sidecar)
+
+
+def _inputs(model, n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    c, s = model.config.in_channels, model.config.sample_size
+    return torch.randn(n, c, s, s, generator=g), torch.randint(0, 1000, (n,), generator=g), torch.arange(n) % 5
+
+
+def test_unfixed_diffusers_dit_drops_labels_inside_the_model():
+    """The pitfall: in train mode each block draws its own label dropout, so two passes differ."""
+    torch.manual_seed(0)
+    plain = DiTTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=3, out_channels=6,
+                                  num_layers=2, sample_size=8, patch_size=4, num_embeds_ada_norm=5).train()
+    for p in plain.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    x, t, _ = _inputs(plain, n=64)
+    y = torch.zeros(64, dtype=torch.long)
+    assert not torch.equal(plain(x, t, y).sample, plain(x, t, y).sample)
+
+
+def test_dropped_sample_is_exactly_unconditional(tiny_model):
+    model = tiny_model.train()
+    x, t, y = _inputs(model, n=16)
+    dropped = drop_labels(y, prob=0.5, null=null_class(model), generator=torch.Generator().manual_seed(1))
+    assert (dropped == null_class(model)).any() and (dropped != null_class(model)).any()
+    out = model(x, t, dropped).sample
+    assert torch.equal(out, model(x, t, dropped).sample)  # no hidden randomness left in train mode
+    unconditional = model(x, t, torch.full_like(y, null_class(model))).sample
+    mask = dropped == null_class(model)
+    assert torch.equal(out[mask], unconditional[mask])
+    assert not torch.allclose(out[~mask], unconditional[~mask])
+
+
+def test_label_dropout_rate_and_null_index():
+    labels = torch.zeros(20000, dtype=torch.long)
+    dropped = drop_labels(labels, 0.1, null=13, generator=torch.Generator().manual_seed(0))
+    assert set(dropped.unique().tolist()) == {0, 13}
+    assert abs((dropped == 13).float().mean().item() - 0.1) < 0.01
+
+
+def test_embedders_are_tied_and_stay_tied_after_a_step(smoke_run):
+    model = build_dit(smoke_run.model)
+    shared = model.transformer_blocks[0].norm1.emb
+    assert all(block.norm1.emb is shared for block in model.transformer_blocks)
+    untied = DiTTransformer2DModel(**{k: v for k, v in model.config.items() if not k.startswith("_")})
+    per_embedder = count_parameters(shared)
+    assert count_parameters(untied) - count_parameters(model) == (len(model.transformer_blocks) - 1) * per_embedder
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, t, y = _inputs(model)
+    model(x, t, y).sample.pow(2).mean().backward()
+    optimizer.step()
+    assert all(block.norm1.emb is shared for block in model.transformer_blocks)
+
+
+def test_timestep_frequencies_match_original_dit(tiny_model):
+    t = torch.tensor([0, 1, 17, 500, 999])
+    half = 128
+    freqs = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / half)
+    args = t[:, None].float() * freqs[None]
+    reference = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    ours = tiny_model.transformer_blocks[0].norm1.emb.time_proj(t)
+    assert torch.allclose(ours, reference, atol=1e-5)
+    shifted = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / (half - 1))
+    assert not torch.allclose(ours, torch.cat([torch.cos(t[:, None] * shifted), torch.sin(t[:, None] * shifted)], -1),
+                              atol=1e-3)
+
+
+def test_dit_initialisation_gives_zero_output_and_norm_eps(smoke_run):
+    model = build_dit(smoke_run.model)
+    x, t, y = _inputs(model)
+    assert torch.equal(model(x, t, y).sample, torch.zeros(6, 6, 16, 16))
+    assert model.transformer_blocks[0].norm1.norm.eps == model.transformer_blocks[0].norm3.eps == 1e-6
+    assert model.config.out_channels == 2 * model.config.in_channels  # learned sigma
+
+
+def test_export_reloads_offline_identically(tiny_model, smoke_run, tmp_path):
+    folder = export_dit(tiny_model, tmp_path / "model", smoke_run, extra={"dataset": "source"})
+    assert (folder / "diffusion_pytorch_model.safetensors").is_file() and (folder / "config.json").is_file()
+    assert read_sidecar(folder)["run_config"]["scale"] == "smoke"
+    loaded = load_dit(folder).eval()
+    x, t, y = _inputs(tiny_model)
+    assert torch.equal(loaded(x, t, y).sample, tiny_model.eval()(x, t, y).sample)
+    assert all(b.norm1.emb is loaded.transformer_blocks[0].norm1.emb for b in loaded.transformer_blocks)
+    plain = DiTTransformer2DModel.from_pretrained(folder)  # a standard diffusers folder
+    assert count_parameters(plain) > count_parameters(loaded)
+
+
+def test_hub_id_offline_fails_with_local_folder_advice():
+    with pytest.raises(ModelLoadError, match="--local-dir"):
+        load_dit("facebook/DiT-XL-2-256")
+
+
+def test_not_a_model_folder(tmp_path):
+    with pytest.raises(ModelLoadError, match="not a DiT save_pretrained folder"):
+        load_dit(tmp_path)
+
+
+def test_refuses_to_tie_different_embedders(smoke_run):
+    plain = DiTTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=3, num_layers=2,
+                                  sample_size=8, patch_size=4, num_embeds_ada_norm=5)
+    with pytest.raises(ModelLoadError, match="block 1 embedder"):
+        apply_dit_fixes(plain)

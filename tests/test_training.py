@@ -1,0 +1,98 @@
+"""The shared training loop: exact resume, deterministic batches, frozen parameters, NaN handling."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from tunebench.checkpoint import CheckpointError, list_checkpoints
+from tunebench.datasets import load_dataset
+from tunebench.models import build_dit, null_class
+from tunebench.pretrain import make_loss
+from tunebench.training import ImageBatches, NonFiniteLossError, train
+
+
+def _run(smoke_run, steps, **train_changes):
+    return dataclasses.replace(smoke_run, train=dataclasses.replace(
+        smoke_run.train, steps=steps, batch_size=8, checkpoint_every=3, log_every=1, **train_changes))
+
+
+def _fit(run, out, dataset, resume="auto", model=None):
+    torch.manual_seed(0)
+    model = model or build_dit(run.model)
+    images = ImageBatches(dataset, run.train.batch_size, run.train.seed, hflip=True)
+
+    def batches(step):
+        x, y = images.get(step)
+        return {"images": x, "labels": y}
+
+    return train(run, model, make_loss(run, null_class(model)), batches, out, resume=resume, progress=False)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", "train", resolution=16, channels=3)
+
+
+def test_resume_is_exact(smoke_run, digits, tmp_path):
+    straight, straight_ema = _fit(_run(smoke_run, 6), tmp_path / "a", digits)
+    _fit(_run(smoke_run, 3), tmp_path / "b", digits)
+    assert [p.name for p in list_checkpoints(tmp_path / "b")] == ["checkpoint-0000003"]
+    resumed, resumed_ema = _fit(_run(smoke_run, 6), tmp_path / "b", digits)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(straight_ema.state_dict().values(), resumed_ema.state_dict().values()):
+        assert torch.equal(a, b)
+    steps = [line for line in (tmp_path / "b" / "stats.jsonl").read_text().splitlines()]
+    assert len(steps) == 6  # no duplicated rows after the resume
+
+
+def test_resume_refuses_another_config(smoke_run, digits, tmp_path):
+    _fit(_run(smoke_run, 3), tmp_path, digits)
+    with pytest.raises(CheckpointError, match="train.lr"):
+        _fit(_run(smoke_run, 6, lr=0.5), tmp_path, digits)
+    with pytest.raises(CheckpointError, match="no checkpoint there"):
+        _fit(_run(smoke_run, 6), tmp_path, digits, resume=str(tmp_path / "nope"))
+
+
+def test_batches_are_a_function_of_the_step(digits):
+    a = ImageBatches(digits, 10, seed=1, hflip=True)
+    b = ImageBatches(digits, 10, seed=1, hflip=True)
+    xa, ya = a.get(5)
+    b.get(0)
+    xb, yb = b.get(5)
+    assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    epoch = torch.cat([a.indices(s) for s in range(len(digits) // 10)])
+    assert len(set(epoch.tolist())) == len(epoch)  # no repeats within an epoch
+    assert xa.min() >= -1 and xa.max() <= 1
+
+
+def test_frozen_parameters_do_not_move(smoke_run, digits, tmp_path):
+    run = _run(smoke_run, 2)
+    torch.manual_seed(0)
+    model = build_dit(run.model)
+    model.pos_embed.requires_grad_(False)
+    before = model.pos_embed.proj.weight.clone()
+    trained, _ = _fit(run, tmp_path, digits, model=model)
+    assert torch.equal(trained.pos_embed.proj.weight, before)
+    assert not torch.equal(trained.proj_out_2.weight, torch.zeros_like(trained.proj_out_2.weight))
+
+
+def test_nan_loss_stops_with_step_and_keeps_checkpoint(smoke_run, digits, tmp_path):
+    _fit(_run(smoke_run, 3), tmp_path, digits)
+    run = _run(smoke_run, 8)
+    model = build_dit(run.model)
+    base = make_loss(run, null_class(model))
+    images = ImageBatches(digits, run.train.batch_size, run.train.seed, hflip=True)
+
+    def poisoned_loss(model, batch, generator):
+        losses = base(model, batch, generator)
+        return {"loss": losses["loss"] * (float("nan") if batch["step"] == 5 else 1.0)}
+
+    def batches(step):
+        x, y = images.get(step)
+        return {"images": x, "labels": y, "step": step}
+
+    with pytest.raises(NonFiniteLossError, match="at step 5"):
+        train(run, model, poisoned_loss, batches, tmp_path, progress=False)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-0000003"]

@@ -1,0 +1,102 @@
+"""Resumable training-state checkpoints: model, EMA, optimiser, step, RNG and the resolved config, with no pickle.
+
+Layout: `OUT/checkpoints/checkpoint-0001000/{model,ema,rng}.safetensors, optimizer.pt, state.json`. Each folder
+is written under a temporary name and renamed when complete, so a killed job never leaves a half checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import safetensors.torch
+import torch
+
+from tunebench.config import RunConfig, to_dict
+from tunebench.io import atomic_dir, read_json, torch_load
+
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d{7})$")
+# Keys that may change between a checkpoint and its resumption without changing what is computed.
+RESUMABLE_CHANGES = {"train.steps", "train.log_every", "train.checkpoint_every", "train.checkpoints_keep"}
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, incomplete or from a different configuration."""
+
+
+def checkpoint_dir(out_dir: str | Path, step: int) -> Path:
+    """Folder of the checkpoint taken after `step` optimiser steps."""
+    return Path(out_dir) / "checkpoints" / f"checkpoint-{step:07d}"
+
+
+def list_checkpoints(out_dir: str | Path) -> list[Path]:
+    """Complete checkpoints under `out_dir`, oldest first."""
+    root = Path(out_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if CHECKPOINT_PATTERN.match(p.name) and (p / "state.json").is_file()]
+    return sorted(found, key=lambda p: p.name)
+
+
+def save_checkpoint(out_dir, step: int, model, ema, optimizer, run: RunConfig, keep: int) -> Path:
+    """Write a complete checkpoint atomically, then delete all but the newest `keep`."""
+    target = checkpoint_dir(out_dir, step)
+    with atomic_dir(target) as tmp:
+        safetensors.torch.save_model(model, str(tmp / "model.safetensors"))
+        safetensors.torch.save_model(ema, str(tmp / "ema.safetensors"))
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        rng = {"torch_cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng.update({f"cuda_{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+        safetensors.torch.save_file(rng, str(tmp / "rng.safetensors"))
+        (tmp / "state.json").write_text(
+            json.dumps({"step": step, "run_config": to_dict(run)}, indent=2, sort_keys=True))
+    for old in list_checkpoints(out_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    """{'a': {'b': 1}} -> {'a.b': 1}."""
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def check_compatible(saved: dict, run: RunConfig, where: Path) -> None:
+    """Refuse to resume from a checkpoint whose config differs in anything but the step budget and logging."""
+    old, new = _flatten(saved), _flatten(to_dict(run))
+    differing = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
+    if differing:
+        details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in differing[:6])
+        raise CheckpointError(
+            f"checkpoint {where} was made with a different config ({details}). Resume with the same config, "
+            "or start a new run in another output folder.")
+
+
+def load_checkpoint(path: str | Path, model, ema, optimizer, run: RunConfig) -> int:
+    """Restore model, EMA, optimiser and RNG from `path` (in place) and return the step to continue from."""
+    path = Path(path)
+    if not (path / "state.json").is_file():
+        raise CheckpointError(f"{path} is not a complete checkpoint (no state.json); pick another checkpoint-* folder")
+    state = read_json(path / "state.json")
+    check_compatible(state["run_config"], run, path)
+    for module, name in ((model, "model"), (ema, "ema")):
+        missing, unexpected = safetensors.torch.load_model(module, str(path / f"{name}.safetensors"), strict=False)
+        if missing or unexpected:
+            raise CheckpointError(f"{path / name}.safetensors does not match the model "
+                                  f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    optimizer.load_state_dict(torch_load(path / "optimizer.pt"))
+    rng = safetensors.torch.load_file(str(path / "rng.safetensors"))
+    torch.set_rng_state(rng["torch_cpu"])
+    if torch.cuda.is_available():
+        states = [rng[k] for k in sorted(rng) if k.startswith("cuda_")]
+        if states:
+            torch.cuda.set_rng_state_all(states)
+    return int(state["step"])

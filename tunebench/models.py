@@ -1,0 +1,192 @@
+"""The DiT core on diffusers' `DiTTransformer2DModel`, with the original DiT's behaviour restored.
+
+diffusers' DiT differs from facebookresearch/DiT in ways that change training (see shared/notes/difftuning.md §6):
+every block owns a copy of the timestep/label embedder, each copy drops labels on its own random draw, and the
+timestep frequencies are divided by 127 instead of 128. `apply_dit_fixes` restores the original behaviour; every
+model this suite builds or loads goes through it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DiTTransformer2DModel
+from torch import nn
+
+from tunebench.config import ModelConfig, RunConfig, to_dict
+from tunebench.io import atomic_dir
+
+log = logging.getLogger(__name__)
+
+SIDECAR = "tunebench.json"  # written beside config.json: resolved run config and the fixes this loader applies
+DIT_FIXES = ("tied_embedders", "label_dropout_outside_model", "timestep_freq_shift_0")
+
+
+class ModelLoadError(OSError):
+    """A model folder or hub id cannot be loaded offline; the message says how to point at a local folder."""
+
+
+#################################################################################
+#                          Building and fixing the model                        #
+#################################################################################
+
+
+def build_dit(cfg: ModelConfig) -> DiTTransformer2DModel:
+    """Create a randomly initialised DiT (original DiT initialisation) with the fixes applied."""
+    model = DiTTransformer2DModel(
+        num_attention_heads=cfg.num_heads,
+        attention_head_dim=cfg.head_dim,
+        in_channels=cfg.in_channels,
+        out_channels=cfg.in_channels * (2 if cfg.learn_sigma else 1),
+        num_layers=cfg.num_layers,
+        sample_size=cfg.sample_size,
+        patch_size=cfg.patch_size,
+        num_embeds_ada_norm=cfg.num_classes,
+        norm_eps=cfg.norm_eps,
+    )
+    apply_dit_fixes(model, check_tied=False)
+    initialize_dit_weights(model)
+    return model
+
+
+def apply_dit_fixes(model: DiTTransformer2DModel, check_tied: bool = True) -> DiTTransformer2DModel:
+    """Make a diffusers DiT behave like the original: one shared embedder, no in-model label dropout, DiT frequencies.
+
+    With `check_tied`, the per-block embedder copies must already be identical (true for converted checkpoints
+    and for our exports); otherwise tying would silently discard trained weights, so we refuse.
+    """
+    blocks = model.transformer_blocks
+    shared = blocks[0].norm1.emb
+    for index, block in enumerate(blocks[1:], start=1):
+        if block.norm1.emb is shared:
+            continue
+        if check_tied:
+            for (name, mine), theirs in zip(block.norm1.emb.state_dict().items(), shared.state_dict().values()):
+                if not torch.equal(mine, theirs):
+                    raise ModelLoadError(
+                        f"block {index} embedder '{name}' differs from block 0; this DiT was trained with untied "
+                        "embedders and cannot be tied without changing it")
+        block.norm1.emb = shared
+    # Label dropout is applied once per sample by the trainer (drop_labels); inside the model each block would
+    # draw its own mask. The table keeps its null row because it was sized when dropout_prob was > 0.
+    shared.class_embedder.dropout_prob = 0.0
+    # Original DiT: freqs = exp(-log(10000) * arange(128) / 128); diffusers' shift=1 divides by 127.
+    shared.time_proj.downscale_freq_shift = 0
+    return model
+
+
+def initialize_dit_weights(model: DiTTransformer2DModel) -> None:
+    """DiT's initialisation: xavier linears, N(0, 0.02) embeddings, zero adaLN modulation and output layer."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    proj = model.pos_embed.proj
+    nn.init.xavier_uniform_(proj.weight.view(proj.weight.shape[0], -1))
+    nn.init.zeros_(proj.bias)
+    emb = model.transformer_blocks[0].norm1.emb
+    nn.init.normal_(emb.class_embedder.embedding_table.weight, std=0.02)
+    nn.init.normal_(emb.timestep_embedder.linear_1.weight, std=0.02)
+    nn.init.normal_(emb.timestep_embedder.linear_2.weight, std=0.02)
+    for block in model.transformer_blocks:
+        nn.init.zeros_(block.norm1.linear.weight)
+        nn.init.zeros_(block.norm1.linear.bias)
+    for layer in (model.proj_out_1, model.proj_out_2):
+        nn.init.zeros_(layer.weight)
+        nn.init.zeros_(layer.bias)
+
+
+def null_class(model: DiTTransformer2DModel) -> int:
+    """Index of the unconditional label (ImageNet DiT: 1000)."""
+    return model.config.num_embeds_ada_norm
+
+
+def drop_labels(labels: torch.Tensor, prob: float, null: int, generator: torch.Generator) -> torch.Tensor:
+    """Classifier-free label dropout, one draw per sample: replace each label by `null` with probability `prob`."""
+    draw = torch.rand(labels.shape[0], generator=generator).to(labels.device)
+    return torch.where(draw < prob, torch.full_like(labels, null), labels)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of distinct parameters (shared ones counted once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+#################################################################################
+#                         Loading and exporting (offline)                       #
+#################################################################################
+
+
+def _offline_error(name: str, what: str, err: Exception) -> ModelLoadError:
+    """The error for a model that is neither a local folder nor in the local hub cache."""
+    return ModelLoadError(
+        f"cannot load {what} '{name}' offline: it is not a local folder and not in the Hugging Face cache ({err}). "
+        f"This suite never downloads at run time. On a machine with network run "
+        f"`huggingface-cli download {name} --local-dir /path/to/{Path(name).name}` (or copy the folder), "
+        f"then pass that folder, e.g. --set model.pretrained=/path/to/{Path(name).name}.")
+
+
+def _subfolder(path: Path, name: str) -> str | None:
+    """Return `name` if `path` is a pipeline folder holding that component, else None."""
+    return name if (path / name / "config.json").is_file() else None
+
+
+def load_dit(name: str | Path) -> DiTTransformer2DModel:
+    """Load a DiT from a save_pretrained folder (or a pipeline folder with `transformer/`) and apply the fixes.
+
+    A hub id works only if it is already in the local Hugging Face cache; anything else raises ModelLoadError
+    explaining how to point at a local folder.
+    """
+    path = Path(name)
+    try:
+        if path.is_dir():
+            model = DiTTransformer2DModel.from_pretrained(path, subfolder=_subfolder(path, "transformer"))
+        else:
+            model = DiTTransformer2DModel.from_pretrained(str(name), subfolder="transformer", local_files_only=True)
+    except (OSError, ValueError) as err:
+        if path.is_dir():
+            raise ModelLoadError(f"{path} is not a DiT save_pretrained folder ({err})") from None
+        raise _offline_error(str(name), "DiT", err) from None
+    return apply_dit_fixes(model)
+
+
+def load_vae(name: str | Path) -> AutoencoderKL:
+    """Load an AutoencoderKL from a local folder (or `vae/` inside a pipeline folder), offline."""
+    path = Path(name)
+    try:
+        if path.is_dir():
+            vae = AutoencoderKL.from_pretrained(path, subfolder=_subfolder(path, "vae"))
+        else:
+            vae = AutoencoderKL.from_pretrained(str(name), local_files_only=True)
+    except (OSError, ValueError) as err:
+        if path.is_dir():
+            raise ModelLoadError(f"{path} is not an AutoencoderKL save_pretrained folder ({err})") from None
+        raise _offline_error(str(name), "VAE", err) from None
+    return vae.eval().requires_grad_(False)
+
+
+def export_dit(model: DiTTransformer2DModel, folder: str | Path, run: RunConfig, extra: dict | None = None) -> Path:
+    """Write `model` as a diffusers save_pretrained folder (safetensors) plus the resolved config, atomically.
+
+    safetensors cannot store one tensor under 28 names, so the shared embedder is written once per block (as in
+    converted hub checkpoints); `load_dit` ties the identical copies again.
+    """
+    untied = copy.deepcopy(model)
+    for block in untied.transformer_blocks[1:]:
+        block.norm1.emb = copy.deepcopy(block.norm1.emb)
+    sidecar = {"run_config": to_dict(run), "fixes": list(DIT_FIXES), **(extra or {})}
+    with atomic_dir(folder) as tmp:
+        untied.save_pretrained(tmp, safe_serialization=True)
+        (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
+    return Path(folder)
+
+
+def read_sidecar(folder: str | Path) -> dict:
+    """The `tunebench.json` beside an exported model ({} for folders made elsewhere, e.g. a converted hub model)."""
+    path = Path(folder) / SIDECAR
+    return json.loads(path.read_text()) if path.is_file() else {}

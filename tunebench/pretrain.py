@@ -1,0 +1,116 @@
+"""Pre-train (or continue training) a class-conditional DiT on a registered dataset, e.g. the mini source domain.
+
+    python -m tunebench.pretrain --scale mini --out runs/mini/source
+
+Writes OUT/config.json (resolved), OUT/checkpoints/ (resumable), OUT/stats.jsonl, OUT/model/ (the EMA weights as a
+diffusers save_pretrained folder, what DiT samples from) and OUT/summary.json (time, steps/s, parameter count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from tunebench.cli import add_config_args, config_from_args, print_config, run_cli, setup_logging
+from tunebench.config import ConfigError, RunConfig, to_dict
+from tunebench.datasets import load_dataset
+from tunebench.diffusion import GaussianDiffusion
+from tunebench.io import git_commit, write_json
+from tunebench.models import build_dit, count_parameters, drop_labels, export_dit, load_dit, load_vae, null_class
+from tunebench.training import ImageBatches, denoising_losses, train
+
+log = logging.getLogger("tunebench.pretrain")
+
+
+def check_shapes(run: RunConfig, dataset, model) -> None:
+    """Fail early, naming the keys, when data and model cannot fit together."""
+    m, d = run.model, run.data
+    side = d.resolution // 8 if m.vae else d.resolution
+    channels = 4 if m.vae else d.channels
+    if (model.config.sample_size, model.config.in_channels) != (side, channels):
+        raise ConfigError(
+            f"the model takes {model.config.in_channels}×{model.config.sample_size}² inputs but data.resolution="
+            f"{d.resolution}, data.channels={d.channels}{' through the VAE' if m.vae else ''} gives "
+            f"{channels}×{side}²; make model.sample_size/in_channels and data.resolution/channels agree")
+    classes = dataset.spec.num_classes if getattr(dataset, "spec", None) else int(dataset.labels.max()) + 1
+    if classes > null_class(model):
+        raise ConfigError(f"dataset '{d.dataset}' has {classes} classes but the model's label table has "
+                          f"{null_class(model)} (model.num_classes); raise model.num_classes")
+
+
+def make_model(run: RunConfig):
+    """The DiT to train: loaded from model.pretrained if set (its architecture wins), else built from the config."""
+    if run.model.pretrained:
+        return load_dit(run.model.pretrained)
+    return build_dit(run.model)
+
+
+def make_loss(run: RunConfig, null: int, vae=None):
+    """Pre-training loss: uniform t, label dropout once per sample, DiT's hybrid loss (VAE latents if any)."""
+    diffusion = GaussianDiffusion(run.diffusion)
+
+    def loss_fn(model, batch, generator):
+        """Per-sample losses for one batch."""
+        device = next(model.parameters()).device
+        x0 = batch["images"].to(device)
+        if vae is not None:
+            with torch.no_grad():
+                x0 = vae.encode(x0).latent_dist.sample(generator) * run.model.vae_scaling
+        labels = drop_labels(batch["labels"], run.train.label_dropout, null, generator).to(device)
+        t = torch.randint(diffusion.num_timesteps, (x0.shape[0],), generator=generator).to(device)
+        return denoising_losses(model, diffusion, x0, labels, t, generator)
+
+    return loss_fn
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags, train, export the EMA model."""
+    parser = argparse.ArgumentParser(prog="python -m tunebench.pretrain", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(parser)
+    parser.add_argument("--out", required=True, type=Path, help="output folder (resumes if it holds checkpoints)")
+    parser.add_argument("--resume", default="auto", metavar="auto|never|PATH",
+                        help="auto: continue from the latest checkpoint in --out (default); never: start over; "
+                             "PATH: a checkpoint-NNNNNNN folder")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (logs still written)")
+    args = parser.parse_args(argv)
+    run = config_from_args(args)
+    if args.dry_run:
+        print_config(run)
+        return
+    setup_logging(args.out)
+    torch.manual_seed(run.train.seed)
+    dataset = load_dataset(run.data.dataset, "train", run.data.resolution, run.data.channels, run.data.root)
+    model = make_model(run)
+    check_shapes(run, dataset, model)
+    vae = load_vae(run.model.vae) if run.model.vae else None
+    write_json(args.out / "config.json", to_dict(run))
+    log.info("pre-training %s params on %s (%d images), %d steps of %d", f"{count_parameters(model):,}",
+             run.data.dataset, len(dataset), run.train.steps, run.train.batch_size)
+    images = ImageBatches(dataset, run.train.batch_size, run.train.seed, run.data.hflip)
+
+    def batches(step):
+        """The images and labels of one step."""
+        x, y = images.get(step)
+        return {"images": x, "labels": y}
+
+    started = time.perf_counter()
+    _, ema = train(run, model, make_loss(run, null_class(model), vae), batches, args.out, resume=args.resume,
+                   progress=not args.no_progress)
+    seconds = time.perf_counter() - started
+    spec = getattr(dataset, "spec", None)
+    provenance = {"dataset": run.data.dataset, "class_names": list(spec.class_names) if spec else [],
+                  "steps": run.train.steps, "git_commit": git_commit(), "weights": "ema"}
+    export_dit(ema, args.out / "model", run, extra=provenance)
+    write_json(args.out / "summary.json", {
+        **provenance, "parameters": count_parameters(ema), "wall_seconds_this_invocation": round(seconds, 1),
+        "device": "cuda" if torch.cuda.is_available() else "cpu", "torch_threads": torch.get_num_threads()})
+    log.info("exported EMA model to %s", args.out / "model")
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,119 @@
+"""Sampling loops: DDPM with learned variance (DiT respacing) and DDIM, classifier-free guidance, per-sample seeds.
+
+Image i depends only on seed i: each sample owns a CPU `torch.Generator` for its initial noise and every step's
+noise, and the model always runs on `compute_chunk` rows (the last chunk padded), so neither the batch size nor
+the position of a sample in its batch changes a single bit of its output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers.utils.torch_utils import randn_tensor
+from tqdm.auto import tqdm
+
+from tunebench.config import DiffusionConfig, SampleConfig
+from tunebench.diffusion import respaced_timesteps
+
+LABEL_SEED_OFFSET = 1 << 40  # label draws use their own generator so they never shift the noise stream
+
+
+def make_scheduler(diffusion: DiffusionConfig, sample: SampleConfig, learn_sigma: bool):
+    """A diffusers scheduler for the protocol, with `clip_sample=False` (DiT and DEFT never clip x̂0)."""
+    common = dict(num_train_timesteps=diffusion.num_train_timesteps, beta_start=diffusion.beta_start,
+                  beta_end=diffusion.beta_end, beta_schedule="linear", clip_sample=False,
+                  prediction_type="epsilon")
+    if sample.sampler == "ddpm":
+        scheduler = DDPMScheduler(variance_type="learned_range" if learn_sigma else "fixed_small", **common)
+        # Custom timesteps: DDPMScheduler would otherwise assume a constant stride between kept steps.
+        scheduler.set_timesteps(timesteps=respaced_timesteps(diffusion.num_train_timesteps, sample.steps))
+    elif sample.sampler == "ddim":
+        scheduler = DDIMScheduler(set_alpha_to_one=True, timestep_spacing="leading", steps_offset=0, **common)
+        scheduler.set_timesteps(sample.steps)
+    else:
+        raise ValueError(f"unknown sampler {sample.sampler!r}; choose 'ddpm' or 'ddim'")
+    return scheduler
+
+
+def chunked_forward(model, x, t, labels, chunk: int, null: int) -> torch.Tensor:
+    """Run `model` on fixed-size row chunks (the last padded with null-label zeros) and concatenate the outputs."""
+    outputs = []
+    for start in range(0, x.shape[0], chunk):
+        xs, ts, ys = x[start:start + chunk], t[start:start + chunk], labels[start:start + chunk]
+        rows, pad = xs.shape[0], chunk - xs.shape[0]
+        if pad:
+            xs = torch.cat([xs, xs.new_zeros((pad, *xs.shape[1:]))])
+            ts = torch.cat([ts, ts.new_zeros(pad)])
+            ys = torch.cat([ys, ys.new_full((pad,), null)])
+        outputs.append(model(xs, ts, ys).sample[:rows])
+    return torch.cat(outputs)
+
+
+def guided_output(model, x, t, labels, sample: SampleConfig, null: int) -> torch.Tensor:
+    """Model output with classifier-free guidance on the first `guided_channels` ε channels (DiT's convention).
+
+    The remaining ε channels and the variance channels come from the conditional branch, as in DiT's
+    `forward_with_cfg`; with `guided_channels=None` every ε channel is guided.
+    """
+    tt = t.expand(x.shape[0])
+    if sample.guidance_scale == 1.0:
+        return chunked_forward(model, x, tt, labels, sample.compute_chunk, null)
+    both = chunked_forward(model, torch.cat([x, x]), torch.cat([tt, tt]),
+                           torch.cat([labels, torch.full_like(labels, null)]), sample.compute_chunk, null)
+    cond, uncond = both.chunk(2)
+    k = x.shape[1] if sample.guided_channels is None else min(sample.guided_channels, x.shape[1])
+    guided = cond.clone()
+    guided[:, :k] = uncond[:, :k] + sample.guidance_scale * (cond[:, :k] - uncond[:, :k])
+    return guided
+
+
+def labels_for_seeds(seeds: list[int], mode: str, num_classes: int, null: int) -> list[int]:
+    """Class label of each seed: 'uniform' (drawn from the seed), 'cycle' (index mod classes), 'null', or 'a,b,c'."""
+    if mode == "uniform":
+        return [int(torch.randint(num_classes, (1,), generator=torch.Generator().manual_seed(LABEL_SEED_OFFSET + s)))
+                for s in seeds]
+    if mode == "cycle":
+        return [i % num_classes for i in range(len(seeds))]
+    if mode == "null":
+        return [null] * len(seeds)
+    try:
+        chosen = [int(part) for part in mode.split(",")]
+    except ValueError:
+        raise ValueError(f"labels must be 'uniform', 'cycle', 'null' or a comma list of class ids, got {mode!r}")
+    bad = [c for c in chosen if not 0 <= c < num_classes]
+    if bad:
+        raise ValueError(f"class ids {bad} are outside [0, {num_classes})")
+    return [chosen[i % len(chosen)] for i in range(len(seeds))]
+
+
+@torch.no_grad()
+def sample_batches(model, diffusion: DiffusionConfig, sample: SampleConfig, seeds: list[int], labels: list[int],
+                   vae=None, vae_scaling: float = 0.18215, device: str | torch.device = "cpu",
+                   progress: bool = True) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Yield (seeds, images in [-1, 1]) batch by batch; every sample is a function of its own seed only."""
+    model.eval()
+    cfg = model.config
+    channels = cfg.in_channels
+    null = cfg.num_embeds_ada_norm
+    learn_sigma = cfg.out_channels == 2 * channels
+    scheduler = make_scheduler(diffusion, sample, learn_sigma)
+    shape = (channels, cfg.sample_size, cfg.sample_size)
+    bar = tqdm(total=len(seeds) * len(scheduler.timesteps), desc="sampling", unit="step", disable=not progress)
+    for start in range(0, len(seeds), sample.batch_size):
+        batch_seeds = seeds[start:start + sample.batch_size]
+        generators = [torch.Generator().manual_seed(s) for s in batch_seeds]
+        x = randn_tensor((len(batch_seeds), *shape), generator=generators, device=torch.device(device))
+        y = torch.tensor(labels[start:start + sample.batch_size], device=device)
+        for t in scheduler.timesteps:
+            out = guided_output(model, x, t.to(device).reshape(1), y, sample, null)
+            if sample.sampler == "ddpm":
+                x = scheduler.step(out, t, x, generator=generators).prev_sample
+            else:
+                x = scheduler.step(out[:, :channels], t, x, eta=sample.eta, generator=generators).prev_sample
+            bar.update(len(batch_seeds))
+        if vae is not None:
+            x = torch.cat([vae.decode(x[i:i + 1] / vae_scaling).sample for i in range(x.shape[0])])
+        yield batch_seeds, x.clamp(-1, 1)
+    bar.close()

@@ -1,0 +1,197 @@
+"""The training loop shared by pre-training, Diff-Tuning and DEFT: AdamW, EMA, accelerate, exact resume.
+
+All randomness of step s (batch order, flips, timesteps, noise, label dropout) comes from generators seeded by
+(seed, s), so a run resumed from a checkpoint takes exactly the steps the uninterrupted run would have taken.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+
+from tunebench.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
+from tunebench.config import RunConfig
+from tunebench.diffusion import GaussianDiffusion
+from tunebench.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+LossFn = Callable[[torch.nn.Module, dict, torch.Generator], dict[str, torch.Tensor]]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+#################################################################################
+#                           Deterministic randomness                           #
+#################################################################################
+
+
+def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
+    """A CPU generator that depends only on (seed, step, stream)."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 16 + stream)
+
+
+class ImageBatches:
+    """Epoch-shuffled batches as a pure function of the step: step s always gets the same images and flips."""
+
+    def __init__(self, dataset, batch_size: int, seed: int, hflip: bool):
+        """`dataset` yields (uint8 C×H×W, label); in-memory datasets expose `.images` / `.labels` for speed."""
+        if len(dataset) == 0:
+            raise ValueError("the training dataset is empty")
+        self.dataset, self.batch_size, self.seed, self.hflip = dataset, batch_size, seed, hflip
+        self._perm_epoch, self._perm = -1, None
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        """The shuffled order of one epoch (cached for the current epoch)."""
+        if epoch != self._perm_epoch:
+            generator = torch.Generator().manual_seed(self.seed * 7919 + epoch)
+            self._perm, self._perm_epoch = torch.randperm(len(self.dataset), generator=generator), epoch
+        return self._perm
+
+    def indices(self, step: int) -> torch.Tensor:
+        """Dataset indices of the batch at `step`."""
+        n = len(self.dataset)
+        positions = step * self.batch_size + torch.arange(self.batch_size)
+        return torch.stack([self._permutation(int(p) // n)[int(p) % n] for p in positions])
+
+    def get(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images in [-1, 1] as float32 B×C×H×W, labels) for `step`."""
+        idx = self.indices(step)
+        if hasattr(self.dataset, "images"):
+            images, labels = self.dataset.images[idx], self.dataset.labels[idx]
+        else:
+            items = [self.dataset[int(i)] for i in idx]
+            images = torch.stack([img for img, _ in items])
+            labels = torch.tensor([lab for _, lab in items])
+        images = images.float() / 127.5 - 1.0
+        if self.hflip:
+            flip = torch.rand(len(idx), generator=step_generator(self.seed, step, stream=1)) < 0.5
+            images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+        return images, labels.long()
+
+
+#################################################################################
+#                               Loss and EMA                                   #
+#################################################################################
+
+
+def denoising_losses(model, diffusion: GaussianDiffusion, x0, labels, t, generator) -> dict[str, torch.Tensor]:
+    """Per-sample DiT loss at given timesteps: noise x0 to x_t, predict, ε-MSE (+ VLB when variance is learned)."""
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
+    xt = diffusion.q_sample(x0, t, noise)
+    out = model(xt, t, labels).sample.float()
+    return diffusion.training_losses(out, x0, xt, t, noise)
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema ← decay·ema + (1 − decay)·model, parameter by parameter."""
+    for ema_p, p in zip(ema.parameters(), model.parameters()):
+        ema_p.mul_(decay).add_(p.detach().to(ema_p.dtype), alpha=1.0 - decay)
+
+
+#################################################################################
+#                                 The loop                                     #
+#################################################################################
+
+
+def _resume_point(out_dir: Path, resume: str) -> Path | None:
+    """Which checkpoint to resume from: 'auto' = the latest if any, 'never', or an explicit folder."""
+    if resume == "never":
+        return None
+    if resume == "auto":
+        found = list_checkpoints(out_dir)
+        return found[-1] if found else None
+    path = Path(resume)
+    if not (path / "state.json").is_file():
+        raise CheckpointError(f"--resume {path}: no checkpoint there (expected a checkpoint-NNNNNNN folder "
+                              f"with state.json); use --resume auto to take the latest one in {out_dir}")
+    return path
+
+
+def _append_stats(path: Path, rows: list[dict], keep_until: int | None = None) -> None:
+    """Append rows to stats.jsonl, first dropping rows past `keep_until` (so a resume never duplicates steps)."""
+    old = []
+    if path.is_file():
+        old = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if keep_until is not None:
+            old = [r for r in old if r["step"] <= keep_until]
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in old + rows))
+
+
+def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Callable[[int], dict], out_dir: str | Path,
+          ema: torch.nn.Module | None = None, resume: str = "auto", progress: bool = True):
+    """Train `model` for `run.train.steps` steps and return (model, ema), both unwrapped, on CPU.
+
+    `batches(step)` returns the step's batch; `loss_fn(model, batch, generator)` returns per-sample tensors with a
+    'loss' key. Parameters with `requires_grad=False` stay frozen. Checkpoints every `checkpoint_every` steps and
+    at the end; resumes from the latest checkpoint in `out_dir` unless `resume` says otherwise.
+    """
+    cfg = run.train
+    out_dir = Path(out_dir)
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
+        torch.backends.cudnn.allow_tf32 = cfg.tf32
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    ema = ema if ema is not None else copy.deepcopy(model)
+    ema.requires_grad_(False).eval()
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("no trainable parameters: every parameter has requires_grad=False")
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
+                                  weight_decay=cfg.weight_decay)
+    start = 0
+    checkpoint = _resume_point(out_dir, resume)
+    if checkpoint is not None:
+        start = load_checkpoint(checkpoint, model, ema, optimizer, run)
+        log.info("resumed from %s at step %d", checkpoint, start)
+    model.train()
+    model, optimizer = accelerator.prepare(model, optimizer)
+    ema.to(accelerator.device)
+    stats_path = out_dir / "stats.jsonl"
+    _append_stats(stats_path, [], keep_until=start)
+    pending, last_logged, tick = [], start, time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=start, desc="training", unit="step",
+               disable=not (progress and accelerator.is_local_main_process))
+    for step in range(start, cfg.steps):
+        batch = batches(step)
+        with accelerator.autocast():
+            losses = loss_fn(model, batch, step_generator(cfg.seed, step, stream=2))
+        loss = losses["loss"].mean()
+        if not math.isfinite(loss.item()):
+            raise NonFiniteLossError(f"loss is {loss.item()} at step {step} (batch indices from seed {cfg.seed}, "
+                                     f"step {step}); last good checkpoint kept in {out_dir / 'checkpoints'}")
+        accelerator.backward(loss)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        update_ema(ema, accelerator.unwrap_model(model), cfg.ema_decay)
+        done = step + 1
+        bar.update(1)
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            now = time.perf_counter()
+            row = {"step": done, **{k: float(v.detach().mean()) for k, v in losses.items()},
+                   "steps_per_s": (done - last_logged) / max(now - tick, 1e-9)}
+            pending.append(row)
+            bar.set_postfix(loss=f"{row['loss']:.4f}")
+            last_logged, tick = done, now
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            _append_stats(stats_path, pending)
+            pending = []
+            if accelerator.is_main_process:
+                save_checkpoint(out_dir, done, accelerator.unwrap_model(model), ema, optimizer, run,
+                                cfg.checkpoints_keep)
+    bar.close()
+    _append_stats(stats_path, pending)
+    return accelerator.unwrap_model(model).cpu(), ema.cpu()
