@@ -65,4 +65,6 @@ def test_ddpm_scheduler_step_matches_learned_range_posterior():
 def test_ddim_scheduler_settings():
     scheduler = make_scheduler(DiffusionConfig(), SampleConfig(sampler="ddim", steps=100), learn_sigma=True)
     assert scheduler.config.clip_sample is False and scheduler.config.timestep_spacing == "leading"
+    pixels = make_scheduler(DiffusionConfig(), SampleConfig(sampler="ddim", clip_x0=True), learn_sigma=True)
+    assert pixels.config.clip_sample is True and pixels.config.clip_sample_range == 1.0
     assert scheduler.timesteps[0] == 990 and scheduler.timesteps[-1] == 0 and len(scheduler.timesteps) == 100

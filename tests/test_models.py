@@ -103,6 +103,8 @@ def test_hub_id_offline_fails_with_local_folder_advice():
 def test_not_a_model_folder(tmp_path):
     with pytest.raises(ModelLoadError, match="not a DiT save_pretrained folder"):
         load_dit(tmp_path)
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_dit(tmp_path / "missing" / "model")
 
 
 def test_refuses_to_tie_different_embedders(smoke_run):

@@ -96,3 +96,16 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoint(smoke_run, digits, tmp_pa
     with pytest.raises(NonFiniteLossError, match="at step 5"):
         train(run, model, poisoned_loss, batches, tmp_path, progress=False)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-0000003"]
+
+
+def test_ema_update_and_warmup():
+    from tunebench.training import ema_decay_at, update_ema
+
+    assert ema_decay_at(0, 0.999, warmup=False) == 0.999
+    assert ema_decay_at(0, 0.999, warmup=True) == 0.1 and ema_decay_at(10_000, 0.999, warmup=True) == 0.999
+    ema, model = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        ema.weight.fill_(1.0)
+        model.weight.fill_(3.0)
+    update_ema(ema, model, 0.75)
+    assert torch.allclose(ema.weight, torch.full((2, 2), 1.5))

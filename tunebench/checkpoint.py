@@ -18,8 +18,10 @@ from tunebench.config import RunConfig, to_dict
 from tunebench.io import atomic_dir, read_json, torch_load
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d{7})$")
-# Keys that may change between a checkpoint and its resumption without changing what is computed.
+# Keys that may change between a checkpoint and its resumption without changing what is computed (the sampling
+# protocol never touches training).
 RESUMABLE_CHANGES = {"train.steps", "train.log_every", "train.checkpoint_every", "train.checkpoints_keep"}
+RESUMABLE_SECTIONS = ("sample.",)
 
 
 class CheckpointError(RuntimeError):
@@ -72,7 +74,8 @@ def _flatten(data: dict, prefix: str = "") -> dict:
 def check_compatible(saved: dict, run: RunConfig, where: Path) -> None:
     """Refuse to resume from a checkpoint whose config differs in anything but the step budget and logging."""
     old, new = _flatten(saved), _flatten(to_dict(run))
-    differing = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
+    differing = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES
+                       and not k.startswith(RESUMABLE_SECTIONS))
     if differing:
         details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in differing[:6])
         raise CheckpointError(

@@ -23,9 +23,9 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Resolve the run config from the parsed flags (paper defaults < scale < YAML files < --set)."""
-    return resolve(args.scale, *[load_yaml(path) for path in args.config], parse_set(args.overrides))
+def config_from_args(args: argparse.Namespace, cls: type[RunConfig] = RunConfig) -> RunConfig:
+    """Resolve the run config (a `cls`) from the parsed flags (paper defaults < scale < YAML files < --set)."""
+    return resolve(args.scale, *[load_yaml(path) for path in args.config], parse_set(args.overrides), cls=cls)
 
 
 def print_config(cfg: RunConfig) -> None:

@@ -131,9 +131,29 @@ def _offline_error(name: str, what: str, err: Exception) -> ModelLoadError:
         f"then pass that folder, e.g. --set model.pretrained=/path/to/{Path(name).name}.")
 
 
+def _looks_like_hub_id(name: str) -> bool:
+    """'org/name' (a Hugging Face repo id) rather than a filesystem path."""
+    return not Path(name).is_absolute() and not name.startswith(".") and name.count("/") == 1
+
+
 def _subfolder(path: Path, name: str) -> str | None:
     """Return `name` if `path` is a pipeline folder holding that component, else None."""
     return name if (path / name / "config.json").is_file() else None
+
+
+def _load_component(cls, name: str | Path, component: str, what: str, hub_subfolder: str | None):
+    """`cls.from_pretrained` from a local folder (or its `component/` subfolder), or from the local hub cache."""
+    path = Path(name)
+    if not path.is_dir() and not _looks_like_hub_id(str(name)):
+        raise ModelLoadError(f"{what} folder {path} does not exist (expected a save_pretrained folder)")
+    try:
+        if path.is_dir():
+            return cls.from_pretrained(path, subfolder=_subfolder(path, component))
+        return cls.from_pretrained(str(name), subfolder=hub_subfolder, local_files_only=True)
+    except (OSError, ValueError) as err:
+        if path.is_dir():
+            raise ModelLoadError(f"{path} is not a {what} save_pretrained folder ({err})") from None
+        raise _offline_error(str(name), what, err) from None
 
 
 def load_dit(name: str | Path) -> DiTTransformer2DModel:
@@ -142,32 +162,13 @@ def load_dit(name: str | Path) -> DiTTransformer2DModel:
     A hub id works only if it is already in the local Hugging Face cache; anything else raises ModelLoadError
     explaining how to point at a local folder.
     """
-    path = Path(name)
-    try:
-        if path.is_dir():
-            model = DiTTransformer2DModel.from_pretrained(path, subfolder=_subfolder(path, "transformer"))
-        else:
-            model = DiTTransformer2DModel.from_pretrained(str(name), subfolder="transformer", local_files_only=True)
-    except (OSError, ValueError) as err:
-        if path.is_dir():
-            raise ModelLoadError(f"{path} is not a DiT save_pretrained folder ({err})") from None
-        raise _offline_error(str(name), "DiT", err) from None
-    return apply_dit_fixes(model)
+    return apply_dit_fixes(_load_component(DiTTransformer2DModel, name, "transformer", "DiT", "transformer"))
 
 
 def load_vae(name: str | Path) -> AutoencoderKL:
-    """Load an AutoencoderKL from a local folder (or `vae/` inside a pipeline folder), offline."""
-    path = Path(name)
-    try:
-        if path.is_dir():
-            vae = AutoencoderKL.from_pretrained(path, subfolder=_subfolder(path, "vae"))
-        else:
-            vae = AutoencoderKL.from_pretrained(str(name), local_files_only=True)
-    except (OSError, ValueError) as err:
-        if path.is_dir():
-            raise ModelLoadError(f"{path} is not an AutoencoderKL save_pretrained folder ({err})") from None
-        raise _offline_error(str(name), "VAE", err) from None
-    return vae.eval().requires_grad_(False)
+    """Load an AutoencoderKL from a local folder (or `vae/` inside a pipeline folder) or a cached standalone hub id
+    such as stabilityai/sd-vae-ft-ema, offline."""
+    return _load_component(AutoencoderKL, name, "vae", "VAE", None).eval().requires_grad_(False)
 
 
 def export_dit(model: DiTTransformer2DModel, folder: str | Path, run: RunConfig, extra: dict | None = None) -> Path:

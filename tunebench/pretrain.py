@@ -21,16 +21,18 @@ from tunebench.datasets import load_dataset
 from tunebench.diffusion import GaussianDiffusion
 from tunebench.io import git_commit, write_json
 from tunebench.models import build_dit, count_parameters, drop_labels, export_dit, load_dit, load_vae, null_class
-from tunebench.training import ImageBatches, denoising_losses, train
+from tunebench.training import ImageBatches, denoising_losses, to_model_space, train
 
 log = logging.getLogger("tunebench.pretrain")
 
 
-def check_shapes(run: RunConfig, dataset, model) -> None:
+def check_shapes(run: RunConfig, dataset, model, vae=None) -> None:
     """Fail early, naming the keys, when data and model cannot fit together."""
     m, d = run.model, run.data
-    side = d.resolution // 8 if m.vae else d.resolution
-    channels = 4 if m.vae else d.channels
+    side, channels = d.resolution, d.channels
+    if vae is not None:  # each VAE down block after the first halves the side
+        side = d.resolution // 2 ** (len(vae.config.block_out_channels) - 1)
+        channels = vae.config.latent_channels
     if (model.config.sample_size, model.config.in_channels) != (side, channels):
         raise ConfigError(
             f"the model takes {model.config.in_channels}×{model.config.sample_size}² inputs but data.resolution="
@@ -56,10 +58,7 @@ def make_loss(run: RunConfig, null: int, vae=None):
     def loss_fn(model, batch, generator):
         """Per-sample losses for one batch."""
         device = next(model.parameters()).device
-        x0 = batch["images"].to(device)
-        if vae is not None:
-            with torch.no_grad():
-                x0 = vae.encode(x0).latent_dist.sample(generator) * run.model.vae_scaling
+        x0 = to_model_space(batch["images"].to(device), vae, run.model.vae_scaling, generator)
         labels = drop_labels(batch["labels"], run.train.label_dropout, null, generator).to(device)
         t = torch.randint(diffusion.num_timesteps, (x0.shape[0],), generator=generator).to(device)
         return denoising_losses(model, diffusion, x0, labels, t, generator)
@@ -86,8 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(run.train.seed)
     dataset = load_dataset(run.data.dataset, "train", run.data.resolution, run.data.channels, run.data.root)
     model = make_model(run)
-    check_shapes(run, dataset, model)
     vae = load_vae(run.model.vae) if run.model.vae else None
+    check_shapes(run, dataset, model, vae)
     write_json(args.out / "config.json", to_dict(run))
     log.info("pre-training %s params on %s (%d images), %d steps of %d", f"{count_parameters(model):,}",
              run.data.dataset, len(dataset), run.train.steps, run.train.batch_size)

@@ -8,6 +8,7 @@ the position of a sample in its batch changes a single bit of its output.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
@@ -21,9 +22,10 @@ LABEL_SEED_OFFSET = 1 << 40  # label draws use their own generator so they never
 
 
 def make_scheduler(diffusion: DiffusionConfig, sample: SampleConfig, learn_sigma: bool):
-    """A diffusers scheduler for the protocol, with `clip_sample=False` (DiT and DEFT never clip x̂0)."""
+    """A diffusers scheduler for the protocol. x̂0 is clipped to [-1, 1] only with `sample.clip_x0` (DiT's latents
+    and DEFT never clip; ADM-style pixel-space models do)."""
     common = dict(num_train_timesteps=diffusion.num_train_timesteps, beta_start=diffusion.beta_start,
-                  beta_end=diffusion.beta_end, beta_schedule="linear", clip_sample=False,
+                  beta_end=diffusion.beta_end, beta_schedule="linear", clip_sample=sample.clip_x0,
                   prediction_type="epsilon")
     if sample.sampler == "ddpm":
         scheduler = DDPMScheduler(variance_type="learned_range" if learn_sigma else "fixed_small", **common)
@@ -58,7 +60,7 @@ def guided_output(model, x, t, labels, sample: SampleConfig, null: int) -> torch
     `forward_with_cfg`; with `guided_channels=None` every ε channel is guided.
     """
     tt = t.expand(x.shape[0])
-    if sample.guidance_scale == 1.0:
+    if sample.guidance_scale == 1.0 or bool((labels == null).all()):  # all-null rows: guidance changes nothing
         return chunked_forward(model, x, tt, labels, sample.compute_chunk, null)
     both = chunked_forward(model, torch.cat([x, x]), torch.cat([tt, tt]),
                            torch.cat([labels, torch.full_like(labels, null)]), sample.compute_chunk, null)
@@ -88,12 +90,32 @@ def labels_for_seeds(seeds: list[int], mode: str, num_classes: int, null: int) -
     return [chosen[i % len(chosen)] for i in range(len(seeds))]
 
 
+@dataclass(frozen=True)
+class Handoff:
+    """Finish the reverse chain with another model: at every step t < `below_t` (DiT indexing, t = 0 least noisy),
+    `model` denoises, sample i with `labels[i]` (e.g. the pre-trained model with its null label)."""
+
+    below_t: int
+    model: torch.nn.Module
+    labels: list[int]
+
+
 @torch.no_grad()
 def sample_batches(model, diffusion: DiffusionConfig, sample: SampleConfig, seeds: list[int], labels: list[int],
                    vae=None, vae_scaling: float = 0.18215, device: str | torch.device = "cpu",
-                   progress: bool = True) -> Iterator[tuple[list[int], torch.Tensor]]:
-    """Yield (seeds, images in [-1, 1]) batch by batch; every sample is a function of its own seed only."""
+                   progress: bool = True, handoff: Handoff | None = None) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Yield (seeds, images in [-1, 1]) batch by batch; every sample is a function of its own seed only.
+
+    With `handoff`, steps below `handoff.below_t` use the hand-off model (same noise stream, so only the splice
+    point changes between runs).
+    """
     model.eval()
+    if handoff is not None:
+        handoff.model.eval()
+        if handoff.model.config.in_channels != model.config.in_channels:
+            raise ValueError("the hand-off model takes other inputs than the first model")
+        if len(handoff.labels) != len(seeds):
+            raise ValueError(f"{len(handoff.labels)} hand-off labels for {len(seeds)} seeds")
     cfg = model.config
     channels = cfg.in_channels
     null = cfg.num_embeds_ada_norm
@@ -106,8 +128,13 @@ def sample_batches(model, diffusion: DiffusionConfig, sample: SampleConfig, seed
         generators = [torch.Generator().manual_seed(s) for s in batch_seeds]
         x = randn_tensor((len(batch_seeds), *shape), generator=generators, device=torch.device(device))
         y = torch.tensor(labels[start:start + sample.batch_size], device=device)
+        y_handoff = torch.tensor(handoff.labels[start:start + sample.batch_size], device=device) if handoff else None
         for t in scheduler.timesteps:
-            out = guided_output(model, x, t.to(device).reshape(1), y, sample, null)
+            if handoff is not None and int(t) < handoff.below_t:
+                out = guided_output(handoff.model, x, t.to(device).reshape(1), y_handoff, sample,
+                                    handoff.model.config.num_embeds_ada_norm)
+            else:
+                out = guided_output(model, x, t.to(device).reshape(1), y, sample, null)
             if sample.sampler == "ddpm":
                 x = scheduler.step(out, t, x, generator=generators).prev_sample
             else:
