@@ -1,0 +1,165 @@
+"""PSNR and SSIM of reconstructions against targets (images in [0, 1]), and a CLI writing PSNR/SSIM/LPIPS result rows.
+
+    python -m benchmarks.image_metrics --pred runs/x/recon.npz --target runs/x/truth.npz \\
+        --results results/mini/deft.csv --experiment deft_inpaint --method deft --dataset inpaint \\
+        [--lpips-weights alexnet-owt-7be5be79.pth]
+
+Conventions (docs/results.md, following notes/inverse.md §5): uint8 images are divided by 255, float images must
+already lie in [0, 1]; each metric is computed per image and then averaged over images. SSIM uses the Gaussian
+window of Wang et al. (σ = 1.5, 11 taps, population covariance), as torchmetrics does for DEFT/RED-diff, but with a
+fixed data_range of 1 instead of one inferred from each image. PSNR of an identical pair is +inf: it stays +inf in
+the per-image array, is left out of the mean, and is counted in `n_identical`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from skimage.metrics import structural_similarity
+
+from tunebench.cli import run_cli
+from tunebench.config import ConfigError
+
+SSIM_SIGMA = 1.5  # Gaussian window of Wang et al. 2004; with skimage's truncate=3.5 it spans 11 pixels
+SSIM_WINDOW = 11
+
+
+class ImageRangeError(ConfigError):
+    """Images are not N×C×H×W uint8 or float in [0, 1], or the two sets do not match."""
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """A metric averaged over images, with the per-image values it came from."""
+
+    mean: float
+    per_image: np.ndarray
+    n_identical: int = 0  # PSNR only: pairs with zero error (+inf), left out of `mean`
+
+
+#################################################################################
+#                              Input Conversion                                 #
+#################################################################################
+
+
+def to_unit_range(images, name: str = "images") -> np.ndarray:
+    """Return N×C×H×W float64 in [0, 1] from uint8 (divided by 255) or float input already in [0, 1]."""
+    array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if array.ndim != 4:
+        raise ImageRangeError(f"{name} must be N×C×H×W, got shape {array.shape}")
+    if array.dtype == np.uint8:
+        return array.astype(np.float64) / 255.0
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ImageRangeError(f"{name} must be uint8 or float, got {array.dtype}")
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all() or array.min() < 0.0 or array.max() > 1.0:
+        raise ImageRangeError(f"{name} must lie in [0, 1] (found min {np.nanmin(array):.4g}, "
+                              f"max {np.nanmax(array):.4g}); map model outputs with (x + 1) / 2 first")
+    return array
+
+
+def paired_images(pred, target) -> tuple[np.ndarray, np.ndarray]:
+    """Convert both sets to [0, 1] float64 and check they pair image by image."""
+    pred, target = to_unit_range(pred, "pred"), to_unit_range(target, "target")
+    if pred.shape != target.shape:
+        raise ImageRangeError(f"pred {pred.shape} and target {target.shape} must have the same N×C×H×W shape")
+    return pred, target
+
+
+#################################################################################
+#                                PSNR and SSIM                                  #
+#################################################################################
+
+
+def psnr(pred, target) -> MetricSummary:
+    """Per-image PSNR in dB (10·log10(1 / MSE), data_range 1); the mean is over non-identical pairs."""
+    pred, target = paired_images(pred, target)
+    mse = ((pred - target) ** 2).reshape(len(pred), -1).mean(axis=1)
+    with np.errstate(divide="ignore"):  # MSE 0 → +inf on purpose
+        per_image = 10.0 * np.log10(1.0 / mse)
+    finite = np.isfinite(per_image)
+    mean = float(per_image[finite].mean()) if finite.any() else float("inf")
+    return MetricSummary(mean, per_image, int((~finite).sum()))
+
+
+def ssim(pred, target) -> MetricSummary:
+    """Per-image SSIM (Gaussian σ 1.5 window, data_range 1, averaged over channels), then the mean over images."""
+    pred, target = paired_images(pred, target)
+    if min(pred.shape[2:]) < SSIM_WINDOW:
+        raise ImageRangeError(f"SSIM needs images of at least {SSIM_WINDOW}×{SSIM_WINDOW} pixels for its "
+                              f"Gaussian window, got {pred.shape[2]}×{pred.shape[3]}")
+    per_image = np.array([
+        structural_similarity(p, t, data_range=1.0, channel_axis=0, gaussian_weights=True, sigma=SSIM_SIGMA,
+                              use_sample_covariance=False)  # population covariance, as in Wang et al. and torchmetrics
+        for p, t in zip(pred, target)
+    ])
+    return MetricSummary(float(per_image.mean()), per_image)
+
+
+#################################################################################
+#                         Result Rows and Command Line                          #
+#################################################################################
+
+
+def load_npz_images(path: Path) -> np.ndarray:
+    """Read the `images` array of an .npz (uint8 N×H×W×C, as `tunebench.sample` writes)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    with np.load(path) as data:
+        if "images" not in data:
+            raise ImageRangeError(f"{path} has no 'images' array (found {sorted(data.files)})")
+        images = data["images"]
+    if images.ndim != 4:
+        raise ImageRangeError(f"{path}: 'images' must be N×H×W×C, got shape {images.shape}")
+    return images
+
+
+def metric_rows(pred, target, lpips_weights: str | None = None) -> list[dict]:
+    """PSNR, SSIM and LPIPS as partial result rows (metric, value, extractor, note); LPIPS may be a skipped row."""
+    from benchmarks.lpips_metric import LPIPS_EXTRACTOR, lpips_distance  # here: lpips_metric imports this module
+
+    psnr_summary, ssim_summary = psnr(pred, target), ssim(pred, target)
+    psnr_note = (f"{psnr_summary.n_identical} of {len(psnr_summary.per_image)} pairs identical (PSNR +inf), "
+                 "left out of the mean" if psnr_summary.n_identical else "")
+    lpips_summary, lpips_reason = lpips_distance(pred, target, lpips_weights)
+    return [
+        {"metric": "psnr", "value": psnr_summary.mean, "extractor": "", "note": psnr_note},
+        {"metric": "ssim", "value": ssim_summary.mean, "extractor": "", "note": ""},
+        {"metric": "lpips", "value": lpips_summary.mean if lpips_summary else None, "extractor": LPIPS_EXTRACTOR,
+         "note": lpips_reason or ""},
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Compute PSNR, SSIM and LPIPS of --pred against --target and add the rows to --results."""
+    from benchmarks.lpips_metric import add_lpips_args
+    from benchmarks.results import append_rows
+    from tunebench.io import git_commit
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.image_metrics", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pred", type=Path, required=True, help=".npz of uint8 N×H×W×C 'images' (reconstructions)")
+    parser.add_argument("--target", type=Path, required=True, help=".npz with the matching ground-truth 'images'")
+    parser.add_argument("--results", type=Path, required=True, help="results CSV to add the rows to (made if new)")
+    for column in ("experiment", "method", "dataset"):
+        parser.add_argument(f"--{column}", required=True, help=f"the rows' {column} column")
+    parser.add_argument("--seed", type=int, default=0, help="the seed (or first seed) the reconstructions used")
+    for column in ("scale", "model", "sampler", "reference", "config_hash"):
+        parser.add_argument(f"--{column.replace('_', '-')}", default="", help=f"provenance: the rows' {column} column")
+    parser.add_argument("--steps", type=int, default=None, help="provenance: sampler steps")
+    parser.add_argument("--guidance", type=float, default=None, help="provenance: guidance scale")
+    add_lpips_args(parser)
+    args = parser.parse_args(argv)
+    pred, target = (load_npz_images(path).transpose(0, 3, 1, 2) for path in (args.pred, args.target))
+    shared = {column: getattr(args, column) for column in ("experiment", "method", "dataset", "seed", "scale", "model",
+                                                           "steps", "sampler", "guidance", "reference", "config_hash")}
+    shared.update(n_samples=len(pred), git_commit=git_commit())
+    append_rows(args.results, [{**shared, **row} for row in metric_rows(pred, target, args.lpips_weights)])
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,191 @@
+"""The tidy results table: one CSV row per (experiment, method, dataset, metric, seed) with its protocol and provenance.
+
+Every metric CLI appends rows with `append_rows`; tables and figures read them with `read_results`. A row whose key
+already exists replaces the old one, so a resumed or re-run job never duplicates a number. Rows stay sorted by key
+so that result files diff cleanly. The meaning of each column is in docs/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fcntl
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from tunebench.cli import run_cli
+from tunebench.config import ConfigError
+from tunebench.io import atomic_path
+
+RESULT_COLUMNS = ("experiment", "method", "dataset", "metric", "value", "seed", "scale", "model", "steps", "sampler",
+                  "guidance", "n_samples", "extractor", "reference", "git_commit", "config_hash", "note")
+KEY_COLUMNS = ("experiment", "method", "dataset", "metric", "seed")
+INT_COLUMNS = ("seed", "steps", "n_samples")
+FLOAT_COLUMNS = ("value", "guidance")
+
+
+class ResultsError(ConfigError):
+    """A results row or file does not follow the schema; the message names the file, row and columns."""
+
+
+#################################################################################
+#                             Row Validation                                    #
+#################################################################################
+
+
+def _is_empty(value) -> bool:
+    """None, NaN, pandas NA and "" all mean "no value"."""
+    return value == "" if isinstance(value, str) else pd.api.types.is_scalar(value) and bool(pd.isna(value))
+
+
+def _as_text(column: str, value, where: str) -> str:
+    """Validate one cell and return its canonical CSV text (so a value read back and written again is unchanged)."""
+    try:
+        if _is_empty(value) or (column in FLOAT_COLUMNS and math.isnan(float(value))):
+            text = ""
+        elif column in INT_COLUMNS:
+            number = float(value)
+            if isinstance(value, bool) or not number.is_integer():
+                raise ValueError
+            text = str(int(number))
+        elif column in FLOAT_COLUMNS:
+            text = repr(float(value))  # repr round-trips exactly; +inf is written as "inf"
+        else:
+            text = str(value)
+    except (TypeError, ValueError):
+        kind = "an integer" if column in INT_COLUMNS else "a number"
+        raise ResultsError(f"{where}: column {column!r} must be {kind} or empty, got {value!r}") from None
+    if not text and column in KEY_COLUMNS:
+        raise ResultsError(f"{where}: key column {column!r} must not be empty")
+    return text
+
+
+def _check_columns(columns: Iterable[str], where: str) -> None:
+    """Raise naming the missing and unknown columns when `columns` is not exactly the schema."""
+    present = list(columns)
+    missing = [c for c in RESULT_COLUMNS if c not in present]
+    unknown = [c for c in present if c not in RESULT_COLUMNS]
+    if missing or unknown:
+        raise ResultsError(f"{where}: missing columns {missing}, unknown columns {unknown} "
+                           f"(the schema is benchmarks.results.RESULT_COLUMNS)")
+
+
+def canonical_row(row: dict, where: str) -> dict[str, str]:
+    """Validate one row against the schema and return it as canonical CSV text, columns in schema order."""
+    _check_columns(row, where)
+    text = {column: _as_text(column, row[column], where) for column in RESULT_COLUMNS}
+    if text["value"] == "" and not text["note"].strip():
+        raise ResultsError(f"{where}: 'value' is empty (a skipped metric), so 'note' must say why")
+    return text
+
+
+def _sort_key(row: dict[str, str]) -> tuple:
+    """Key columns in order, the seed compared as a number."""
+    return tuple(int(row[c]) if c == "seed" else row[c] for c in KEY_COLUMNS)
+
+
+#################################################################################
+#                               Reading and Writing                             #
+#################################################################################
+
+
+def _read_text_rows(path: Path) -> list[dict[str, str]]:
+    """Read a results CSV as canonical text rows after checking its header (the exact schema, in order)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"results file {path} does not exist")
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        if tuple(header) != RESULT_COLUMNS:
+            _check_columns(header, f"{path} has a different header")
+            raise ResultsError(f"{path} has the schema's columns in a different order: {header}")
+        rows = []
+        for line, cells in enumerate(reader, start=2):
+            if len(cells) != len(RESULT_COLUMNS):
+                raise ResultsError(f"{path} line {line}: {len(cells)} cells, expected {len(RESULT_COLUMNS)}")
+            rows.append(canonical_row(dict(zip(RESULT_COLUMNS, cells)), f"{path} line {line}"))
+    return rows
+
+
+def _write_text_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    """Write rows sorted by key, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=_sort_key))
+
+
+def append_rows(csv_path: str | Path, rows: list[dict]) -> None:
+    """Add rows to a results CSV (created if new); a row whose key exists replaces the old row.
+
+    Every row must have exactly the columns in RESULT_COLUMNS. A file on disk with another header is an error and
+    is left untouched. A lock file beside the CSV serialises concurrent writers, so no job's rows are lost.
+    """
+    path = Path(csv_path)
+    new_rows = [canonical_row(row, f"row {i} for {path}") for i, row in enumerate(rows)]
+    keys = [_sort_key(row) for row in new_rows]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ResultsError(f"rows for {path} repeat the key {dict(zip(KEY_COLUMNS, repeated[0]))}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        merged = {_sort_key(row): row for row in (_read_text_rows(path) if path.exists() else [])}
+        merged.update(zip(keys, new_rows))
+        _write_text_rows(path, list(merged.values()))
+
+
+def read_results(*csv_paths: str | Path) -> pd.DataFrame:
+    """Read and concatenate results CSVs (headers checked; one key in two files is an error).
+
+    Types: `value` and `guidance` are float (NaN when empty), `seed` int, `steps` and `n_samples` nullable Int64,
+    the other columns str ("" when empty).
+    """
+    if not csv_paths:
+        raise ResultsError("read_results needs at least one results CSV")
+    frame = pd.DataFrame(_union_rows(csv_paths), columns=list(RESULT_COLUMNS), dtype=object)
+    for column in RESULT_COLUMNS:
+        if column in FLOAT_COLUMNS:
+            frame[column] = pd.array([float(t) if t else float("nan") for t in frame[column]], dtype="float64")
+        elif column in INT_COLUMNS:
+            frame[column] = pd.array([int(t) if t else None for t in frame[column]],
+                                     dtype="int64" if column == "seed" else "Int64")
+        else:
+            frame[column] = frame[column].astype(str)
+    return frame
+
+
+def _union_rows(csv_paths) -> list[dict[str, str]]:
+    """The rows of several results CSVs, each file checked; one key in two files is an error."""
+    rows, source = [], {}
+    for path in map(Path, csv_paths):
+        for row in _read_text_rows(path):
+            key = _sort_key(row)
+            if key in source:
+                raise ResultsError(f"{dict(zip(KEY_COLUMNS, key))} appears in both {source[key]} and {path}")
+            source[key] = path
+            rows.append(row)
+    return rows
+
+
+def merge(out: str | Path, csv_paths: list[str | Path]) -> int:
+    """Write the union of several results CSVs (each checked; a key in two files is an error) to `out`; return rows."""
+    rows = _union_rows(csv_paths)
+    _write_text_rows(Path(out), rows)
+    return len(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m benchmarks.results --out ALL.csv A.csv B.csv ...`: merge per-job results files into one."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.results", description=merge.__doc__)
+    parser.add_argument("--out", required=True, type=Path, help="merged CSV (written atomically)")
+    parser.add_argument("csv", nargs="+", type=Path, help="results CSVs to merge")
+    args = parser.parse_args(argv)
+    print(f"{args.out}: {merge(args.out, args.csv)} rows")
+
+
+if __name__ == "__main__":
+    run_cli(main)

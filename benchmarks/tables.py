@@ -1,0 +1,321 @@
+"""Markdown and LaTeX tables in the papers' layouts (Diff-Tuning Table 1, DEFT Table 1), rendered from results CSVs.
+
+    python -m benchmarks.tables --results results/mini/difftune.csv --layout difftune --out-dir results/mini/tables
+    python -m benchmarks.tables --results results/mini/deft.csv --layout deft --out-dir results/mini/tables
+
+One table per experiment (or only --experiment NAME), written as {experiment}.md and {experiment}.tex. Cells are the
+mean over seeds, with ± the sample standard deviation when there is more than one seed; the best value is bold.
+Skipped metrics show "—" and a footnote with the row's note; the caption states the protocol read from the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.results import ResultsError, read_results
+from tunebench.cli import run_cli
+from tunebench.datasets import DOWNSTREAM_DATASETS, PAPER_DATASETS
+from tunebench.io import atomic_path
+
+PROTOCOL_COLUMNS = ("extractor", "n_samples", "sampler", "steps", "guidance", "scale", "reference")
+DATASET_ORDER = DOWNSTREAM_DATASETS + PAPER_DATASETS  # the mini sets, then the paper's Table 1 order
+DASH = "—"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A metric column: its header, which direction is better (+1 higher, -1 lower, 0 not marked) and its format."""
+
+    metric: str
+    label: str
+    direction: int
+    digits: int
+    factor: float = 1.0  # shown value = stored value × factor
+    show_std: bool = True
+
+
+DEFT_COLUMNS = (Column("psnr", "PSNR↑", +1, 2), Column("ssim", "SSIM↑", +1, 3), Column("lpips", "LPIPS↓", -1, 3),
+                Column("kid_local", "KID×10³↓", -1, 2, 1000.0),  # stored raw, shown ×10³ as in DEFT's tables
+                Column("nfe", "NFE", 0, 0, show_std=False), Column("time_s", "Time (s)", 0, 2))
+
+
+@dataclass
+class Cell:
+    """One table cell: plain text (Unicode ± and —), the number compared for "best", bold flag and footnote."""
+
+    text: str
+    number: float = float("nan")
+    bold: bool = False
+    footnote: int | None = None
+
+
+@dataclass
+class Table:
+    """A rendered-agnostic table: header, rows of cells, groups (LaTeX \\midrule before each), footnotes, caption."""
+
+    name: str
+    header: list[str]
+    rows: list[list[Cell]]
+    label_columns: int  # leading text columns, left-aligned
+    caption: str
+    group_starts: list[int] = field(default_factory=list)
+    footnotes: list[str] = field(default_factory=list)
+
+    def footnote(self, text: str) -> int:
+        """Number of the footnote with this text (added on first use)."""
+        if text not in self.footnotes:
+            self.footnotes.append(text)
+        return self.footnotes.index(text) + 1
+
+
+#################################################################################
+#                             Cells and Best Values                             #
+#################################################################################
+
+
+def summarise(rows: pd.DataFrame, column: Column, table: Table) -> Cell:
+    """Mean (± sample std over seeds) of the rows' values; the rows' notes become one footnote."""
+    values = rows["value"].to_numpy(dtype=float) * column.factor
+    present = values[~np.isnan(values)]
+    notes = sorted({note for note in rows["note"] if note})
+    if len(present) and len(present) < len(values):
+        notes.append(f"mean over the {len(present)} of {len(values)} seeds that have a value")
+    footnote = table.footnote("; ".join(notes)) if notes else None
+    if not len(present):
+        return Cell(DASH, footnote=footnote)
+    mean = float(present.mean())
+    text = f"{mean:.{column.digits}f}"
+    if len(present) > 1 and column.show_std:
+        text += f" ± {present.std(ddof=1):.{column.digits}f}"
+    return Cell(text, mean, footnote=footnote)
+
+
+def mark_best(cells: list[Cell], column: Column) -> None:
+    """Bold every cell whose value, rounded as shown, is the best in the list (ties all bold)."""
+    shown = [round(cell.number, column.digits) for cell in cells if not np.isnan(cell.number)]
+    if column.direction == 0 or not shown:
+        return
+    best = max(shown) if column.direction > 0 else min(shown)
+    for cell in cells:
+        cell.bold = not np.isnan(cell.number) and round(cell.number, column.digits) == best
+
+
+def select(rows: pd.DataFrame, metrics: list[str], methods: list[str] | None) -> pd.DataFrame:
+    """The rows of these metrics, and of these methods when a selection is given."""
+    keep = rows["metric"].isin(metrics)
+    if methods:
+        keep &= rows["method"].isin(methods)
+    return rows[keep]
+
+
+def ordered(names, preferred=()) -> list[str]:
+    """Unique names, those in `preferred` first in its order, the rest sorted."""
+    names = set(names)
+    return [n for n in preferred if n in names] + sorted(names - set(preferred))
+
+
+def protocol_values(rows: pd.DataFrame, column: str) -> list[str]:
+    """The distinct non-empty values of a protocol column, sorted (numbers as numbers), as text."""
+    distinct = sorted({v for v in rows[column] if not pd.isna(v) and v != ""})
+    return [f"{v:g}" if isinstance(v, float) else str(v) for v in distinct]
+
+
+def protocol_caption(rows: pd.DataFrame) -> str:
+    """The protocol columns as 'name=value'; where rows differ, per metric, method or dataset if that explains it, else
+    flagged as a disagreement (one table should not silently mix protocols)."""
+    parts = []
+    for column in PROTOCOL_COLUMNS:
+        overall = protocol_values(rows, column)
+        if len(overall) <= 1:
+            parts += [f"{column}={value}" for value in overall]
+            continue
+        for by in ("metric", "method", "dataset"):
+            split = {name: protocol_values(group, column) for name, group in rows.groupby(by)}
+            if all(len(values) <= 1 for values in split.values()):
+                parts.append(f"{column} by {by}: " + ", ".join(f"{n}={v[0]}" for n, v in split.items() if v))
+                break
+        else:
+            parts.append(f"NOTE: rows disagree on {column} ({', '.join(overall)})")
+    return "Protocol: " + ("; ".join(parts) if parts else "not recorded in the rows") + "."
+
+
+def seed_phrase(rows: pd.DataFrame, by: list[str]) -> str:
+    """How the cells combine seeds, e.g. 'mean ± sample std over 3 seeds' or 'one seed'."""
+    counts = rows.groupby(by)["seed"].nunique()
+    low, high = int(counts.min()), int(counts.max())
+    if high == 1:
+        return "one seed"
+    if low == high:
+        return f"mean ± sample std over {low} seeds"
+    return f"mean over {low}–{high} seeds (± sample std where more than one)"
+
+
+#################################################################################
+#                                   Layouts                                     #
+#################################################################################
+
+
+def difftune_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", baseline: str = "full_ft",
+                   methods: list[str] | None = None) -> Table:
+    """Diff-Tuning Table 1: methods × datasets of one FID-like metric, plus Average and relative change vs baseline."""
+    rows = select(rows, [metric], methods)
+    if rows.empty:
+        raise ResultsError(f"no rows with metric {metric!r} for {name} (methods {methods or 'all'}); pass --metric")
+    methods = methods or ordered(rows["method"], [baseline])
+    if baseline not in set(rows["method"]):
+        raise ResultsError(f"baseline method {baseline!r} must be among the rows' methods with {metric} values in "
+                           f"{name} ({sorted(set(rows['method']))}); pass --baseline (and include it in --methods)")
+    datasets = ordered(rows["dataset"], DATASET_ORDER)
+    value_column = Column(metric, metric, -1, 2)
+    table = Table(name, ["Method", *datasets, "Average", f"Rel. change vs {baseline}"], rows=[], label_columns=1,
+                  caption="")
+    averages = {}
+    for method in methods:
+        cells = [summarise(rows[(rows["method"] == method) & (rows["dataset"] == d)], value_column, table)
+                 for d in datasets]
+        numbers = [cell.number for cell in cells]
+        averages[method] = float(np.mean(numbers))  # NaN when a dataset is missing: no average over a subset
+        table.rows.append([Cell(method), *cells])
+    for method, row in zip(methods, table.rows):
+        change = 100.0 * (averages[method] - averages[baseline]) / averages[baseline]
+        row.append(Cell(DASH, footnote=table.footnote("no Average: a dataset has no value"))
+                   if np.isnan(averages[method]) else Cell(f"{averages[method]:.2f}", averages[method]))
+        row.append(Cell(DASH) if np.isnan(change) else Cell(f"{change:+.1f}%", change))
+    change_column = Column("relative change", "", -1, 1)
+    for index, column in enumerate([value_column] * (len(datasets) + 1) + [change_column], start=1):
+        mark_best([row[index] for row in table.rows], column)
+    table.caption = (f"{metric} (lower is better), {seed_phrase(rows, ['method', 'dataset'])}; "
+                     f"Average over the {len(datasets)} datasets; relative change of the Average vs {baseline}; "
+                     f"best per column in bold. {protocol_caption(rows)}")
+    return table
+
+
+def deft_table(rows: pd.DataFrame, name: str, methods: list[str] | None = None) -> Table:
+    """DEFT Table 1: methods grouped by task (the dataset column), with PSNR, SSIM, LPIPS, KID, NFE and time."""
+    metrics = [c.metric for c in DEFT_COLUMNS]
+    rows = select(rows, metrics, methods)
+    if rows.empty:
+        raise ResultsError(f"no rows for {name} with metrics {metrics} (methods {methods or 'all'})")
+    table = Table(name, ["Task", "Method", *[c.label for c in DEFT_COLUMNS]], rows=[], label_columns=2, caption="")
+    for task in ordered(rows["dataset"], DATASET_ORDER):
+        task_rows = rows[rows["dataset"] == task]
+        group = []
+        for method in [m for m in (methods or ordered(task_rows["method"])) if m in set(task_rows["method"])]:
+            method_rows = task_rows[task_rows["method"] == method]
+            group.append([Cell(task if not group else ""), Cell(method),
+                          *[summarise(method_rows[method_rows["metric"] == c.metric], c, table) for c in DEFT_COLUMNS]])
+        for index, column in enumerate(DEFT_COLUMNS, start=2):
+            mark_best([row[index] for row in group], column)
+        table.group_starts.append(len(table.rows))
+        table.rows.extend(group)
+    table.caption = ("PSNR and SSIM on [0, 1] images (data_range 1), LPIPS (AlexNet, v0.1), KID ×10³, NFE and time "
+                     f"per sample; {seed_phrase(rows, ['method', 'dataset', 'metric'])}; "
+                     f"best per task in bold (↑ higher, ↓ lower is better). {protocol_caption(rows)}")
+    return table
+
+
+LAYOUTS = {"difftune": difftune_table, "deft": deft_table}
+
+
+#################################################################################
+#                              Markdown and LaTeX                               #
+#################################################################################
+
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "—": "---",
+          "–": "--", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "×": r"$\times$", "³": r"$^3$"}
+
+
+def latex_text(text: str) -> str:
+    """Escape LaTeX's special characters and spell the table's Unicode symbols in math mode."""
+    return "".join(_LATEX.get(char, char) for char in text)
+
+
+def to_markdown(table: Table) -> str:
+    """GitHub Markdown: bold best cells, [^n] footnote markers, footnotes and caption below the table."""
+    def cell_text(cell: Cell) -> str:
+        """One Markdown cell ('|' escaped)."""
+        text = cell.text.replace("|", r"\|")
+        text = f"**{text}**" if cell.bold else text
+        return text + (f"[^{cell.footnote}]" if cell.footnote else "")
+
+    align = [":---"] * table.label_columns + ["---:"] * (len(table.header) - table.label_columns)
+    lines = ["| " + " | ".join(table.header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(cell_text(cell) for cell in row) + " |" for row in table.rows]
+    lines += [""] + [f"[^{n}]: {text}" for n, text in enumerate(table.footnotes, start=1)]
+    return "\n".join(lines + ([""] if table.footnotes else []) + [f"*{table.caption}*", ""])
+
+
+def to_latex(table: Table) -> str:
+    """A booktabs `table` float: \\textbf best cells, \\textsuperscript footnotes, caption below the tabular."""
+    def cell_text(cell: Cell) -> str:
+        """One LaTeX cell (special characters escaped)."""
+        text = latex_text(cell.text)
+        text = rf"\textbf{{{text}}}" if cell.bold else text
+        return text + (rf"\textsuperscript{{{cell.footnote}}}" if cell.footnote else "")
+
+    align = "l" * table.label_columns + "r" * (len(table.header) - table.label_columns)
+    lines = [r"\begin{table}[t]", r"\centering", rf"\begin{{tabular}}{{{align}}}", r"\toprule",
+             " & ".join(latex_text(h) for h in table.header) + r" \\"]
+    for index, row in enumerate(table.rows):
+        if index == 0 or index in table.group_starts:
+            lines.append(r"\midrule")
+        lines.append(" & ".join(cell_text(cell) for cell in row) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [rf"\par{{\footnotesize\textsuperscript{{{n}}} {latex_text(text)}}}"
+              for n, text in enumerate(table.footnotes, start=1)]
+    lines += [rf"\caption{{{latex_text(table.caption)}}}", rf"\label{{tab:{table.name}}}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+#################################################################################
+#                                 Command Line                                  #
+#################################################################################
+
+
+def write_tables(results: pd.DataFrame, layout: str, out_dir: Path, experiment: str | None = None,
+                 **options) -> list[Path]:
+    """Render one table per experiment (or just `experiment`) to {name}.md and {name}.tex; return the paths."""
+    experiments = sorted(set(results["experiment"]))
+    if experiment is not None and experiment not in experiments:
+        raise ResultsError(f"no rows for experiment {experiment!r}; the results have {experiments}")
+    written = []
+    for name in [experiment] if experiment else experiments:
+        table = LAYOUTS[layout](results[results["experiment"] == name], re.sub(r"[^\w.-]", "_", name), **options)
+        for suffix, render in ((".md", to_markdown), (".tex", to_latex)):
+            path = out_dir / f"{table.name}{suffix}"
+            with atomic_path(path) as tmp:
+                tmp.write_text(render(table))
+            written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags, read the results and write the tables."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tables", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", nargs="+", required=True, type=Path, metavar="CSV", help="results CSVs")
+    parser.add_argument("--layout", choices=list(LAYOUTS), required=True,
+                        help="difftune: methods × datasets of one metric; deft: PSNR/SSIM/LPIPS/KID/NFE/time by task")
+    parser.add_argument("--out-dir", type=Path, required=True, help="folder for {experiment}.md and {experiment}.tex")
+    parser.add_argument("--experiment", default=None, help="render only this experiment (default: every one)")
+    parser.add_argument("--methods", default=None, help="comma-separated row order and selection (default: the "
+                                                        "baseline first, then alphabetical)")
+    parser.add_argument("--metric", default="fid_local", help="difftune layout: the metric in the cells")
+    parser.add_argument("--baseline", default="full_ft", help="difftune layout: method for the relative change")
+    args = parser.parse_args(argv)
+    options = {"methods": args.methods.split(",") if args.methods else None}
+    if args.layout == "difftune":
+        options.update(metric=args.metric, baseline=args.baseline)
+    for path in write_tables(read_results(*args.results), args.layout, args.out_dir, args.experiment, **options):
+        print(path)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,157 @@
+"""PSNR/SSIM conventions, and LPIPS offline: skipped without AlexNet weights, exact with a local state dict."""
+
+import urllib.request
+
+import lpips
+import numpy as np
+import pytest
+import torch
+import torchvision
+from skimage.metrics import structural_similarity
+
+from benchmarks import image_metrics, lpips_metric
+from benchmarks.image_metrics import ImageRangeError, psnr, ssim
+from benchmarks.lpips_metric import ALEXNET_FILE, lpips_distance, lpips_per_image, load_lpips
+from benchmarks.results import read_results
+from tunebench.config import ConfigError
+
+
+def images(seed: int, shape=(3, 3, 32, 32)) -> np.ndarray:
+    """Seeded float images in [0, 1]."""
+    return np.random.default_rng(seed).random(shape)
+
+
+def refuse_network(*args, **kwargs):
+    """Stand-in for every download function: any call fails the test."""
+    raise AssertionError("a download was attempted")
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """An empty TORCH_HOME and every download path of torch, torchvision and urllib made to fail."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse_network)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse_network)
+    return tmp_path / "torch_home" / "hub" / "checkpoints"
+
+
+@pytest.fixture(scope="module")
+def alexnet_file(tmp_path_factory):
+    """A torchvision AlexNet state dict (random, 244 MB) saved like alexnet-owt-7be5be79.pth; deleted afterwards."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("alexnet") / ALEXNET_FILE
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), path)
+    yield path
+    path.unlink()
+
+
+#################################################################################
+#                                PSNR and SSIM                                  #
+#################################################################################
+
+
+def test_psnr_known_value_and_uint8():
+    target = np.full((2, 3, 16, 16), 0.5)
+    assert psnr(target + 0.1, target).per_image == pytest.approx([20.0, 20.0])  # MSE 0.01 → 20 dB
+    as_uint8 = (target * 255).round().astype(np.uint8)
+    shifted = as_uint8 + np.uint8(51)  # 51 / 255 = 0.2 → 13.98 dB
+    assert psnr(torch.from_numpy(shifted), as_uint8).mean == pytest.approx(10 * np.log10(1 / 0.04))
+
+
+def test_psnr_identical_pairs_are_inf_and_left_out_of_the_mean():
+    pred, target = images(0), images(1)
+    pred[1] = target[1]
+    result = psnr(pred, target)
+    assert np.isinf(result.per_image[1]) and result.n_identical == 1
+    assert result.mean == pytest.approx(np.mean(result.per_image[[0, 2]]))
+    everything_identical = psnr(target, target)
+    assert everything_identical.mean == float("inf") and everything_identical.n_identical == 3
+
+
+def test_ssim_settings_match_skimage_gaussian_and_handle_grey():
+    pred, target = images(0), images(1)
+    expected = structural_similarity(pred[0], target[0], data_range=1.0, channel_axis=0, gaussian_weights=True,
+                                     sigma=1.5, use_sample_covariance=False)
+    result = ssim(pred, target)
+    assert result.per_image[0] == pytest.approx(expected) and result.mean == pytest.approx(result.per_image.mean())
+    assert ssim(target, target).mean == pytest.approx(1.0)
+    assert ssim(pred[:, :1], target[:, :1]).per_image.shape == (3,)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.full((1, 3, 16, 16), 1.5), r"\[0, 1\]"),
+    (np.zeros((3, 16, 16)), "N×C×H×W"),
+    (np.zeros((1, 3, 16, 16), dtype=np.int16), "uint8 or float"),
+])
+def test_invalid_images_are_rejected(bad, message):
+    with pytest.raises(ImageRangeError, match=message):
+        psnr(bad, bad)
+
+
+def test_mismatched_or_tiny_images_are_rejected():
+    with pytest.raises(ImageRangeError, match="same"):
+        psnr(images(0), images(1, (3, 3, 16, 16)))
+    with pytest.raises(ImageRangeError, match="at least 11"):
+        ssim(images(0, (1, 1, 8, 8)), images(1, (1, 1, 8, 8)))
+
+
+#################################################################################
+#                                    LPIPS                                      #
+#################################################################################
+
+
+def test_lpips_is_skipped_without_weights_and_nothing_downloads(offline, monkeypatch):
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse_network)
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", refuse_network)
+    result, reason = lpips_distance(images(0), images(1))
+    assert result is None
+    assert reason.startswith("LPIPS skipped") and str(offline / ALEXNET_FILE) in reason and "--lpips-weights" in reason
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_lpips(offline / "typo.pth")
+
+
+@pytest.mark.filterwarnings("ignore:.*(pretrained|weight enum).*:UserWarning")  # lpips' own route A call
+def test_lpips_with_local_weights_matches_the_torch_home_route(offline, alexnet_file):
+    pred, target = images(0), images(1)
+    model, reason = load_lpips(alexnet_file)
+    assert reason is None
+    assert lpips_per_image(model, target, target) == pytest.approx(0.0, abs=1e-7)
+    ours = lpips_per_image(model, pred, target)
+    assert (ours > 0).all()
+    offline.mkdir(parents=True)
+    (offline / ALEXNET_FILE).symlink_to(alexnet_file)  # route A: lpips' own loading from the torchvision cache
+    reference = lpips.LPIPS(net="alex", version="0.1", verbose=False)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(pred).float() * 2 - 1, torch.from_numpy(target).float() * 2 - 1)
+    assert ours == pytest.approx(expected.flatten().double().numpy(), abs=1e-6)
+    cached, _ = lpips_distance(pred, target)  # no path given: the cached file is found
+    assert cached.mean == pytest.approx(ours.mean(), abs=1e-6)
+
+
+def test_lpips_rejects_images_too_small_for_alexnet(alexnet_file):
+    model, _ = load_lpips(alexnet_file)
+    with pytest.raises(ImageRangeError, match="at least 31"):
+        lpips_per_image(model, images(0, (1, 3, 16, 16)), images(1, (1, 3, 16, 16)))
+
+
+def test_cli_writes_rows_with_a_skipped_lpips_row(offline, tmp_path):
+    pred = (images(0, (4, 32, 32, 3)) * 255).astype(np.uint8)
+    np.savez(tmp_path / "pred.npz", images=pred)
+    target = pred.copy()
+    target[2:] = 255 - pred[2:]  # pairs 0 and 1 identical
+    np.savez(tmp_path / "target.npz", images=target)
+    csv = tmp_path / "results.csv"
+    image_metrics.main(["--pred", str(tmp_path / "pred.npz"), "--target", str(tmp_path / "target.npz"),
+                        "--results", str(csv), "--experiment", "deft_inpaint", "--method", "deft",
+                        "--dataset", "inpaint", "--seed", "3"])
+    rows = read_results(csv).set_index("metric")
+    assert list(rows.index) == ["lpips", "psnr", "ssim"] and (rows["seed"] == 3).all()
+    assert np.isnan(rows.loc["lpips", "value"]) and rows.loc["lpips", "note"].startswith("LPIPS skipped")
+    assert rows.loc["psnr", "note"] == "2 of 4 pairs identical (PSNR +inf), left out of the mean"
+    assert np.isfinite(rows.loc["psnr", "value"]) and (rows["n_samples"] == 4).all()
+
+
+def test_help_names_the_lpips_weights_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        image_metrics.main(["--help"])
+    assert exit_info.value.code == 0 and lpips_metric.ALEXNET_FILE in capsys.readouterr().out
