@@ -19,7 +19,9 @@ def cli(*args, check=True):
     return result
 
 
-@pytest.mark.parametrize("module", ["tunebench.pretrain", "tunebench.sample", "tunebench.datasets"])
+@pytest.mark.parametrize("module", ["tunebench.pretrain", "tunebench.sample", "tunebench.datasets",
+                                    "difftune.retention", "difftune.finetune", "difftune.forgetting",
+                                    "benchmarks.results"])
 def test_help(module):
     assert "usage:" in cli(module, "--help").stdout
 

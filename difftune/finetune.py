@@ -1,0 +1,136 @@
+"""Fine-tune a pre-trained DiT on a downstream dataset: Diff-Tuning, standard fine-tuning, the ablations, PEFT variants.
+
+    python -m difftune.retention --model runs/mini/source/model --out runs/mini/retention
+    python -m difftune.finetune --pretrained runs/mini/source/model --dataset mnist5k --method diff_tuning \\
+        --retention runs/mini/retention --out runs/mini/finetune/mnist5k/diff_tuning
+
+Methods (--method): full_ft, diff_tuning, retention_only, tweight_only; --peft none|bitfit|difffit|lora combines
+with any of them. Downstream class k starts from the pre-trained label row k (the official code keeps ImageNet's
+1001-row table the same way), so the dataset may have at most model.num_classes classes. Writes OUT/config.json,
+OUT/checkpoints/ (resumable), OUT/stats.jsonl, OUT/model/ (EMA weights, PEFT merged: a plain diffusers DiT) and
+OUT/summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from difftune.config import METHODS, PEFT_METHODS, FineTuneConfig
+from difftune.objective import batch_sizes, make_objective
+from difftune.peft import apply_peft, merged_copy
+from difftune.retention import RetentionSet
+from tunebench.cli import add_config_args, print_config, run_cli, setup_logging
+from tunebench.config import ConfigError, load_yaml, parse_set, resolve, to_dict
+from tunebench.datasets import load_dataset
+from tunebench.io import git_commit, write_json
+from tunebench.models import count_parameters, export_dit, load_dit, load_vae, null_class
+from tunebench.pretrain import check_shapes
+from tunebench.training import ImageBatches, train
+
+log = logging.getLogger("difftune.finetune")
+RETENTION_STREAM = 1_000_003  # offsets the retention loader's seed so its order and flips differ from the target's
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The CLI flags: the shared config flags plus shortcuts for the common difftune keys."""
+    parser = argparse.ArgumentParser(prog="python -m difftune.finetune", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(parser)
+    parser.add_argument("--out", required=True, type=Path, help="output folder (resumes if it holds checkpoints)")
+    parser.add_argument("--pretrained", help="pre-trained model folder (sets model.pretrained)")
+    parser.add_argument("--dataset", help="downstream dataset (sets data.dataset)")
+    parser.add_argument("--method", choices=list(METHODS), help="objective (sets difftune.method)")
+    parser.add_argument("--peft", choices=PEFT_METHODS, help="trained weights (sets difftune.peft)")
+    parser.add_argument("--retention", help="retention set folder (sets difftune.retention)")
+    parser.add_argument("--resume", default="auto", metavar="auto|never|PATH",
+                        help="auto: continue from the latest checkpoint in --out (default); never; or a checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (logs still written)")
+    return parser.parse_args(argv)
+
+
+def resolve_run(args: argparse.Namespace) -> FineTuneConfig:
+    """Paper defaults < scale < YAML files < shortcut flags < --set."""
+    shortcuts = {"model": {}, "data": {}, "difftune": {}}
+    for value, section, key in ((args.pretrained, "model", "pretrained"), (args.dataset, "data", "dataset"),
+                                (args.method, "difftune", "method"), (args.peft, "difftune", "peft"),
+                                (args.retention, "difftune", "retention")):
+        if value is not None:
+            shortcuts[section][key] = value
+    run = resolve(args.scale, *[load_yaml(p) for p in args.config], shortcuts, parse_set(args.overrides),
+                  cls=FineTuneConfig)
+    if not run.model.pretrained:
+        raise ConfigError("fine-tuning needs a pre-trained model: pass --pretrained FOLDER (or model.pretrained)")
+    if run.difftune.objective().retention and not run.difftune.retention:
+        raise ConfigError(f"method {run.difftune.method!r} replays a retention set: pass --retention FOLDER "
+                          "(made by `python -m difftune.retention`)")
+    return run
+
+
+def make_batches(run: FineTuneConfig, dataset, retention: RetentionSet | None):
+    """batches(step) → {images, labels[, retention]}: 26 target + 6 retention images with the defaults."""
+    n_target, n_retention = batch_sizes(run)
+    target = ImageBatches(dataset, n_target, run.train.seed, run.data.hflip)
+    replay = None
+    if retention is not None:
+        replay = ImageBatches(retention, n_retention, run.train.seed + RETENTION_STREAM, run.data.hflip)
+
+    def batches(step: int) -> dict:
+        """The images of one step (a pure function of the step)."""
+        images, labels = target.get(step)
+        batch = {"images": images, "labels": labels}
+        if replay is not None:
+            batch["retention"] = replay.get(step)[0]
+        return batch
+
+    return batches
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags, fine-tune, export the EMA model."""
+    args = parse_args(argv)
+    run = resolve_run(args)
+    if args.dry_run:
+        print_config(run)
+        return
+    setup_logging(args.out)
+    torch.manual_seed(run.train.seed)
+    dataset = load_dataset(run.data.dataset, "train", run.data.resolution, run.data.channels, run.data.root)
+    model = load_dit(run.model.pretrained)
+    vae = load_vae(run.model.vae) if run.model.vae else None
+    check_shapes(run, dataset, model, vae)
+    retention = None
+    if run.difftune.objective().retention:
+        retention = RetentionSet(run.difftune.retention, run.data.resolution, run.data.channels)
+    apply_peft(model, run.difftune)
+    trainable = count_parameters(model, trainable_only=True)
+    write_json(args.out / "config.json", to_dict(run))
+    n_target, n_retention = batch_sizes(run)
+    log.info("%s (peft %s) on %s (%d images): %s of %s params train, %d steps of %d target + %d retention",
+             run.difftune.method, run.difftune.peft, run.data.dataset, len(dataset), f"{trainable:,}",
+             f"{count_parameters(model):,}", run.train.steps, n_target, n_retention)
+    started = time.perf_counter()
+    _, ema = train(run, model, make_objective(run, null_class(model), vae), make_batches(run, dataset, retention),
+                   args.out, resume=args.resume, progress=not args.no_progress)
+    seconds = time.perf_counter() - started
+    spec = getattr(dataset, "spec", None)
+    provenance = {"dataset": run.data.dataset, "class_names": list(spec.class_names) if spec else [],
+                  "steps": run.train.steps, "method": run.difftune.method, "peft": run.difftune.peft,
+                  "pretrained": run.model.pretrained, "retention": run.difftune.retention,
+                  "retention_kind": retention.manifest["kind"] if retention else None,
+                  "git_commit": git_commit(), "weights": "ema"}
+    export_dit(merged_copy(ema), args.out / "model", run, extra=provenance)
+    write_json(args.out / "summary.json", {
+        **provenance, "trainable_parameters": trainable, "parameters": count_parameters(merged_copy(ema)),
+        "target_per_batch": n_target, "retention_per_batch": n_retention,
+        "wall_seconds_this_invocation": round(seconds, 1), "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "torch_threads": torch.get_num_threads()})
+    log.info("exported EMA model to %s", args.out / "model")
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,76 @@
+"""The chain-of-forgetting objective: target and retention images in one batch, t drawn from mirrored power laws.
+
+Official code (notes/difftuning.md §1.2–1.3): target t ~ P(t) ∝ (t+1)^τ over t = 0..T-1 (t = 0 least noisy), retention
+t ~ P(t) ∝ (T-t)^τ, retention labels forced to the null class, one forward pass, total = mean(target) + λ·mean(retention).
+The weighting is done by importance-sampling t, not by multiplying the loss.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from difftune.config import FineTuneConfig, retention_count
+from tunebench.diffusion import GaussianDiffusion
+from tunebench.models import drop_labels
+from tunebench.training import denoising_losses, to_model_space
+
+
+def timestep_law(num_timesteps: int, tau: float, retention: bool = False) -> torch.Tensor:
+    """P(t) for t = 0..T-1: ∝ (t+1)^τ for target images, the mirror ∝ (T-t)^τ for retention images (τ=0: uniform)."""
+    weights = torch.arange(1, num_timesteps + 1, dtype=torch.float64) ** tau
+    if retention:
+        weights = weights.flip(0)
+    return weights / weights.sum()
+
+
+def draw_timesteps(law: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    """`count` timesteps drawn independently from the categorical `law`."""
+    return torch.multinomial(law.float(), count, replacement=True, generator=generator)
+
+
+def make_objective(run: FineTuneConfig, null: int, vae=None):
+    """The per-sample loss function the shared trainer calls: batch {images, labels[, retention]}.
+
+    Returned 'loss' is weighted per sample so that its batch mean is mean(target) + λ·mean(retention); 'target' and
+    'retention' hold the unweighted per-part losses for the logs.
+    """
+    diffusion = GaussianDiffusion(run.diffusion)
+    d = run.difftune
+    objective = d.objective()
+    T = diffusion.num_timesteps
+    uniform = timestep_law(T, 0.0)
+    target_law = timestep_law(T, d.tau) if objective.weighted_t else uniform
+    retention_law = timestep_law(T, d.retention_tau(), retention=True) if objective.weighted_t else uniform
+
+    def loss_fn(model, batch, generator):
+        """Per-sample losses of one mixed batch (target rows first, retention rows last)."""
+        device = next(model.parameters()).device
+        target = batch["images"].to(device)
+        labels = drop_labels(batch["labels"], run.train.label_dropout, null, generator).to(device)
+        t = draw_timesteps(target_law, target.shape[0], generator)
+        retained = batch.get("retention")
+        if retained is not None:
+            # Retention images only train the unconditional branch (their classes are the source domain's).
+            labels = torch.cat([labels, torch.full((retained.shape[0],), null, device=device, dtype=labels.dtype)])
+            t = torch.cat([t, draw_timesteps(retention_law, retained.shape[0], generator)])
+            target = torch.cat([target, retained.to(device)])
+        x0 = to_model_space(target, vae, run.model.vae_scaling, generator)
+        losses = denoising_losses(model, diffusion, x0, labels, t.to(device), generator)
+        n_target = batch["images"].shape[0]
+        n_all = x0.shape[0]
+        per_sample = losses["loss"]
+        weights = torch.full_like(per_sample, n_all / n_target)
+        if n_all > n_target:
+            weights[n_target:] = d.retention_weight * n_all / (n_all - n_target)
+        out = {**losses, "loss": per_sample * weights, "target": per_sample[:n_target].detach()}
+        if n_all > n_target:
+            out["retention"] = per_sample[n_target:].detach()
+        return out
+
+    return loss_fn
+
+
+def batch_sizes(run: FineTuneConfig) -> tuple[int, int]:
+    """(target, retention) images per step: 26 + 6 of 32 with the defaults."""
+    n_retention = retention_count(run)
+    return run.train.batch_size - n_retention, n_retention

@@ -1,0 +1,116 @@
+"""Pre-sample the retention set ("knowledge bank") that Diff-Tuning replays while fine-tuning.
+
+    python -m difftune.retention --model runs/mini/source/model --out runs/mini/retention --n 2000
+    python -m difftune.retention --kind source --dataset source --out runs/mini/retention-real --n 2000
+
+`generated` (the method): N class-conditional samples of the pre-trained model, labels uniform over its source
+classes, classifier-free guidance, written by `tunebench.sample` (PNGs, samples.npz, protocol.json; a killed run
+resumes). `source`: N real source-domain images instead (the paper's ablation). Either way OUT/manifest.json says
+what the set is; fine-tuning reads OUT/samples.npz and never re-samples.
+
+Paper default (an assumption: the official repo ships no generation script, notes/difftuning.md §1.4): DiT-XL/2,
+250 DDPM steps, guidance 1.5, labels uniform over the 1000 ImageNet classes. Mini default: 2000 images, the mini
+sampler (DDPM with learned variance), guidance 1.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tunebench.cli import run_cli, setup_logging
+from tunebench.config import SCALES, ConfigError
+from tunebench.datasets import load_dataset
+from tunebench.io import git_commit, read_json, save_npz, write_json
+from tunebench.sample import main as sample_main
+
+log = logging.getLogger("difftune.retention")
+MANIFEST = "manifest.json"
+KINDS = ("generated", "source")
+DEFAULT_N = {"paper": 50_000, "mini": 2000, "smoke": 24}
+
+
+class RetentionSet:
+    """A retention set on disk: uint8 N×C×H×W images (labels are irrelevant: training uses the null class)."""
+
+    def __init__(self, folder: str | Path, resolution: int | None = None, channels: int | None = None):
+        """Load OUT/samples.npz and check it against the manifest and (if given) the model's input size."""
+        folder = Path(folder)
+        if not (folder / MANIFEST).is_file():
+            raise ConfigError(f"{folder} is not a retention set (no {MANIFEST}); make one with "
+                              f"`python -m difftune.retention --out {folder}`")
+        self.manifest = read_json(folder / MANIFEST)
+        with np.load(folder / "samples.npz", allow_pickle=False) as data:
+            images = data["images"]
+        if images.shape[0] != self.manifest["n"]:
+            raise ConfigError(f"{folder}/samples.npz holds {images.shape[0]} images but {MANIFEST} says "
+                              f"{self.manifest['n']}; re-run difftune.retention")
+        self.images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+        if channels == 3 and self.images.shape[1] == 1:
+            self.images = self.images.expand(-1, 3, -1, -1).contiguous()
+        if resolution is not None and tuple(self.images.shape[2:]) != (resolution, resolution):
+            raise ConfigError(f"retention set {folder} has {tuple(self.images.shape[2:])} images but "
+                              f"data.resolution is {resolution}; make the set at the fine-tuning resolution")
+        self.labels = torch.zeros(len(self.images), dtype=torch.long)
+        self.folder = folder
+
+    def __len__(self) -> int:
+        """Number of images."""
+        return len(self.images)
+
+
+def real_source_images(dataset: str, n: int, resolution: int, seed: int, root: str | None = None) -> np.ndarray:
+    """N seeded draws (without replacement) from a dataset's train split, as uint8 N×H×W×C."""
+    data = load_dataset(dataset, "train", resolution, 3, root)
+    if n > len(data):
+        raise ConfigError(f"--n {n} is more than the {len(data)} images of {dataset}/train")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return torch.stack([data[int(i)][0] for i in order]).permute(0, 2, 3, 1).numpy()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags and build the set."""
+    parser = argparse.ArgumentParser(prog="python -m difftune.retention", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, type=Path, help="folder for the set and its manifest.json")
+    parser.add_argument("--kind", choices=KINDS, default="generated",
+                        help="generated: samples of the pre-trained model (Diff-Tuning); source: real images")
+    parser.add_argument("--model", help="pre-trained model folder (for --kind generated)")
+    parser.add_argument("--dataset", default="source", help="source-domain dataset (for --kind source)")
+    parser.add_argument("--root", default=None, help="folder of a paper-scale --dataset (ImageFolder layout)")
+    parser.add_argument("--scale", choices=list(SCALES), default="mini", help="sets the default --n and resolution")
+    parser.add_argument("--n", type=int, default=None, help="number of images (default: paper 50000, mini 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="first seed (image i uses seed+i)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="sampling overrides passed to tunebench.sample, e.g. sample.guidance_scale=4")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    n = args.n if args.n is not None else DEFAULT_N[args.scale]
+    if n <= 0:
+        raise ConfigError(f"--n must be positive, got {n}")
+    setup_logging()
+    if args.kind == "generated":
+        if not args.model:
+            raise ConfigError("--kind generated needs --model (the pre-trained model folder)")
+        seeds = f"{args.seed}-{args.seed + n - 1}"
+        sample_args = ["--model", args.model, "--out", str(args.out), "--seeds", seeds, "--labels", "uniform"]
+        sample_args += [item for pair in (("--set", o) for o in args.overrides) for item in pair]
+        sample_main(sample_args + (["--no-progress"] if args.no_progress else []))
+        protocol = read_json(args.out / "protocol.json")["protocol"]
+        manifest = {"kind": "generated", "n": n, "labels_used_in_training": "null", "protocol": protocol}
+    else:
+        resolution = SCALES[args.scale].get("data", {}).get("resolution", 256)
+        images = real_source_images(args.dataset, n, resolution, args.seed, args.root)
+        save_npz(args.out / "samples.npz", images=images)
+        manifest = {"kind": "source", "n": n, "dataset": args.dataset, "split": "train", "resolution": resolution,
+                    "seed": args.seed, "labels_used_in_training": "null"}
+    write_json(args.out / MANIFEST, {**manifest, "git_commit": git_commit()})
+    log.info("retention set of %d %s images in %s", n, args.kind, args.out)
+
+
+if __name__ == "__main__":
+    run_cli(main)

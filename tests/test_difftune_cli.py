@@ -1,0 +1,89 @@
+"""The Diff-Tuning CLIs in-process on a smoke model: retention set, fine-tuning with exact resume, errors, export."""
+
+import json
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+from difftune import finetune, retention
+from tunebench.config import ConfigError
+from tunebench.models import build_dit, export_dit, load_dit
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """An exported smoke DiT with non-zero output layers, standing in for the pre-trained source model."""
+    from tunebench.config import resolve
+
+    run = resolve("smoke")
+    torch.manual_seed(0)
+    model = build_dit(run.model)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.abs().sum() == 0:
+                p.normal_(0, 0.05)
+    folder = tmp_path_factory.mktemp("pretrained") / "model"
+    export_dit(model, folder, run, extra={"class_names": [str(i) for i in range(13)]})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def retention_set(pretrained, tmp_path_factory):
+    out = tmp_path_factory.mktemp("retention")
+    retention.main(["--scale", "smoke", "--model", str(pretrained), "--out", str(out), "--n", "12",
+                    "--no-progress", "--set", "sample.steps=3"])
+    return out
+
+
+def test_retention_set_manifest_and_images(retention_set):
+    manifest = json.loads((retention_set / "manifest.json").read_text())
+    assert manifest["kind"] == "generated" and manifest["n"] == 12
+    assert manifest["protocol"]["labels"] == "uniform" and manifest["protocol"]["sample"]["steps"] == 3
+    data = retention.RetentionSet(retention_set, resolution=16, channels=3)
+    assert data.images.shape == (12, 3, 16, 16) and data.images.dtype == torch.uint8
+    with pytest.raises(ConfigError, match="data.resolution"):
+        retention.RetentionSet(retention_set, resolution=32)
+
+
+def test_real_source_retention_variant(tmp_path):
+    retention.main(["--kind", "source", "--scale", "smoke", "--out", str(tmp_path), "--n", "7"])
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["kind"] == "source" and manifest["dataset"] == "source"
+    assert np.load(tmp_path / "samples.npz")["images"].shape == (7, 16, 16, 3)
+
+
+def _finetune(out, pretrained, retention_set, *extra):
+    finetune.main(["--scale", "smoke", "--pretrained", str(pretrained), "--retention", str(retention_set),
+                   "--out", str(out), "--no-progress", *extra])
+
+
+@pytest.mark.parametrize("peft", ["none", "difffit"])
+def test_finetune_resumes_exactly_and_exports_a_plain_dit(tmp_path, pretrained, retention_set, peft):
+    flags = ["--dataset", "textures", "--method", "diff_tuning", "--peft", peft]
+    _finetune(tmp_path / "straight", pretrained, retention_set, *flags)
+    _finetune(tmp_path / "resumed", pretrained, retention_set, *flags, "--set", "train.steps=4")
+    _finetune(tmp_path / "resumed", pretrained, retention_set, *flags)  # continues from checkpoint 4 to 8
+    for name in ("model.safetensors", "ema.safetensors"):
+        a = safetensors.torch.load_file(tmp_path / "straight/checkpoints/checkpoint-0000008" / name)
+        b = safetensors.torch.load_file(tmp_path / "resumed/checkpoints/checkpoint-0000008" / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    summary = json.loads((tmp_path / "straight/summary.json").read_text())
+    assert summary["class_names"] == ["brick", "grass", "gravel"] and summary["retention_per_batch"] == 2
+    if peft == "difffit":
+        assert summary["trainable_parameters"] < summary["parameters"]
+    model = load_dit(tmp_path / "straight/model")
+    assert not any("gamma" in n for n, _ in model.named_parameters())
+    stats = [json.loads(line) for line in (tmp_path / "straight/stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in stats] == [2, 4, 6, 8] and all("retention" in r for r in stats)
+
+
+def test_finetune_errors_name_what_to_pass(tmp_path, pretrained):
+    with pytest.raises(ConfigError, match="--retention"):
+        finetune.main(["--scale", "smoke", "--pretrained", str(pretrained), "--out", str(tmp_path)])
+    with pytest.raises(ConfigError, match="--pretrained"):
+        finetune.main(["--scale", "smoke", "--method", "full_ft", "--out", str(tmp_path)])
+    with pytest.raises(ConfigError, match="difftune.tau"):
+        finetune.main(["--scale", "smoke", "--pretrained", str(pretrained), "--method", "full_ft",
+                       "--out", str(tmp_path), "--set", "difftune.tau=-1"])
