@@ -1,17 +1,10 @@
 #!/usr/bin/env bash
-# The main job: the mini reproduction, offline on CPU. For now it pre-trains the mini source DiT and samples
-# a class grid from it; later issues extend it to the whole Snakemake DAG. Re-running resumes where it stopped.
+# The main job: the mini reproduction, offline on CPU, as one Snakemake DAG (pre-train the source DiT, the Diff-Tuning
+# comparison on the 8 mini datasets, the chain-of-forgetting curve, tables and figures into results/mini/).
+# Re-running resumes: finished rules are skipped and interrupted training continues from its last checkpoint.
+# Extra arguments go to snakemake (e.g. --dry-run, or --configfile workflows/config/smoke.yaml for a quick check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1
-run=runs/mini/source
-results=results/mini/pretrain
-.venv/bin/python -m tunebench.pretrain --scale mini --out "$run"
-.venv/bin/python -m tunebench.sample --model "$run/model" --out "$run/samples-grid" --seeds 0-103 --labels cycle \
-  --grid "$results/source_grid.png"
-mkdir -p "$results"
-cp "$run/summary.json" "$results/summary.json"
-cp "$run/stats.jsonl" "$results/stats.jsonl"
-cp "$run/samples-grid/protocol.json" "$results/grid_protocol.json"
-echo "main: model in $run/model, grid and numbers in $results/" >&2
+exec .venv/bin/snakemake --cores 2 --rerun-incomplete --configfile workflows/config/mini.yaml "$@"

@@ -1,0 +1,20 @@
+# The tunebench reproduction DAG: pre-train the source DiT, then the Diff-Tuning comparison and forgetting curve.
+# Run: snakemake --cores 2 --configfile workflows/config/mini.yaml   (smoke.yaml for a minutes-long check)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "workflows/config/mini.yaml"
+
+
+include: "workflows/rules/common.smk"
+include: "workflows/rules/pretrain.smk"
+include: "workflows/rules/features.smk"
+include: "workflows/rules/difftune.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

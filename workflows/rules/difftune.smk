@@ -1,0 +1,207 @@
+# Diff-Tuning: retention set → fine-tune every (dataset × method) → sample → FID → table; chain-of-forgetting curve.
+
+
+rule retention_set:
+    input:
+        model=rules.pretrain_source.output.model,
+    output:
+        directory(f"{RUNS}/retention"),
+    log:
+        f"{RUNS}/logs/retention_set.log",
+    benchmark:
+        f"{RUNS}/benchmarks/retention_set.tsv"
+    params:
+        n=DIFFTUNE["retention_n"],
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1,
+    shell:
+        "{params.python} -m difftune.retention --scale {params.scale} --model {input.model} --out {output}"
+        " --n {params.n} --no-progress > {log} 2>&1"
+
+
+rule finetune:
+    input:
+        pretrained=rules.pretrain_source.output.model,
+        retention=retention_input,
+    output:
+        model=directory(f"{RUNS}/finetune/{{dataset}}/{{method}}/model"),
+        summary=f"{RUNS}/finetune/{{dataset}}/{{method}}/summary.json",
+    log:
+        f"{RUNS}/logs/finetune/{{dataset}}/{{method}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/finetune/{{dataset}}/{{method}}.tsv"
+    params:
+        run_dir=subpath(output.summary, parent=True),
+        retention=lambda wildcards, input: f"--retention {input.retention}" if input.retention else "",
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=1,
+    shell:
+        "{params.python} -m difftune.finetune --scale {params.scale} --pretrained {input.pretrained}"
+        " {params.retention} --dataset {wildcards.dataset} --method {wildcards.method}"
+        " --out {params.run_dir} --no-progress > {log} 2>&1"
+
+
+rule sample_finetuned:
+    input:
+        model=rules.finetune.output.model,
+    output:
+        directory(f"{RUNS}/samples/{{dataset}}/{{method}}"),
+    log:
+        f"{RUNS}/logs/sample_finetuned/{{dataset}}/{{method}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/sample_finetuned/{{dataset}}/{{method}}.tsv"
+    params:
+        seeds=fid_samples_seeds(),
+        overrides=sampling_overrides(),
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1,
+    shell:
+        "{params.python} -m tunebench.sample --model {input.model} --out {output} --seeds {params.seeds}"
+        " --labels uniform {params.overrides} --no-progress > {log} 2>&1"
+
+
+rule fid_finetuned:
+    input:
+        samples=rules.sample_finetuned.output,
+        ref=f"{RUNS}/fid-refs/{{dataset}}",
+        features=rules.feature_net.output,
+    output:
+        f"{RUNS}/metrics/difftune_main/{{dataset}}/{{method}}.csv",
+    log:
+        f"{RUNS}/logs/fid_finetuned/{{dataset}}/{{method}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/fid_finetuned/{{dataset}}/{{method}}.tsv"
+    params:
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=10,
+        gpu=0,
+    shell:
+        "{params.python} -m benchmarks.fid calc --images {input.samples} --ref {input.ref}/*.npz"
+        " --features {input.features} --results {output} --experiment difftune_main --method {wildcards.method}"
+        " --dataset {wildcards.dataset} --scale {params.scale} --seed 0 > {log} 2>&1"
+
+
+rule difftune_results:
+    input:
+        difftune_metric_files(),
+    output:
+        f"{RESULTS}/difftune_main.csv",
+    log:
+        f"{RUNS}/logs/difftune_results.log",
+    benchmark:
+        f"{RUNS}/benchmarks/difftune_results.tsv"
+    params:
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "{params.python} -m benchmarks.results --out {output} {input} > {log} 2>&1"
+
+
+rule difftune_table:
+    input:
+        rules.difftune_results.output,
+    output:
+        md=f"{RESULTS}/tables/difftune_main.md",
+        tex=f"{RESULTS}/tables/difftune_main.tex",
+    log:
+        f"{RUNS}/logs/difftune_table.log",
+    benchmark:
+        f"{RUNS}/benchmarks/difftune_table.tsv"
+    params:
+        out_dir=subpath(output.md, parent=True),
+        methods=",".join(DIFFTUNE["methods"]),
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "{params.python} -m benchmarks.tables --results {input} --layout difftune --out-dir {params.out_dir}"
+        " --methods {params.methods} --metric fid_local --baseline full_ft > {log} 2>&1"
+
+
+rule forgetting_curve:
+    input:
+        finetuned=f"{RUNS}/finetune/{DIFFTUNE['forgetting']['dataset']}/{DIFFTUNE['forgetting']['method']}/model",
+        pretrained=rules.pretrain_source.output.model,
+        ref=f"{RUNS}/fid-refs/{DIFFTUNE['forgetting']['dataset']}",
+        features=rules.feature_net.output,
+    output:
+        f"{RESULTS}/forgetting.csv",
+    log:
+        f"{RUNS}/logs/forgetting_curve.log",
+    benchmark:
+        f"{RUNS}/benchmarks/forgetting_curve.tsv"
+    params:
+        t0=DIFFTUNE["forgetting"]["t0"],
+        seeds=DIFFTUNE["forgetting"]["seeds"],
+        overrides=sampling_overrides(),
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1,
+    shell:
+        "{params.python} -m difftune.forgetting --finetuned {input.finetuned} --pretrained {input.pretrained}"
+        " --ref {input.ref}/*.npz --features {input.features} --t0 {params.t0} --seeds {params.seeds}"
+        " {params.overrides} --out {output} --no-progress > {log} 2>&1"
+
+
+rule forgetting_figure:
+    input:
+        rules.forgetting_curve.output,
+    output:
+        f"{RESULTS}/figures/forgetting.png",
+    log:
+        f"{RUNS}/logs/forgetting_figure.log",
+    benchmark:
+        f"{RUNS}/benchmarks/forgetting_figure.tsv"
+    params:
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "{params.python} -m benchmarks.figures forgetting --csv {input} --out {output} --metric fid_local > {log} 2>&1"

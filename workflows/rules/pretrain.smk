@@ -1,0 +1,50 @@
+# Pre-train the "pre-trained" source model (mini/smoke) and sample a class grid from it.
+
+
+rule pretrain_source:
+    output:
+        model=directory(f"{RUNS}/source/model"),
+        summary=f"{RESULTS}/pretrain/summary.json",
+    log:
+        f"{RUNS}/logs/pretrain_source.log",
+    benchmark:
+        f"{RUNS}/benchmarks/pretrain_source.tsv"
+    params:
+        run_dir=subpath(output.model, parent=True),
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=90,
+        gpu=0,
+    shell:
+        "{params.python} -m tunebench.pretrain --scale {params.scale} --out {params.run_dir} --no-progress > {log} 2>&1"
+        " && cp {params.run_dir}/summary.json {output.summary}"
+
+
+rule sample_source_grid:
+    input:
+        model=rules.pretrain_source.output.model,
+    output:
+        grid=f"{RESULTS}/pretrain/source_grid.png",
+        samples=directory(f"{RUNS}/source/samples-grid"),
+    log:
+        f"{RUNS}/logs/sample_source_grid.log",
+    benchmark:
+        f"{RUNS}/benchmarks/sample_source_grid.tsv"
+    params:
+        seeds=config["grid_seeds"],
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=30,
+        gpu=0,
+    shell:
+        "{params.python} -m tunebench.sample --model {input.model} --out {output.samples} --seeds {params.seeds}"
+        " --labels cycle --grid {output.grid} --no-progress > {log} 2>&1"
