@@ -8,6 +8,9 @@ min_version("9.0")
 configfile: "workflows/config/mini.yaml"
 
 
+report: "workflows/report/workflow.rst"
+
+
 include: "workflows/rules/common.smk"
 include: "workflows/rules/pretrain.smk"
 include: "workflows/rules/features.smk"

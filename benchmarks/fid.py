@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import hashlib
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,11 +27,13 @@ from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from torch_fidelity.utils import create_feature_extractor
+from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from benchmarks import features as local_features
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError
-from tunebench.datasets import DATASETS, SPLITS, load_dataset
+from tunebench.datasets import DATASETS, FOLDER_LAYOUT, SPLITS, ImageFolderDataset, load_dataset
 from tunebench.io import git_commit, read_json, save_npz, torch_load, write_json
 
 INCEPTION_NAME = "inception-v3-compat"
@@ -130,15 +133,21 @@ def make_extractor(kind: str, features: str | Path | None = None,
 
 
 @torch.no_grad()
-def extract_features(images: torch.Tensor, extractor: Extractor, batch_size: int = BATCH_SIZE,
+def extract_features(images, extractor: Extractor, batch_size: int = BATCH_SIZE,
                      cuda: bool | None = None) -> torch.Tensor:
-    """Features (float32 N×D) of uint8 N×3×H×W images from the torch-fidelity extractor calculate_metrics builds."""
+    """Features (float32 N×D) from the torch-fidelity extractor calculate_metrics builds.
+
+    `images` is a uint8 N×3×H×W tensor, or an iterable of such batches (streamed, e.g. a paper-scale folder).
+    """
     cuda = torch.cuda.is_available() if cuda is None else cuda
     layer = FEATURE_EXTRACTORS_REGISTRY[extractor.fidelity_name].get_default_feature_layer_for_metric("fid")
     model = create_feature_extractor(extractor.fidelity_name, [layer], cuda=cuda, verbose=False,
                                      feature_extractor_weights_path=extractor.weights_path)
     device = "cuda" if cuda else "cpu"
-    return torch.cat([model(images[i:i + batch_size].to(device))[0].cpu() for i in range(0, len(images), batch_size)])
+    batches = images
+    if torch.is_tensor(images):
+        batches = (images[i:i + batch_size] for i in range(0, len(images), batch_size))
+    return torch.cat([model(batch.to(device))[0].cpu() for batch in batches])
 
 
 #################################################################################
@@ -245,12 +254,38 @@ def load_reference(path: str | Path, expected: dict | None = None) -> Reference:
     return Reference(arrays["mu"], arrays["sigma"], arrays["features"], meta)
 
 
+def folder_fingerprint(data: ImageFolderDataset) -> str:
+    """SHA-256 of a paper-scale folder's readable files (relative path, label, size, mtime): any change is stale."""
+    digest = hashlib.sha256()
+    for path, label in data.samples:
+        stat = Path(path).stat()
+        digest.update(f"{Path(path).relative_to(data.root)}\t{label}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def folder_batches(data: ImageFolderDataset, batch_size: int):
+    """uint8 N×3×H×W batches of a folder dataset, decoded by worker processes, in file order."""
+    loader = DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=min(8, os.cpu_count() or 1))
+    for images, _ in tqdm(loader, desc=f"features of {data.root}", unit="batch"):
+        yield as_rgb_uint8(images)
+
+
 def dataset_reference(dataset: str, split: str, extractor: Extractor, resolution: int, out_dir: str | Path,
-                      batch_size: int = BATCH_SIZE) -> tuple[Reference, Path]:
-    """Load the cached reference of a mini dataset split, or compute and save it once; a stale file is an error."""
-    images = as_rgb_uint8(load_dataset(dataset, split, resolution, channels=3).images)
+                      batch_size: int = BATCH_SIZE, root: str | Path | None = None) -> tuple[Reference, Path]:
+    """Load the cached reference of a dataset split, or compute and save it once; a stale file is an error.
+
+    Mini sets are keyed by the SHA-256 of their pixels; a paper-scale folder (`root`) by its file listing
+    (`folder_fingerprint`), so checking the cache does not decode every image. Folder images are streamed.
+    """
+    data = load_dataset(dataset, split, resolution, channels=3, root=root)
     expected = {"format": REF_FORMAT, "dataset": dataset, "split": split, "extractor": extractor.extractor_id,
-                "resolution": resolution, "n_images": len(images), "images_sha256": images_sha256(images)}
+                "resolution": resolution, "n_images": len(data)}
+    if isinstance(data, ImageFolderDataset):
+        expected["files_sha256"] = folder_fingerprint(data)
+        images = folder_batches(data, batch_size)
+    else:
+        images = as_rgb_uint8(data.images)
+        expected["images_sha256"] = images_sha256(images)
     path = reference_path(out_dir, dataset, split, extractor.extractor_id, resolution)
     if path.exists():
         return load_reference(path, expected), path
@@ -391,7 +426,8 @@ def run_ref(args: argparse.Namespace) -> None:
     extractor, reason = make_extractor(args.extractor, args.features, args.inception_weights)
     if extractor is None:
         raise FidError(f"cannot compute an Inception reference: {reason}")
-    ref, path = dataset_reference(args.dataset, args.split, extractor, args.resolution, args.out_dir, args.batch_size)
+    ref, path = dataset_reference(args.dataset, args.split, extractor, args.resolution, args.out_dir, args.batch_size,
+                                  args.root)
     print(f"{path}: {ref.meta['n_images']} images, extractor {ref.meta['extractor']}")
 
 
@@ -420,7 +456,8 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     ref = commands.add_parser("ref", help="compute reference statistics of a dataset split")
-    ref.add_argument("--dataset", required=True, choices=[n for n, s in DATASETS.items() if s.role != "paper"])
+    ref.add_argument("--dataset", required=True, choices=list(DATASETS))
+    ref.add_argument("--root", default=None, help=f"folder of a paper-scale --dataset, laid out as {FOLDER_LAYOUT}")
     ref.add_argument("--split", default="train", choices=SPLITS, help="dataset split (default train)")
     ref.add_argument("--extractor", default="local", choices=("local", "inception"), help="feature network")
     ref.add_argument("--resolution", type=int, default=32, help="image side the dataset is built at (default 32)")

@@ -25,7 +25,7 @@ from benchmarks.fid import as_rgb_uint8, compare, load_reference, make_extractor
 from tunebench.cli import add_config_args, config_from_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, to_dict
 from tunebench.io import atomic_path, git_commit, to_uint8
-from tunebench.models import load_dit, null_class, read_sidecar
+from tunebench.models import load_dit, load_vae, null_class, read_sidecar
 from tunebench.sample import parse_seeds
 from tunebench.sampling import Handoff, labels_for_seeds, sample_batches
 
@@ -44,11 +44,12 @@ def parse_t0(text: str, num_timesteps: int) -> list[int]:
     return values
 
 
-def spliced_images(first, second, first_labels, second_labels, t0: int, run, seeds, progress: bool) -> torch.Tensor:
+def spliced_images(first, second, first_labels, second_labels, t0: int, run, seeds, progress: bool,
+                   vae=None) -> torch.Tensor:
     """uint8 N×3×H×W images: `first` denoises for t >= t0, `second` below t0 (same seeds for every t0)."""
     handoff = Handoff(t0, second, second_labels)
     batches = sample_batches(first, run.diffusion, run.sample, seeds, first_labels, progress=progress,
-                             handoff=handoff)
+                             handoff=handoff, vae=vae, vae_scaling=run.model.vae_scaling)
     images = np.concatenate([to_uint8(x) for _, x in batches])  # N×H×W×C
     return as_rgb_uint8(torch.from_numpy(images).permute(0, 3, 1, 2))
 
@@ -61,8 +62,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.set_defaults(scale=None)
     parser.add_argument("--finetuned", required=True, help="fine-tuned model folder (difftune.finetune OUT/model)")
     parser.add_argument("--pretrained", required=True, help="pre-trained model folder")
-    parser.add_argument("--ref", required=True, type=Path, help="local-feature reference of the target dataset")
+    parser.add_argument("--ref", required=True, type=Path,
+                        help="reference statistics of the target dataset (benchmarks.fid ref; local or Inception)")
     parser.add_argument("--features", default=None, help="feature-net folder (default: the one in the reference)")
+    parser.add_argument("--inception-weights", default=None, metavar="PATH",
+                        help="local Inception weights, for an Inception --ref (default: the torch-fidelity cache)")
     parser.add_argument("--t0", default="0,200,400,600,800,1000", help="switch steps (DiT indexing, 0 = data end)")
     parser.add_argument("--seeds", default="0-499", help="seeds, one image each, shared by every point")
     parser.add_argument("--directions", default=",".join(DIRECTIONS), help=f"comma list of {DIRECTIONS}")
@@ -81,8 +85,13 @@ def main(argv: list[str] | None = None) -> None:
         raise ConfigError(f"--directions: unknown {unknown}; choose from {list(DIRECTIONS)}")
     setup_logging()
     finetuned, pretrained = load_dit(args.finetuned), load_dit(args.pretrained)
+    vae_path = sidecar.get("run_config", {}).get("model", {}).get("vae")
+    vae = load_vae(vae_path) if vae_path else None
     ref = load_reference(args.ref)
-    extractor, _ = make_extractor("local", args.features or ref.meta["weights_path"])
+    kind = ref.meta["extractor_kind"]
+    extractor, reason = make_extractor(kind, args.features or ref.meta["weights_path"], args.inception_weights)
+    if extractor is None:
+        raise ConfigError(f"cannot score against the Inception reference {args.ref}: {reason}")
     seeds = parse_seeds(args.seeds)
     classes = len(sidecar.get("class_names", [])) or null_class(finetuned)
     target_labels = labels_for_seeds(seeds, "uniform", classes, null_class(finetuned))
@@ -92,13 +101,13 @@ def main(argv: list[str] | None = None) -> None:
         for t0 in parse_t0(args.t0, run.diffusion.num_train_timesteps):
             if direction == DIRECTIONS[0]:
                 images = spliced_images(finetuned, pretrained, target_labels, null_labels, t0, run, seeds,
-                                        not args.no_progress)
+                                        not args.no_progress, vae)
             else:
                 images = spliced_images(pretrained, finetuned, null_labels, target_labels, t0, run, seeds,
-                                        not args.no_progress)
+                                        not args.no_progress, vae)
             scores = compare(images, ref, extractor)
-            log.info("%s t0=%d: fid_local %.3f", direction, t0, scores["fid"])
-            for metric, value in (("fid_local", scores["fid"]), ("kid_local", scores["kid_mean"])):
+            log.info("%s t0=%d: fid_%s %.3f", direction, t0, kind, scores["fid"])
+            for metric, value in ((f"fid_{kind}", scores["fid"]), (f"kid_{kind}", scores["kid_mean"])):
                 rows.append({"t0": t0, "direction": direction, "dataset": sidecar.get("dataset", ""),
                              "metric": metric, "value": value, "n_samples": len(seeds), "seeds": args.seeds,
                              "finetuned": args.finetuned, "pretrained": args.pretrained,

@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1
-exec .venv/bin/snakemake --cores 2 --rerun-incomplete --configfile workflows/config/mini.yaml "$@"
+exec .venv/bin/snakemake --profile workflows/profiles/local --configfile workflows/config/mini.yaml "$@"

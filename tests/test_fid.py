@@ -170,6 +170,25 @@ def test_mismatched_reference_is_an_error(extractor, net_dir, images, tmp_path, 
         dataset_reference("textures", "test", extractor, RESOLUTION, tmp_path)
 
 
+def test_paper_folder_reference_is_streamed_and_keyed_by_its_files(extractor, tmp_path):
+    # artbench10's layout: ROOT/train/CLASS/*.png with its 10 classes; 3 random 20 px images per class.
+    generator = np.random.default_rng(0)
+    for label in range(10):
+        for index in range(3):
+            save_png(tmp_path / "root" / "train" / f"class{label}" / f"{index}.png",
+                     generator.integers(0, 256, (20, 20, 3), dtype=np.uint8))
+    ref, path = dataset_reference("artbench10", "train", extractor, RESOLUTION, tmp_path / "refs", batch_size=7,
+                                  root=tmp_path / "root")
+    folder = load_dataset("artbench10", "train", RESOLUTION, root=tmp_path / "root")
+    in_memory = torch.stack([folder[i][0] for i in range(len(folder))])
+    np.testing.assert_allclose(ref.features, extract_features(in_memory, extractor).numpy(), rtol=1e-5, atol=1e-6)
+    assert ref.meta["n_images"] == 30 and len(ref.meta["files_sha256"]) == 64
+
+    save_png(tmp_path / "root" / "train" / "class0" / "3.png", np.zeros((20, 20, 3), dtype=np.uint8))
+    with pytest.raises(FidError, match="files_sha256"):
+        dataset_reference("artbench10", "train", extractor, RESOLUTION, tmp_path / "refs", root=tmp_path / "root")
+
+
 #################################################################################
 #                    Inputs, Offline Inception, Command Line                    #
 #################################################################################

@@ -1,4 +1,6 @@
-"""The Snakemake DAG: lint, a smoke run end to end in a scratch folder, and a second run with nothing to do."""
+"""The Snakemake DAG: lint, a smoke run end to end in a scratch folder (nothing to do on a second run, a deleted
+intermediate reruns only its dependents, an HTML report), the config schema, and the paper config under the SLURM
+profile as a dry run."""
 
 import shutil
 import subprocess
@@ -34,8 +36,15 @@ def test_lint_is_clean(workdir):
     assert "good condition" in result.stdout + result.stderr
 
 
+def planned_jobs(output: str) -> dict[str, int]:
+    """{rule: count} from the "Job stats" table of a Snakemake dry run."""
+    table = output.split("Job stats:")[1].split("total")[0]
+    rows = [line.split() for line in table.splitlines()[3:] if line.strip()]
+    return {name: int(count) for name, count in rows}
+
+
 def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
-    config = ["--configfile", "workflows/config/smoke.yaml", "--cores", "2"]
+    config = ["--configfile", "workflows/config/smoke.yaml", "--profile", "workflows/profiles/local"]
     first = snakemake(*config, cwd=workdir)
     assert first.returncode == 0, first.stderr[-3000:]
     results = workdir / "results/smoke"
@@ -53,9 +62,70 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     second = snakemake(*config, "--dry-run", cwd=workdir)
     assert second.returncode == 0 and "Nothing to be done" in second.stdout + second.stderr
 
+    # A deleted intermediate (one FID result) reruns that job and its dependents, nothing else.
+    (workdir / "runs/smoke/metrics/difftune_main/textures/diff_tuning.csv").unlink()
+    plan = snakemake(*config, "--dry-run", cwd=workdir)
+    assert planned_jobs(plan.stdout) == {"fid_finetuned": 1, "difftune_results": 1, "difftune_table": 1, "all": 1}
+    before = read_results(results / "difftune_main.csv")
+    rerun = snakemake(*config, cwd=workdir)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    after = read_results(results / "difftune_main.csv")
+    key = ["dataset", "method", "metric"]
+    pd.testing.assert_frame_equal(after.sort_values(key)[key + ["value"]].reset_index(drop=True),
+                                  before.sort_values(key)[key + ["value"]].reset_index(drop=True))
+
+    report = snakemake(*config, "--report", "report.html", cwd=workdir)
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert "forgetting.png" in html and "source_grid.png" in html and "difftune_main.md" in html
+
 
 def test_unknown_config_key_stops_the_run(workdir):
     bad = workdir / "bad.yaml"
     bad.write_text("scale: smoke\ngrid_seed: '0-3'\n")
     result = snakemake("--configfile", str(bad), "--dry-run", cwd=workdir)
     assert result.returncode != 0 and "grid_seed" in result.stdout + result.stderr
+
+
+def test_wrong_type_names_the_key(workdir):
+    bad = workdir / "bad-type.yaml"
+    bad.write_text((workdir / "workflows/config/smoke.yaml").read_text().replace("retention_n: 24", "retention_n: many"))
+    result = snakemake("--configfile", str(bad), "--dry-run", cwd=workdir)
+    assert result.returncode != 0 and "retention_n" in result.stdout + result.stderr
+
+
+def paper_config(workdir, tmp_path, **paths):
+    """workflows/config/paper.yaml with its three local paths replaced (files made in tmp_path unless given)."""
+    (tmp_path / "DiT-XL-2-256/transformer").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "datasets").mkdir(exist_ok=True)
+    (tmp_path / "inception.pth").touch()
+    values = {"pretrained": tmp_path / "DiT-XL-2-256", "data_root": tmp_path / "datasets",
+              "inception_weights": tmp_path / "inception.pth", **paths}
+    text = (workdir / "workflows/config/paper.yaml").read_text()
+    lines = [f"  {line.split(':')[0].strip()}: {values[line.split(':')[0].strip()]}"
+             if line.split(":")[0].strip() in values and line.startswith("  ") else line for line in text.splitlines()]
+    path = tmp_path / "paper.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_paper_config_dry_runs_under_the_slurm_profile(workdir, tmp_path):
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    config = paper_config(workdir, tmp_path)
+    result = snakemake("--profile", "workflows/profiles/slurm", "--configfile", str(config), "--dry-run",
+                       "--printshellcmds", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = planned_jobs(result.stdout)
+    assert jobs["finetune"] == 16 and jobs["fid_reference"] == 8 and "pretrain_source" not in jobs
+    assert "feature_net" not in jobs  # paper scale scores with Inception, not the local feature network
+    assert f"--pretrained {tmp_path / 'DiT-XL-2-256'}" in result.stdout
+    assert f"--set data.root={tmp_path / 'datasets'}/food101" in result.stdout
+    assert "--extractor inception" in result.stdout and "--metric fid_inception" in result.stdout
+
+
+def test_paper_config_names_a_missing_local_file(workdir, tmp_path):
+    config = paper_config(workdir, tmp_path, pretrained=tmp_path / "nowhere")
+    result = snakemake("--configfile", str(config), "--dry-run", cwd=workdir)
+    message = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "paper.pretrained" in message and "huggingface-cli download facebook/DiT-XL-2-256" in message

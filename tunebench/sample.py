@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     seeds = parse_seeds(args.seeds)
     model = load_dit(args.model).to(args.device)
-    vae_path = args.vae or trained.get("model", {}).get("vae")
+    vae_path = args.vae or trained.get("model", {}).get("vae") or run.model.vae
     vae = load_vae(vae_path).to(args.device) if vae_path else None
     null = null_class(model)
     classes = args.classes or len(sidecar.get("class_names", [])) or null

@@ -1,6 +1,8 @@
-# Helpers for the workflow: config validation, paths, and the interpreter that runs the CLIs.
+# Helpers for the workflow: config validation, paths, per-scale inputs and flags, and the list of every product.
 import sys
+from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from difftune.config import METHODS
@@ -10,14 +12,36 @@ from tunebench.config import SCALES
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
 SCALE = config["scale"]
+PAPER_SCALE = SCALE == "paper"
 RUNS = f"runs/{SCALE}"
 RESULTS = f"results/{SCALE}"
-RESOLUTION = SCALES[SCALE]["data"]["resolution"]
+RESOLUTION = SCALES[SCALE].get("data", {}).get("resolution", 256)
 DIFFTUNE = config["difftune"]
 # The CLIs run under the interpreter that runs Snakemake (the suite's venv), not whatever `python` is on PATH.
 PYTHON = sys.executable
 # The conda environment of every rule (relative to workflows/rules/), for --sw-deployment-method conda.
 CONDA_ENV = "../envs/tunebench.yaml"
+# Paper scale: the pre-trained DiT-XL/2 and the datasets are local folders; mini/smoke train their own source model.
+PAPER = config.get("paper", {})
+PRETRAINED = PAPER.get("pretrained") if PAPER_SCALE else f"{RUNS}/source/model"
+# The FID of the comparison: Inception at paper scale, the locally trained feature network otherwise.
+FID_METRIC = "fid_inception" if PAPER_SCALE else "fid_local"
+
+
+def check_paper_files():
+    """Stop at once, naming the key, when a paper-scale local file is missing (nothing is downloaded)."""
+    hints = {
+        "pretrained": "huggingface-cli download facebook/DiT-XL-2-256 --local-dir PATH (on a machine with network)",
+        "data_root": "one ImageFolder per dataset, DATA_ROOT/NAME/{train,test}/CLASS/* (see docs/datasets.md)",
+        "inception_weights": "torch-fidelity's weights-inception-2015-12-05-6726825d.pth (see docs/fid.md)",
+    }
+    for key, hint in hints.items():
+        if not Path(PAPER[key]).exists():
+            raise WorkflowError(f"config key 'paper.{key}': {PAPER[key]} does not exist; provide {hint}")
+
+
+if PAPER_SCALE:
+    check_paper_files()
 
 
 def fid_samples_seeds():
@@ -35,6 +59,40 @@ def retention_input(wildcards):
     return [f"{RUNS}/retention"] if METHODS[wildcards.method].retention else []
 
 
+def dataset_root_flag(wildcards):
+    """--root of a paper-scale dataset's folder (mini datasets are built from installed packages)."""
+    return f"--root {PAPER['data_root']}/{wildcards.dataset}" if PAPER_SCALE else ""
+
+
+def finetune_data_flag(wildcards):
+    """The fine-tuning CLI's data.root override for a paper-scale dataset."""
+    return f"--set data.root={PAPER['data_root']}/{wildcards.dataset}" if PAPER_SCALE else ""
+
+
+def vae_flag():
+    """--set model.vae: at paper scale the VAE is the pre-trained pipeline folder's vae/ (DiT-XL-2-256 ships it)."""
+    return f"--set model.vae={PRETRAINED}" if PAPER_SCALE else ""
+
+
+def extractor_input():
+    """The local feature network the FID rules read (none at paper scale: Inception weights are a local file)."""
+    return [] if PAPER_SCALE else [f"{RUNS}/features"]
+
+
+def reference_extractor_flags(wildcards, input):
+    """`benchmarks.fid ref` flags that choose the feature extractor of the comparison."""
+    if PAPER_SCALE:
+        return f"--extractor inception --inception-weights {PAPER['inception_weights']}"
+    return f"--extractor local --features {input.features}"
+
+
+def scoring_extractor_flags(wildcards, input):
+    """Flags of the scoring CLIs (`benchmarks.fid calc`, `difftune.forgetting`): where the extractor's weights are."""
+    if PAPER_SCALE:
+        return f"--inception-weights {PAPER['inception_weights']}"
+    return f"--features {input.features}"
+
+
 def difftune_metric_files():
     """One results CSV per (dataset, method) of the main Diff-Tuning comparison."""
     return expand(f"{RUNS}/metrics/difftune_main/{{dataset}}/{{method}}.csv", dataset=DIFFTUNE["datasets"],
@@ -42,12 +100,24 @@ def difftune_metric_files():
 
 
 def final_outputs():
-    """Every file the DAG produces for the configured scale."""
-    return [
+    """Every product of the DAG for the configured scale, intermediates included.
+
+    Snakemake does not rerun a job whose output was deleted while its dependents are up to date; requesting every
+    product here makes a deleted intermediate (and then only its dependents) run again.
+    """
+    pairs = dict(dataset=DIFFTUNE["datasets"], method=DIFFTUNE["methods"])
+    products = [
         f"{RESULTS}/pretrain/source_grid.png",
-        f"{RESULTS}/pretrain/summary.json",
+        *expand(f"{RUNS}/fid-refs/{{dataset}}", dataset=DIFFTUNE["datasets"]),
+        f"{RUNS}/retention",
+        *expand(f"{RUNS}/finetune/{{dataset}}/{{method}}/model", **pairs),
+        *expand(f"{RUNS}/samples/{{dataset}}/{{method}}", **pairs),
+        *difftune_metric_files(),
         f"{RESULTS}/difftune_main.csv",
         f"{RESULTS}/tables/difftune_main.md",
         f"{RESULTS}/forgetting.csv",
         f"{RESULTS}/figures/forgetting.png",
     ]
+    if not PAPER_SCALE:
+        products += [f"{RESULTS}/pretrain/summary.json", PRETRAINED, *extractor_input()]
+    return products

@@ -3,7 +3,7 @@
 
 rule retention_set:
     input:
-        model=rules.pretrain_source.output.model,
+        model=PRETRAINED,
     output:
         directory(f"{RUNS}/retention"),
     log:
@@ -12,6 +12,7 @@ rule retention_set:
         f"{RUNS}/benchmarks/retention_set.tsv"
     params:
         n=DIFFTUNE["retention_n"],
+        vae=vae_flag(),
         scale=SCALE,
         python=PYTHON,
     conda:
@@ -23,12 +24,12 @@ rule retention_set:
         gpu=1,
     shell:
         "{params.python} -m difftune.retention --scale {params.scale} --model {input.model} --out {output}"
-        " --n {params.n} --no-progress > {log} 2>&1"
+        " --n {params.n} {params.vae} --no-progress > {log} 2>&1"
 
 
 rule finetune:
     input:
-        pretrained=rules.pretrain_source.output.model,
+        pretrained=PRETRAINED,
         retention=retention_input,
     output:
         model=directory(f"{RUNS}/finetune/{{dataset}}/{{method}}/model"),
@@ -40,6 +41,8 @@ rule finetune:
     params:
         run_dir=subpath(output.summary, parent=True),
         retention=lambda wildcards, input: f"--retention {input.retention}" if input.retention else "",
+        data=finetune_data_flag,
+        vae=vae_flag(),
         scale=SCALE,
         python=PYTHON,
     conda:
@@ -51,7 +54,7 @@ rule finetune:
         gpu=1,
     shell:
         "{params.python} -m difftune.finetune --scale {params.scale} --pretrained {input.pretrained}"
-        " {params.retention} --dataset {wildcards.dataset} --method {wildcards.method}"
+        " {params.retention} --dataset {wildcards.dataset} --method {wildcards.method} {params.data} {params.vae}"
         " --out {params.run_dir} --no-progress > {log} 2>&1"
 
 
@@ -84,7 +87,7 @@ rule fid_finetuned:
     input:
         samples=rules.sample_finetuned.output,
         ref=f"{RUNS}/fid-refs/{{dataset}}",
-        features=rules.feature_net.output,
+        features=extractor_input(),
     output:
         f"{RUNS}/metrics/difftune_main/{{dataset}}/{{method}}.csv",
     log:
@@ -92,6 +95,7 @@ rule fid_finetuned:
     benchmark:
         f"{RUNS}/benchmarks/fid_finetuned/{{dataset}}/{{method}}.tsv"
     params:
+        extractor=scoring_extractor_flags,
         scale=SCALE,
         python=PYTHON,
     conda:
@@ -103,7 +107,7 @@ rule fid_finetuned:
         gpu=0,
     shell:
         "{params.python} -m benchmarks.fid calc --images {input.samples} --ref {input.ref}/*.npz"
-        " --features {input.features} --results {output} --experiment difftune_main --method {wildcards.method}"
+        " {params.extractor} --results {output} --experiment difftune_main --method {wildcards.method}"
         " --dataset {wildcards.dataset} --scale {params.scale} --seed 0 > {log} 2>&1"
 
 
@@ -133,7 +137,7 @@ rule difftune_table:
     input:
         rules.difftune_results.output,
     output:
-        md=f"{RESULTS}/tables/difftune_main.md",
+        md=report(f"{RESULTS}/tables/difftune_main.md", caption="../report/difftune_table.rst", category="Diff-Tuning"),
         tex=f"{RESULTS}/tables/difftune_main.tex",
     log:
         f"{RUNS}/logs/difftune_table.log",
@@ -142,6 +146,7 @@ rule difftune_table:
     params:
         out_dir=subpath(output.md, parent=True),
         methods=",".join(DIFFTUNE["methods"]),
+        metric=FID_METRIC,
         python=PYTHON,
     conda:
         CONDA_ENV
@@ -152,15 +157,15 @@ rule difftune_table:
         gpu=0,
     shell:
         "{params.python} -m benchmarks.tables --results {input} --layout difftune --out-dir {params.out_dir}"
-        " --methods {params.methods} --metric fid_local --baseline full_ft > {log} 2>&1"
+        " --methods {params.methods} --metric {params.metric} --baseline full_ft > {log} 2>&1"
 
 
 rule forgetting_curve:
     input:
         finetuned=f"{RUNS}/finetune/{DIFFTUNE['forgetting']['dataset']}/{DIFFTUNE['forgetting']['method']}/model",
-        pretrained=rules.pretrain_source.output.model,
+        pretrained=PRETRAINED,
         ref=f"{RUNS}/fid-refs/{DIFFTUNE['forgetting']['dataset']}",
-        features=rules.feature_net.output,
+        features=extractor_input(),
     output:
         f"{RESULTS}/forgetting.csv",
     log:
@@ -171,6 +176,7 @@ rule forgetting_curve:
         t0=DIFFTUNE["forgetting"]["t0"],
         seeds=DIFFTUNE["forgetting"]["seeds"],
         overrides=sampling_overrides(),
+        extractor=scoring_extractor_flags,
         python=PYTHON,
     conda:
         CONDA_ENV
@@ -181,7 +187,7 @@ rule forgetting_curve:
         gpu=1,
     shell:
         "{params.python} -m difftune.forgetting --finetuned {input.finetuned} --pretrained {input.pretrained}"
-        " --ref {input.ref}/*.npz --features {input.features} --t0 {params.t0} --seeds {params.seeds}"
+        " --ref {input.ref}/*.npz {params.extractor} --t0 {params.t0} --seeds {params.seeds}"
         " {params.overrides} --out {output} --no-progress > {log} 2>&1"
 
 
@@ -189,12 +195,13 @@ rule forgetting_figure:
     input:
         rules.forgetting_curve.output,
     output:
-        f"{RESULTS}/figures/forgetting.png",
+        report(f"{RESULTS}/figures/forgetting.png", caption="../report/forgetting.rst", category="Diff-Tuning"),
     log:
         f"{RUNS}/logs/forgetting_figure.log",
     benchmark:
         f"{RUNS}/benchmarks/forgetting_figure.tsv"
     params:
+        metric=FID_METRIC,
         python=PYTHON,
     conda:
         CONDA_ENV
@@ -204,4 +211,5 @@ rule forgetting_figure:
         runtime=5,
         gpu=0,
     shell:
-        "{params.python} -m benchmarks.figures forgetting --csv {input} --out {output} --metric fid_local > {log} 2>&1"
+        "{params.python} -m benchmarks.figures forgetting --csv {input} --out {output} --metric {params.metric}"
+        " > {log} 2>&1"

@@ -1,4 +1,5 @@
-# The local feature network (fid_local/kid_local) and the reference statistics of every downstream dataset.
+# The local feature network (fid_local/kid_local; mini and smoke) and the reference statistics of every downstream
+# dataset (local features, or Inception at paper scale).
 
 
 rule feature_net:
@@ -27,7 +28,7 @@ rule feature_net:
 
 rule fid_reference:
     input:
-        features=rules.feature_net.output,
+        features=extractor_input(),
     output:
         directory(f"{RUNS}/fid-refs/{{dataset}}"),
     log:
@@ -35,6 +36,8 @@ rule fid_reference:
     benchmark:
         f"{RUNS}/benchmarks/fid_reference/{{dataset}}.tsv"
     params:
+        extractor=reference_extractor_flags,
+        root=dataset_root_flag,
         resolution=RESOLUTION,
         python=PYTHON,
     conda:
@@ -45,5 +48,5 @@ rule fid_reference:
         runtime=10,
         gpu=0,
     shell:
-        "{params.python} -m benchmarks.fid ref --dataset {wildcards.dataset} --split train --extractor local"
-        " --features {input.features} --resolution {params.resolution} --out-dir {output} > {log} 2>&1"
+        "{params.python} -m benchmarks.fid ref --dataset {wildcards.dataset} {params.root} --split train"
+        " {params.extractor} --resolution {params.resolution} --out-dir {output} > {log} 2>&1"

@@ -1,4 +1,5 @@
-# Pre-train the "pre-trained" source model (mini/smoke) and sample a class grid from it.
+# Pre-train the "pre-trained" source model (mini/smoke; paper scale loads DiT-XL/2 from config paper.pretrained) and
+# sample a class grid from it.
 
 
 rule pretrain_source:
@@ -27,9 +28,11 @@ rule pretrain_source:
 
 rule sample_source_grid:
     input:
-        model=rules.pretrain_source.output.model,
+        model=PRETRAINED,
     output:
-        grid=f"{RESULTS}/pretrain/source_grid.png",
+        grid=report(
+            f"{RESULTS}/pretrain/source_grid.png", caption="../report/source_grid.rst", category="Pre-training"
+        ),
         samples=directory(f"{RUNS}/source/samples-grid"),
     log:
         f"{RUNS}/logs/sample_source_grid.log",
