@@ -11,7 +11,6 @@ not Inception FID/KID and are not comparable to the papers' numbers (docs/fid.md
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -30,7 +29,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from tunebench.cli import run_cli, setup_logging
 from tunebench.config import ConfigError
 from tunebench.datasets import DATASETS, DOWNSTREAM_DATASETS, SOURCE_DATASET, load_dataset
-from tunebench.io import atomic_dir, git_commit, read_json, write_json
+from tunebench.io import atomic_dir, file_sha256, git_commit, read_json, write_json
 from tunebench.training import step_generator
 
 log = logging.getLogger("benchmarks.features")
@@ -194,15 +193,6 @@ def train_feature_net(names: tuple[str, ...] = ALL_DATASETS, resolution: int = 3
 #################################################################################
 #                           Saving and Loading Weights                          #
 #################################################################################
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes (what `sha256sum` prints)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def extractor_id(meta: dict) -> str:

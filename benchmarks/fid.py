@@ -34,7 +34,7 @@ from benchmarks import features as local_features
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError
 from tunebench.datasets import DATASETS, FOLDER_LAYOUT, SPLITS, ImageFolderDataset, load_dataset
-from tunebench.io import git_commit, read_json, save_npz, torch_load, write_json
+from tunebench.io import file_sha256, git_commit, read_json, save_npz, torch_load, write_json
 
 INCEPTION_NAME = "inception-v3-compat"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's file name in the torch hub cache
@@ -116,7 +116,7 @@ def inception_extractor(path: Path) -> Extractor:
                        f"{INCEPTION_FILE}") from None
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise FidError(f"{path} is not a state dict of tensors; use torch-fidelity's {INCEPTION_FILE}")
-    return Extractor("inception", INCEPTION_NAME, str(path), f"inception-{local_features.file_sha256(path)[:8]}")
+    return Extractor("inception", INCEPTION_NAME, str(path), f"inception-{file_sha256(path)[:8]}")
 
 
 def make_extractor(kind: str, features: str | Path | None = None,

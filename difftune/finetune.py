@@ -27,7 +27,7 @@ from difftune.retention import RetentionSet
 from tunebench.cli import add_config_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, load_yaml, parse_set, resolve, to_dict
 from tunebench.datasets import load_dataset
-from tunebench.io import git_commit, write_json
+from tunebench.io import git_commit, input_fingerprint, write_json
 from tunebench.models import count_parameters, export_dit, load_dit, load_vae, null_class
 from tunebench.pretrain import check_shapes
 from tunebench.training import ImageBatches, train
@@ -114,8 +114,11 @@ def main(argv: list[str] | None = None) -> None:
              run.difftune.method, run.difftune.peft, run.data.dataset, len(dataset), f"{trainable:,}",
              f"{count_parameters(model):,}", run.train.steps, n_target, n_retention)
     started = time.perf_counter()
+    inputs = {"pretrained": input_fingerprint(run.model.pretrained)}
+    if retention is not None:
+        inputs["retention"] = input_fingerprint(run.difftune.retention)
     _, ema = train(run, model, make_objective(run, null_class(model), vae), make_batches(run, dataset, retention),
-                   args.out, resume=args.resume, progress=not args.no_progress)
+                   args.out, resume=args.resume, progress=not args.no_progress, inputs=inputs)
     seconds = time.perf_counter() - started
     spec = getattr(dataset, "spec", None)
     provenance = {"dataset": run.data.dataset, "class_names": list(spec.class_names) if spec else [],

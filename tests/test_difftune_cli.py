@@ -1,6 +1,7 @@
 """The Diff-Tuning CLIs in-process on a smoke model: retention set, fine-tuning with exact resume, errors, export."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import safetensors.torch
 import torch
 
 from difftune import finetune, retention
+from tunebench.checkpoint import CheckpointError
 from tunebench.config import ConfigError
 from tunebench.models import build_dit, export_dit, load_dit
 
@@ -87,3 +89,22 @@ def test_finetune_errors_name_what_to_pass(tmp_path, pretrained):
     with pytest.raises(ConfigError, match="difftune.tau"):
         finetune.main(["--scale", "smoke", "--pretrained", str(pretrained), "--method", "full_ft",
                        "--out", str(tmp_path), "--set", "difftune.tau=-1"])
+
+
+def test_resume_refuses_checkpoints_trained_from_other_input_files(tmp_path, pretrained, retention_set):
+    retention_copy = tmp_path / "retention"
+    shutil.copytree(retention_set, retention_copy)
+    _finetune(tmp_path / "run", pretrained, retention_copy, "--set", "train.steps=4")
+    state = json.loads((tmp_path / "run/checkpoints/checkpoint-0000004/state.json").read_text())
+    assert set(state["inputs"]) == {"pretrained", "retention"}
+
+    # The same folder with other contents (a set sampled from other seeds), as after a DAG rerun of retention_set.
+    retention.main(["--scale", "smoke", "--model", str(pretrained), "--out", str(tmp_path / "other"), "--n", "12",
+                    "--seed", "100", "--no-progress", "--set", "sample.steps=3"])
+    shutil.copy(tmp_path / "other/samples.npz", retention_copy / "samples.npz")
+    with pytest.raises(CheckpointError, match=r"other input files \(retention: .*delete .*run"):
+        _finetune(tmp_path / "run", pretrained, retention_copy)
+
+    shutil.copy(retention_set / "samples.npz", retention_copy / "samples.npz")
+    _finetune(tmp_path / "run", pretrained, retention_copy)  # the original inputs resume
+    assert (tmp_path / "run/checkpoints/checkpoint-0000008").is_dir()

@@ -7,6 +7,7 @@ is written under a temporary name and renamed when complete, so a killed job nev
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ from tunebench.io import atomic_dir, read_json, torch_load
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d{7})$")
 # Keys that may change between a checkpoint and its resumption without changing what is computed (the sampling
 # protocol never touches training).
+log = logging.getLogger("tunebench.checkpoint")
 RESUMABLE_CHANGES = {"train.steps", "train.log_every", "train.checkpoint_every", "train.checkpoints_keep"}
 RESUMABLE_SECTIONS = ("sample.",)
 
@@ -42,8 +44,12 @@ def list_checkpoints(out_dir: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name)
 
 
-def save_checkpoint(out_dir, step: int, model, ema, optimizer, run: RunConfig, keep: int) -> Path:
-    """Write a complete checkpoint atomically, then delete all but the newest `keep`."""
+def save_checkpoint(out_dir, step: int, model, ema, optimizer, run: RunConfig, keep: int,
+                    inputs: dict[str, str] | None = None) -> Path:
+    """Write a complete checkpoint atomically, then delete all but the newest `keep`.
+
+    `inputs` maps each input file the run trains from (pre-trained model, retention set) to its fingerprint.
+    """
     target = checkpoint_dir(out_dir, step)
     with atomic_dir(target) as tmp:
         safetensors.torch.save_model(model, str(tmp / "model.safetensors"))
@@ -54,7 +60,7 @@ def save_checkpoint(out_dir, step: int, model, ema, optimizer, run: RunConfig, k
             rng.update({f"cuda_{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
         safetensors.torch.save_file(rng, str(tmp / "rng.safetensors"))
         (tmp / "state.json").write_text(
-            json.dumps({"step": step, "run_config": to_dict(run)}, indent=2, sort_keys=True))
+            json.dumps({"step": step, "run_config": to_dict(run), "inputs": inputs or {}}, indent=2, sort_keys=True))
     for old in list_checkpoints(out_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return target
@@ -83,13 +89,29 @@ def check_compatible(saved: dict, run: RunConfig, where: Path) -> None:
             "or start a new run in another output folder.")
 
 
-def load_checkpoint(path: str | Path, model, ema, optimizer, run: RunConfig) -> int:
+def check_same_inputs(saved: dict | None, inputs: dict[str, str] | None, where: Path) -> None:
+    """Refuse to resume a run whose input files (pre-trained model, retention set) changed since the checkpoint."""
+    if saved is None:  # checkpoints written before inputs were recorded
+        log.warning("checkpoint %s does not record its input files; resuming without checking them", where)
+        return
+    inputs = inputs or {}
+    changed = sorted(k for k in saved.keys() | inputs.keys() if saved.get(k) != inputs.get(k))
+    if changed:
+        details = ", ".join(f"{k}: {str(saved.get(k))[:12]} -> {str(inputs.get(k))[:12]}" for k in changed)
+        raise CheckpointError(
+            f"checkpoint {where} was trained from other input files ({details}). Its weights would be stale: delete "
+            f"{where.parent} to start over, or use another output folder.")
+
+
+def load_checkpoint(path: str | Path, model, ema, optimizer, run: RunConfig,
+                    inputs: dict[str, str] | None = None) -> int:
     """Restore model, EMA, optimiser and RNG from `path` (in place) and return the step to continue from."""
     path = Path(path)
     if not (path / "state.json").is_file():
         raise CheckpointError(f"{path} is not a complete checkpoint (no state.json); pick another checkpoint-* folder")
     state = read_json(path / "state.json")
     check_compatible(state["run_config"], run, path)
+    check_same_inputs(state.get("inputs"), inputs, path)
     for module, name in ((model, "model"), (ema, "ema")):
         missing, unexpected = safetensors.torch.load_model(module, str(path / f"{name}.safetensors"), strict=False)
         if missing or unexpected:

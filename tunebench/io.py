@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -95,6 +96,33 @@ def save_npz(path: str | Path, **arrays) -> None:
 def torch_load(path: str | Path):
     """Load a torch file without unpickling code (`weights_only=True`): untrusted files cannot execute anything."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (what `sha256sum` prints)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def input_fingerprint(path: str | Path) -> str:
+    """SHA-256 identifying a training input: a file's bytes, or a folder's weights and arrays.
+
+    For a folder, every `*.safetensors` and `*.npz` below it counts (relative name and bytes), so a model folder or
+    a retention set is identified by its contents, not by sidecars and logs. A name that is not a local path (a
+    cached hub id) is its own fingerprint.
+    """
+    path = Path(path)
+    if path.is_file():
+        return file_sha256(path)
+    if not path.is_dir():
+        return f"name:{path}"
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".npz")):
+        digest.update(f"{file.relative_to(path)}\t{file_sha256(file)}\n".encode())
+    return digest.hexdigest()
 
 
 def git_commit() -> str:

@@ -19,7 +19,7 @@ from tunebench.cli import add_config_args, config_from_args, print_config, run_c
 from tunebench.config import ConfigError, RunConfig, to_dict
 from tunebench.datasets import load_dataset
 from tunebench.diffusion import GaussianDiffusion
-from tunebench.io import git_commit, write_json
+from tunebench.io import git_commit, input_fingerprint, write_json
 from tunebench.models import build_dit, count_parameters, drop_labels, export_dit, load_dit, load_vae, null_class
 from tunebench.training import ImageBatches, denoising_losses, to_model_space, train
 
@@ -98,8 +98,9 @@ def main(argv: list[str] | None = None) -> None:
         return {"images": x, "labels": y}
 
     started = time.perf_counter()
+    inputs = {"pretrained": input_fingerprint(run.model.pretrained)} if run.model.pretrained else {}
     _, ema = train(run, model, make_loss(run, null_class(model), vae), batches, args.out, resume=args.resume,
-                   progress=not args.no_progress)
+                   progress=not args.no_progress, inputs=inputs)
     seconds = time.perf_counter() - started
     spec = getattr(dataset, "spec", None)
     provenance = {"dataset": run.data.dataset, "class_names": list(spec.class_names) if spec else [],

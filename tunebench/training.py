@@ -149,12 +149,14 @@ def _append_stats(path: Path, rows: list[dict], keep_until: int | None = None) -
 
 
 def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Callable[[int], dict], out_dir: str | Path,
-          ema: torch.nn.Module | None = None, resume: str = "auto", progress: bool = True):
+          ema: torch.nn.Module | None = None, resume: str = "auto", progress: bool = True,
+          inputs: dict[str, str] | None = None):
     """Train `model` for `run.train.steps` steps and return (model, ema), both unwrapped, on CPU.
 
     `batches(step)` returns the step's batch; `loss_fn(model, batch, generator)` returns per-sample tensors with a
     'loss' key. Parameters with `requires_grad=False` stay frozen. Checkpoints every `checkpoint_every` steps and
-    at the end; resumes from the latest checkpoint in `out_dir` unless `resume` says otherwise.
+    at the end; resumes from the latest checkpoint in `out_dir` unless `resume` says otherwise. `inputs`
+    (name → `tunebench.io.input_fingerprint`) is stored in every checkpoint; resuming with other inputs is refused.
     """
     cfg = run.train
     out_dir = Path(out_dir)
@@ -172,7 +174,7 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
     start = 0
     checkpoint = _resume_point(out_dir, resume)
     if checkpoint is not None:
-        start = load_checkpoint(checkpoint, model, ema, optimizer, run)
+        start = load_checkpoint(checkpoint, model, ema, optimizer, run, inputs)
         log.info("resumed from %s at step %d", checkpoint, start)
     model.train()
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -208,7 +210,7 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
             pending = []
             if accelerator.is_main_process:
                 save_checkpoint(out_dir, done, accelerator.unwrap_model(model), ema, optimizer, run,
-                                cfg.checkpoints_keep)
+                                cfg.checkpoints_keep, inputs)
     bar.close()
     _append_stats(stats_path, pending)
     return accelerator.unwrap_model(model).cpu(), ema.cpu()
