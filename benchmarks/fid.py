@@ -34,7 +34,7 @@ from benchmarks import features as local_features
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError
 from tunebench.datasets import DATASETS, FOLDER_LAYOUT, SPLITS, ImageFolderDataset, load_dataset
-from tunebench.io import file_sha256, git_commit, read_json, save_npz, torch_load, write_json
+from tunebench.io import file_sha256, git_commit, load_npz_images, read_json, save_npz, torch_load, write_json
 
 INCEPTION_NAME = "inception-v3-compat"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's file name in the torch hub cache
@@ -177,12 +177,7 @@ def read_images(path: Path) -> tuple[torch.Tensor, dict]:
             raise FidError(f"{path} has no .png images")
         arrays = np.stack([np.asarray(Image.open(file).convert("RGB")) for file in files])
     elif path.suffix == ".npz":
-        with np.load(path) as data:
-            if "images" not in data:
-                raise FidError(f"{path} has no 'images' array (found {sorted(data.files)})")
-            arrays = data["images"]
-        if arrays.ndim != 4:
-            raise FidError(f"{path}: 'images' must be uint8 N×H×W×C, got shape {arrays.shape}")
+        arrays = load_npz_images(path)
     else:
         raise FileNotFoundError(f"--images {path} is neither a folder of PNGs nor an .npz file")
     return as_rgb_uint8(torch.from_numpy(np.ascontiguousarray(arrays)).permute(0, 3, 1, 2), str(path)), protocol

@@ -24,7 +24,7 @@ from torchvision.utils import make_grid  # noqa: E402
 
 from tunebench.cli import run_cli  # noqa: E402
 from tunebench.config import ConfigError  # noqa: E402
-from tunebench.io import atomic_path  # noqa: E402
+from tunebench.io import atomic_path, load_npz_images  # noqa: E402
 
 FORGETTING_COLUMNS = ("t0", "direction", "dataset", "metric", "value")
 STEP_COLUMNS = ("step", "method", "metric", "value")
@@ -173,8 +173,6 @@ def main(argv: list[str] | None = None) -> None:
     grid.add_argument("--title", default="", help="title above the grid")
     args = parser.parse_args(argv)
     if args.command == "grid":
-        from benchmarks.image_metrics import load_npz_images
-
         images = load_npz_images(args.npz)[:args.max_images]
         plot_sample_grid(images, args.out, args.nrow, args.title)
     else:

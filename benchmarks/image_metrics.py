@@ -23,6 +23,7 @@ from skimage.metrics import structural_similarity
 
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError
+from tunebench.io import load_npz_images
 
 SSIM_SIGMA = 1.5  # Gaussian window of Wang et al. 2004; with skimage's truncate=3.5 it spans 11 pixels
 SSIM_WINDOW = 11
@@ -103,19 +104,6 @@ def ssim(pred, target) -> MetricSummary:
 #################################################################################
 #                         Result Rows and Command Line                          #
 #################################################################################
-
-
-def load_npz_images(path: Path) -> np.ndarray:
-    """Read the `images` array of an .npz (uint8 N×H×W×C, as `tunebench.sample` writes)."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
-    with np.load(path) as data:
-        if "images" not in data:
-            raise ImageRangeError(f"{path} has no 'images' array (found {sorted(data.files)})")
-        images = data["images"]
-    if images.ndim != 4:
-        raise ImageRangeError(f"{path}: 'images' must be N×H×W×C, got shape {images.shape}")
-    return images
 
 
 def metric_rows(pred, target, lpips_weights: str | None = None) -> list[dict]:

@@ -26,10 +26,9 @@ from difftune.peft import apply_peft, merged_copy
 from difftune.retention import RetentionSet
 from tunebench.cli import add_config_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, load_yaml, parse_set, resolve, to_dict
-from tunebench.datasets import load_dataset
 from tunebench.io import git_commit, input_fingerprint, write_json
-from tunebench.models import count_parameters, export_dit, load_dit, load_vae, null_class
-from tunebench.pretrain import check_shapes
+from tunebench.models import count_parameters, export_dit, load_dit, null_class
+from tunebench.pretrain import load_training_data
 from tunebench.training import ImageBatches, train
 
 log = logging.getLogger("difftune.finetune")
@@ -99,10 +98,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     setup_logging(args.out)
     torch.manual_seed(run.train.seed)
-    dataset = load_dataset(run.data.dataset, "train", run.data.resolution, run.data.channels, run.data.root)
     model = load_dit(run.model.pretrained)
-    vae = load_vae(run.model.vae) if run.model.vae else None
-    check_shapes(run, dataset, model, vae)
+    dataset, vae = load_training_data(run, model)
     retention = None
     if run.difftune.objective().retention:
         retention = RetentionSet(run.difftune.retention, run.data.resolution, run.data.channels)

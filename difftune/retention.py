@@ -25,7 +25,7 @@ import torch
 from tunebench.cli import run_cli, setup_logging
 from tunebench.config import SCALES, ConfigError
 from tunebench.datasets import load_dataset
-from tunebench.io import git_commit, read_json, save_npz, write_json
+from tunebench.io import git_commit, load_npz_images, read_json, save_npz, write_json
 from tunebench.sample import main as sample_main
 
 log = logging.getLogger("difftune.retention")
@@ -44,8 +44,7 @@ class RetentionSet:
             raise ConfigError(f"{folder} is not a retention set (no {MANIFEST}); make one with "
                               f"`python -m difftune.retention --out {folder}`")
         self.manifest = read_json(folder / MANIFEST)
-        with np.load(folder / "samples.npz", allow_pickle=False) as data:
-            images = data["images"]
+        images = load_npz_images(folder / "samples.npz")
         if images.shape[0] != self.manifest["n"]:
             raise ConfigError(f"{folder}/samples.npz holds {images.shape[0]} images but {MANIFEST} says "
                               f"{self.manifest['n']}; re-run difftune.retention")

@@ -19,9 +19,9 @@ from tunebench.config import RunConfig, to_dict
 from tunebench.io import atomic_dir, read_json, torch_load
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d{7})$")
+log = logging.getLogger("tunebench.checkpoint")
 # Keys that may change between a checkpoint and its resumption without changing what is computed (the sampling
 # protocol never touches training).
-log = logging.getLogger("tunebench.checkpoint")
 RESUMABLE_CHANGES = {"train.steps", "train.log_every", "train.checkpoint_every", "train.checkpoints_keep"}
 RESUMABLE_SECTIONS = ("sample.",)
 

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from tunebench.config import ConfigError
+
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -91,6 +93,20 @@ def save_npz(path: str | Path, **arrays) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
+
+
+def load_npz_images(path: str | Path) -> np.ndarray:
+    """The uint8 N×H×W×C `images` array of an .npz (as `tunebench.sample` and `save_npz` write it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    with np.load(path, allow_pickle=False) as data:
+        if "images" not in data:
+            raise ConfigError(f"{path} has no 'images' array (found {sorted(data.files)})")
+        images = data["images"]
+    if images.ndim != 4:
+        raise ConfigError(f"{path}: 'images' must be N×H×W×C, got shape {images.shape}")
+    return images
 
 
 def torch_load(path: str | Path):

@@ -51,6 +51,14 @@ def make_model(run: RunConfig):
     return build_dit(run.model)
 
 
+def load_training_data(run: RunConfig, model):
+    """The run's training split and its VAE (None in pixel space), checked to fit the model's input."""
+    dataset = load_dataset(run.data.dataset, "train", run.data.resolution, run.data.channels, run.data.root)
+    vae = load_vae(run.model.vae) if run.model.vae else None
+    check_shapes(run, dataset, model, vae)
+    return dataset, vae
+
+
 def make_loss(run: RunConfig, null: int, vae=None):
     """Pre-training loss: uniform t, label dropout once per sample, DiT's hybrid loss (VAE latents if any)."""
     diffusion = GaussianDiffusion(run.diffusion)
@@ -83,10 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     setup_logging(args.out)
     torch.manual_seed(run.train.seed)
-    dataset = load_dataset(run.data.dataset, "train", run.data.resolution, run.data.channels, run.data.root)
     model = make_model(run)
-    vae = load_vae(run.model.vae) if run.model.vae else None
-    check_shapes(run, dataset, model, vae)
+    dataset, vae = load_training_data(run, model)
     write_json(args.out / "config.json", to_dict(run))
     log.info("pre-training %s params on %s (%d images), %d steps of %d", f"{count_parameters(model):,}",
              run.data.dataset, len(dataset), run.train.steps, run.train.batch_size)

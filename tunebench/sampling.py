@@ -118,7 +118,6 @@ def sample_batches(model, diffusion: DiffusionConfig, sample: SampleConfig, seed
             raise ValueError(f"{len(handoff.labels)} hand-off labels for {len(seeds)} seeds")
     cfg = model.config
     channels = cfg.in_channels
-    null = cfg.num_embeds_ada_norm
     learn_sigma = cfg.out_channels == 2 * channels
     scheduler = make_scheduler(diffusion, sample, learn_sigma)
     shape = (channels, cfg.sample_size, cfg.sample_size)
@@ -130,11 +129,10 @@ def sample_batches(model, diffusion: DiffusionConfig, sample: SampleConfig, seed
         y = torch.tensor(labels[start:start + sample.batch_size], device=device)
         y_handoff = torch.tensor(handoff.labels[start:start + sample.batch_size], device=device) if handoff else None
         for t in scheduler.timesteps:
-            if handoff is not None and int(t) < handoff.below_t:
-                out = guided_output(handoff.model, x, t.to(device).reshape(1), y_handoff, sample,
-                                    handoff.model.config.num_embeds_ada_norm)
-            else:
-                out = guided_output(model, x, t.to(device).reshape(1), y, sample, null)
+            handing_off = handoff is not None and int(t) < handoff.below_t
+            step_model, step_labels = (handoff.model, y_handoff) if handing_off else (model, y)
+            out = guided_output(step_model, x, t.to(device).reshape(1), step_labels, sample,
+                                step_model.config.num_embeds_ada_norm)
             if sample.sampler == "ddpm":
                 x = scheduler.step(out, t, x, generator=generators).prev_sample
             else:
