@@ -109,3 +109,45 @@ def test_ema_update_and_warmup():
         model.weight.fill_(3.0)
     update_ema(ema, model, 0.75)
     assert torch.allclose(ema.weight, torch.full((2, 2), 1.5))
+
+
+def test_linear_lr_schedule_and_ema_start_every(smoke_run):
+    from tunebench.training import ema_update_decay, lr_at
+
+    cfg = dataclasses.replace(smoke_run.train, steps=100, lr=1e-3, lr_schedule="linear", ema_start=40, ema_every=10,
+                              ema_decay=0.999, ema_warmup=False)
+    assert lr_at(0, cfg) == 1e-3 and lr_at(50, cfg) == pytest.approx(5e-4) and lr_at(99, cfg) == pytest.approx(1e-5)
+    assert lr_at(99, dataclasses.replace(cfg, lr_schedule="constant")) == 1e-3
+    assert ema_update_decay(0, cfg) == 0.0 and ema_update_decay(39, cfg) == 0.0  # copy until update 40
+    assert [ema_update_decay(s, cfg) for s in (40, 41, 49, 50)] == [0.999, None, None, 0.999]
+
+
+def test_linear_schedule_resumes_exactly_and_fixes_the_step_budget(smoke_run, digits, tmp_path):
+    import shutil
+
+    run = _run(smoke_run, 6, lr_schedule="linear", ema_start=2, ema_every=2)
+    straight, straight_ema = _fit(run, tmp_path / "a", digits)
+    _fit(run, tmp_path / "b", digits)
+    shutil.rmtree(list_checkpoints(tmp_path / "b")[-1])  # as if killed after step 3
+    resumed, resumed_ema = _fit(run, tmp_path / "b", digits)
+    for a, b in zip([*straight.parameters(), *straight_ema.parameters()],
+                    [*resumed.parameters(), *resumed_ema.parameters()]):
+        assert torch.equal(a, b)
+    with pytest.raises(CheckpointError, match="train.steps"):  # the schedule's end point would move
+        _fit(_run(smoke_run, 9, lr_schedule="linear", ema_start=2, ema_every=2), tmp_path / "b", digits)
+
+
+def test_resume_accepts_a_checkpoint_older_than_a_new_setting(smoke_run, digits, tmp_path):
+    import json
+
+    from tunebench.checkpoint import list_checkpoints as found
+
+    _fit(_run(smoke_run, 3), tmp_path, digits)
+    state_file = found(tmp_path)[-1] / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["run_config"]["train"]["lr_schedule"]  # as written before the setting existed
+    state_file.write_text(json.dumps(state))
+    _fit(_run(smoke_run, 4), tmp_path, digits)  # the default reproduces the old behaviour: resumes
+    _fit(_run(smoke_run, 6, lr_schedule="linear"), tmp_path / "other", digits)
+    with pytest.raises(CheckpointError, match="train.lr_schedule"):
+        _fit(_run(smoke_run, 8, lr_schedule="constant"), tmp_path / "other", digits)

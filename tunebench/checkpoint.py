@@ -80,7 +80,12 @@ def _flatten(data: dict, prefix: str = "") -> dict:
 def check_compatible(saved: dict, run: RunConfig, where: Path) -> None:
     """Refuse to resume from a checkpoint whose config differs in anything but the step budget and logging."""
     old, new = _flatten(saved), _flatten(to_dict(run))
-    differing = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES
+    # A key the checkpoint lacks was added to the code later; its default reproduces what the old run did.
+    defaults = _flatten(to_dict(type(run)()))
+    old.update({k: defaults[k] for k in new.keys() - old.keys() if k in defaults})
+    # With a linear learning-rate decay the step budget fixes the schedule, so it cannot change either.
+    resumable = RESUMABLE_CHANGES - ({"train.steps"} if run.train.lr_schedule == "linear" else set())
+    differing = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in resumable
                        and not k.startswith(RESUMABLE_SECTIONS))
     if differing:
         details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in differing[:6])

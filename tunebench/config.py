@@ -75,7 +75,10 @@ class TrainConfig:
     adam_beta2: float = 0.999
     ema_decay: float = 0.9999
     ema_warmup: bool = False  # decay min(ema_decay, (1+s)/(10+s)) as diffusers' EMAModel; DiT uses a fixed decay
-    label_dropout: float = 0.1  # classifier-free guidance: drop the label once per sample
+    ema_start: int = 0  # the EMA copies the weights until this update, then averages (DEFT: 400)
+    ema_every: int = 1  # average every N updates (DEFT: 10)
+    lr_schedule: str = "constant"  # "constant" (DiT, Diff-Tuning) or "linear": decay to 0 at train.steps (DEFT)
+    label_dropout: float = 0.1  # classifier-free guidance: drop the label once per sample; 1 = unconditional training
     mixed_precision: str = "no"  # "no" or "bf16"
     tf32: bool = True  # DiT's train.py enables TF32 matmuls on Ampere+
     seed: int = 0
@@ -209,13 +212,15 @@ def _validate(cfg: RunConfig):
          "must be divisible by model.patch_size"),
         ("train.mixed_precision", cfg.train.mixed_precision in ("no", "bf16"), "must be 'no' or 'bf16'"),
         ("sample.sampler", cfg.sample.sampler in ("ddpm", "ddim"), "must be 'ddpm' or 'ddim'"),
-        ("train.label_dropout", 0.0 <= cfg.train.label_dropout < 1.0, "must be in [0, 1)"),
+        ("train.label_dropout", 0.0 <= cfg.train.label_dropout <= 1.0, "must be in [0, 1]"),
+        ("train.lr_schedule", cfg.train.lr_schedule in ("constant", "linear"), "must be 'constant' or 'linear'"),
+        ("train.ema_start", cfg.train.ema_start >= 0, "must be >= 0"),
         ("train.ema_decay", 0.0 <= cfg.train.ema_decay < 1.0, "must be in [0, 1)"),
         ("data.channels", cfg.data.channels in (1, 3), "must be 1 or 3"),
         ("sample.steps", 1 <= cfg.sample.steps <= cfg.diffusion.num_train_timesteps,
          "must be between 1 and diffusion.num_train_timesteps"),
     ]
-    for key in ("train.steps", "train.batch_size", "sample.batch_size", "sample.compute_chunk",
+    for key in ("train.steps", "train.batch_size", "train.ema_every", "sample.batch_size", "sample.compute_chunk",
                 "train.log_every", "train.checkpoint_every", "train.checkpoints_keep"):
         section, name = key.split(".")
         checks.append((key, getattr(getattr(cfg, section), name) > 0, "must be positive"))

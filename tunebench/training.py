@@ -111,6 +111,24 @@ def ema_decay_at(step: int, decay: float, warmup: bool) -> float:
     return min(decay, (1.0 + step) / (10.0 + step)) if warmup else decay
 
 
+def lr_at(step: int, cfg) -> float:
+    """Learning rate of update number `step`: constant, or decayed linearly to 0 at `cfg.steps` (DEFT's
+    `set_annealed_lr`). A pure function of the step, so a resumed run continues the schedule exactly."""
+    return cfg.lr * (1.0 - step / cfg.steps) if cfg.lr_schedule == "linear" else cfg.lr
+
+
+def ema_update_decay(step: int, cfg) -> float | None:
+    """Decay of the EMA update after optimiser update `step` (0-based), or None when this update is skipped.
+
+    Before `ema_start` updates the EMA copies the weights (decay 0); afterwards it averages every `ema_every`.
+    """
+    if step < cfg.ema_start:
+        return 0.0
+    if (step - cfg.ema_start) % cfg.ema_every:
+        return None
+    return ema_decay_at(step, cfg.ema_decay, cfg.ema_warmup)
+
+
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     """ema ← decay·ema + (1 − decay)·model, parameter by parameter."""
@@ -193,9 +211,13 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
             raise NonFiniteLossError(f"loss is {loss.item()} at step {step} (batch indices from seed {cfg.seed}, "
                                      f"step {step}); last good checkpoint kept in {out_dir / 'checkpoints'}")
         accelerator.backward(loss)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        update_ema(ema, accelerator.unwrap_model(model), ema_decay_at(step, cfg.ema_decay, cfg.ema_warmup))
+        decay = ema_update_decay(step, cfg)
+        if decay is not None:
+            update_ema(ema, accelerator.unwrap_model(model), decay)
         done = step + 1
         bar.update(1)
         if done % cfg.log_every == 0 or done == cfg.steps:
