@@ -106,7 +106,7 @@ _MINI_SPECS = [
                f"Crops of camera, moon, coins, clock and text from {SKIMAGE} "
                "(CC0 or public domain; coins: no known copyright restrictions; moon: no license stated)", CROP_RULE),
     _mini_spec("colour_scenes", "downstream", CROP_SETS["colour_scenes"][0],
-               f"Crops of hubble_deep_field (NASA, public domain) and stereo_motorcycle left (Middlebury 2014, "
+               "Crops of hubble_deep_field (NASA, public domain) and stereo_motorcycle left (Middlebury 2014, "
                "no license stated) from scikit-image, and matplotlib sample grace_hopper.jpg (no license stated)",
                CROP_RULE),
 ]
@@ -118,7 +118,13 @@ _PAPER_SPECS = [DatasetSpec(name, "paper", classes, (), f"{title}, the real data
                             f"the dataset's own train/test split, as {FOLDER_LAYOUT}")
                 for name, (title, classes) in _PAPER.items()]
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in _MINI_SPECS + _PAPER_SPECS}
+# DEFT's paper-scale images (notes/deft.md §1.5): ImageNet validation images the ADM backbone never trained on.
+_DEFT_PAPER_SPEC = DatasetSpec(
+    "imagenet_val", "paper", 1000, (), "ImageNet validation images for DEFT, read from a folder you provide "
+    "(not available offline; ImageNet terms of access)",
+    f"train/ holds the fine-tuning images (every 10th of DEFT's imagenet_10k.txt), test/ the dgp_top1k test images, "
+    f"as {FOLDER_LAYOUT}")
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in _MINI_SPECS + _PAPER_SPECS + [_DEFT_PAPER_SPEC]}
 SOURCE_DATASET = "source"
 DOWNSTREAM_DATASETS: tuple[str, ...] = tuple(s.name for s in _MINI_SPECS if s.role == "downstream")
 PAPER_DATASETS: tuple[str, ...] = tuple(_PAPER)

@@ -1,0 +1,136 @@
+"""DEFT settings: defaults are the official `alexdenker/DEFT` values (notes/deft.md §1.4–1.6), scales only override.
+
+Paper defaults, with where they come from:
+- h-transform network: guided-diffusion UNet, 64 base channels, multipliers (1, 1, 2, 2, 4, 4), one res-block per
+  level, attention at 32 and 16 px, head width 16 (`imagenet256_htransform.yaml`); NN2's last bias 0.01
+  (paper-era `default_config.py`; the hydra config says 0.001, the deepinv port 1.0).
+- Training: Adam, batch 16, lr 5e-4 decayed linearly to 0, 200 epochs of 1000 images = 12,400 steps with
+  drop_last, EMA 0.999 from update 400 every 10 updates (`run_commands.md` SR×4 replication, `deft.yaml`).
+- Sampling: DDIM, 100 leading steps, η = 1 (replication command), no x̂0 clipping, non-EMA weights (`master`
+  samples with the trained weights unless `use_ema`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from deft.tasks import TaskConfig, check_task
+from tunebench.config import ConfigError, RunConfig, SampleConfig, TrainConfig
+
+
+def _paper_train() -> TrainConfig:
+    """DEFT's optimiser: Adam (AdamW with no decay), batch 16, lr 5e-4 linearly to 0, EMA 0.999 from 400 every 10."""
+    return TrainConfig(steps=12400, batch_size=16, lr=5e-4, weight_decay=0.0, ema_decay=0.999, ema_warmup=False,
+                       lr_schedule="linear", ema_start=400, ema_every=10, label_dropout=0.0, checkpoint_every=1000)
+
+
+def _paper_sample() -> SampleConfig:
+    """DEFT's sampler: DDIM, 100 leading steps, η = 1, x̂0 never clipped."""
+    return SampleConfig(sampler="ddim", steps=100, eta=1.0, guidance_scale=1.0, guided_channels=None, clip_x0=False,
+                        batch_size=50, compute_chunk=16)
+
+
+@dataclass
+class HeadConfig:
+    """The h-transform network NN1 (a small UNet) and NN2 (a time MLP scaling the likelihood gradient)."""
+
+    base_channels: int = 64
+    channel_mult: str = "1,1,2,2,4,4"  # comma list, one entry per resolution level
+    layers_per_block: int = 1
+    attention_resolutions: str = "32,16"  # feature-map sides (px) that get self-attention; "" = none
+    attention_head_dim: int = 16
+    norm_groups: int = 32
+    init_scaling_bias: float = 0.01  # NN2's output bias at initialisation (its weight starts at 0)
+    use_x0hat: bool = True  # ablation switches of the official code (`use_x0hat`, `use_loggrad`, `use_residual`)
+    use_loggrad: bool = True  # False feeds Aᵀy (A†y for non-linear A) instead of the likelihood gradient
+    use_residual: bool = True  # the −NN2(t)·g branch
+
+    def multipliers(self) -> list[int]:
+        """`channel_mult` as integers."""
+        return _int_list(self.channel_mult, "head.channel_mult")
+
+    def attention_sides(self) -> list[int]:
+        """`attention_resolutions` as integers."""
+        return _int_list(self.attention_resolutions, "head.attention_resolutions") if self.attention_resolutions else []
+
+
+@dataclass
+class DeftData:
+    """Which images DEFT fine-tunes on and which it is tested on (paper: 1000 and 1000 disjoint ImageNet val images)."""
+
+    finetune_split: str = "train"  # paper scale: DATA_ROOT/train holds the fine-tuning images
+    test_split: str = "test"
+    finetune_images: int = 1000  # every 10th of imagenet_10k.txt
+    test_images: int = 1000  # dgp_top1k.txt
+    subset_seed: int = 0  # which images (a seeded permutation of the split; disjoint slices if both splits agree)
+
+
+@dataclass
+class BaselineSettings:
+    """Scale-wide settings of the baselines (their per-task step sizes are in `deft.baselines.TASK_SETTINGS`)."""
+
+    steps: int | None = None  # None: each method's published count (DPS/RED-diff 1000, ΠGDM/DDNM 100, DDRM 20)
+
+
+@dataclass
+class DeftConfig(RunConfig):
+    """A DEFT run: the core sections (model.pretrained = the frozen backbone folder) plus task, head and images."""
+
+    train: TrainConfig = field(default_factory=_paper_train)
+    sample: SampleConfig = field(default_factory=_paper_sample)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    images: DeftData = field(default_factory=DeftData)
+    baselines: BaselineSettings = field(default_factory=BaselineSettings)
+
+    # Mini: the source domain's own held-out images (the backbone never saw the test split) at 32 px; a 12/24-channel
+    # head without attention is ~7% of the 1.3M-parameter backbone, inside the paper's 4–9%.
+    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = {
+        "paper": {"data": {"dataset": "imagenet_val", "hflip": False}},
+        "mini": {"data": {"dataset": "source", "hflip": False},
+                 "train": {"steps": 2000, "batch_size": 16, "lr": 5e-4, "ema_decay": 0.999, "ema_warmup": False,
+                           "log_every": 50, "checkpoint_every": 500},
+                 "sample": {"clip_x0": False, "batch_size": 50, "compute_chunk": 25},
+                 "head": {"base_channels": 12, "channel_mult": "1,2", "attention_resolutions": "", "norm_groups": 4},
+                 "images": {"finetune_split": "test", "test_split": "test", "finetune_images": 1000,
+                            "test_images": 100}},
+        "smoke": {"data": {"dataset": "source", "hflip": False},
+                  "train": {"steps": 6, "batch_size": 4, "ema_decay": 0.9, "ema_warmup": False, "ema_start": 0,
+                            "ema_every": 1, "log_every": 2, "checkpoint_every": 3},
+                  "sample": {"steps": 5, "clip_x0": False, "batch_size": 4, "compute_chunk": 4},
+                  "head": {"base_channels": 8, "channel_mult": "1,2", "attention_resolutions": "", "norm_groups": 4},
+                  "images": {"finetune_split": "test", "test_split": "test", "finetune_images": 16,
+                             "test_images": 4},
+                  "baselines": {"steps": 5}},
+    }
+
+    def validate(self) -> None:
+        """Check the DEFT sections, naming the key."""
+        check_task(self.task)
+        h, d = self.head, self.images
+        mult = h.multipliers()
+        if not mult or min(mult) <= 0:
+            raise ConfigError(f"config key 'head.channel_mult' = {h.channel_mult!r} must list positive integers")
+        h.attention_sides()
+        for key, value in (("head.base_channels", h.base_channels), ("head.layers_per_block", h.layers_per_block),
+                           ("head.norm_groups", h.norm_groups), ("images.finetune_images", d.finetune_images),
+                           ("images.test_images", d.test_images)):
+            if value <= 0:
+                raise ConfigError(f"config key '{key}' = {value} must be positive")
+        if h.base_channels % h.norm_groups:
+            raise ConfigError(f"config key 'head.norm_groups' = {h.norm_groups} must divide head.base_channels "
+                              f"= {h.base_channels}")
+        if self.baselines.steps is not None and not 1 <= self.baselines.steps <= self.diffusion.num_train_timesteps:
+            raise ConfigError(f"config key 'baselines.steps' = {self.baselines.steps} must be in "
+                              f"[1, {self.diffusion.num_train_timesteps}] or null")
+        if self.sample.sampler != "ddim":
+            raise ConfigError(f"config key 'sample.sampler' is {self.sample.sampler!r}; DEFT samples with 'ddim'")
+
+
+def _int_list(text: str, key: str) -> list[int]:
+    """Parse '1,2,4' into [1, 2, 4], naming `key` on failure."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"config key '{key}' = {text!r} must be a comma-separated list of integers") from None

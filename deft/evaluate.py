@@ -1,0 +1,116 @@
+"""Score one reconstruction folder of `deft.reconstruct`: PSNR, SSIM, LPIPS, KID, NFE, backprops and wall times.
+
+    python -m deft.evaluate --recon runs/mini/deft/inpaint/deft --features runs/mini/features \\
+        --train-summary runs/mini/deft/inpaint/head/summary.json --results results/mini/deft_main.csv
+
+Conventions (notes/inverse.md §5, docs/deft.md): PSNR/SSIM on [0, 1] images, LPIPS (AlexNet) only with local
+weights, KID of the reconstructions against the ground-truth test images in the features of an extractor: the
+locally trained network (`kid_local`, never called Inception KID) or Inception with local weights (`kid_inception`,
+skipped with a note without them). Cost rows: `nfe` (frozen-model evaluations per image), `backbone_vjps` (backprops
+through it per image), `time_sample_s` (wall seconds to reconstruct all test images), `time_train_s` (DEFT's head
+training, from its stats.jsonl so resumed runs count every step once) and `time_total_s`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from benchmarks.fid import FidError, as_rgb_uint8, extract_features, kid_from_features, make_extractor
+from benchmarks.image_metrics import metric_rows
+from benchmarks.lpips_metric import add_lpips_args
+from benchmarks.results import append_rows
+from deft.config import DeftConfig
+from tunebench.cli import run_cli
+from tunebench.config import config_hash, from_dict
+from tunebench.io import git_commit, load_npz_images, read_json
+
+log = logging.getLogger("deft.evaluate")
+TRUTH_REFERENCE = "test-truth"  # KID compares with the ground-truth test images, as DEFT/RED-diff do
+
+
+def training_seconds(stats_path: Path) -> float:
+    """Seconds of training steps, summed over logged intervals (steps / steps_per_s), so resumes count once."""
+    rows = [json.loads(line) for line in stats_path.read_text().splitlines() if line.strip()]
+    seconds, previous = 0.0, 0
+    for row in rows:
+        seconds += (row["step"] - previous) / row["steps_per_s"]
+        previous = row["step"]
+    return seconds
+
+
+def kid_rows(pred: torch.Tensor, truth: torch.Tensor, kind: str, features: str | None,
+             inception_weights: str | None) -> list[dict]:
+    """kid_{kind} of the reconstructions against the truth images (a skipped row when Inception has no weights)."""
+    extractor, reason = make_extractor(kind, features, inception_weights)
+    if extractor is None:
+        return [{"metric": f"kid_{kind}", "value": None, "extractor": "inception-v3-compat",
+                 "note": f"KID skipped: {reason}"}]
+    if len(pred) < 2:
+        raise FidError(f"KID needs at least 2 images, got {len(pred)}")
+    kid = kid_from_features(extract_features(pred, extractor), extract_features(truth, extractor))
+    note = f"vs the {len(truth)} ground-truth test images; {kid['kid_subsets']} subsets of {kid['kid_subset_size']}"
+    if kind == "local":
+        note += "; local-feature metric, not comparable to Inception KID"
+    return [{"metric": f"kid_{kind}", "value": kid["kid_mean"], "extractor": extractor.extractor_id, "note": note}]
+
+
+def cost_rows(summary: dict, train_seconds: float | None) -> list[dict]:
+    """NFE, backbone backprops and wall-time rows from a reconstruction summary."""
+    rows = [{"metric": "nfe", "value": summary["nfe_per_image"]},
+            {"metric": "backbone_vjps", "value": summary["backbone_vjps_per_image"]},
+            {"metric": "time_sample_s", "value": summary["sample_seconds"],
+             "note": f"wall seconds for {summary['n_images']} images"}]
+    total = summary["sample_seconds"]
+    if train_seconds is not None:
+        rows.append({"metric": "time_train_s", "value": train_seconds, "note": "head training, from stats.jsonl"})
+        total += train_seconds
+    rows.append({"metric": "time_total_s", "value": total,
+                 "note": "training + sampling" if train_seconds is not None else "sampling (no training)"})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Score --recon and append the rows to --results."""
+    parser = argparse.ArgumentParser(prog="python -m deft.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recon", type=Path, required=True, help="output folder of deft.reconstruct")
+    parser.add_argument("--results", type=Path, required=True, help="results CSV to add the rows to (made if new)")
+    parser.add_argument("--experiment", default="deft_main", help="the rows' experiment column")
+    parser.add_argument("--train-summary", type=Path, default=None,
+                        help="DEFT only: summary.json of deft.train (its stats.jsonl gives the training time)")
+    parser.add_argument("--features", default=None, help="local feature network folder (kid_local)")
+    parser.add_argument("--inception-weights", default=None, help="torch-fidelity Inception weights (kid_inception)")
+    add_lpips_args(parser)
+    args = parser.parse_args(argv)
+    summary = read_json(args.recon / "summary.json")
+    pred, truth = (torch.from_numpy(load_npz_images(args.recon / name)).permute(0, 3, 1, 2)
+                   for name in ("recon.npz", "truth.npz"))
+    rows = metric_rows(pred.numpy(), truth.numpy(), args.lpips_weights)
+    kinds = ["local"] if args.features else []
+    kinds += ["inception"] if args.inception_weights or not args.features else []
+    for kind in kinds:
+        rows += kid_rows(as_rgb_uint8(pred), as_rgb_uint8(truth), kind, args.features, args.inception_weights)
+    train_seconds = None
+    if args.train_summary:
+        train_seconds = training_seconds(args.train_summary.parent / "stats.jsonl")
+    rows += cost_rows(summary, train_seconds)
+    run = summary["run_config"]
+    comparable = "" if summary.get("comparable", True) else (
+        f"operator {summary['operator']} is a seeded stand-in: not comparable to published numbers")
+    shared = {"extractor": "", "experiment": args.experiment, "method": summary["method"], "dataset": summary["task"], "seed": 0,
+              "scale": summary["scale"], "model": summary["backbone"], "steps": summary["steps"],
+              "sampler": summary["sampler"], "guidance": None, "n_samples": summary["n_images"],
+              "reference": TRUTH_REFERENCE, "git_commit": git_commit(),
+              "config_hash": config_hash(from_dict(run, cls=DeftConfig).task)}
+    append_rows(args.results, [{**shared, **row, "note": "; ".join(n for n in (row.get("note", ""), comparable) if n)}
+                               for row in rows])
+    log.info("scored %s (%s on %s)", args.recon, summary["method"], summary["task"])
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,114 @@
+"""Train a DEFT h-transform head for one inverse problem on top of a frozen unconditional diffusion model.
+
+    python -m deft.train --scale mini --backbone runs/mini/uncond/model --task inpaint --out runs/mini/deft/inpaint/head
+
+Only the head trains: the backbone's weights are frozen and never receive gradients. Writes OUT/config.json
+(resolved), OUT/checkpoints/ (resumable: head, EMA, optimiser, step, RNG), OUT/stats.jsonl, OUT/head/ (the trained
+weights, what DEFT samples with, as in the official code), OUT/head_ema/ (the EMA weights) and OUT/summary.json
+(exact parameter counts of head and backbone, wall time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from deft.backbone import load_backbone
+from deft.conditioning import stack_channels
+from deft.config import DeftConfig
+from deft.data import image_sets
+from deft.ddim import Schedule
+from deft.head import build_head
+from deft.objective import make_deft_loss
+from deft.tasks import TASK_PRESETS, build_operator
+from tunebench.cli import add_config_args, print_config, run_cli, setup_logging
+from tunebench.config import ConfigError, load_yaml, parse_set, resolve, to_dict
+from tunebench.io import atomic_dir, git_commit, input_fingerprint, write_json
+from tunebench.models import count_parameters
+from tunebench.training import ImageBatches, train
+
+log = logging.getLogger("deft.train")
+SIDECAR = "tunebench.json"
+
+
+def add_deft_args(parser: argparse.ArgumentParser) -> None:
+    """The shared config flags plus the backbone and task shortcuts (used by every DEFT CLI)."""
+    add_config_args(parser)
+    parser.add_argument("--backbone", help="frozen unconditional model folder (sets model.pretrained)")
+    parser.add_argument("--task", choices=sorted(TASK_PRESETS),
+                        help="inverse problem preset (sets task.*; --set task.KEY=VALUE changes one setting)")
+
+
+def resolve_deft(args: argparse.Namespace) -> DeftConfig:
+    """Paper defaults < scale < task preset < YAML files < --backbone < --set."""
+    preset = {"task": {"name": args.task, **TASK_PRESETS[args.task]}} if args.task else {}
+    backbone = {"model": {"pretrained": args.backbone}} if args.backbone else {}
+    run = resolve(args.scale, preset, *[load_yaml(p) for p in args.config], backbone, parse_set(args.overrides),
+                  cls=DeftConfig)
+    if not run.model.pretrained:
+        raise ConfigError("no backbone: pass --backbone FOLDER (a UNet2DModel or DiT save_pretrained folder) or "
+                          "--set model.pretrained=FOLDER")
+    return run
+
+
+def export_head(head, folder: Path, run: DeftConfig, extra: dict) -> None:
+    """Write the head as a save_pretrained folder (safetensors) with the resolved config beside it, atomically."""
+    with atomic_dir(folder) as tmp:
+        head.save_pretrained(tmp, safe_serialization=True)
+        (tmp / SIDECAR).write_text(json.dumps({"run_config": to_dict(run), **extra}, indent=2, sort_keys=True) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags, train the head, export it."""
+    parser = argparse.ArgumentParser(prog="python -m deft.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_deft_args(parser)
+    parser.add_argument("--out", required=True, type=Path, help="output folder (resumes if it holds checkpoints)")
+    parser.add_argument("--resume", default="auto", metavar="auto|never|PATH",
+                        help="auto: continue from the latest checkpoint in --out (default); never; or a checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (logs still written)")
+    args = parser.parse_args(argv)
+    run = resolve_deft(args)
+    if args.dry_run:
+        print_config(run)
+        return
+    setup_logging(args.out)
+    backbone = load_backbone(run.model.pretrained, chunk=run.sample.compute_chunk)
+    channels, side = backbone.channels, backbone.sample_size
+    if (side, channels) != (run.data.resolution, run.data.channels):
+        raise ConfigError(f"the backbone takes {channels}×{side}² images but data.resolution={run.data.resolution}, "
+                          f"data.channels={run.data.channels}; make them agree")
+    finetune, _ = image_sets(run)
+    torch.manual_seed(run.train.seed)
+    head = build_head(run.head, stack_channels(run.task.operator, channels, run.head), channels, side)
+    sizes = {"head_parameters": count_parameters(head), "backbone_parameters": backbone.parameters()}
+    sizes["head_fraction"] = sizes["head_parameters"] / sizes["backbone_parameters"]
+    write_json(args.out / "config.json", to_dict(run))
+    log.info("DEFT head for %s: %s parameters (%.1f%% of the %s-parameter backbone), %d steps of %d on %d images",
+             run.task.name, f"{sizes['head_parameters']:,}", 100 * sizes["head_fraction"],
+             f"{sizes['backbone_parameters']:,}", run.train.steps, run.train.batch_size, len(finetune))
+    images = ImageBatches(finetune, run.train.batch_size, run.train.seed, run.data.hflip)
+    started = time.perf_counter()
+    loss_fn = make_deft_loss(run, backbone, Schedule(run.diffusion),
+                             lambda ids: build_operator(run.task, ids, side, channels))
+    trained, ema = train(run, head, loss_fn,
+                         lambda step: {"images": images.get(step)[0]}, args.out, resume=args.resume,
+                         progress=not args.no_progress, inputs={"backbone": input_fingerprint(run.model.pretrained)})
+    seconds = time.perf_counter() - started
+    provenance = {"task": run.task.name, "backbone": run.model.pretrained, "steps": run.train.steps,
+                  "git_commit": git_commit(), **sizes}
+    export_head(trained, args.out / "head", run, {**provenance, "weights": "trained"})
+    export_head(ema, args.out / "head_ema", run, {**provenance, "weights": "ema"})
+    write_json(args.out / "summary.json", {**provenance, "wall_seconds_this_invocation": round(seconds, 1),
+                                           "device": "cuda" if torch.cuda.is_available() else "cpu",
+                                           "torch_threads": torch.get_num_threads()})
+    log.info("exported the head to %s", args.out / "head")
+
+
+if __name__ == "__main__":
+    run_cli(main)

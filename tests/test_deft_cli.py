@@ -1,0 +1,79 @@
+"""The DEFT command lines end to end at smoke scale: train a head, reconstruct with DEFT and a baseline, score."""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks.results import read_results
+from deft import evaluate, reconstruct
+from deft import train as deft_train
+from tunebench.models import export_dit
+
+
+@pytest.fixture
+def backbone(tiny_model, smoke_run, tmp_path):
+    """The smoke DiT exported as a save_pretrained folder (its null label is the unconditional model)."""
+    return export_dit(tiny_model, tmp_path / "uncond", smoke_run)
+
+
+def test_train_reconstruct_evaluate(backbone, tmp_path):
+    out = tmp_path / "head"
+    deft_train.main(["--scale", "smoke", "--backbone", str(backbone), "--task", "sr4", "--out", str(out),
+                     "--no-progress"])
+    assert (out / "head/diffusion_pytorch_model.safetensors").is_file() and (out / "head_ema/config.json").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["head_parameters"] > 0 and summary["head_fraction"] == pytest.approx(
+        summary["head_parameters"] / summary["backbone_parameters"])
+    sidecar = json.loads((out / "head/tunebench.json").read_text())
+    assert sidecar["run_config"]["task"]["operator"] == "sr_avgpool" and sidecar["run_config"]["train"]["steps"] == 6
+
+    results = tmp_path / "deft.csv"
+    for method, extra in (("deft", ["--head", str(out / "head")]), ("ddrm", [])):
+        recon = tmp_path / method
+        reconstruct.main(["--scale", "smoke", "--backbone", str(backbone), "--task", "sr4", "--method", method,
+                          *extra, "--out", str(recon), "--no-progress"])
+        with np.load(recon / "recon.npz") as data:
+            assert data["images"].shape == (4, 16, 16, 3) and data["images"].dtype == np.uint8
+        cost = json.loads((recon / "summary.json").read_text())
+        assert cost["n_images"] == 4 and cost["nfe_per_image"] == 5 and cost["sample_seconds"] > 0
+        train_summary = ["--train-summary", str(out / "summary.json")] if method == "deft" else []
+        evaluate.main(["--recon", str(recon), "--results", str(results), *train_summary])
+    rows = read_results(results)
+    deft_rows = rows[rows["method"] == "deft"].set_index("metric")
+    assert {"psnr", "ssim", "lpips", "kid_inception", "nfe", "backbone_vjps", "time_sample_s", "time_train_s",
+            "time_total_s"} <= set(deft_rows.index)
+    assert deft_rows.loc["psnr", "value"] > 0 and deft_rows.loc["nfe", "value"] == 5
+    assert deft_rows.loc["time_total_s", "value"] == pytest.approx(
+        deft_rows.loc["time_train_s", "value"] + deft_rows.loc["time_sample_s", "value"])
+    assert "KID skipped" in deft_rows.loc["kid_inception", "note"]
+    assert set(rows[rows["method"] == "ddrm"]["metric"]) >= {"psnr", "nfe"}
+    assert "time_train_s" not in set(rows[rows["method"] == "ddrm"]["metric"])
+    # The truth is the same test images for every method.
+    with np.load(tmp_path / "deft/truth.npz") as a, np.load(tmp_path / "ddrm/truth.npz") as b:
+        assert np.array_equal(a["images"], b["images"])
+
+
+def test_reconstruct_refuses_a_head_of_another_task_and_an_unsupported_baseline(backbone, tmp_path, capsys):
+    out = tmp_path / "head"
+    deft_train.main(["--scale", "smoke", "--backbone", str(backbone), "--task", "sr4", "--out", str(out),
+                     "--no-progress"])
+    with pytest.raises(SystemExit) as stop:
+        reconstruct.run_cli(reconstruct.main, ["--scale", "smoke", "--backbone", str(backbone), "--task", "hdr",
+                                               "--method", "deft", "--head", str(out / "head"),
+                                               "--out", str(tmp_path / "x")])
+    assert stop.value.code == 2 and "task.operator" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        reconstruct.run_cli(reconstruct.main, ["--scale", "smoke", "--backbone", str(backbone), "--task", "hdr",
+                                               "--method", "ddrm", "--out", str(tmp_path / "y")])
+    assert "DDRM needs an SVD" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        reconstruct.run_cli(reconstruct.main, ["--scale", "smoke", "--backbone", str(backbone), "--task", "hdr",
+                                               "--method", "deft", "--out", str(tmp_path / "z")])
+    assert "--head is required" in capsys.readouterr().err
+
+
+def test_train_without_backbone_names_the_flag(capsys):
+    with pytest.raises(SystemExit) as stop:
+        deft_train.run_cli(deft_train.main, ["--scale", "smoke", "--task", "sr4", "--out", "/tmp/unused"])
+    assert stop.value.code == 2 and "--backbone" in capsys.readouterr().err

@@ -1,0 +1,157 @@
+"""DEFT itself: the DDIM sampler, the h-transform head, its training objective and sampling, on closed-form toys and
+tiny models (nothing downloaded)."""
+
+import dataclasses
+
+import pytest
+import torch
+from diffusers import DDIMScheduler
+
+from deft.backbone import FrozenEps
+from deft.conditioning import stack_channels
+from deft.config import DeftConfig
+from deft.ddim import SampleNoise, Schedule, ddim_update, leading_timesteps
+from deft.gaussian import GaussianPrior
+from deft.head import HTransformHead, build_head
+from deft.objective import make_deft_loss, predict_with_head
+from deft.operators import DenseLinear
+from deft.sampler import deft_sample
+from deft.tasks import build_operator
+from tunebench.config import ConfigError, resolve
+from tunebench.training import train
+
+
+def deft_run(**overrides) -> DeftConfig:
+    """A smoke-scale DEFT config (16 px), with nested overrides."""
+    return resolve("smoke", overrides, cls=DeftConfig)
+
+
+def test_leading_timesteps_and_ddim_step_match_diffusers():
+    assert leading_timesteps(1000, 100)[:3] == [990, 980, 970] and leading_timesteps(1000, 100)[-1] == 0
+    run = deft_run()
+    schedule = Schedule(run.diffusion)
+    reference = DDIMScheduler(beta_schedule="linear", clip_sample=False, set_alpha_to_one=True,
+                              timestep_spacing="leading", steps_offset=0)
+    reference.set_timesteps(20)
+    steps = schedule.steps(20)
+    assert [s.t for s in steps] == reference.timesteps.tolist()
+    g = torch.Generator().manual_seed(0)
+    x, eps, z = (torch.randn(2, 3, 4, 4, generator=g) for _ in range(3))
+    for step in (steps[0], steps[10], steps[-1]):
+        for eta in (0.0, 1.0):
+            t = torch.full((2,), step.t)
+            ours = ddim_update(step, schedule.predict_x0(x, t, eps), eps, eta, z)
+            theirs = reference.step(eps, step.t, x, eta=eta, variance_noise=z).prev_sample
+            assert torch.allclose(ours, theirs, atol=1e-5), (step, eta)
+
+
+def test_head_starts_as_a_constant_times_the_gradient_and_round_trips(tmp_path):
+    run = deft_run()
+    head = build_head(run.head, 9, 3, 16)
+    stack, g = torch.randn(2, 9, 16, 16), torch.randn(2, 3, 16, 16)
+    out = head(stack, torch.tensor([5, 900]), g)
+    assert torch.allclose(out, -run.head.init_scaling_bias * g)  # NN1 ≡ 0, NN2 ≡ b0
+    head.save_pretrained(tmp_path, safe_serialization=True)
+    assert (tmp_path / "diffusion_pytorch_model.safetensors").is_file()
+    with torch.no_grad():
+        for p in head.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    again = HTransformHead.from_pretrained(tmp_path)
+    assert not torch.equal(again(stack, torch.tensor([5, 900]), g), head(stack, torch.tensor([5, 900]), g))
+    without = build_head(dataclasses.replace(run.head, use_residual=False), 9, 3, 16)
+    assert torch.equal(without(stack, torch.tensor([5, 900]), g), torch.zeros_like(g))
+
+
+def test_paper_head_is_about_four_percent_of_adm():
+    """The paper-scale head (64 channels, mult 1,1,2,2,4,4, attention at 32/16) for 9 input channels."""
+    head = build_head(resolve("paper", cls=DeftConfig).head, 9, 3, 256)
+    count = sum(p.numel() for p in head.parameters())
+    assert 18e6 < count < 25e6  # the paper reports ~23M next to the 550M ADM backbone (~4%)
+
+
+@pytest.mark.parametrize("operator, channels, expected", [("sr_avgpool", 3, 9), ("inpaint_freeform", 3, 13),
+                                                          ("phase_retrieval", 3, 15), ("hdr", 1, 3)])
+def test_stack_width_per_task(operator, channels, expected):
+    run = deft_run(task={"operator": operator})
+    assert stack_channels(operator, channels, run.head) == expected
+    assert stack_channels(operator, channels, dataclasses.replace(run.head, use_x0hat=False)) == expected - channels
+
+
+def test_bad_head_settings_name_the_key():
+    with pytest.raises(ConfigError, match="head.channel_mult"):
+        deft_run(head={"channel_mult": "1,x"})
+    with pytest.raises(ConfigError, match="head.norm_groups"):
+        deft_run(head={"base_channels": 10, "norm_groups": 4})
+
+
+def test_trained_head_approaches_the_exact_h_transform(tmp_path):
+    """Linear-Gaussian toy: the exact conditional ε is closed-form; training closes most of the gap to it."""
+    run = deft_run(task={"name": "sr4", "operator": "sr_avgpool"},
+                   head={"base_channels": 8, "channel_mult": "1,2", "norm_groups": 4},
+                   train={"steps": 500, "batch_size": 32, "lr": 2e-3, "lr_schedule": "linear",
+                          "checkpoint_every": 500, "log_every": 100})
+    schedule = Schedule(run.diffusion)
+    prior = GaussianPrior.random((1, 4, 4), schedule, seed=0)
+    op = DenseLinear(torch.randn(8, 16, generator=torch.Generator().manual_seed(1)) / 4, (1, 4, 4), sigma_y=0.05)
+    torch.manual_seed(0)
+    head = build_head(run.head, 3, 1, 4)
+
+    def gap(model):
+        """‖ε_θ + ε_φ − ε_exact‖² relative to ‖ε_θ − ε_exact‖² (1 = no better than the unconditional model)."""
+        g = torch.Generator().manual_seed(123)
+        x0 = prior.sample(256, g)
+        y = op.measure(x0, [torch.Generator().manual_seed(i) for i in range(256)])
+        t = torch.randint(50, 1000, (256,), generator=g)
+        xt = schedule.q_sample(x0, t, torch.randn(x0.shape, generator=g))
+        with torch.no_grad():
+            eps, eps_uncond = predict_with_head(model, prior, schedule, run, op, xt, t, y)
+        exact = prior.conditional_eps(xt, t, op, y)
+        return float((eps - exact).pow(2).sum() / (eps_uncond - exact).pow(2).sum())
+
+    before = gap(head)
+    trained, _ = train(run, head, make_deft_loss(run, prior, schedule, lambda ids: op),
+                       lambda step: {"images": prior.sample(32, torch.Generator().manual_seed(step))}, tmp_path,
+                       progress=False)
+    after = gap(trained)
+    assert after < 0.35 and after < before / 4, (before, after)
+
+
+@pytest.fixture
+def tiny_backbone(tiny_model):
+    """The smoke DiT as a frozen ε-model (its null label makes it unconditional)."""
+    return FrozenEps(tiny_model, chunk=4)
+
+
+def test_training_never_touches_the_backbone(tiny_backbone, tmp_path):
+    run = deft_run(task={"name": "sr4", "operator": "sr_avgpool"}, train={"steps": 3, "checkpoint_every": 3})
+    before = {k: v.clone() for k, v in tiny_backbone.model.state_dict().items()}
+    schedule = Schedule(run.diffusion)
+    head = build_head(run.head, 9, 3, 16)
+    images = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    trained, _ = train(run, head, make_deft_loss(run, tiny_backbone, schedule,
+                                                 lambda ids: build_operator(run.task, ids, 16, 3)),
+                       lambda step: {"images": images}, tmp_path, progress=False)
+    for name, value in tiny_backbone.model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert all(p.grad is None and not p.requires_grad for p in tiny_backbone.model.parameters())
+    assert not torch.equal(trained.nn1.conv_out.weight, torch.zeros_like(trained.nn1.conv_out.weight))
+
+
+@pytest.mark.parametrize("operator", ["inpaint_freeform", "phase_retrieval"])
+def test_sampling_is_per_image_and_needs_no_backbone_gradient(tiny_backbone, operator):
+    run = deft_run(task={"operator": operator}, sample={"steps": 4, "compute_chunk": 4})
+    schedule = Schedule(run.diffusion)
+    torch.manual_seed(0)
+    head = build_head(run.head, stack_channels(operator, 3, run.head), 3, 16)
+    with torch.no_grad():
+        head.nn1.conv_out.weight.normal_(0, 0.01)  # a non-trivial NN1
+    x0 = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    ids = torch.arange(3)
+    op = build_operator(run.task, ids, 16, 3)
+    y = op.measure(x0, [torch.Generator().manual_seed(int(k)) for k in ids])
+    batch, stats = deft_sample(head, tiny_backbone, schedule, run, op, y, SampleNoise([0, 1, 2]))
+    alone, _ = deft_sample(head, tiny_backbone, schedule, run, build_operator(run.task, ids[1:2], 16, 3), y[1:2],
+                           SampleNoise([1]))
+    assert torch.allclose(batch[1:2], alone, atol=1e-5)
+    assert stats["nfe_per_image"] == 4 and stats["backbone_vjps_per_image"] == 0
+    assert batch.min() >= -1 and batch.max() <= 1
