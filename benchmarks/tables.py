@@ -11,6 +11,7 @@ Skipped metrics show "—" and a footnote with the row's note; the caption state
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.results import ResultsError, read_results
+from deft.tasks import TASK_PRESETS
 from tunebench.cli import run_cli
 from tunebench.datasets import DOWNSTREAM_DATASETS, PAPER_DATASETS
 from tunebench.io import atomic_path
@@ -42,7 +44,9 @@ class Column:
 
 DEFT_COLUMNS = (Column("psnr", "PSNR↑", +1, 2), Column("ssim", "SSIM↑", +1, 3), Column("lpips", "LPIPS↓", -1, 3),
                 Column("kid_local", "KID×10³↓", -1, 2, 1000.0),  # stored raw, shown ×10³ as in DEFT's tables
-                Column("nfe", "NFE", 0, 0, show_std=False), Column("time_s", "Time (s)", 0, 2))
+                Column("nfe", "NFE", 0, 0, show_std=False), Column("backbone_vjps", "VJPs", 0, 0, show_std=False),
+                Column("time_train_s", "Train (s)", 0, 1), Column("time_sample_s", "Sample (s)", 0, 1),
+                Column("time_total_s", "Total (s)", -1, 1))
 
 
 @dataclass
@@ -196,27 +200,44 @@ def difftune_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", bas
     return table
 
 
-def deft_table(rows: pd.DataFrame, name: str, methods: list[str] | None = None) -> Table:
-    """DEFT Table 1: methods grouped by task (the dataset column), with PSNR, SSIM, LPIPS, KID, NFE and time."""
-    metrics = [c.metric for c in DEFT_COLUMNS]
+def time_ratios(rows: pd.DataFrame, against: tuple[str, ...] = ("dps", "reddiff")) -> str:
+    """'Total time of DPS / DEFT: …' per task: the paper's speed-up claim counts DEFT's training time."""
+    totals = rows[rows["metric"] == "time_total_s"].groupby(["dataset", "method"])["value"].mean()
+    parts = []
+    for task in ordered(rows["dataset"], TASK_PRESETS):
+        if (task, "deft") not in totals or not totals[(task, "deft")] > 0:
+            continue
+        ratios = [f"{m} {totals[(task, m)] / totals[(task, 'deft')]:.1f}×" for m in against if (task, m) in totals]
+        if ratios:
+            parts.append(f"{task}: {', '.join(ratios)}")
+    return ("Total time (training + sampling) relative to DEFT's: " + "; ".join(parts) + ". ") if parts else ""
+
+
+def deft_table(rows: pd.DataFrame, name: str, methods: list[str] | None = None, metric: str = "kid_local") -> Table:
+    """DEFT Table 1: methods grouped by task (the dataset column): quality, KID (`metric`), network passes and time."""
+    columns = [dataclasses.replace(c, metric=metric) if c.metric == "kid_local" else c for c in DEFT_COLUMNS]
+    metrics = [c.metric for c in columns]
     rows = select(rows, metrics, methods)
     if rows.empty:
         raise ResultsError(f"no rows for {name} with metrics {metrics} (methods {methods or 'all'})")
-    table = Table(name, ["Task", "Method", *[c.label for c in DEFT_COLUMNS]], rows=[], label_columns=2, caption="")
-    for task in ordered(rows["dataset"], DATASET_ORDER):
+    table = Table(name, ["Task", "Method", *[c.label for c in columns]], rows=[], label_columns=2, caption="")
+    for task in ordered(rows["dataset"], TASK_PRESETS):
         task_rows = rows[rows["dataset"] == task]
         group = []
         for method in [m for m in (methods or ordered(task_rows["method"])) if m in set(task_rows["method"])]:
             method_rows = task_rows[task_rows["method"] == method]
             group.append([Cell(task if not group else ""), Cell(method),
-                          *[summarise(method_rows[method_rows["metric"] == c.metric], c, table) for c in DEFT_COLUMNS]])
-        for index, column in enumerate(DEFT_COLUMNS, start=2):
+                          *[summarise(method_rows[method_rows["metric"] == c.metric], c, table) for c in columns]])
+        for index, column in enumerate(columns, start=2):
             mark_best([row[index] for row in group], column)
         table.group_starts.append(len(table.rows))
         table.rows.extend(group)
-    table.caption = ("PSNR and SSIM on [0, 1] images (data_range 1), LPIPS (AlexNet, v0.1), KID ×10³, NFE and time "
-                     f"per sample; {seed_phrase(rows, ['method', 'dataset', 'metric'])}; "
-                     f"best per task in bold (↑ higher, ↓ lower is better). {protocol_caption(rows)}")
+    table.caption = (f"{time_ratios(rows)}PSNR and SSIM on [0, 1] images (data_range 1), LPIPS (AlexNet, v0.1), "
+                     f"{metric} ×10³ against "
+                     "the ground-truth test images; NFE = frozen-model evaluations and VJPs = backprops through it, per "
+                     "image; wall seconds to train (DEFT's head) and to reconstruct all test images, and their total; "
+                     f"{seed_phrase(rows, ['method', 'dataset', 'metric'])}; best per task in bold (↑ higher, ↓ lower "
+                     f"is better). {protocol_caption(rows)}")
     return table
 
 
@@ -307,12 +328,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--experiment", default=None, help="render only this experiment (default: every one)")
     parser.add_argument("--methods", default=None, help="comma-separated row order and selection (default: the "
                                                         "baseline first, then alphabetical)")
-    parser.add_argument("--metric", default="fid_local", help="difftune layout: the metric in the cells")
+    parser.add_argument("--metric", default=None, help="difftune layout: the metric in the cells (default fid_local); "
+                                                       "deft layout: the KID column (default kid_local)")
     parser.add_argument("--baseline", default="full_ft", help="difftune layout: method for the relative change")
     args = parser.parse_args(argv)
     options = {"methods": args.methods.split(",") if args.methods else None}
     if args.layout == "difftune":
-        options.update(metric=args.metric, baseline=args.baseline)
+        options.update(metric=args.metric or "fid_local", baseline=args.baseline)
+    else:
+        options.update(metric=args.metric or "kid_local")
     for path in write_tables(read_results(*args.results), args.layout, args.out_dir, args.experiment, **options):
         print(path)
 

@@ -18,6 +18,7 @@ import torch
 
 from deft.config import HeadConfig
 from deft.operators import Operator
+from deft.tasks import TaskConfig
 
 
 def stack_kind(operator: str) -> str:
@@ -38,15 +39,15 @@ def measurement_image(op: Operator, y: torch.Tensor) -> torch.Tensor:
     return op.adjoint(y) if op.linear else op.pinv(y)
 
 
-def conditioning(operator: str, op: Operator, xt: torch.Tensor, x0hat: torch.Tensor, y: torch.Tensor,
+def conditioning(task: TaskConfig, op: Operator, xt: torch.Tensor, x0hat: torch.Tensor, y: torch.Tensor,
                  head: HeadConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """(stack, g): the head's input and the gradient its residual branch scales."""
     g = op.likelihood_grad(x0hat, y) if head.use_loggrad else measurement_image(op, y)
     parts = [xt, x0hat] if head.use_x0hat else [xt]
-    kind = stack_kind(operator)
+    kind = stack_kind(task.operator)
     if kind == "inpaint":
         mask = op.singulars()[:, :1].expand(xt.shape[0], 1, *xt.shape[2:]).to(xt.dtype)
         parts += [y, mask]
     elif kind == "phase":
-        parts += [op.phase_swap(y, x0hat), op.hio(y, x0hat)]
+        parts += [op.phase_swap(y, x0hat), op.hio(y, x0hat, rounds=task.hio_rounds, iterations=task.hio_iterations)]
     return torch.cat([*parts, g], dim=1), g

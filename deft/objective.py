@@ -33,7 +33,7 @@ def predict_with_head(head, backbone: FrozenEps, schedule: Schedule, run: DeftCo
     with torch.no_grad():
         eps_theta = backbone(xt, t)
         x0hat = schedule.predict_x0(xt, t, eps_theta)
-        stack, g = conditioning(run.task.operator, op, xt, x0hat, y, run.head)
+        stack, g = conditioning(run.task, op, xt, x0hat, y, run.head)
     return eps_theta + head(stack, t, g), eps_theta
 
 

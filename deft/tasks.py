@@ -42,6 +42,8 @@ class TaskConfig:
     kernel_sigma: float = 3.0  # deblur_gauss_dps: Gaussian σ in pixels at 256 px (DPS), scaled
     motion_intensity: float = 0.5  # deblur_motion: trajectory irregularity in [0, 1] (DPS)
     oversample: float = 2.0  # phase_retrieval: int(oversample/8 · resolution) zero pixels per side
+    hio_rounds: int = 7  # phase_retrieval: HIO/ER rounds of the head's classical-inverse input (DEFT: 7 × 50)
+    hio_iterations: int = 50  # phase_retrieval: iterations per round
     nl_seed: int = 42  # nonlinear_blur: seed of the stand-in (RED-diff/DEFT fix bkse's kernel latent with 42)
     nl_kernels: int = 4  # nonlinear_blur: motion kernels the stand-in mixes
     bkse_weights: str | None = None  # nonlinear_blur: GOPRO_wVAE.pth for bkse's KernelWizard (not implemented yet)
@@ -128,6 +130,8 @@ def check_task(task: TaskConfig) -> None:
         ("oversample", task.oversample >= 0, "must be >= 0"),
         ("nl_seed", task.nl_seed >= 0, "must be >= 0 (it seeds numpy generators)"),
         ("nl_kernels", task.nl_kernels >= 1, "must be >= 1"),
+        ("hio_rounds", task.hio_rounds >= 1, "must be >= 1"),
+        ("hio_iterations", task.hio_iterations >= 1, "must be >= 1"),
     ]
     for key, ok, why in checks:
         if not ok:

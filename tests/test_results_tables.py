@@ -91,7 +91,7 @@ def test_read_results_concatenates_and_rejects_a_key_in_two_files(tmp_path):
 #################################################################################
 
 
-@pytest.mark.parametrize("layout, methods", [("difftune", "full_ft,bitfit,difftune"), ("deft", "dps,red_diff,deft")])
+@pytest.mark.parametrize("layout, methods", [("difftune", "full_ft,bitfit,difftune"), ("deft", "dps,reddiff,deft")])
 def test_tables_match_the_committed_snapshots(tmp_path, layout, methods):
     tables.main(["--results", str(DATA / f"{layout}_results.csv"), "--layout", layout, "--out-dir", str(tmp_path),
                  "--methods", methods])

@@ -59,6 +59,12 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     curve = pd.read_csv(results / "forgetting.csv")
     assert set(curve["t0"]) == {0, 500, 1000} and set(curve["direction"]) == set(DIRECTIONS)
     assert (results / "figures/forgetting.png").stat().st_size > 10_000
+    deft_rows = read_results(results / "deft_main.csv")
+    assert set(zip(deft_rows["dataset"], deft_rows["method"])) == {
+        ("inpaint", "deft"), ("inpaint", "dps"), ("inpaint", "ddrm"), ("hdr", "deft"), ("hdr", "dps")}  # no SVD: no DDRM
+    assert deft_rows[deft_rows["metric"] == "kid_local"]["value"].notna().all()
+    deft_table = (results / "tables/deft_main.md").read_text()
+    assert "| inpaint | deft |" in deft_table and "| hdr | deft |" in deft_table
     second = snakemake(*config, "--dry-run", cwd=workdir)
     assert second.returncode == 0 and "Nothing to be done" in second.stdout + second.stderr
 
@@ -78,6 +84,7 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert report.returncode == 0, report.stderr[-3000:]
     html = (workdir / "report.html").read_text(errors="replace")
     assert "forgetting.png" in html and "source_grid.png" in html and "difftune_main.md" in html
+    assert "deft_main.md" in html
 
 
 def test_unknown_config_key_stops_the_run(workdir):
@@ -95,12 +102,13 @@ def test_wrong_type_names_the_key(workdir):
 
 
 def paper_config(workdir, tmp_path, **paths):
-    """workflows/config/paper.yaml with its three local paths replaced (files made in tmp_path unless given)."""
-    (tmp_path / "DiT-XL-2-256/transformer").mkdir(parents=True, exist_ok=True)
-    (tmp_path / "datasets").mkdir(exist_ok=True)
+    """workflows/config/paper.yaml with its local paths replaced (files made in tmp_path unless given)."""
+    for folder in ("DiT-XL-2-256/transformer", "datasets", "adm-uncond", "imagenet-val"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
     (tmp_path / "inception.pth").touch()
     values = {"pretrained": tmp_path / "DiT-XL-2-256", "data_root": tmp_path / "datasets",
-              "inception_weights": tmp_path / "inception.pth", **paths}
+              "inception_weights": tmp_path / "inception.pth", "deft_backbone": tmp_path / "adm-uncond",
+              "deft_data_root": tmp_path / "imagenet-val", **paths}
     text = (workdir / "workflows/config/paper.yaml").read_text()
     lines = [f"  {line.split(':')[0].strip()}: {values[line.split(':')[0].strip()]}"
              if line.split(":")[0].strip() in values and line.startswith("  ") else line for line in text.splitlines()]
@@ -121,6 +129,9 @@ def test_paper_config_dry_runs_under_the_slurm_profile(workdir, tmp_path):
     assert f"--pretrained {tmp_path / 'DiT-XL-2-256'}" in result.stdout
     assert f"--set data.root={tmp_path / 'datasets'}/food101" in result.stdout
     assert "--extractor inception" in result.stdout and "--metric fid_inception" in result.stdout
+    assert jobs["deft_train"] == 5 and jobs["deft_reconstruct"] == 21 and "pretrain_uncond" not in jobs
+    assert f"--backbone {tmp_path / 'adm-uncond'}" in result.stdout
+    assert f"--set data.root={tmp_path / 'imagenet-val'}" in result.stdout
 
 
 def test_paper_config_names_a_missing_local_file(workdir, tmp_path):

@@ -5,6 +5,10 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+import torch
+
+from deft.baselines import supports
+from deft.tasks import build_operator, task_config
 from difftune.config import METHODS
 from tunebench.config import SCALES
 
@@ -24,6 +28,12 @@ CONDA_ENV = "../envs/tunebench.yaml"
 # Paper scale: the pre-trained DiT-XL/2 and the datasets are local folders; mini/smoke train their own source model.
 PAPER = config.get("paper", {})
 PRETRAINED = PAPER.get("pretrained") if PAPER_SCALE else f"{RUNS}/source/model"
+DEFT = config["deft"]
+# The frozen unconditional model of DEFT: trained by the DAG from the source model (mini/smoke), a local folder at
+# paper scale (e.g. ADM ImageNet-256 converted to diffusers).
+DEFT_BACKBONE = PAPER.get("deft_backbone") if PAPER_SCALE else f"{RUNS}/uncond/model"
+DEFT_TASK_PATTERN = "|".join(DEFT["tasks"])
+DEFT_METHOD_PATTERN = "|".join(["deft", *DEFT["baselines"]])
 # The FID of the comparison: Inception at paper scale, the locally trained feature network otherwise.
 FID_METRIC = "fid_inception" if PAPER_SCALE else "fid_local"
 
@@ -34,6 +44,8 @@ def check_paper_files():
         "pretrained": "huggingface-cli download facebook/DiT-XL-2-256 --local-dir PATH (on a machine with network)",
         "data_root": "one ImageFolder per dataset, DATA_ROOT/NAME/{train,test}/CLASS/* (see docs/datasets.md)",
         "inception_weights": "torch-fidelity's weights-inception-2015-12-05-6726825d.pth (see docs/fid.md)",
+        "deft_backbone": "the unconditional ADM ImageNet-256 model as a diffusers UNet2DModel folder (docs/deft.md)",
+        "deft_data_root": "ImageNet validation images as DEFT_DATA_ROOT/{train,test}/CLASS/* (docs/deft.md)",
     }
     for key, hint in hints.items():
         if not Path(PAPER[key]).exists():
@@ -99,6 +111,45 @@ def difftune_metric_files():
                   method=DIFFTUNE["methods"])
 
 
+def deft_data_flag():
+    """The DEFT CLIs' data.root override at paper scale (mini/smoke images come from installed packages)."""
+    return f"--set data.root={PAPER['deft_data_root']}" if PAPER_SCALE else ""
+
+
+def deft_head_input(wildcards):
+    """The trained head a reconstruction needs (DEFT only)."""
+    return [f"{RUNS}/deft/{wildcards.task}/train/head"] if wildcards.method == "deft" else []
+
+
+def deft_train_summary_input(wildcards):
+    """The head-training summary whose stats give DEFT's training time (DEFT only)."""
+    return [f"{RUNS}/deft/{wildcards.task}/train/summary.json"] if wildcards.method == "deft" else []
+
+
+def deft_extractor_flags(wildcards, input):
+    """`deft.evaluate` flags for KID: Inception weights at paper scale, the local feature network otherwise."""
+    if PAPER_SCALE:
+        return f"--inception-weights {PAPER['inception_weights']}"
+    return f"--features {input.features}"
+
+
+def deft_methods(task):
+    """DEFT and the configured baselines that can solve `task` (DDRM needs an SVD, ΠGDM and DDNM a linear operator;
+    decided on the task's operator built at 16 px, which has the same structure at every size)."""
+    op = build_operator(task_config(task), torch.zeros(1, dtype=torch.long), 16, 3)
+    return ["deft", *[method for method in DEFT["baselines"] if supports(method, op)]]
+
+
+def deft_pairs():
+    """(task, method) of every reconstruction."""
+    return [(task, method) for task in DEFT["tasks"] for method in deft_methods(task)]
+
+
+def deft_metric_files():
+    """One results CSV per (task, method) of the DEFT comparison."""
+    return [f"{RUNS}/metrics/deft_main/{task}/{method}.csv" for task, method in deft_pairs()]
+
+
 def final_outputs():
     """Every product of the DAG for the configured scale, intermediates included.
 
@@ -117,7 +168,12 @@ def final_outputs():
         f"{RESULTS}/tables/difftune_main.md",
         f"{RESULTS}/forgetting.csv",
         f"{RESULTS}/figures/forgetting.png",
+        *expand(f"{RUNS}/deft/{{task}}/train/head", task=DEFT["tasks"]),
+        *[f"{RUNS}/deft/{task}/{method}/recon.npz" for task, method in deft_pairs()],
+        *deft_metric_files(),
+        f"{RESULTS}/deft_main.csv",
+        f"{RESULTS}/tables/deft_main.md",
     ]
     if not PAPER_SCALE:
-        products += [f"{RESULTS}/pretrain/summary.json", PRETRAINED, *extractor_input()]
+        products += [f"{RESULTS}/pretrain/summary.json", PRETRAINED, DEFT_BACKBONE, *extractor_input()]
     return products

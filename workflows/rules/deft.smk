@@ -1,0 +1,168 @@
+# DEFT on image inverse problems: an unconditional backbone → one h-transform head per task → reconstructions of the
+# test images by DEFT and every baseline that can solve the task → PSNR/SSIM/LPIPS/KID and costs → table.
+
+
+rule pretrain_uncond:
+    input:
+        source=PRETRAINED,
+    output:
+        model=directory(f"{RUNS}/uncond/model"),
+    log:
+        f"{RUNS}/logs/pretrain_uncond.log",
+    benchmark:
+        f"{RUNS}/benchmarks/pretrain_uncond.tsv"
+    params:
+        run_dir=subpath(output.model, parent=True),
+        steps=DEFT["uncond_steps"],
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=0,
+    shell:
+        "{params.python} -m tunebench.pretrain --scale {params.scale} --set model.pretrained={input.source}"
+        " --set train.label_dropout=1.0 --set train.steps={params.steps} --out {params.run_dir} --no-progress"
+        " > {log} 2>&1"
+
+
+rule deft_train:
+    wildcard_constraints:
+        task=DEFT_TASK_PATTERN,
+    input:
+        backbone=DEFT_BACKBONE,
+    output:
+        head=directory(f"{RUNS}/deft/{{task}}/train/head"),
+        summary=f"{RUNS}/deft/{{task}}/train/summary.json",
+    log:
+        f"{RUNS}/logs/deft_train/{{task}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/deft_train/{{task}}.tsv"
+    params:
+        run_dir=subpath(output.summary, parent=True),
+        data=deft_data_flag(),
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=1,
+    shell:
+        "{params.python} -m deft.train --scale {params.scale} --backbone {input.backbone} --task {wildcards.task}"
+        " {params.data} --out {params.run_dir} --no-progress > {log} 2>&1"
+
+
+rule deft_reconstruct:
+    wildcard_constraints:
+        method=DEFT_METHOD_PATTERN,
+        task=DEFT_TASK_PATTERN,
+    input:
+        backbone=DEFT_BACKBONE,
+        head=deft_head_input,
+    output:
+        recon=f"{RUNS}/deft/{{task}}/{{method}}/recon.npz",
+        summary=f"{RUNS}/deft/{{task}}/{{method}}/summary.json",
+    log:
+        f"{RUNS}/logs/deft_reconstruct/{{task}}/{{method}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/deft_reconstruct/{{task}}/{{method}}.tsv"
+    params:
+        out_dir=subpath(output.summary, parent=True),
+        head=lambda wildcards, input: f"--head {input.head}" if input.head else "",
+        data=deft_data_flag(),
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=1,
+    shell:
+        "{params.python} -m deft.reconstruct --scale {params.scale} --backbone {input.backbone}"
+        " --task {wildcards.task} --method {wildcards.method} {params.head} {params.data} --out {params.out_dir}"
+        " --no-progress > {log} 2>&1"
+
+
+rule deft_evaluate:
+    wildcard_constraints:
+        method=DEFT_METHOD_PATTERN,
+        task=DEFT_TASK_PATTERN,
+    input:
+        recon=rules.deft_reconstruct.output.recon,
+        train_summary=deft_train_summary_input,
+        features=extractor_input(),
+    output:
+        f"{RUNS}/metrics/deft_main/{{task}}/{{method}}.csv",
+    log:
+        f"{RUNS}/logs/deft_evaluate/{{task}}/{{method}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/deft_evaluate/{{task}}/{{method}}.tsv"
+    params:
+        recon_dir=subpath(input.recon, parent=True),
+        train=lambda wildcards, input: f"--train-summary {input.train_summary}" if input.train_summary else "",
+        extractor=deft_extractor_flags,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=20,
+        gpu=0,
+    shell:
+        "{params.python} -m deft.evaluate --recon {params.recon_dir} {params.train} {params.extractor}"
+        " --results {output} > {log} 2>&1"
+
+
+rule deft_results:
+    input:
+        deft_metric_files(),
+    output:
+        f"{RESULTS}/deft_main.csv",
+    log:
+        f"{RUNS}/logs/deft_results.log",
+    benchmark:
+        f"{RUNS}/benchmarks/deft_results.tsv"
+    params:
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "{params.python} -m benchmarks.results --out {output} {input} > {log} 2>&1"
+
+
+rule deft_table:
+    input:
+        rules.deft_results.output,
+    output:
+        md=report(f"{RESULTS}/tables/deft_main.md", caption="../report/deft_table.rst", category="DEFT"),
+        tex=f"{RESULTS}/tables/deft_main.tex",
+    log:
+        f"{RUNS}/logs/deft_table.log",
+    benchmark:
+        f"{RUNS}/benchmarks/deft_table.tsv"
+    params:
+        out_dir=subpath(output.md, parent=True),
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "{params.python} -m benchmarks.tables --results {input} --layout deft --out-dir {params.out_dir} > {log} 2>&1"
