@@ -1,8 +1,11 @@
-"""Solve one inverse problem on the test images with DEFT or a baseline, timing it and counting network passes.
+"""Solve one inverse problem on the test images with DEFT, the amortised model or a baseline, timing it and counting
+network passes.
 
     python -m deft.reconstruct --scale mini --backbone runs/mini/uncond/model --task inpaint --method deft \\
-        --head runs/mini/deft/inpaint/head/head --out runs/mini/deft/inpaint/deft
+        --head runs/mini/deft/inpaint/train/head --out runs/mini/deft/inpaint/deft
     python -m deft.reconstruct --scale mini --backbone runs/mini/uncond/model --task sr4 --method dps --out DIR
+    python -m deft.reconstruct --scale mini --backbone runs/mini/uncond/model --task sr4 --method amortised \\
+        --conditional runs/mini/deft/sr4/amortised-train/model --out DIR
 
 Every method sees the same test images, operators and measurements: image k's mask and measurement noise come from
 k (and task.seed) only, and its sampler noise from seed k. Writes OUT/recon.npz and OUT/truth.npz (uint8 N×H×W×C
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from deft.amortised import amortised_sample, load_conditional
 from deft.backbone import load_backbone
 from deft.baselines import BASELINES, TASKS, config_for, run_baseline, unsupported_reason
 from deft.config import DeftConfig
@@ -34,7 +38,8 @@ from tunebench.config import ConfigError, to_dict
 from tunebench.io import git_commit, input_fingerprint, read_json, save_npz, to_uint8, write_json
 
 log = logging.getLogger("deft.reconstruct")
-METHODS = ("deft", *BASELINES)
+METHODS = ("deft", "amortised", *BASELINES)
+TRAINED = {"deft": "--head", "amortised": "--conditional"}  # methods that sample from a model trained here
 MEASUREMENT_SEED_OFFSET = 1 << 32  # measurement noise streams never coincide with sampler noise streams
 
 
@@ -55,36 +60,42 @@ def load_head(folder: str | Path) -> HTransformHead:
 
 
 def check_head(head_folder: Path, run: DeftConfig) -> None:
-    """Refuse a head trained for another task or backbone (its sidecar records both)."""
+    """Refuse a head trained for another operator or backbone (its sidecar records both)."""
     sidecar = head_folder / "tunebench.json"
     if not sidecar.is_file():
         return
     trained = read_json(sidecar)["run_config"]
-    for key, mine, theirs in (("task.operator", run.task.operator, trained["task"]["operator"]),
-                              ("model.pretrained", run.model.pretrained, trained["model"]["pretrained"])):
-        if str(Path(mine).resolve() if key == "model.pretrained" else mine) != str(
-                Path(theirs).resolve() if key == "model.pretrained" else theirs):
-            raise ConfigError(f"the head in {head_folder} was trained with {key}={theirs!r}, not {mine!r}")
+    if trained["task"]["operator"] != run.task.operator:
+        raise ConfigError(f"the head in {head_folder} was trained with task.operator={trained['task']['operator']!r}, "
+                          f"not {run.task.operator!r}")
+    if Path(trained["model"]["pretrained"]).resolve() != Path(run.model.pretrained).resolve():
+        raise ConfigError(f"the head in {head_folder} was trained on the backbone {trained['model']['pretrained']}, "
+                          f"not {run.model.pretrained}")
 
 
-def reconstruct(run: DeftConfig, method: str, head_folder: Path | None, progress: bool):
-    """(reconstructions in [-1, 1], truth in [-1, 1], cost statistics) for the run's test images."""
+def reconstruct(run: DeftConfig, method: str, trained: Path | None, progress: bool):
+    """(reconstructions in [-1, 1], truth in [-1, 1], cost statistics) for the run's test images.
+
+    `trained` is the head folder (DEFT) or the conditional model folder (amortised)."""
     backbone = load_backbone(run.model.pretrained, chunk=run.sample.compute_chunk)
     _, test = image_sets(run)
     schedule = Schedule(run.diffusion)
-    head = load_head(head_folder) if method == "deft" else None
+    head = load_head(trained) if method == "deft" else None
+    conditional = load_conditional(trained).to(backbone.device) if method == "amortised" else None
     recon, stats, seconds = [], {}, 0.0
     for start in range(0, len(test), run.sample.batch_size):
         ids = torch.arange(start, min(start + run.sample.batch_size, len(test)))
         x0 = to_model_range(test.images[ids]).to(backbone.device)
         op, y = measurements(run, x0, ids)
-        reason = None if method == "deft" else unsupported_reason(method, op)
+        reason = None if method in TRAINED else unsupported_reason(method, op)
         if reason:
             raise ConfigError(f"{method} cannot solve task '{run.task.name}': {reason}")
         noise = SampleNoise(ids.tolist(), backbone.device)
         started = time.perf_counter()
         if method == "deft":
             out, stats = deft_sample(head, backbone, schedule, run, op, y, noise, progress)
+        elif method == "amortised":
+            out, stats = amortised_sample(conditional, schedule, run, op, y, noise, progress)
         else:
             # Tasks without published step sizes (e.g. inpaint_box) run with the method's defaults.
             steps = {"steps": run.baselines.steps} if run.baselines.steps else {}
@@ -105,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     add_deft_args(parser)
     parser.add_argument("--method", required=True, choices=METHODS, help="deft or a baseline")
     parser.add_argument("--head", type=Path, help="trained head folder (OUT/head of deft.train); --method deft only")
+    parser.add_argument("--conditional", type=Path,
+                        help="trained conditional model (OUT/model of deft.amortised); --method amortised only")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
@@ -112,18 +125,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.dry_run:
         print_config(run)
         return
-    if (args.method == "deft") != (args.head is not None):
-        raise ConfigError("--head is required with --method deft and not allowed otherwise")
+    for method, flag in TRAINED.items():
+        if (args.method == method) != (getattr(args, flag[2:]) is not None):
+            raise ConfigError(f"{flag} is required with --method {method} and not allowed otherwise")
     setup_logging(args.out)
     if args.head:
         check_head(args.head, run)
-    torch.manual_seed(0)  # nothing should draw from the global generator; fixed anyway
-    recon, truth, stats = reconstruct(run, args.method, args.head, not args.no_progress)
+    trained = args.head or args.conditional
+    recon, truth, stats = reconstruct(run, args.method, trained, not args.no_progress)
     save_npz(args.out / "truth.npz", images=to_uint8(truth))
     save_npz(args.out / "recon.npz", images=to_uint8(recon))
     summary = {"method": args.method, "task": run.task.name, "operator": run.task.operator,
                "sigma_y": run.task.sigma_y, "backbone": run.model.pretrained, "scale": run.scale,
-               "head": str(args.head) if args.head else None,
+               "trained_model": str(trained) if trained else None,
                "backbone_fingerprint": input_fingerprint(run.model.pretrained)[:16], "seeds": f"0-{len(recon) - 1}",
                "git_commit": git_commit(), "run_config": to_dict(run), **stats}
     write_json(args.out / "summary.json", summary)

@@ -36,20 +36,29 @@ log = logging.getLogger("deft.train")
 SIDECAR = "tunebench.json"
 
 
-def add_deft_args(parser: argparse.ArgumentParser) -> None:
-    """The shared config flags plus the backbone and task shortcuts (used by every DEFT CLI)."""
+def add_task_args(parser: argparse.ArgumentParser) -> None:
+    """The shared config flags plus the task preset shortcut."""
     add_config_args(parser)
-    parser.add_argument("--backbone", help="frozen unconditional model folder (sets model.pretrained)")
     parser.add_argument("--task", choices=sorted(TASK_PRESETS),
                         help="inverse problem preset (sets task.*; --set task.KEY=VALUE changes one setting)")
 
 
-def resolve_deft(args: argparse.Namespace) -> DeftConfig:
-    """Paper defaults < scale < task preset < YAML files < --backbone < --set."""
+def add_deft_args(parser: argparse.ArgumentParser) -> None:
+    """The task flags plus the frozen backbone (every CLI that queries it)."""
+    add_task_args(parser)
+    parser.add_argument("--backbone", help="frozen unconditional model folder (sets model.pretrained)")
+
+
+def resolve_task_run(args: argparse.Namespace, cls: type[DeftConfig] = DeftConfig, *extra: dict) -> DeftConfig:
+    """Paper defaults < scale < task preset < YAML files < `extra` < --set."""
     preset = {"task": {"name": args.task, **TASK_PRESETS[args.task]}} if args.task else {}
-    backbone = {"model": {"pretrained": args.backbone}} if args.backbone else {}
-    run = resolve(args.scale, preset, *[load_yaml(p) for p in args.config], backbone, parse_set(args.overrides),
-                  cls=DeftConfig)
+    return resolve(args.scale, preset, *[load_yaml(p) for p in args.config], *extra, parse_set(args.overrides),
+                   cls=cls)
+
+
+def resolve_deft(args: argparse.Namespace) -> DeftConfig:
+    """The DEFT run of the flags; --backbone sets model.pretrained, which is required."""
+    run = resolve_task_run(args, DeftConfig, {"model": {"pretrained": args.backbone}} if args.backbone else {})
     if not run.model.pretrained:
         raise ConfigError("no backbone: pass --backbone FOLDER (a UNet2DModel or DiT save_pretrained folder) or "
                           "--set model.pretrained=FOLDER")

@@ -77,3 +77,22 @@ def test_train_without_backbone_names_the_flag(capsys):
     with pytest.raises(SystemExit) as stop:
         deft_train.run_cli(deft_train.main, ["--scale", "smoke", "--task", "sr4", "--out", "/tmp/unused"])
     assert stop.value.code == 2 and "--backbone" in capsys.readouterr().err
+
+
+def test_amortised_model_trains_from_scratch_and_reconstructs(backbone, tmp_path, capsys):
+    from deft import amortised
+
+    out = tmp_path / "amortised"
+    amortised.main(["--scale", "smoke", "--task", "inpaint", "--set", "train.steps=3", "--out", str(out),
+                    "--no-progress"])
+    model = amortised.load_conditional(out / "model")
+    assert model.config.in_channels == 3 + 3 + 1 and model.config.out_channels == 3  # x_t, A†y, mask → ε
+    recon = tmp_path / "recon"
+    reconstruct.main(["--scale", "smoke", "--backbone", str(backbone), "--task", "inpaint", "--method", "amortised",
+                      "--conditional", str(out / "model"), "--out", str(recon), "--no-progress"])
+    cost = json.loads((recon / "summary.json").read_text())
+    assert cost["nfe_per_image"] == 5 and cost["sampler"] == "ddim"
+    with pytest.raises(SystemExit):
+        amortised.run_cli(amortised.main, ["--scale", "smoke", "--task", "phase_retrieval", "--out",
+                                           str(tmp_path / "pr")])
+    assert "no pseudo-inverse" in capsys.readouterr().err

@@ -61,10 +61,11 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert (results / "figures/forgetting.png").stat().st_size > 10_000
     deft_rows = read_results(results / "deft_main.csv")
     assert set(zip(deft_rows["dataset"], deft_rows["method"])) == {
-        ("inpaint", "deft"), ("inpaint", "dps"), ("inpaint", "ddrm"), ("hdr", "deft"), ("hdr", "dps")}  # no SVD: no DDRM
+        ("inpaint", "deft"), ("inpaint", "amortised"), ("inpaint", "dps"), ("inpaint", "ddrm"), ("hdr", "deft"),
+        ("hdr", "dps")}  # HDR has no SVD: no DDRM
     assert deft_rows[deft_rows["metric"] == "kid_local"]["value"].notna().all()
     deft_table = (results / "tables/deft_main.md").read_text()
-    assert "| inpaint | deft |" in deft_table and "| hdr | deft |" in deft_table
+    assert "| inpaint | dps |" in deft_table and "| hdr | dps |" in deft_table and "|  | deft |" in deft_table
     second = snakemake(*config, "--dry-run", cwd=workdir)
     assert second.returncode == 0 and "Nothing to be done" in second.stdout + second.stderr
 

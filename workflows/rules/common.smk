@@ -33,7 +33,7 @@ DEFT = config["deft"]
 # paper scale (e.g. ADM ImageNet-256 converted to diffusers).
 DEFT_BACKBONE = PAPER.get("deft_backbone") if PAPER_SCALE else f"{RUNS}/uncond/model"
 DEFT_TASK_PATTERN = "|".join(DEFT["tasks"])
-DEFT_METHOD_PATTERN = "|".join(["deft", *DEFT["baselines"]])
+DEFT_METHOD_PATTERN = "|".join(["deft", "amortised", *DEFT["baselines"]])
 # The FID of the comparison: Inception at paper scale, the locally trained feature network otherwise.
 FID_METRIC = "fid_inception" if PAPER_SCALE else "fid_local"
 
@@ -116,14 +116,28 @@ def deft_data_flag():
     return f"--set data.root={PAPER['deft_data_root']}" if PAPER_SCALE else ""
 
 
-def deft_head_input(wildcards):
-    """The trained head a reconstruction needs (DEFT only)."""
-    return [f"{RUNS}/deft/{wildcards.task}/train/head"] if wildcards.method == "deft" else []
+def deft_trained_folder(task, method):
+    """Where the model a method samples from is trained: DEFT's head, the amortised model (None for baselines)."""
+    return {"deft": f"{RUNS}/deft/{task}/train", "amortised": f"{RUNS}/deft/{task}/amortised-train"}.get(method)
+
+
+def deft_trained_input(wildcards):
+    """The trained model a reconstruction needs (DEFT's head folder, the amortised model folder; none otherwise)."""
+    folder = deft_trained_folder(wildcards.task, wildcards.method)
+    return [f"{folder}/{'head' if wildcards.method == 'deft' else 'model'}"] if folder else []
+
+
+def deft_trained_flag(wildcards, input):
+    """`deft.reconstruct`'s flag for that model."""
+    if not input.trained:
+        return ""
+    return f"{'--head' if wildcards.method == 'deft' else '--conditional'} {input.trained}"
 
 
 def deft_train_summary_input(wildcards):
-    """The head-training summary whose stats give DEFT's training time (DEFT only)."""
-    return [f"{RUNS}/deft/{wildcards.task}/train/summary.json"] if wildcards.method == "deft" else []
+    """The training summary whose stats give the method's training time (DEFT, amortised)."""
+    folder = deft_trained_folder(wildcards.task, wildcards.method)
+    return [f"{folder}/summary.json"] if folder else []
 
 
 def deft_extractor_flags(wildcards, input):
@@ -137,7 +151,8 @@ def deft_methods(task):
     """DEFT and the configured baselines that can solve `task` (DDRM needs an SVD, ΠGDM and DDNM a linear operator;
     decided on the task's operator built at 16 px, which has the same structure at every size)."""
     op = build_operator(task_config(task), torch.zeros(1, dtype=torch.long), 16, 3)
-    return ["deft", *[method for method in DEFT["baselines"] if supports(method, op)]]
+    amortised = ["amortised"] if task in DEFT["amortised"] else []
+    return ["deft", *amortised, *[method for method in DEFT["baselines"] if supports(method, op)]]
 
 
 def deft_pairs():
@@ -169,6 +184,7 @@ def final_outputs():
         f"{RESULTS}/forgetting.csv",
         f"{RESULTS}/figures/forgetting.png",
         *expand(f"{RUNS}/deft/{{task}}/train/head", task=DEFT["tasks"]),
+        *expand(f"{RUNS}/deft/{{task}}/amortised-train/model", task=DEFT["amortised"]),
         *[f"{RUNS}/deft/{task}/{method}/recon.npz" for task, method in deft_pairs()],
         *deft_metric_files(),
         f"{RESULTS}/deft_main.csv",

@@ -1,5 +1,6 @@
-# DEFT on image inverse problems: an unconditional backbone → one h-transform head per task → reconstructions of the
-# test images by DEFT and every baseline that can solve the task → PSNR/SSIM/LPIPS/KID and costs → table.
+# DEFT on image inverse problems: an unconditional backbone → one h-transform head per task (and an amortised model
+# trained from scratch where configured) → reconstructions of the test images by DEFT and every baseline that can
+# solve the task → PSNR/SSIM/LPIPS/KID and costs → table.
 
 
 rule pretrain_uncond:
@@ -58,13 +59,40 @@ rule deft_train:
         " {params.data} --out {params.run_dir} --no-progress > {log} 2>&1"
 
 
+rule amortised_train:
+    wildcard_constraints:
+        task=DEFT_TASK_PATTERN,
+    output:
+        model=directory(f"{RUNS}/deft/{{task}}/amortised-train/model"),
+        summary=f"{RUNS}/deft/{{task}}/amortised-train/summary.json",
+    log:
+        f"{RUNS}/logs/amortised_train/{{task}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/amortised_train/{{task}}.tsv"
+    params:
+        run_dir=subpath(output.summary, parent=True),
+        data=deft_data_flag(),
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=1,
+    shell:
+        "{params.python} -m deft.amortised --scale {params.scale} --task {wildcards.task} {params.data}"
+        " --out {params.run_dir} --no-progress > {log} 2>&1"
+
+
 rule deft_reconstruct:
     wildcard_constraints:
         method=DEFT_METHOD_PATTERN,
         task=DEFT_TASK_PATTERN,
     input:
         backbone=DEFT_BACKBONE,
-        head=deft_head_input,
+        trained=deft_trained_input,
     output:
         recon=f"{RUNS}/deft/{{task}}/{{method}}/recon.npz",
         summary=f"{RUNS}/deft/{{task}}/{{method}}/summary.json",
@@ -74,7 +102,7 @@ rule deft_reconstruct:
         f"{RUNS}/benchmarks/deft_reconstruct/{{task}}/{{method}}.tsv"
     params:
         out_dir=subpath(output.summary, parent=True),
-        head=lambda wildcards, input: f"--head {input.head}" if input.head else "",
+        trained=deft_trained_flag,
         data=deft_data_flag(),
         scale=SCALE,
         python=PYTHON,
@@ -87,7 +115,7 @@ rule deft_reconstruct:
         gpu=1,
     shell:
         "{params.python} -m deft.reconstruct --scale {params.scale} --backbone {input.backbone}"
-        " --task {wildcards.task} --method {wildcards.method} {params.head} {params.data} --out {params.out_dir}"
+        " --task {wildcards.task} --method {wildcards.method} {params.trained} {params.data} --out {params.out_dir}"
         " --no-progress > {log} 2>&1"
 
 
@@ -156,6 +184,7 @@ rule deft_table:
         f"{RUNS}/benchmarks/deft_table.tsv"
     params:
         out_dir=subpath(output.md, parent=True),
+        methods=",".join([*DEFT["baselines"], "amortised", "deft"]),  # DEFT last, as in the paper's tables
         python=PYTHON,
     conda:
         CONDA_ENV
@@ -165,4 +194,5 @@ rule deft_table:
         runtime=5,
         gpu=0,
     shell:
-        "{params.python} -m benchmarks.tables --results {input} --layout deft --out-dir {params.out_dir} > {log} 2>&1"
+        "{params.python} -m benchmarks.tables --results {input} --layout deft --out-dir {params.out_dir}"
+        " --methods {params.methods} > {log} 2>&1"
