@@ -44,9 +44,10 @@ class TaskConfig:
     oversample: float = 2.0  # phase_retrieval: int(oversample/8 · resolution) zero pixels per side
     hio_rounds: int = 7  # phase_retrieval: HIO/ER rounds of the head's classical-inverse input (DEFT: 7 × 50)
     hio_iterations: int = 50  # phase_retrieval: iterations per round
-    nl_seed: int = 42  # nonlinear_blur: seed of the stand-in (RED-diff/DEFT fix bkse's kernel latent with 42)
+    nl_seed: int = 42  # nonlinear_blur: seed of the stand-in, or of bkse's kernel code (RED-diff/DEFT fix it, 42)
     nl_kernels: int = 4  # nonlinear_blur: motion kernels the stand-in mixes
-    bkse_weights: str | None = None  # nonlinear_blur: GOPRO_wVAE.pth for bkse's KernelWizard (not implemented yet)
+    bkse_weights: str | None = None  # nonlinear_blur: path to bkse's GOPRO_wVAE.pth; set = the real KernelWizard
+    # operator (deft.bkse.BkseBlur; 3-channel images, side a multiple of 128), unset = the seeded stand-in
 
 
 TASK_PRESETS: dict[str, dict] = {
@@ -81,11 +82,16 @@ def _inpainting(kind: str):
 
 
 def _nonlinear_blur(task: TaskConfig, image_ids: torch.Tensor, resolution: int, channels: int) -> Operator:
-    """The seeded stand-in; bkse's real operator is refused until its loader exists."""
+    """bkse's KernelWizard (deft.bkse.BkseBlur, comparable to published numbers) when task.bkse_weights names the
+    GOPRO_wVAE.pth file, its kernel code drawn from task.nl_seed; otherwise the seeded stand-in (not comparable).
+
+    BkseBlur raises ConfigError naming task.bkse_weights when the file is missing or is not a KernelWizard state
+    dict, or when the images are not 3-channel with a side that is a multiple of 128.
+    """
     if task.bkse_weights is not None:
-        raise NotImplementedError(f"task.bkse_weights = {task.bkse_weights!r}: loading bkse's KernelWizard is not "
-                                  "implemented yet; unset task.bkse_weights to use the seeded stand-in (its numbers "
-                                  "are not comparable to published ones)")
+        from deft.bkse import BkseBlur  # imported here: only tasks that name bkse weights need the network code
+
+        return BkseBlur(task.bkse_weights, resolution, channels, task.nl_seed, task.sigma_y)
     return NonlinearBlurStandin(resolution, channels, task.nl_seed, task.nl_kernels, task.sigma_y)
 
 

@@ -21,7 +21,8 @@ def cli(*args, check=True):
 
 @pytest.mark.parametrize("module", ["tunebench.pretrain", "tunebench.sample", "tunebench.datasets",
                                     "difftune.retention", "difftune.finetune", "difftune.forgetting",
-                                    "benchmarks.results"])
+                                    "benchmarks.results", "deft.train", "deft.reconstruct", "deft.evaluate",
+                                    "deft.amortised"])
 def test_help(module):
     assert "usage:" in cli(module, "--help").stdout
 
