@@ -9,6 +9,7 @@ added to [-1, 1] measurements has std 2·sigma_y (deft/operators.py).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -81,6 +82,14 @@ def _inpainting(kind: str):
     return build
 
 
+@functools.lru_cache(maxsize=2)
+def _bkse_blur(weights: str, resolution: int, channels: int, seed: int, sigma_y: float) -> Operator:
+    """One loaded KernelWizard per setting: operators are built every training step, the checkpoint is ~460 MB."""
+    from deft.bkse import BkseBlur  # imported here: only tasks that name bkse weights need the network code
+
+    return BkseBlur(weights, resolution, channels, seed, sigma_y)
+
+
 def _nonlinear_blur(task: TaskConfig, image_ids: torch.Tensor, resolution: int, channels: int) -> Operator:
     """bkse's KernelWizard (deft.bkse.BkseBlur, comparable to published numbers) when task.bkse_weights names the
     GOPRO_wVAE.pth file, its kernel code drawn from task.nl_seed; otherwise the seeded stand-in (not comparable).
@@ -89,9 +98,7 @@ def _nonlinear_blur(task: TaskConfig, image_ids: torch.Tensor, resolution: int, 
     dict, or when the images are not 3-channel with a side that is a multiple of 128.
     """
     if task.bkse_weights is not None:
-        from deft.bkse import BkseBlur  # imported here: only tasks that name bkse weights need the network code
-
-        return BkseBlur(task.bkse_weights, resolution, channels, task.nl_seed, task.sigma_y)
+        return _bkse_blur(task.bkse_weights, resolution, channels, task.nl_seed, task.sigma_y)
     return NonlinearBlurStandin(resolution, channels, task.nl_seed, task.nl_kernels, task.sigma_y)
 
 
