@@ -107,8 +107,9 @@ def main(argv: list[str] | None = None) -> None:
               "sampler": summary["sampler"], "guidance": None, "n_samples": summary["n_images"],
               "reference": TRUTH_REFERENCE, "git_commit": git_commit(),
               "config_hash": config_hash(from_dict(run, cls=DeftConfig).task)}
-    append_rows(args.results, [{**shared, **row, "note": "; ".join(n for n in (row.get("note", ""), comparable) if n)}
-                               for row in rows])
+    if comparable:  # once per method and task (on its PSNR row), not on every metric
+        rows[0]["note"] = "; ".join(n for n in (rows[0]["note"], comparable) if n)
+    append_rows(args.results, [{**shared, "note": "", **row} for row in rows])
     log.info("scored %s (%s on %s)", args.recon, summary["method"], summary["task"])
 
 
