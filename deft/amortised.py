@@ -32,7 +32,7 @@ from deft.objective import TRAIN_IDS_START, random_generators
 from deft.operators import Operator
 from deft.tasks import build_operator
 from deft.train import add_task_args, resolve_task_run
-from tunebench.cli import print_config, run_cli, setup_logging
+from tunebench.cli import add_training_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, TrainConfig, to_dict
 from tunebench.datasets import load_dataset
 from tunebench.io import git_commit, write_json
@@ -143,8 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m deft.amortised", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_task_args(parser)
-    parser.add_argument("--out", required=True, type=Path, help="output folder (resumes if it holds checkpoints)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (logs still written)")
+    add_training_args(parser)
     args = parser.parse_args(argv)
     run = resolve_task_run(args, AmortisedConfig)
     if args.dry_run:
@@ -164,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     images = ImageBatches(dataset, run.train.batch_size, run.train.seed, run.data.hflip)
     started = time.perf_counter()
     _, ema = train(run, model, make_loss(run, schedule, channels), lambda step: {"images": images.get(step)[0]},
-                   args.out, progress=not args.no_progress)
+                   args.out, resume=args.resume, progress=not args.no_progress)
     provenance = {"task": run.task.name, "steps": run.train.steps, "git_commit": git_commit(), "weights": "ema",
                   "parameters": count_parameters(ema)}
     export_dit(ema, args.out / "model", run, extra=provenance)

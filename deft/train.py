@@ -26,8 +26,9 @@ from deft.ddim import Schedule
 from deft.head import build_head
 from deft.objective import make_deft_loss
 from deft.tasks import TASK_PRESETS, build_operator
-from tunebench.cli import add_config_args, print_config, run_cli, setup_logging
-from tunebench.config import ConfigError, load_yaml, parse_set, resolve, to_dict
+from tunebench.cli import (add_config_args, add_training_args, config_from_args, print_config, run_cli,
+                           setup_logging)
+from tunebench.config import ConfigError, to_dict
 from tunebench.io import atomic_dir, git_commit, input_fingerprint, write_json
 from tunebench.models import count_parameters
 from tunebench.training import ImageBatches, train
@@ -49,16 +50,16 @@ def add_deft_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone", help="frozen unconditional model folder (sets model.pretrained)")
 
 
-def resolve_task_run(args: argparse.Namespace, cls: type[DeftConfig] = DeftConfig, *extra: dict) -> DeftConfig:
-    """Paper defaults < scale < task preset < YAML files < `extra` < --set."""
-    preset = {"task": {"name": args.task, **TASK_PRESETS[args.task]}} if args.task else {}
-    return resolve(args.scale, preset, *[load_yaml(p) for p in args.config], *extra, parse_set(args.overrides),
-                   cls=cls)
+def resolve_task_run(args: argparse.Namespace, cls: type[DeftConfig] = DeftConfig,
+                     shortcuts: dict | None = None) -> DeftConfig:
+    """Paper defaults < scale < task preset < YAML files < `shortcuts` < --set."""
+    preset = {"task": {"name": args.task, **TASK_PRESETS[args.task]}} if args.task else None
+    return config_from_args(args, cls, preset=preset, shortcuts=shortcuts)
 
 
 def resolve_deft(args: argparse.Namespace) -> DeftConfig:
     """The DEFT run of the flags; --backbone sets model.pretrained, which is required."""
-    run = resolve_task_run(args, DeftConfig, {"model": {"pretrained": args.backbone}} if args.backbone else {})
+    run = resolve_task_run(args, DeftConfig, {"model": {"pretrained": args.backbone}} if args.backbone else None)
     if not run.model.pretrained:
         raise ConfigError("no backbone: pass --backbone FOLDER (a UNet2DModel or DiT save_pretrained folder) or "
                           "--set model.pretrained=FOLDER")
@@ -77,10 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m deft.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_deft_args(parser)
-    parser.add_argument("--out", required=True, type=Path, help="output folder (resumes if it holds checkpoints)")
-    parser.add_argument("--resume", default="auto", metavar="auto|never|PATH",
-                        help="auto: continue from the latest checkpoint in --out (default); never; or a checkpoint")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (logs still written)")
+    add_training_args(parser)
     args = parser.parse_args(argv)
     run = resolve_deft(args)
     if args.dry_run:

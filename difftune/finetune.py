@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
 
 import torch
 
@@ -24,8 +23,9 @@ from difftune.config import METHODS, PEFT_METHODS, FineTuneConfig
 from difftune.objective import batch_sizes, make_objective
 from difftune.peft import apply_peft, merged_copy
 from difftune.retention import RetentionSet
-from tunebench.cli import add_config_args, print_config, run_cli, setup_logging
-from tunebench.config import ConfigError, load_yaml, parse_set, resolve, to_dict
+from tunebench.cli import (add_config_args, add_training_args, config_from_args, print_config, run_cli,
+                           setup_logging)
+from tunebench.config import ConfigError, to_dict
 from tunebench.io import git_commit, input_fingerprint, write_json
 from tunebench.models import count_parameters, export_dit, load_dit, null_class
 from tunebench.pretrain import load_training_data
@@ -40,15 +40,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m difftune.finetune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(parser)
-    parser.add_argument("--out", required=True, type=Path, help="output folder (resumes if it holds checkpoints)")
+    add_training_args(parser)
     parser.add_argument("--pretrained", help="pre-trained model folder (sets model.pretrained)")
     parser.add_argument("--dataset", help="downstream dataset (sets data.dataset)")
     parser.add_argument("--method", choices=list(METHODS), help="objective (sets difftune.method)")
     parser.add_argument("--peft", choices=PEFT_METHODS, help="trained weights (sets difftune.peft)")
     parser.add_argument("--retention", help="retention set folder (sets difftune.retention)")
-    parser.add_argument("--resume", default="auto", metavar="auto|never|PATH",
-                        help="auto: continue from the latest checkpoint in --out (default); never; or a checkpoint")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (logs still written)")
     return parser.parse_args(argv)
 
 
@@ -60,8 +57,7 @@ def resolve_run(args: argparse.Namespace) -> FineTuneConfig:
                                 (args.retention, "difftune", "retention")):
         if value is not None:
             shortcuts[section][key] = value
-    run = resolve(args.scale, *[load_yaml(p) for p in args.config], shortcuts, parse_set(args.overrides),
-                  cls=FineTuneConfig)
+    run = config_from_args(args, FineTuneConfig, shortcuts=shortcuts)
     if not run.model.pretrained:
         raise ConfigError("fine-tuning needs a pre-trained model: pass --pretrained FOLDER (or model.pretrained)")
     if run.difftune.objective().retention and not run.difftune.retention:

@@ -23,9 +23,24 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
 
 
-def config_from_args(args: argparse.Namespace, cls: type[RunConfig] = RunConfig) -> RunConfig:
-    """Resolve the run config (a `cls`) from the parsed flags (paper defaults < scale < YAML files < --set)."""
-    return resolve(args.scale, *[load_yaml(path) for path in args.config], parse_set(args.overrides), cls=cls)
+def add_training_args(parser: argparse.ArgumentParser) -> None:
+    """Add --out, --resume and --no-progress, the flags of every training CLI."""
+    parser.add_argument("--out", required=True, type=Path, help="output folder (resumes if it holds checkpoints)")
+    parser.add_argument("--resume", default="auto", metavar="auto|never|PATH",
+                        help="auto: continue from the latest checkpoint in --out (default); never: start over; "
+                             "PATH: a checkpoint-NNNNNNN folder")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (logs still written)")
+
+
+def config_from_args(args: argparse.Namespace, cls: type[RunConfig] = RunConfig, preset: dict | None = None,
+                     shortcuts: dict | None = None) -> RunConfig:
+    """Resolve the run config (a `cls`) from the parsed flags.
+
+    Paper defaults < scale < `preset` (e.g. a DEFT task) < YAML files < `shortcuts` (flags such as --pretrained)
+    < --set.
+    """
+    return resolve(args.scale, preset or {}, *[load_yaml(path) for path in args.config], shortcuts or {},
+                   parse_set(args.overrides), cls=cls)
 
 
 def print_config(cfg: RunConfig) -> None:

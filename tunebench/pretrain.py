@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
 
 import torch
 
-from tunebench.cli import add_config_args, config_from_args, print_config, run_cli, setup_logging
+from tunebench.cli import (add_config_args, add_training_args, config_from_args, print_config, run_cli,
+                           setup_logging)
 from tunebench.config import ConfigError, RunConfig, to_dict
 from tunebench.datasets import load_dataset
 from tunebench.diffusion import GaussianDiffusion
@@ -79,11 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tunebench.pretrain", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(parser)
-    parser.add_argument("--out", required=True, type=Path, help="output folder (resumes if it holds checkpoints)")
-    parser.add_argument("--resume", default="auto", metavar="auto|never|PATH",
-                        help="auto: continue from the latest checkpoint in --out (default); never: start over; "
-                             "PATH: a checkpoint-NNNNNNN folder")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (logs still written)")
+    add_training_args(parser)
     args = parser.parse_args(argv)
     run = config_from_args(args)
     if args.dry_run:
