@@ -37,6 +37,7 @@ from tunebench.config import ConfigError, TrainConfig, to_dict
 from tunebench.datasets import load_dataset
 from tunebench.io import git_commit, write_json
 from tunebench.models import apply_dit_fixes, count_parameters, export_dit, initialize_dit_weights
+from tunebench.sampling import chunked
 from tunebench.training import ImageBatches, train
 
 log = logging.getLogger("deft.amortised")
@@ -118,9 +119,7 @@ def amortised_sample(model, schedule: Schedule, run: DeftConfig, op: Operator, y
     steps = schedule.steps(run.sample.steps)
     for step in tqdm(steps, desc="amortised", unit="step", disable=not progress):
         t = torch.full((x.shape[0],), step.t, dtype=torch.long, device=x.device)
-        eps = torch.cat([conditional_eps(model, x[i:i + run.sample.compute_chunk], t[i:i + run.sample.compute_chunk],
-                                         cond[i:i + run.sample.compute_chunk])
-                         for i in range(0, x.shape[0], run.sample.compute_chunk)])
+        eps = chunked(lambda *rows: conditional_eps(model, *rows), run.sample.compute_chunk, x, t, cond)
         c1, _ = step.coefficients(run.sample.eta)
         x = ddim_update(step, schedule.predict_x0(x, t, eps), eps, run.sample.eta,
                         noise.randn((channels, side, side)) if c1 > 0 else None)

@@ -15,6 +15,7 @@ import torch
 from diffusers import UNet2DModel
 
 from tunebench.models import ModelLoadError, load_dit, null_class
+from tunebench.sampling import chunked
 
 
 class FrozenEps:
@@ -50,16 +51,8 @@ class FrozenEps:
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """ε for images `x` at per-sample integer timesteps `t` (B,)."""
         t = t.expand(x.shape[0]) if t.ndim == 0 or t.numel() == 1 else t
-        outputs = []
-        for start in range(0, x.shape[0], self.chunk):
-            xs, ts = x[start:start + self.chunk], t[start:start + self.chunk]
-            rows, pad = xs.shape[0], self.chunk - xs.shape[0]
-            if pad:
-                xs = torch.cat([xs, xs.new_zeros((pad, *xs.shape[1:]))])
-                ts = torch.cat([ts, ts.new_zeros(pad)])
-            outputs.append(self._forward(xs, ts)[:rows])
         self.evaluations += x.shape[0]
-        return torch.cat(outputs)
+        return chunked(self._forward, self.chunk, x, t)
 
     def parameters(self) -> int:
         """Number of weights of the frozen network."""

@@ -7,6 +7,8 @@ batch size.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from tqdm.auto import tqdm
 
@@ -15,23 +17,7 @@ from deft.config import DeftConfig
 from deft.ddim import SampleNoise, Schedule, ddim_update
 from deft.objective import predict_with_head
 from deft.operators import Operator
-
-
-def chunked_head(head, chunk: int):
-    """Run the head on fixed-size row chunks (the last padded), like the backbone."""
-
-    def run(stack, t, g):
-        """The head's output for every row."""
-        outputs = []
-        for start in range(0, stack.shape[0], chunk):
-            parts = [stack[start:start + chunk], t[start:start + chunk], g[start:start + chunk]]
-            rows, pad = parts[0].shape[0], chunk - parts[0].shape[0]
-            if pad:
-                parts = [torch.cat([p, p.new_zeros((pad, *p.shape[1:]))]) for p in parts]
-            outputs.append(head(*parts)[:rows])
-        return torch.cat(outputs)
-
-    return run
+from tunebench.sampling import chunked
 
 
 @torch.no_grad()
@@ -42,11 +28,11 @@ def deft_sample(head, backbone: FrozenEps, schedule: Schedule, run: DeftConfig, 
     shape = (backbone.channels, backbone.sample_size, backbone.sample_size)
     x = noise.randn(shape)
     steps = schedule.steps(run.sample.steps)
-    model = chunked_head(head, run.sample.compute_chunk)
+    head_in_chunks = functools.partial(chunked, head, run.sample.compute_chunk)  # batch-size independent
     start = backbone.evaluations
     for step in tqdm(steps, desc="deft", unit="step", disable=not progress):
         t = torch.full((x.shape[0],), step.t, dtype=torch.long, device=x.device)
-        eps, _ = predict_with_head(model, backbone, schedule, run, op, x, t, y)
+        eps, _ = predict_with_head(head_in_chunks, backbone, schedule, run, op, x, t, y)
         x0 = schedule.predict_x0(x, t, eps)
         c1, _ = step.coefficients(run.sample.eta)
         x = ddim_update(step, x0, eps, run.sample.eta, noise.randn(shape) if c1 > 0 else None)

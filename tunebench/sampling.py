@@ -39,18 +39,23 @@ def make_scheduler(diffusion: DiffusionConfig, sample: SampleConfig, learn_sigma
     return scheduler
 
 
+def chunked(fn, chunk: int, *tensors: torch.Tensor, fills: tuple = ()) -> torch.Tensor:
+    """`fn(*rows)` on fixed-size row chunks of `tensors`, concatenated; the last chunk is padded (tensor i with
+    `fills[i]`, default 0) and the padding's outputs dropped, so no row's result depends on the batch size."""
+    fills = fills or (0,) * len(tensors)
+    outputs = []
+    for start in range(0, tensors[0].shape[0], chunk):
+        parts = [tensor[start:start + chunk] for tensor in tensors]
+        rows, pad = parts[0].shape[0], chunk - parts[0].shape[0]
+        if pad:
+            parts = [torch.cat([p, p.new_full((pad, *p.shape[1:]), fill)]) for p, fill in zip(parts, fills)]
+        outputs.append(fn(*parts)[:rows])
+    return torch.cat(outputs)
+
+
 def chunked_forward(model, x, t, labels, chunk: int, null: int) -> torch.Tensor:
     """Run `model` on fixed-size row chunks (the last padded with null-label zeros) and concatenate the outputs."""
-    outputs = []
-    for start in range(0, x.shape[0], chunk):
-        xs, ts, ys = x[start:start + chunk], t[start:start + chunk], labels[start:start + chunk]
-        rows, pad = xs.shape[0], chunk - xs.shape[0]
-        if pad:
-            xs = torch.cat([xs, xs.new_zeros((pad, *xs.shape[1:]))])
-            ts = torch.cat([ts, ts.new_zeros(pad)])
-            ys = torch.cat([ys, ys.new_full((pad,), null)])
-        outputs.append(model(xs, ts, ys).sample[:rows])
-    return torch.cat(outputs)
+    return chunked(lambda xs, ts, ys: model(xs, ts, ys).sample, chunk, x, t, labels, fills=(0, 0, null))
 
 
 def guided_output(model, x, t, labels, sample: SampleConfig, null: int) -> torch.Tensor:
