@@ -35,7 +35,8 @@ from deft.tasks import build_operator
 from deft.train import add_deft_args, resolve_deft
 from tunebench.cli import print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, to_dict
-from tunebench.io import git_commit, input_fingerprint, read_json, save_npz, to_uint8, write_json
+from tunebench.io import git_commit, input_fingerprint, save_npz, to_uint8, write_json
+from tunebench.models import read_sidecar
 
 log = logging.getLogger("deft.reconstruct")
 METHODS = ("deft", "amortised", *BASELINES)
@@ -61,10 +62,10 @@ def load_head(folder: str | Path) -> HTransformHead:
 
 def check_head(head_folder: Path, run: DeftConfig) -> None:
     """Refuse a head trained for another operator or backbone (its sidecar records both)."""
-    sidecar = head_folder / "tunebench.json"
-    if not sidecar.is_file():
+    sidecar = read_sidecar(head_folder)
+    if not sidecar:
         return
-    trained = read_json(sidecar)["run_config"]
+    trained = sidecar["run_config"]
     if trained["task"]["operator"] != run.task.operator:
         raise ConfigError(f"the head in {head_folder} was trained with task.operator={trained['task']['operator']!r}, "
                           f"not {run.task.operator!r}")

@@ -11,10 +11,8 @@ weights, what DEFT samples with, as in the official code), OUT/head_ema/ (the EM
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
-from pathlib import Path
 
 import torch
 
@@ -29,12 +27,11 @@ from deft.tasks import TASK_PRESETS, build_operator
 from tunebench.cli import (add_config_args, add_training_args, config_from_args, print_config, run_cli,
                            setup_logging)
 from tunebench.config import ConfigError, to_dict
-from tunebench.io import atomic_dir, git_commit, input_fingerprint, write_json
-from tunebench.models import count_parameters
+from tunebench.io import git_commit, input_fingerprint, write_json
+from tunebench.models import count_parameters, export_pretrained
 from tunebench.training import ImageBatches, train
 
 log = logging.getLogger("deft.train")
-SIDECAR = "tunebench.json"
 
 
 def add_task_args(parser: argparse.ArgumentParser) -> None:
@@ -64,13 +61,6 @@ def resolve_deft(args: argparse.Namespace) -> DeftConfig:
         raise ConfigError("no backbone: pass --backbone FOLDER (a UNet2DModel or DiT save_pretrained folder) or "
                           "--set model.pretrained=FOLDER")
     return run
-
-
-def export_head(head, folder: Path, run: DeftConfig, extra: dict) -> None:
-    """Write the head as a save_pretrained folder (safetensors) with the resolved config beside it, atomically."""
-    with atomic_dir(folder) as tmp:
-        head.save_pretrained(tmp, safe_serialization=True)
-        (tmp / SIDECAR).write_text(json.dumps({"run_config": to_dict(run), **extra}, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,8 +99,8 @@ def main(argv: list[str] | None = None) -> None:
     seconds = time.perf_counter() - started
     provenance = {"task": run.task.name, "backbone": run.model.pretrained, "steps": run.train.steps,
                   "git_commit": git_commit(), **sizes}
-    export_head(trained, args.out / "head", run, {**provenance, "weights": "trained"})
-    export_head(ema, args.out / "head_ema", run, {**provenance, "weights": "ema"})
+    export_pretrained(trained, args.out / "head", run, {**provenance, "weights": "trained"})
+    export_pretrained(ema, args.out / "head_ema", run, {**provenance, "weights": "ema"})
     write_json(args.out / "summary.json", {**provenance, "wall_seconds_this_invocation": round(seconds, 1),
                                            "device": "cuda" if torch.cuda.is_available() else "cpu",
                                            "torch_threads": torch.get_num_threads()})

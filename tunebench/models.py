@@ -180,9 +180,15 @@ def export_dit(model: DiTTransformer2DModel, folder: str | Path, run: RunConfig,
     untied = copy.deepcopy(model)
     for block in untied.transformer_blocks[1:]:
         block.norm1.emb = copy.deepcopy(block.norm1.emb)
-    sidecar = {"run_config": to_dict(run), "fixes": list(DIT_FIXES), **(extra or {})}
+    return export_pretrained(untied, folder, run, {"fixes": list(DIT_FIXES), **(extra or {})})
+
+
+def export_pretrained(model, folder: str | Path, run: RunConfig, extra: dict | None = None) -> Path:
+    """Write any diffusers model as a save_pretrained folder (safetensors) with the resolved run config and `extra`
+    in its `tunebench.json` sidecar, atomically."""
+    sidecar = {"run_config": to_dict(run), **(extra or {})}
     with atomic_dir(folder) as tmp:
-        untied.save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, safe_serialization=True)
         (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
     return Path(folder)
 
