@@ -92,22 +92,32 @@ def conjugate_gradient(apply: Callable[[torch.Tensor], torch.Tensor], rhs: torch
 # DPS
 # ---------------------------------------------------------------------------------------------------------------
 
+def _denoise_with_vjp(eps_model, step: Step, x: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor]):
+    """(ε, x̂0, ∇_{x_t} Σ objective(x̂0(x_t)), objective) at x_t = x: one backbone pass and one VJP through it.
+
+    `objective` maps x̂0 to one value per image; summing them keeps rows independent. ε, x̂0 and the objective come
+    back detached.
+    """
+    with torch.enable_grad():
+        xt = x.detach().requires_grad_(True)
+        eps = eps_model(xt, _timesteps(step.t, xt))
+        x0 = _x0(xt, eps, step.abar_t)
+        value = objective(x0)
+        (grad,) = torch.autograd.grad(value.sum(), xt)
+    return eps.detach(), x0.detach(), grad, value.detach()
+
+
 def sample_dps(eps_model, schedule: Schedule, op: Operator, y: torch.Tensor, noise: SampleNoise,
                config: DPSConfig, progress: bool = False) -> tuple[torch.Tensor, int]:
     """DPS as RED-diff's `dps.py` (original=True): x_s = DDIM_η(x̂0, ε) − (w/‖r‖)·∇_{x_t}‖r‖², r = y − A(x̂0)."""
     steps, shape = schedule.steps(config.steps), image_shape(eps_model)
     x = _pinv_start(op, y, steps[0], noise, shape)
     for step in _bar(steps, "DPS", progress):
-        with torch.enable_grad():
-            xt = x.detach().requires_grad_(True)
-            eps = eps_model(xt, _timesteps(step.t, xt))
-            x0 = _x0(xt, eps, step.abar_t)
-            residual_sq = op.residual_norm_sq(x0, y)
-            (grad,) = torch.autograd.grad(residual_sq.sum(), xt)  # per-image sums: rows do not mix
+        eps, x0, grad, residual_sq = _denoise_with_vjp(eps_model, step, x, lambda x0: op.residual_norm_sq(x0, y))
         # w/‖r‖ with ‖r‖ per image: the DPS paper's ζ'/‖y − A(x̂0)‖ step on the squared norm.
-        coeff = (config.scale / residual_sq.detach().sqrt().clamp_min(TINY)).view(-1, *([1] * (x.ndim - 1)))
+        coeff = (config.scale / residual_sq.sqrt().clamp_min(TINY)).view(-1, *([1] * (x.ndim - 1)))
         z = _ddim_noise(noise, step, config.eta, shape)
-        x = ddim_update(step, x0.detach(), eps.detach(), config.eta, z) - coeff * grad
+        x = ddim_update(step, x0, eps, config.eta, z) - coeff * grad
     return x, len(steps)
 
 
@@ -139,15 +149,15 @@ def sample_pigdm(eps_model, schedule: Schedule, op: Operator, y: torch.Tensor, n
     steps, shape = schedule.steps(config.steps), image_shape(eps_model)
     x = _pinv_start(op, y, steps[0], noise, shape)
     for step in _bar(steps, "PiGDM", progress):
-        with torch.enable_grad():
-            xt = x.detach().requires_grad_(True)
-            eps = eps_model(xt, _timesteps(step.t, xt))
-            x0 = _x0(xt, eps, step.abar_t)
-            v = pigdm_vector(op, y, x0.detach(), 1 - step.abar_t, config.cg_iterations)  # r_t² = 1 − ᾱ_t
-            (grad,) = torch.autograd.grad((v * x0).sum(), xt)
+        def inner_product(x0: torch.Tensor) -> torch.Tensor:
+            """⟨sg(v), x̂0⟩ per image, with v at the detached x̂0 (r_t² = 1 − ᾱ_t)."""
+            v = pigdm_vector(op, y, x0.detach(), 1 - step.abar_t, config.cg_iterations)
+            return (v * x0).flatten(1).sum(1)
+
+        eps, x0, grad, _ = _denoise_with_vjp(eps_model, step, x, inner_product)
         z = _ddim_noise(noise, step, config.eta, shape)
         guidance = config.scale * (step.abar_s * step.abar_t) ** 0.5 * grad
-        x = ddim_update(step, x0.detach(), eps.detach(), config.eta, z) + guidance
+        x = ddim_update(step, x0, eps, config.eta, z) + guidance
     return x, len(steps)
 
 
