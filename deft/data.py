@@ -19,39 +19,45 @@ def _permuted(split_size: int, seed: int) -> torch.Tensor:
     return torch.randperm(split_size, generator=torch.Generator().manual_seed(seed))
 
 
-def _subset(run: DeftConfig, split: str, indices: torch.Tensor) -> TensorImageDataset:
-    """The chosen images of `split` in memory (uint8 N×C×H×W), in the order given."""
-    dataset = load_dataset(run.data.dataset, split, run.data.resolution, run.data.channels, run.data.root)
+def _selection(run: DeftConfig) -> dict[str, tuple]:
+    """{'finetune': (dataset, split, indices), 'test': (dataset, split, indices)}; each split is opened once and nothing is
+    decoded; errors name the key to change when a split is too small."""
+    d = run.images
+    shared = d.finetune_split == d.test_split
+    splits = {split: load_dataset(run.data.dataset, split, run.data.resolution, run.data.channels, run.data.root)
+              for split in {d.finetune_split, d.test_split}}
+    needed = {d.test_split: d.test_images + (d.finetune_images if shared else 0)}
+    if not shared:
+        needed[d.finetune_split] = d.finetune_images
+    for split, count in needed.items():
+        if len(splits[split]) < count:
+            raise DatasetError(f"dataset '{run.data.dataset}' split '{split}' has {len(splits[split])} images but "
+                               f"images.test_images + images.finetune_images need {count}; lower them")
+    test_order = _permuted(len(splits[d.test_split]), d.subset_seed)
+    if shared:
+        finetune_indices = test_order[d.test_images:d.test_images + d.finetune_images]
+    else:
+        finetune_indices = _permuted(len(splits[d.finetune_split]), d.subset_seed + 1)[:d.finetune_images]
+    return {"finetune": (splits[d.finetune_split], d.finetune_split, finetune_indices),
+            "test": (splits[d.test_split], d.test_split, test_order[:d.test_images])}
+
+
+def _in_memory(dataset, split: str, indices: torch.Tensor) -> TensorImageDataset:
+    """The chosen images of a split in memory (uint8 N×C×H×W), in the order given."""
     items = [dataset[int(i)] for i in indices]
     images = torch.stack([image for image, _ in items])
     labels = torch.tensor([label for _, label in items])
     return TensorImageDataset(images, labels, dataset.spec, split)
 
 
-def _split_size(run: DeftConfig, split: str) -> int:
-    """Number of images in a split."""
-    return len(load_dataset(run.data.dataset, split, run.data.resolution, run.data.channels, run.data.root))
+def finetune_set(run: DeftConfig) -> TensorImageDataset:
+    """The images DEFT's head is trained on."""
+    return _in_memory(*_selection(run)["finetune"])
 
 
-def image_sets(run: DeftConfig) -> tuple[TensorImageDataset, TensorImageDataset]:
-    """(fine-tuning images, test images) for the run; errors name the key to change when a split is too small."""
-    d = run.images
-    shared = d.finetune_split == d.test_split
-    sizes = {split: _split_size(run, split) for split in {d.finetune_split, d.test_split}}
-    needed = {d.test_split: d.test_images + (d.finetune_images if shared else 0)}
-    if not shared:
-        needed[d.finetune_split] = d.finetune_images
-    for split, count in needed.items():
-        if sizes[split] < count:
-            raise DatasetError(f"dataset '{run.data.dataset}' split '{split}' has {sizes[split]} images but "
-                               f"images.test_images + images.finetune_images need {count}; lower them")
-    test_order = _permuted(sizes[d.test_split], d.subset_seed)
-    test = _subset(run, d.test_split, test_order[:d.test_images])
-    if shared:
-        finetune_indices = test_order[d.test_images:d.test_images + d.finetune_images]
-    else:
-        finetune_indices = _permuted(sizes[d.finetune_split], d.subset_seed + 1)[:d.finetune_images]
-    return _subset(run, d.finetune_split, finetune_indices), test
+def test_set(run: DeftConfig) -> TensorImageDataset:
+    """The test images, in test order (image k has seed k and mask k)."""
+    return _in_memory(*_selection(run)["test"])
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ from deft.amortised import amortised_sample, load_conditional
 from deft.backbone import load_backbone
 from deft.baselines import BASELINES, TASKS, config_for, run_baseline, unsupported_reason
 from deft.config import DeftConfig
-from deft.data import image_sets, to_model_range
+from deft.data import test_set, to_model_range
 from deft.ddim import SampleNoise, Schedule
 from deft.head import HTransformHead
 from deft.sampler import deft_sample
@@ -79,7 +79,7 @@ def reconstruct(run: DeftConfig, method: str, trained: Path | None, progress: bo
 
     `trained` is the head folder (DEFT) or the conditional model folder (amortised)."""
     backbone = load_backbone(run.model.pretrained, chunk=run.sample.compute_chunk)
-    _, test = image_sets(run)
+    test = test_set(run)
     schedule = Schedule(run.diffusion)
     head = load_head(trained) if method == "deft" else None
     conditional = load_conditional(trained).to(backbone.device) if method == "amortised" else None

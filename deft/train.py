@@ -19,7 +19,7 @@ import torch
 from deft.backbone import load_backbone
 from deft.conditioning import stack_channels
 from deft.config import DeftConfig
-from deft.data import image_sets
+from deft.data import finetune_set
 from deft.ddim import Schedule
 from deft.head import build_head
 from deft.objective import make_deft_loss
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     if (side, channels) != (run.data.resolution, run.data.channels):
         raise ConfigError(f"the backbone takes {channels}×{side}² images but data.resolution={run.data.resolution}, "
                           f"data.channels={run.data.channels}; make them agree")
-    finetune, _ = image_sets(run)
+    finetune = finetune_set(run)
     torch.manual_seed(run.train.seed)
     head = build_head(run.head, stack_channels(run.task.operator, channels, run.head), channels, side)
     sizes = {"head_parameters": count_parameters(head), "backbone_parameters": backbone.parameters()}

@@ -155,3 +155,18 @@ def test_sampling_is_per_image_and_needs_no_backbone_gradient(tiny_backbone, ope
     assert torch.allclose(batch[1:2], alone, atol=1e-5)
     assert stats["nfe_per_image"] == 4 and stats["backbone_vjps_per_image"] == 0
     assert batch.min() >= -1 and batch.max() <= 1
+
+
+def test_finetune_and_test_images_are_disjoint_slices_of_one_split():
+    from deft.data import _selection, finetune_set, test_set
+
+    run = deft_run()
+    chosen = _selection(run)
+    finetune_indices, test_indices = chosen["finetune"][2], chosen["test"][2]
+    assert len(test_indices) == run.images.test_images and len(finetune_indices) == run.images.finetune_images
+    assert not set(finetune_indices.tolist()) & set(test_indices.tolist())
+    test = test_set(run)
+    assert test.split == "test" and torch.equal(test.images, test_set(run).images)  # the same images every time
+    assert len(finetune_set(run)) == run.images.finetune_images
+    with pytest.raises(Exception, match="images.test_images"):
+        test_set(deft_run(images={"test_images": 10 ** 7}))
