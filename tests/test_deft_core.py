@@ -159,6 +159,7 @@ def test_sampling_is_per_image_and_needs_no_backbone_gradient(tiny_backbone, ope
 
 def test_finetune_and_test_images_are_disjoint_slices_of_one_split():
     from deft.data import _selection, finetune_set, test_set
+    from tunebench.datasets import DatasetError
 
     run = deft_run()
     chosen = _selection(run)
@@ -168,5 +169,5 @@ def test_finetune_and_test_images_are_disjoint_slices_of_one_split():
     test = test_set(run)
     assert test.split == "test" and torch.equal(test.images, test_set(run).images)  # the same images every time
     assert len(finetune_set(run)) == run.images.finetune_images
-    with pytest.raises(Exception, match="images.test_images"):
+    with pytest.raises(DatasetError, match="images.test_images"):
         test_set(deft_run(images={"test_images": 10 ** 7}))
