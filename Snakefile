@@ -1,5 +1,5 @@
 # The tunebench reproduction DAG: pre-train the source DiT, then the Diff-Tuning comparison and forgetting curve,
-# then DEFT and its baselines on the image inverse problems.
+# then DEFT and its baselines on the image inverse problems, then DEFT motif scaffolding on Cα backbones.
 # Run: snakemake --cores 2 --configfile workflows/config/mini.yaml   (smoke.yaml for a minutes-long check)
 from snakemake.utils import min_version
 
@@ -17,6 +17,7 @@ include: "workflows/rules/pretrain.smk"
 include: "workflows/rules/features.smk"
 include: "workflows/rules/difftune.smk"
 include: "workflows/rules/deft.smk"
+include: "workflows/rules/protein.smk"
 
 
 rule all:

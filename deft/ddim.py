@@ -51,12 +51,16 @@ class Step:
 
 
 class Schedule:
-    """ᾱ table of the linear-beta DDPM schedule and the DDIM steps over it."""
+    """ᾱ table of a DDPM schedule (linear-beta unless given) and the DDIM steps over it."""
 
-    def __init__(self, diffusion: DiffusionConfig):
-        """Precompute ᾱ in float64 (the same table training uses)."""
-        self.num_train_timesteps = diffusion.num_train_timesteps
-        self.alphas_cumprod = GaussianDiffusion(diffusion).alphas_cumprod
+    def __init__(self, diffusion: DiffusionConfig | None = None, alphas_cumprod: torch.Tensor | None = None):
+        """Precompute ᾱ in float64 (the same table training uses): the linear-beta table of `diffusion`, or any
+        given float64 table (e.g. the protein prior's cosine schedule)."""
+        if (diffusion is None) == (alphas_cumprod is None):
+            raise ValueError("give exactly one of `diffusion` and `alphas_cumprod`")
+        self.alphas_cumprod = (GaussianDiffusion(diffusion).alphas_cumprod if alphas_cumprod is None
+                               else alphas_cumprod.double())
+        self.num_train_timesteps = len(self.alphas_cumprod)
 
     def abar(self, t: torch.Tensor | int) -> torch.Tensor:
         """ᾱ_t (float64, on the CPU where the table lives; callers move it to their device)."""

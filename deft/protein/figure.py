@@ -1,0 +1,95 @@
+"""A figure of scaffolds: for a few problems (one per motif kind), each method's sample with the lowest motif RMSD,
+superposed on the native window by its motif, drawn as 3-D Cα traces (native grey, scaffold blue, motif red).
+
+    python -m deft.protein.figure --problems runs/mini/protein/problems \\
+        --samples deft-4=runs/mini/protein/samples/deft-4 dps=runs/mini/protein/samples/dps --out scaffolds.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on cluster or CI machines
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from deft.protein.geometry import kabsch_fit, motif_rmsd  # noqa: E402
+from deft.protein.problems import Problem, load_problems  # noqa: E402
+from tunebench.cli import run_cli  # noqa: E402
+from tunebench.config import ConfigError  # noqa: E402
+from tunebench.io import atomic_path  # noqa: E402
+
+
+def shown_problems(problems: list[Problem], count: int) -> list[int]:
+    """Indices of up to `count` problems, one per motif kind first."""
+    first_of_kind = {}
+    for index, problem in enumerate(problems):
+        first_of_kind.setdefault(problem.kind, index)
+    chosen = list(first_of_kind.values())[:count]
+    return chosen + [i for i in range(len(problems)) if i not in chosen][:count - len(chosen)]
+
+
+def best_sample(samples: np.ndarray, problem: Problem) -> tuple[np.ndarray, float]:
+    """The sample with the lowest motif RMSD, moved onto the native window by its motif, and that RMSD."""
+    idx = problem.motif_indices()
+    motif = problem.window[idx]
+    rmsds = [motif_rmsd(sample, motif, idx) for sample in samples]
+    best = samples[int(np.argmin(rmsds))]
+    rotation, shift = kabsch_fit(best[idx], motif)
+    return best @ rotation.T + shift, float(min(rmsds))
+
+
+def draw(problems: list[Problem], samples: dict[str, np.ndarray], out: Path, count: int) -> None:
+    """Grid of problems (rows) × methods (columns)."""
+    rows = shown_problems(problems, count)
+    fig = plt.figure(figsize=(2.6 * len(samples), 2.6 * len(rows)))
+    for r, index in enumerate(rows):
+        problem = problems[index]
+        idx = problem.motif_indices()
+        for c, (method, coords) in enumerate(samples.items()):
+            ax = fig.add_subplot(len(rows), len(samples), r * len(samples) + c + 1, projection="3d")
+            scaffold, rmsd = best_sample(coords[index], problem)
+            ax.plot(*problem.window.T, color="0.75", lw=1)
+            ax.plot(*scaffold.T, color="tab:blue", lw=1.2)
+            ax.scatter(*problem.window[idx].T, color="tab:red", s=6)
+            ax.set_title(f"{method}\n{problem.name} motif RMSD {rmsd:.2f} Å", fontsize=7)
+            ax.set_axis_off()
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def parse_samples(items: list[str]) -> dict[str, np.ndarray]:
+    """METHOD=FOLDER pairs → coords arrays (problems × samples × residues × 3)."""
+    found = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--samples expects METHOD=FOLDER, got {item!r}")
+        method, folder = item.split("=", 1)
+        path = Path(folder) / "samples.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist (python -m deft.protein.sample)")
+        with np.load(path, allow_pickle=False) as data:
+            found[method] = data["coords"]
+    return found
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags and draw."""
+    parser = argparse.ArgumentParser(prog="python -m deft.protein.figure", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--problems", required=True, type=Path, help="problems folder")
+    parser.add_argument("--samples", required=True, nargs="+", metavar="METHOD=FOLDER", help="sample folders")
+    parser.add_argument("--count", type=int, default=4, help="problems shown (one per motif kind first)")
+    parser.add_argument("--out", required=True, type=Path, help="PNG to write")
+    args = parser.parse_args(argv)
+    draw(load_problems(args.problems), parse_samples(args.samples), args.out, args.count)
+    print(args.out)
+
+
+if __name__ == "__main__":
+    run_cli(main)

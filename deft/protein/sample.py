@@ -1,0 +1,121 @@
+"""Sample scaffolds for every motif problem with one method (see `deft.protein.samplers`).
+
+    python -m deft.protein.sample deft --scale mini --problems runs/mini/protein/problems \\
+        --prior runs/mini/protein/prior/model --model runs/mini/protein/deft-4/model --out runs/mini/protein/samples/deft-4
+    python -m deft.protein.sample dps --scale mini --problems ... --prior ... --out ...
+
+DPS first sweeps `dps.scales` on `dps.sweep_samples` samples per problem (seeds disjoint from the final ones) and
+keeps the scale with the most successes (ties: lower mean motif RMSD), as the paper tuned DPS over five runs.
+Writes OUT/samples.npz (coords: problems × samples × residues × 3 in Å; seeds), OUT/stats.json (cost per sample,
+the sweep) and OUT/config.json. Sample k of problem p uses seed p·10⁶ + k, the same for every method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import numpy as np
+import torch
+
+from deft.protein.config import ProteinConfig
+from deft.protein.diffusion import CentredNoise, protein_schedule
+from deft.protein.geometry import scaffold_metrics
+from deft.protein.models import load_conditional, load_prior
+from deft.protein.problems import Problem, load_problems, motif_tensors
+from deft.protein.samplers import METHODS, sample_motif
+from tunebench.cli import add_config_args, config_from_args, print_config, run_cli, setup_logging
+from tunebench.config import ConfigError, to_dict
+from tunebench.io import git_commit, save_npz, write_json
+
+log = logging.getLogger("deft.protein.sample")
+SWEEP_SEED_OFFSET = 500_000  # the DPS sweep's seeds never coincide with the reported samples' seeds
+
+
+def seeds_for(problem_index: int, count: int, offset: int = 0) -> list[int]:
+    """Seeds of the samples of one problem."""
+    return [problem_index * 1_000_000 + offset + k for k in range(count)]
+
+
+def sample_problems(method: str, prior, run: ProteinConfig, problems: list[Problem], count: int, model=None,
+                    dps_scale: float | None = None, seed_offset: int = 0, progress: bool = False):
+    """(coords P×S×N×3 in Å, seeds P×S, mean cost per sample) for `count` samples of every problem."""
+    schedule = protein_schedule(run.diffusion)
+    coords, seeds, costs = [], [], []
+    for index, problem in enumerate(problems):
+        problem_seeds = seeds_for(index, count, seed_offset)
+        rows = []
+        for start in range(0, count, run.sample.batch_size):
+            batch_seeds = problem_seeds[start:start + run.sample.batch_size]
+            mask, motif = motif_tensors(problem, len(batch_seeds), run.data.coord_scale)
+            x, stats = sample_motif(method, prior, schedule, run, mask, motif, CentredNoise(batch_seeds),
+                                    model=model, dps_scale=dps_scale, progress=progress)
+            rows.append(x / run.data.coord_scale)
+            costs.append(stats)
+        coords.append(torch.cat(rows).numpy().astype(np.float32))
+        seeds.append(problem_seeds)
+    cost = {key: float(np.mean([c[key] for c in costs])) for key in costs[0]}
+    return np.stack(coords), np.asarray(seeds, dtype=np.int64), cost
+
+
+def success_summary(coords: np.ndarray, problems: list[Problem], run: ProteinConfig) -> tuple[int, float]:
+    """(number of successes, mean motif RMSD) over all problems' samples."""
+    metrics = [scaffold_metrics(sample, problem.window[problem.motif_indices()], problem.motif_indices(), run.success)
+               for problem, samples in zip(problems, coords) for sample in samples]
+    return sum(bool(m["success"]) for m in metrics), float(np.mean([m["motif_rmsd"] for m in metrics]))
+
+
+def dps_sweep(prior, run: ProteinConfig, problems: list[Problem], progress: bool) -> tuple[float, list[dict]]:
+    """(best scale, one row per swept scale with its successes and mean motif RMSD)."""
+    rows = []
+    for scale in run.dps.scale_list():
+        coords, _, cost = sample_problems("dps", prior, run, problems, run.dps.sweep_samples, dps_scale=scale,
+                                          seed_offset=SWEEP_SEED_OFFSET, progress=progress)
+        successes, rmsd = success_summary(coords, problems, run)
+        rows.append({"scale": scale, "successes": successes, "samples": coords.shape[0] * coords.shape[1],
+                     "mean_motif_rmsd": rmsd})
+        log.info("DPS sweep: scale %g -> %d successes, mean motif RMSD %.2f Å", scale, successes, rmsd)
+    best = max(rows, key=lambda r: (r["successes"], -r["mean_motif_rmsd"]))
+    return best["scale"], rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags, sample every problem, save."""
+    parser = argparse.ArgumentParser(prog="python -m deft.protein.sample", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("method", choices=METHODS, help="sampler")
+    add_config_args(parser)
+    parser.add_argument("--problems", required=True, help="problems folder (python -m deft.protein.problems)")
+    parser.add_argument("--prior", required=True, help="the frozen prior's model folder")
+    parser.add_argument("--model", help="deft: the head's model folder; amortised: the amortised model folder")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = parser.parse_args(argv)
+    run = config_from_args(args, ProteinConfig)
+    if args.dry_run:
+        print_config(run)
+        return
+    if args.method in ("deft", "amortised") and not args.model:
+        raise ConfigError(f"method {args.method} needs --model FOLDER (python -m deft.protein.train)")
+    setup_logging(args.out)
+    problems = load_problems(args.problems)
+    prior = load_prior(args.prior)
+    model = load_conditional(args.model, "head" if args.method == "deft" else "amortised") if args.model else None
+    torch.set_grad_enabled(False)
+    stats: dict = {"method": args.method, "prior": args.prior, "model": args.model, "git_commit": git_commit()}
+    scale = None
+    if args.method == "dps":
+        scale, stats["dps_sweep"] = dps_sweep(prior, run, problems, not args.no_progress)
+        stats["dps_scale"] = scale
+    coords, seeds, cost = sample_problems(args.method, prior, run, problems, run.problems.samples, model=model,
+                                          dps_scale=scale, progress=not args.no_progress)
+    save_npz(f"{args.out}/samples.npz", coords=coords, seeds=seeds)
+    write_json(f"{args.out}/stats.json", {**stats, **cost, "problems": len(problems),
+                                          "samples_per_problem": run.problems.samples})
+    write_json(f"{args.out}/config.json", to_dict(run))
+    log.info("%s: %d problems × %d samples, %.3f s per sample", args.method, len(problems), run.problems.samples,
+             cost["seconds_per_sample"])
+
+
+if __name__ == "__main__":
+    run_cli(main)

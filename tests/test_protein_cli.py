@@ -1,0 +1,139 @@
+"""The protein command lines end to end at smoke scale: prepare → problems → prior, head and amortised training →
+every sampler → evaluation → tables and figure; plus resumption and the errors a user meets."""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import tables
+from benchmarks.results import read_results
+from deft.protein import evaluate, figure, prepare, problems, sample, train
+from deft.protein.problems import load_problems
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """Prepared chains, problems and the three trained models of the smoke scale."""
+    root = tmp_path_factory.mktemp("protein")
+    prepare.main(["--scale", "smoke", "--out", str(root / "data")])
+    problems.main(["--scale", "smoke", "--data", str(root / "data"), "--out", str(root / "problems")])
+    common = ["--scale", "smoke", "--data", str(root / "data"), "--no-progress"]
+    train.main(["prior", *common, "--out", str(root / "prior")])
+    train.main(["head", *common, "--prior", str(root / "prior/model"), "--fraction", "0.09", "--out",
+                str(root / "head")])
+    train.main(["amortised", *common, "--out", str(root / "amortised")])
+    return root
+
+
+def test_training_exports_models_and_exact_head_size(pipeline):
+    head = json.loads((pipeline / "head/summary.json").read_text())
+    prior = json.loads((pipeline / "prior/summary.json").read_text())
+    assert head["prior_parameters"] == prior["parameters"] and head["method"] == "deft-9"
+    assert head["head_fraction"] == pytest.approx(head["parameters"] / prior["parameters"])
+    assert abs(head["head_fraction"] - 0.09) < 0.02
+    sidecar = json.loads((pipeline / "head/model/tunebench.json").read_text())
+    assert sidecar["run_config"]["train"]["steps"] == 6 and sidecar["weights"] == "trained"
+    for stage in ("prior", "head", "amortised"):
+        assert (pipeline / stage / "model/diffusion_pytorch_model.safetensors").is_file()
+        assert len((pipeline / stage / "stats.jsonl").read_text().splitlines()) == 3  # log_every 2 over 6 steps
+
+
+def test_resuming_a_finished_run_changes_nothing(pipeline):
+    before = (pipeline / "prior/model/diffusion_pytorch_model.safetensors").read_bytes()
+    train.main(["prior", "--scale", "smoke", "--data", str(pipeline / "data"), "--no-progress", "--out",
+                str(pipeline / "prior")])
+    assert (pipeline / "prior/model/diffusion_pytorch_model.safetensors").read_bytes() == before
+
+
+def test_every_method_samples_scores_and_renders(pipeline, tmp_path):
+    results = tmp_path / "protein_motif.csv"
+    problem_list = load_problems(pipeline / "problems")
+    methods = {"unconditional": [], "replacement": [], "dps": [],
+               "deft-9": ["--model", str(pipeline / "head/model")],
+               "amortised": ["--model", str(pipeline / "amortised/model")]}
+    for name, extra in methods.items():
+        sampler = "deft" if name.startswith("deft") else name
+        out = tmp_path / name
+        sample.main([sampler, "--scale", "smoke", "--problems", str(pipeline / "problems"), "--prior",
+                     str(pipeline / "prior/model"), *extra, "--out", str(out), "--no-progress"])
+        with np.load(out / "samples.npz") as data:
+            assert data["coords"].shape == (len(problem_list), 3, 20, 3) and np.isfinite(data["coords"]).all()
+            assert data["seeds"][1, 0] == 1_000_000
+        summary = [] if name in ("unconditional", "replacement", "dps") else [
+            "--train-summary", str(pipeline / ("head" if name == "deft-9" else "amortised") / "summary.json")]
+        evaluate.main(["--problems", str(pipeline / "problems"), "--samples", str(out), "--method", name,
+                       *summary, "--results", str(results), "--per-sample", str(tmp_path / f"{name}.csv")])
+    stats = json.loads((tmp_path / "dps/stats.json").read_text())
+    assert [row["scale"] for row in stats["dps_sweep"]] == [0.3, 3.0] and stats["dps_scale"] in (0.3, 3.0)
+    rows = read_results(results)
+    assert set(rows["method"]) == set(methods)
+    rates = rows[rows["metric"] == "success_rate"]["value"]
+    assert len(rates) == 5 * len(problem_list) and rates.between(0, 1).all()
+    replacement = rows[(rows["method"] == "replacement") & (rows["metric"] == "motif_rmsd_median")]["value"]
+    assert (replacement < 1e-3).all()  # replacement imposes the motif exactly
+    assert (rows[(rows["method"] == "dps") & (rows["metric"] == "prior_vjps")]["value"] == 4).all()
+    assert set(rows[rows["method"] == "deft-9"]["metric"]) >= {"parameters", "head_fraction", "train_seconds"}
+    written = tables.write_tables(rows, "protein", tmp_path / "tables", methods=list(methods))
+    written += tables.write_tables(rows, "protein_quality", tmp_path / "tables", methods=list(methods))
+    text = (tmp_path / "tables/protein_motif.md").read_text()
+    assert "| Solved |" in text and "deft-9" in text and "n_samples=3" in text
+    assert (tmp_path / "tables/protein_motif_quality.tex").read_text().count(r"\\") >= 6
+    figure.main(["--problems", str(pipeline / "problems"), "--samples", f"deft-9={tmp_path / 'deft-9'}",
+                 f"dps={tmp_path / 'dps'}", "--out", str(tmp_path / "scaffolds.png")])
+    assert (tmp_path / "scaffolds.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_user_errors_name_the_fix(pipeline, tmp_path, capsys):
+    from tunebench.cli import run_cli
+
+    with pytest.raises(SystemExit):
+        run_cli(train.main, ["head", "--scale", "smoke", "--data", str(pipeline / "data"), "--out", str(tmp_path)])
+    assert "--prior FOLDER" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_cli(sample.main, ["deft", "--scale", "smoke", "--problems", str(pipeline / "problems"), "--prior",
+                              str(pipeline / "prior/model"), "--model", str(pipeline / "amortised/model"),
+                              "--out", str(tmp_path / "x")])
+    assert "not a protein head" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_cli(sample.main, ["unconditional", "--scale", "smoke", "--problems", str(pipeline / "problems"),
+                              "--prior", str(pipeline / "amortised/model"), "--out", str(tmp_path / "y")])
+    assert "prior must be unconditional" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_cli(problems.main, ["--scale", "smoke", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path)])
+    assert "deft.protein.prepare" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", [prepare, problems, train, sample, evaluate, figure])
+def test_every_cli_has_help(module, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--help"])
+    assert exit_info.value.code == 0 and "python -m deft.protein" in capsys.readouterr().out
+
+
+def test_designability_is_skipped_with_a_note_or_scored_by_a_plugin(pipeline, tmp_path, monkeypatch):
+    out = tmp_path / "replacement"
+    sample.main(["replacement", "--scale", "smoke", "--problems", str(pipeline / "problems"), "--prior",
+                 str(pipeline / "prior/model"), "--out", str(out), "--no-progress"])
+    skipped = tmp_path / "skipped.csv"
+    evaluate.main(["--problems", str(pipeline / "problems"), "--samples", str(out), "--method", "replacement",
+                   "--results", str(skipped)])
+    rows = read_results(skipped).set_index("metric")
+    assert rows.loc["sc_rmsd_median", "value"].isna().all()
+    assert rows.loc["sc_rmsd_median", "note"].str.contains("not available offline").all()
+    # A plug-in module (here a stand-in whose "refolding" returns each backbone unchanged: scRMSD 0).
+    plugin = tmp_path / "fake_refold.py"
+    plugin.write_text("def factory(weights):\n    return lambda backbones: [0.0 for _ in backbones]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    scored = tmp_path / "scored.csv"
+    evaluate.main(["--problems", str(pipeline / "problems"), "--samples", str(out), "--method", "replacement",
+                   "--results", str(scored), "--designability", "fake_refold:factory", "--designability-weights",
+                   str(tmp_path)])
+    rows = read_results(scored).set_index("metric")
+    assert (rows.loc["sc_rmsd_median", "value"] == 0).all()
+    assert (rows.loc["designable_success_rate", "value"].to_numpy() == rows.loc["success_rate", "value"].to_numpy()).all()
+    from tunebench.cli import run_cli
+    with pytest.raises(SystemExit):
+        run_cli(evaluate.main, ["--problems", str(pipeline / "problems"), "--samples", str(out), "--method", "r",
+                                "--results", str(scored), "--designability", "fake_refold:factory",
+                                "--designability-weights", str(tmp_path / "missing")])

@@ -1,0 +1,279 @@
+# DEFT motif scaffolding on Cα backbones: prepared chains (identity split, manifest) → unconditional EGNN prior →
+# DEFT heads (4% and 9% of the prior) and the amortised model → motif problems from held-out chains → scaffolds by
+# every method → folding-free metrics → tables and a figure.
+
+
+rule protein_prepare:
+    output:
+        data=directory(f"{RUNS}/protein/data"),
+        manifest=f"{RESULTS}/protein_chains.csv",
+    log:
+        f"{RUNS}/logs/protein_prepare.log",
+    benchmark:
+        f"{RUNS}/benchmarks/protein_prepare.tsv"
+    params:
+        root=protein_data_flag(),
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+        gpu=0,
+    shell:
+        "{params.python} -m deft.protein.prepare --scale {params.scale} {params.root} --out {output.data} > {log} 2>&1"
+        " && cp {output.data}/manifest.csv {output.manifest}"
+
+
+rule protein_problems:
+    input:
+        data=rules.protein_prepare.output.data,
+    output:
+        directory(f"{RUNS}/protein/problems"),
+    log:
+        f"{RUNS}/logs/protein_problems.log",
+    benchmark:
+        f"{RUNS}/benchmarks/protein_problems.tsv"
+    params:
+        root=protein_data_flag(),
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "{params.python} -m deft.protein.problems --scale {params.scale} {params.root} --data {input.data}"
+        " --out {output} > {log} 2>&1"
+
+
+rule protein_train_prior:
+    input:
+        data=rules.protein_prepare.output.data,
+    output:
+        model=directory(f"{RUNS}/protein/prior/model"),
+        summary=f"{RUNS}/protein/prior/summary.json",
+    log:
+        f"{RUNS}/logs/protein_train/prior.log",
+    benchmark:
+        f"{RUNS}/benchmarks/protein_train/prior.tsv"
+    params:
+        run_dir=subpath(output.summary, parent=True),
+        root=protein_data_flag(),
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=1,
+    shell:
+        "{params.python} -m deft.protein.train prior --scale {params.scale} {params.root} --data {input.data}"
+        " --out {params.run_dir} --no-progress > {log} 2>&1"
+
+
+rule protein_train_head:
+    wildcard_constraints:
+        head="|".join(PROTEIN_HEADS),
+    input:
+        data=rules.protein_prepare.output.data,
+        prior=rules.protein_train_prior.output.model,
+    output:
+        model=directory(f"{RUNS}/protein/{{head}}/model"),
+        summary=f"{RUNS}/protein/{{head}}/summary.json",
+    log:
+        f"{RUNS}/logs/protein_train/{{head}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/protein_train/{{head}}.tsv"
+    params:
+        run_dir=subpath(output.summary, parent=True),
+        fraction=lambda wildcards: PROTEIN_HEADS[wildcards.head],
+        root=protein_data_flag(),
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=1,
+    shell:
+        "{params.python} -m deft.protein.train head --scale {params.scale} {params.root} --data {input.data}"
+        " --prior {input.prior} --fraction {params.fraction} --out {params.run_dir} --no-progress > {log} 2>&1"
+
+
+rule protein_train_amortised:
+    input:
+        data=rules.protein_prepare.output.data,
+    output:
+        model=directory(f"{RUNS}/protein/amortised/model"),
+        summary=f"{RUNS}/protein/amortised/summary.json",
+    log:
+        f"{RUNS}/logs/protein_train/amortised.log",
+    benchmark:
+        f"{RUNS}/benchmarks/protein_train/amortised.tsv"
+    params:
+        run_dir=subpath(output.summary, parent=True),
+        root=protein_data_flag(),
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=1,
+    shell:
+        "{params.python} -m deft.protein.train amortised --scale {params.scale} {params.root} --data {input.data}"
+        " --out {params.run_dir} --no-progress > {log} 2>&1"
+
+
+rule protein_sample:
+    wildcard_constraints:
+        method="|".join(PROTEIN_METHODS),
+    input:
+        unpack(protein_model_input),
+        problems=rules.protein_problems.output,
+        prior=rules.protein_train_prior.output.model,
+    output:
+        samples=f"{RUNS}/protein/samples/{{method}}/samples.npz",
+        stats=f"{RUNS}/protein/samples/{{method}}/stats.json",
+    log:
+        f"{RUNS}/logs/protein_sample/{{method}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/protein_sample/{{method}}.tsv"
+    params:
+        out_dir=subpath(output.samples, parent=True),
+        sampler=protein_sampler,
+        model=lambda wildcards, input: f"--model {input.model}" if "model" in input.keys() else "",
+        root=protein_data_flag(),
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=1,
+    shell:
+        "{params.python} -m deft.protein.sample {params.sampler} --scale {params.scale} {params.root}"
+        " --problems {input.problems} --prior {input.prior} {params.model} --out {params.out_dir} --no-progress"
+        " > {log} 2>&1"
+
+
+rule protein_evaluate:
+    wildcard_constraints:
+        method="|".join(PROTEIN_METHODS),
+    input:
+        problems=rules.protein_problems.output,
+        samples=rules.protein_sample.output.samples,
+        train_summary=protein_train_summary,
+    output:
+        results=f"{RUNS}/metrics/protein/{{method}}.csv",
+        per_sample=f"{RUNS}/metrics/protein/{{method}}.samples.csv",
+    log:
+        f"{RUNS}/logs/protein_evaluate/{{method}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/protein_evaluate/{{method}}.tsv"
+    params:
+        samples_dir=subpath(input.samples, parent=True),
+        train=lambda wildcards, input: f"--train-summary {input.train_summary}" if input.train_summary else "",
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+        gpu=0,
+    shell:
+        "rm -f {output.results} && {params.python} -m deft.protein.evaluate --problems {input.problems}"
+        " --samples {params.samples_dir} --method {wildcards.method} {params.train} --results {output.results}"
+        " --per-sample {output.per_sample} > {log} 2>&1"
+
+
+rule protein_results:
+    input:
+        protein_metric_files(),
+    output:
+        f"{RESULTS}/protein_motif.csv",
+    log:
+        f"{RUNS}/logs/protein_results.log",
+    benchmark:
+        f"{RUNS}/benchmarks/protein_results.tsv"
+    params:
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "{params.python} -m benchmarks.results --out {output} {input} > {log} 2>&1"
+
+
+rule protein_table:
+    input:
+        rules.protein_results.output,
+    output:
+        md=report(f"{RESULTS}/tables/protein_motif.md", caption="../report/protein_table.rst", category="DEFT"),
+        tex=f"{RESULTS}/tables/protein_motif.tex",
+        quality_md=f"{RESULTS}/tables/protein_motif_quality.md",
+        quality_tex=f"{RESULTS}/tables/protein_motif_quality.tex",
+    log:
+        f"{RUNS}/logs/protein_table.log",
+    benchmark:
+        f"{RUNS}/benchmarks/protein_table.tsv"
+    params:
+        out_dir=subpath(output.md, parent=True),
+        methods=",".join(PROTEIN_METHODS),  # DEFT last, as in the paper's figure
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "({params.python} -m benchmarks.tables --results {input} --layout protein --out-dir {params.out_dir}"
+        " --methods {params.methods} && {params.python} -m benchmarks.tables --results {input}"
+        " --layout protein_quality --out-dir {params.out_dir} --methods {params.methods}) > {log} 2>&1"
+
+
+rule protein_figure:
+    input:
+        problems=rules.protein_problems.output,
+        samples=expand(f"{RUNS}/protein/samples/{{method}}/samples.npz", method=PROTEIN_METHODS),
+    output:
+        report(f"{RESULTS}/figures/protein_scaffolds.png", caption="../report/protein_figure.rst", category="DEFT"),
+    log:
+        f"{RUNS}/logs/protein_figure.log",
+    benchmark:
+        f"{RUNS}/benchmarks/protein_figure.tsv"
+    params:
+        samples=lambda wildcards, input: " ".join(f"{m}={Path(p).parent}" for m, p in zip(PROTEIN_METHODS,
+                                                                                           input.samples)),
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "{params.python} -m deft.protein.figure --problems {input.problems} --samples {params.samples}"
+        " --out {output} > {log} 2>&1"
