@@ -22,7 +22,9 @@ def cli(*args, check=True):
 @pytest.mark.parametrize("module", ["tunebench.pretrain", "tunebench.sample", "tunebench.datasets",
                                     "difftune.retention", "difftune.finetune", "difftune.forgetting",
                                     "benchmarks.results", "deft.train", "deft.reconstruct", "deft.evaluate",
-                                    "deft.amortised"])
+                                    "deft.amortised", "deft.protein.prepare", "deft.protein.problems",
+                                    "deft.protein.train", "deft.protein.sample", "deft.protein.evaluate",
+                                    "deft.protein.figure", "deft.protein.denoising"])
 def test_help(module):
     assert "usage:" in cli(module, "--help").stdout
 

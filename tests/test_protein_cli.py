@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks import tables
 from benchmarks.results import read_results
-from deft.protein import evaluate, figure, prepare, problems, sample, train
+from deft.protein import denoising, evaluate, figure, prepare, problems, sample, train
 from deft.protein.problems import load_problems
 
 
@@ -104,11 +104,15 @@ def test_user_errors_name_the_fix(pipeline, tmp_path, capsys):
     assert "deft.protein.prepare" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("module", [prepare, problems, train, sample, evaluate, figure])
-def test_every_cli_has_help(module, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        module.main(["--help"])
-    assert exit_info.value.code == 0 and "python -m deft.protein" in capsys.readouterr().out
+def test_denoising_check_writes_one_row_per_noise_level(pipeline, tmp_path):
+    out = tmp_path / "denoising.csv"
+    denoising.main(["--prior", str(pipeline / "prior/model"), "--problems", str(pipeline / "problems"),
+                    "--out", str(out)])
+    import pandas as pd
+    table = pd.read_csv(out)
+    assert list(table["t"]) == list(denoising.TIMESTEPS)
+    assert (table["abar"].diff().dropna() < 0).all() and table["input_rmsd_A"].is_monotonic_increasing
+    assert table["x0hat_valid_bonds"].between(0, 1).all() and (table["eps_mse"] > 0).all()
 
 
 def test_designability_is_skipped_with_a_note_or_scored_by_a_plugin(pipeline, tmp_path, monkeypatch):
@@ -137,3 +141,20 @@ def test_designability_is_skipped_with_a_note_or_scored_by_a_plugin(pipeline, tm
         run_cli(evaluate.main, ["--problems", str(pipeline / "problems"), "--samples", str(out), "--method", "r",
                                 "--results", str(scored), "--designability", "fake_refold:factory",
                                 "--designability-weights", str(tmp_path / "missing")])
+
+
+def test_samples_do_not_depend_on_batching_across_problems(pipeline):
+    from tunebench.config import resolve
+    from deft.protein.config import ProteinConfig
+    from deft.protein.models import load_prior
+
+    prior = load_prior(pipeline / "prior/model")
+    problem_list = load_problems(pipeline / "problems")
+    outputs = []
+    for batch_size, chunk in ((2, 2), (6, 4)):
+        run = resolve("smoke", {"sample": {"batch_size": batch_size, "compute_chunk": chunk}}, cls=ProteinConfig)
+        coords, seeds, cost = sample.sample_problems("dps", prior, run, problem_list, 3, dps_scale=0.5)
+        outputs.append(coords)
+        assert cost["prior_vjps_per_sample"] == run.sample.steps
+    assert np.allclose(outputs[0], outputs[1], atol=1e-5)
+    assert seeds.tolist() == [[0, 1, 2], [1_000_000, 1_000_001, 1_000_002]]

@@ -227,12 +227,17 @@ def _stage_overrides(stage: dict[str, dict]) -> dict[str, dict]:
 
 
 def _adam(steps: int, batch_size: int, lr: float) -> TrainConfig:
-    """Adam (no weight decay), fixed EMA 0.999 from the start, constant lr."""
+    """Adam (no weight decay), constant lr, EMA 0.999 with warm-up."""
     return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=0.0, ema_decay=0.999,
                        ema_warmup=True, label_dropout=0.0, checkpoint_every=1000)
 
 
-_SMOKE_TRAIN = {"train": {"steps": 6, "batch_size": 4, "log_every": 2, "checkpoint_every": 3, "ema_decay": 0.9}}
+def _small_scales(mini_steps: int) -> dict[str, dict]:
+    """A stage's scale overrides: `mini_steps` Adam steps at lr 1e-3 (batch 16) at mini scale, 6 tiny ones at smoke."""
+    return _stage_overrides({
+        "mini": {"train": {"steps": mini_steps, "batch_size": 16, "lr": 1e-3, "log_every": 50,
+                           "checkpoint_every": 500}},
+        "smoke": {"train": {"steps": 6, "batch_size": 4, "log_every": 2, "checkpoint_every": 3, "ema_decay": 0.9}}})
 
 
 @dataclass
@@ -240,9 +245,7 @@ class PriorRun(ProteinConfig):
     """Training the unconditional prior (Genie: Adam 1e-4, batch 4; ProtDiff: batch 16, 1 M steps)."""
 
     train: TrainConfig = field(default_factory=lambda: _adam(steps=500_000, batch_size=16, lr=1e-4))
-    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = _stage_overrides({
-        "mini": {"train": {"steps": 4000, "batch_size": 16, "lr": 1e-3, "log_every": 50, "checkpoint_every": 500}},
-        "smoke": _SMOKE_TRAIN})
+    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = _small_scales(4000)
 
 
 @dataclass
@@ -250,9 +253,7 @@ class HeadRun(ProteinConfig):
     """Training a DEFT head on the frozen prior (paper: 800 epochs vs the amortised model's 2100)."""
 
     train: TrainConfig = field(default_factory=lambda: _adam(steps=200_000, batch_size=16, lr=5e-4))
-    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = _stage_overrides({
-        "mini": {"train": {"steps": 1500, "batch_size": 16, "lr": 1e-3, "log_every": 50, "checkpoint_every": 500}},
-        "smoke": _SMOKE_TRAIN})
+    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = _small_scales(1500)
 
 
 @dataclass
@@ -260,6 +261,4 @@ class AmortisedRun(ProteinConfig):
     """Training the amortised conditional model from scratch (App. H Alg. 4): 2100/800 of DEFT's updates."""
 
     train: TrainConfig = field(default_factory=lambda: _adam(steps=525_000, batch_size=16, lr=1e-4))
-    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = _stage_overrides({
-        "mini": {"train": {"steps": 4000, "batch_size": 16, "lr": 1e-3, "log_every": 50, "checkpoint_every": 500}},
-        "smoke": _SMOKE_TRAIN})
+    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = _small_scales(4000)

@@ -39,23 +39,28 @@ def seeds_for(problem_index: int, count: int, offset: int = 0) -> list[int]:
 
 def sample_problems(method: str, prior, run: ProteinConfig, problems: list[Problem], count: int, model=None,
                     dps_scale: float | None = None, seed_offset: int = 0, progress: bool = False):
-    """(coords P×S×N×3 in Å, seeds P×S, mean cost per sample) for `count` samples of every problem."""
+    """(coords P×S×N×3 in Å, seeds P×S, mean cost per sample) for `count` samples of every problem.
+
+    Batches of `sample.batch_size` rows run across problems (rows carry their own motif), so a small per-problem
+    count still fills the fixed-size compute chunks; per-sample seeds keep every sample independent of the batching.
+    """
+    if len({p.length for p in problems}) != 1:
+        raise ValueError("all problems must have the same length to be sampled together")
     schedule = protein_schedule(run.diffusion)
-    coords, seeds, costs = [], [], []
-    for index, problem in enumerate(problems):
-        problem_seeds = seeds_for(index, count, seed_offset)
-        rows = []
-        for start in range(0, count, run.sample.batch_size):
-            batch_seeds = problem_seeds[start:start + run.sample.batch_size]
-            mask, motif = motif_tensors(problem, len(batch_seeds), run.data.coord_scale)
-            x, stats = sample_motif(method, prior, schedule, run, mask, motif, CentredNoise(batch_seeds),
-                                    model=model, dps_scale=dps_scale, progress=progress)
-            rows.append(x / run.data.coord_scale)
-            costs.append(stats)
-        coords.append(torch.cat(rows).numpy().astype(np.float32))
-        seeds.append(problem_seeds)
-    cost = {key: float(np.mean([c[key] for c in costs])) for key in costs[0]}
-    return np.stack(coords), np.asarray(seeds, dtype=np.int64), cost
+    seeds = [seeds_for(index, count, seed_offset) for index in range(len(problems))]
+    masks, motifs = zip(*(motif_tensors(problem, count, run.data.coord_scale) for problem in problems))
+    masks, motifs, flat_seeds = torch.cat(masks), torch.cat(motifs), [s for row in seeds for s in row]
+    rows, costs = [], []
+    for start in range(0, len(flat_seeds), run.sample.batch_size):
+        batch = slice(start, start + run.sample.batch_size)
+        x, stats = sample_motif(method, prior, schedule, run, masks[batch], motifs[batch],
+                                CentredNoise(flat_seeds[batch]), model=model, dps_scale=dps_scale, progress=progress)
+        rows.append(x / run.data.coord_scale)
+        costs.append((len(x), stats))
+    total = sum(n for n, _ in costs)
+    cost = {key: sum(n * stats[key] for n, stats in costs) / total for key in costs[0][1]}
+    coords = torch.cat(rows).numpy().astype(np.float32).reshape(len(problems), count, problems[0].length, 3)
+    return coords, np.asarray(seeds, dtype=np.int64), cost
 
 
 def success_summary(coords: np.ndarray, problems: list[Problem], run: ProteinConfig) -> tuple[int, float]:
@@ -101,7 +106,6 @@ def main(argv: list[str] | None = None) -> None:
     problems = load_problems(args.problems)
     prior = load_prior(args.prior)
     model = load_conditional(args.model, "head" if args.method == "deft" else "amortised") if args.model else None
-    torch.set_grad_enabled(False)
     stats: dict = {"method": args.method, "prior": args.prior, "model": args.model, "git_commit": git_commit()}
     scale = None
     if args.method == "dps":

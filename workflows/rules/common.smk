@@ -232,6 +232,7 @@ def final_outputs():
         *expand(f"{RUNS}/protein/samples/{{method}}/samples.npz", method=PROTEIN_METHODS),
         *protein_metric_files(),
         f"{RESULTS}/protein_chains.csv",
+        f"{RESULTS}/protein_prior_denoising.csv",
         f"{RESULTS}/protein_motif.csv",
         f"{RESULTS}/tables/protein_motif.md",
         f"{RESULTS}/tables/protein_motif_quality.md",

@@ -79,6 +79,30 @@ rule protein_train_prior:
         " --out {params.run_dir} --no-progress > {log} 2>&1"
 
 
+rule protein_prior_denoising:
+    input:
+        problems=rules.protein_problems.output,
+        prior=rules.protein_train_prior.output.model,
+    output:
+        f"{RESULTS}/protein_prior_denoising.csv",
+    log:
+        f"{RUNS}/logs/protein_prior_denoising.log",
+    benchmark:
+        f"{RUNS}/benchmarks/protein_prior_denoising.tsv"
+    params:
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "{params.python} -m deft.protein.denoising --prior {input.prior} --problems {input.problems} --out {output}"
+        " > {log} 2>&1"
+
+
 rule protein_train_head:
     wildcard_constraints:
         head="|".join(PROTEIN_HEADS),
