@@ -10,12 +10,13 @@ import torch
 from deft.protein.batches import CropBatches, random_motif_masks, random_rotations
 from deft.protein.config import HeadRun, MotifMasks, PriorRun, ProteinConfig, StructureData
 from deft.protein.diffusion import CentredNoise, centre, cosine_alphas_cumprod, protein_schedule
-from deft.protein.egnn import (CalphaEgnn, ProteinHead, build_head_for_fraction, count_parameters, exact_scaling,
+from deft.protein.egnn import (CalphaEgnn, ProteinHead, build_head_for_fraction, exact_scaling,
                                likelihood_gradient)
 from deft.protein.geometry import motif_rmsd
 from deft.protein.objectives import deft_eps, make_loss
 from deft.protein.samplers import sample_motif
 from tunebench.config import resolve
+from tunebench.models import count_parameters
 
 
 class FakeChain:

@@ -168,7 +168,7 @@ class ProteinConfig:
     def validate(self) -> None:
         """Cross-field checks, naming the key."""
         d = self.data
-        sources = [s.strip() for s in d.sources.split(",") if s.strip()]
+        sources = source_list(d)
         unknown = [s for s in sources if s not in STRUCTURE_SOURCES]
         if not sources or unknown:
             raise ConfigError(f"config key 'data.sources' = {d.sources!r}: choose from {', '.join(STRUCTURE_SOURCES)}")

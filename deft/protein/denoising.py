@@ -12,8 +12,6 @@ noisy input x_t/sqrt(ᾱ_t) (what x̂0 improves on), and the share of x̂0's Cα
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +24,7 @@ from deft.protein.models import load_prior
 from deft.protein.problems import load_problems
 from tunebench.cli import run_cli
 from tunebench.config import from_dict
-from tunebench.io import atomic_path, read_json
+from tunebench.io import read_json, write_csv
 
 TIMESTEPS = (5, 20, 50, 100, 200, 400, 600, 800)
 COLUMNS = ("t", "abar", "eps_mse", "x0hat_rmsd_A", "input_rmsd_A", "x0hat_valid_bonds")
@@ -67,13 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     run = from_dict(read_json(args.problems / "config.json"), ProteinConfig)
     windows = np.stack([p.window for p in load_problems(args.problems)])
     rows = denoising_rows(load_prior(args.prior), run, windows)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()} for row in rows)
-    with atomic_path(args.out) as tmp:
-        tmp.write_text(text.getvalue())
-    print(text.getvalue(), end="")
+    print(write_csv(args.out, COLUMNS, [{k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()}
+                                        for row in rows]), end="")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from torch import nn
 
 from deft.protein.config import ProteinDiffusion
 from deft.protein.diffusion import centre, cosine_alphas_cumprod
+from tunebench.models import count_parameters
 
 
 RBF_CENTRES = torch.linspace(0.2, 1.6, 15)  # nm: Cα–Cα bond (0.38) to contact distances
@@ -198,11 +199,6 @@ def likelihood_gradient(x0hat: torch.Tensor, motif_mask: torch.Tensor, motif: to
                         sigma_y: float) -> torch.Tensor:
     """g = ∇_x̂0 log N(y; A x̂0, σ_y² I) = Aᵀ(y − A x̂0)/σ_y²: the motif residual, zero off the motif."""
     return motif_mask[..., None].to(x0hat.dtype) * (motif - x0hat) / sigma_y ** 2
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of weights."""
-    return sum(p.numel() for p in model.parameters())
 
 
 def build_head_for_fraction(fraction: float, prior_parameters: int, layers: int, relpos_max: int,

@@ -14,8 +14,6 @@ written empty with the reason. Also writes --per-sample CSV when given.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,7 @@ from deft.protein.problems import Problem, load_problems
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError, config_hash, from_dict
 from tunebench.datasets import DatasetError
-from tunebench.io import atomic_path, read_json
+from tunebench.io import read_json, write_csv
 
 EXPERIMENT = "protein_motif"
 TM_SAMPLES = 20  # TM-align on all pairs of 100 samples would cost more than sampling them
@@ -108,15 +106,10 @@ def criteria_text(run: ProteinConfig) -> str:
 
 def write_per_sample(path: Path, method: str, problems: list[Problem], metrics: list[list[dict]], seeds) -> None:
     """One CSV row per sample with every metric (for plots and re-analysis)."""
-    keys = list(metrics[0][0])
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(["method", "problem", "seed", *keys])
-    for problem, problem_metrics, problem_seeds in zip(problems, metrics, seeds):
-        for m, seed in zip(problem_metrics, problem_seeds):
-            writer.writerow([method, problem.name, int(seed), *[m[k] for k in keys]])
-    with atomic_path(path) as tmp:
-        tmp.write_text(text.getvalue())
+    write_csv(path, ["method", "problem", "seed", *metrics[0][0]],
+              [{"method": method, "problem": problem.name, "seed": int(seed), **m}
+               for problem, problem_metrics, problem_seeds in zip(problems, metrics, seeds)
+               for m, seed in zip(problem_metrics, problem_seeds)])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,6 @@ OUT/config.json (the resolved settings). `load_prepared(OUT)` reads the chains b
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import zipfile
 from pathlib import Path
@@ -26,7 +25,7 @@ from deft.protein.split import nonredundant, split_chains
 from deft.protein.structures import Chain, StructureError, load_chains, source_root
 from tunebench.cli import add_config_args, config_from_args, print_config, run_cli, setup_logging
 from tunebench.config import to_dict
-from tunebench.io import atomic_path, file_sha256, save_npz, write_json
+from tunebench.io import file_sha256, save_npz, write_csv, write_json
 
 log = logging.getLogger("deft.protein.prepare")
 
@@ -53,15 +52,6 @@ def chain_arrays(chains: list[Chain], split: str) -> dict[str, np.ndarray]:
     for key, attribute in _TEXT_FIELDS.items():
         arrays[f"{split}_{key}"] = _text_array([getattr(c, attribute) or "" for c in chains])
     return arrays
-
-
-def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
-    """Write rows as CSV with a header, atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
 
 
 def _fraction(sse: str | None, state: str) -> str:
@@ -137,8 +127,8 @@ def prepare(run: ProteinConfig, out: Path) -> dict[str, list[Chain]]:
     skipped += redundant
     train, test, clusters = split_chains(chains, run.data)
     test_names = {c.name for c in test}
-    _write_csv(out / "skipped.csv", SKIPPED_COLUMNS, skipped)
-    _write_csv(out / "manifest.csv", MANIFEST_COLUMNS, manifest_rows(chains, clusters, test_names, run))
+    write_csv(out / "skipped.csv", SKIPPED_COLUMNS, skipped)
+    write_csv(out / "manifest.csv", MANIFEST_COLUMNS, manifest_rows(chains, clusters, test_names, run))
     write_json(out / "config.json", to_dict(run))
     save_npz(out / "chains.npz", format=np.array(FORMAT), **chain_arrays(train, "train"), **chain_arrays(test, "test"))
     for split, members in (("train", train), ("test", test)):

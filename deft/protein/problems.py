@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import logging
 import re
 from dataclasses import dataclass
@@ -30,10 +29,11 @@ from deft.protein.prepare import load_prepared
 from tunebench.cli import add_config_args, config_from_args, print_config, run_cli, setup_logging
 from tunebench.config import to_dict
 from tunebench.datasets import DatasetError
-from tunebench.io import atomic_path, save_npz, write_json
+from tunebench.io import save_npz, write_csv, write_json
 
 log = logging.getLogger("deft.protein.problems")
 KINDS = ("helix", "strand", "loop", "two_segment")
+PROBLEM_COLUMNS = ("name", "chain", "window_start", "length", "kind", "segments", "motif_residues")
 CONTACT = 7.0  # Å: two segments are "in contact" when some pair of their Cα is closer than this
 
 
@@ -144,14 +144,10 @@ def select_problems(chains, run: ProteinConfig) -> list[Problem]:
 
 def save_problems(folder, problems: list[Problem]) -> None:
     """problems.csv and problems.npz (windows stacked in CSV order), atomically."""
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(["name", "chain", "window_start", "length", "kind", "segments", "motif_residues"])
-    for p in problems:
-        writer.writerow([p.name, p.chain, p.start, p.length, p.kind, ",".join(f"{a}-{b - 1}" for a, b in p.segments),
-                         len(p.motif_indices())])
-    with atomic_path(f"{folder}/problems.csv") as tmp:
-        tmp.write_text(text.getvalue())
+    write_csv(f"{folder}/problems.csv", PROBLEM_COLUMNS,
+              [{"name": p.name, "chain": p.chain, "window_start": p.start, "length": p.length, "kind": p.kind,
+                "segments": ",".join(f"{a}-{b - 1}" for a, b in p.segments), "motif_residues": len(p.motif_indices())}
+               for p in problems])
     save_npz(f"{folder}/problems.npz", windows=np.stack([p.window for p in problems]))
 
 

@@ -20,7 +20,7 @@ import torch
 
 from deft.protein.config import ProteinConfig
 from deft.protein.diffusion import CentredNoise, protein_schedule
-from deft.protein.geometry import scaffold_metrics
+from deft.protein.evaluate import per_sample_metrics
 from deft.protein.models import load_conditional, load_prior
 from deft.protein.problems import Problem, load_problems, motif_tensors
 from deft.protein.samplers import METHODS, sample_motif
@@ -65,8 +65,7 @@ def sample_problems(method: str, prior, run: ProteinConfig, problems: list[Probl
 
 def success_summary(coords: np.ndarray, problems: list[Problem], run: ProteinConfig) -> tuple[int, float]:
     """(number of successes, mean motif RMSD) over all problems' samples."""
-    metrics = [scaffold_metrics(sample, problem.window[problem.motif_indices()], problem.motif_indices(), run.success)
-               for problem, samples in zip(problems, coords) for sample in samples]
+    metrics = [m for per_problem in per_sample_metrics(coords, problems, run) for m in per_problem]
     return sum(bool(m["success"]) for m in metrics), float(np.mean([m["motif_rmsd"] for m in metrics]))
 
 

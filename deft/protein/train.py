@@ -22,14 +22,14 @@ import torch
 from deft.protein.batches import CropBatches
 from deft.protein.config import AmortisedRun, HeadRun, PriorRun
 from deft.protein.diffusion import protein_schedule
-from deft.protein.egnn import build_head_for_fraction, count_parameters
+from deft.protein.egnn import build_head_for_fraction
 from deft.protein.models import build_prior, head_name, length_unit, load_prior
 from deft.protein.objectives import make_loss
 from deft.protein.prepare import load_prepared
 from tunebench.cli import add_config_args, add_training_args, config_from_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, to_dict
 from tunebench.io import git_commit, input_fingerprint, write_json
-from tunebench.models import export_pretrained
+from tunebench.models import count_parameters, export_pretrained
 from tunebench.training import train
 
 log = logging.getLogger("deft.protein.train")
