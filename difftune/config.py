@@ -37,6 +37,9 @@ class DiffTuneConfig:
     retention_ratio: float = 0.2  # --LWF-ratio: int(32 * 0.2) = 6 retention + 26 target images per batch
     retention_weight: float = 0.1  # --LWF-weight: loss = mean(target) + 0.1 * mean(retention)
     retention: str | None = None  # folder made by `python -m difftune.retention` (needed by retention methods)
+    # Replay only the set's first N images (None = all). Seeds are per image, so they are the set a run with
+    # --n N would have sampled: the retention-size ablation needs one sampling run.
+    retention_size: int | None = None
     peft: str = "none"  # none (all weights), bitfit, difffit or lora
     difffit_blocks: int | None = None  # DiffFit scales in the first N blocks; None = half the blocks (14 of 28)
     lora_rank: int = 8
@@ -85,6 +88,9 @@ class FineTuneConfig(RunConfig):
                            ("difftune.retention_weight", d.retention_weight)):
             if value < 0:
                 raise ConfigError(f"config key '{key}' = {value} must be >= 0")
+        if d.retention_size is not None and d.retention_size <= 0:
+            raise ConfigError(f"config key 'difftune.retention_size' = {d.retention_size} must be positive "
+                              "(or null for the whole set)")
         if d.lora_rank <= 0:
             raise ConfigError(f"config key 'difftune.lora_rank' = {d.lora_rank} must be positive")
 

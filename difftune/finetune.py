@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     dataset, vae = load_training_data(run, model)
     retention = None
     if run.difftune.objective().retention:
-        retention = RetentionSet(run.difftune.retention, run.data.resolution, run.data.channels)
+        retention = RetentionSet(run.difftune.retention, run.data.resolution, run.data.channels,
+                                 run.difftune.retention_size)
     apply_peft(model, run.difftune)
     trainable = count_parameters(model, trainable_only=True)
     write_json(args.out / "config.json", to_dict(run))
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
                   "steps": run.train.steps, "method": run.difftune.method, "peft": run.difftune.peft,
                   "pretrained": run.model.pretrained, "retention": run.difftune.retention,
                   "retention_kind": retention.manifest["kind"] if retention else None,
+                  "retention_images": len(retention) if retention else 0,
                   "git_commit": git_commit(), "weights": "ema"}
     export_dit(merged_copy(ema), args.out / "model", run, extra=provenance)
     write_json(args.out / "summary.json", {

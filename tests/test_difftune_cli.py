@@ -8,7 +8,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from difftune import finetune, retention
+from difftune import finetune, param_rows, retention
 from tunebench.checkpoint import CheckpointError
 from tunebench.config import ConfigError
 from tunebench.models import build_dit, export_dit, load_dit
@@ -47,6 +47,14 @@ def test_retention_set_manifest_and_images(retention_set):
     assert data.images.shape == (12, 3, 16, 16) and data.images.dtype == torch.uint8
     with pytest.raises(ConfigError, match="data.resolution"):
         retention.RetentionSet(retention_set, resolution=32)
+
+
+def test_retention_size_replays_the_sets_first_images(retention_set):
+    whole = retention.RetentionSet(retention_set, resolution=16, channels=3)
+    prefix = retention.RetentionSet(retention_set, resolution=16, channels=3, size=5)
+    assert torch.equal(prefix.images, whole.images[:5]) and len(prefix) == 5
+    with pytest.raises(ConfigError, match="retention_size=13 but retention set .* holds 12"):
+        retention.RetentionSet(retention_set, size=13)
 
 
 def test_real_source_retention_variant(tmp_path):
@@ -108,3 +116,17 @@ def test_resume_refuses_checkpoints_trained_from_other_input_files(tmp_path, pre
     shutil.copy(retention_set / "samples.npz", retention_copy / "samples.npz")
     _finetune(tmp_path / "run", pretrained, retention_copy)  # the original inputs resume
     assert (tmp_path / "run/checkpoints/checkpoint-0000008").is_dir()
+
+
+def test_param_rows_count_what_the_run_trained(tmp_path, pretrained, retention_set):
+    out = tmp_path / "lora"
+    _finetune(out, pretrained, retention_set, "--peft", "lora", "--set", "difftune.retention_size=8")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["retention_images"] == 8
+    rows = {row["metric"]: row for row in param_rows.param_rows(out, "difftune_peft", "diff_tuning+lora")}
+    assert rows["trainable_params"]["value"] == summary["trainable_parameters"] < summary["parameters"]
+    assert rows["trainable_percent"]["value"] == pytest.approx(
+        100 * summary["trainable_parameters"] / summary["parameters"])
+    assert rows["trainable_params"]["dataset"] == "mnist5k" and rows["trainable_params"]["scale"] == "smoke"
+    with pytest.raises(ConfigError, match="summary.json is missing"):
+        param_rows.param_rows(tmp_path, "difftune_peft", "x")

@@ -1,0 +1,90 @@
+"""Names of fine-tuning runs: a method, optionally a PEFT method and one config override, as one path-safe word.
+
+    diff_tuning                    the method with the scale's defaults (the main comparison)
+    diff_tuning+lora               trained through LoRA adapters (the PEFT table)
+    diff_tuning@tau=0.5            difftune.tau = 0.5 (an ablation point)
+    diff_tuning@retention=source   replaying real source images instead of generated ones (retention ablation)
+
+The workflow names run folders, result rows and figure points with these words; `parse_variant` is the only reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from difftune.config import METHODS, PEFT_METHODS, DiffTuneConfig
+from tunebench.config import ConfigError
+
+# Ablated keys of the difftune section and their types; `retention` picks the set (generated or real source images).
+ABLATION_KEYS = {"tau": float, "retention_weight": float, "retention_ratio": float, "retention_size": int,
+                 "retention": str}
+RETENTION_KINDS = ("generated", "source")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A parsed run name."""
+
+    method: str
+    peft: str = "none"
+    key: str | None = None  # the overridden difftune key, if any
+    value: float | int | str | None = None
+
+    @property
+    def name(self) -> str:
+        """The canonical run name (parse_variant(v.name) == v)."""
+        name = self.method if self.peft == "none" else f"{self.method}+{self.peft}"
+        if self.key is None:
+            return name
+        value = f"{self.value:g}" if isinstance(self.value, float) else self.value
+        return f"{name}@{self.key}={value}"
+
+    @property
+    def retention_kind(self) -> str:
+        """Which retention set the run replays (generated unless the name says source)."""
+        return str(self.value) if self.key == "retention" else "generated"
+
+    def set_flags(self) -> list[str]:
+        """The fine-tuning CLI's `--set` overrides of this variant (the retention folder is the caller's)."""
+        if self.key is None or self.key == "retention":
+            return []
+        return ["--set", f"difftune.{self.key}={self.value}"]
+
+    def is_default(self, retention_n: int) -> bool:
+        """True when the override changes nothing (τ = 1, a size equal to the whole set...): the plain run is it."""
+        if self.key is None:
+            return True
+        if self.key == "retention":
+            return self.value == "generated"
+        if self.key == "retention_size":
+            return self.value == retention_n
+        return self.value == getattr(DiffTuneConfig(), self.key)
+
+    def plain(self, retention_n: int) -> Variant:
+        """The run whose model this variant is: itself, or without the override when that is a default."""
+        return Variant(self.method, self.peft) if self.is_default(retention_n) else self
+
+
+def parse_variant(name: str) -> Variant:
+    """Parse a run name, raising ConfigError that names the part that is wrong."""
+    head, _, override = name.partition("@")
+    method, _, peft = head.partition("+")
+    if method not in METHODS:
+        raise ConfigError(f"run name {name!r}: method {method!r} is not one of {', '.join(METHODS)}")
+    peft = peft or "none"
+    if peft not in PEFT_METHODS or (head.endswith("+none")):
+        raise ConfigError(f"run name {name!r}: PEFT method {peft!r} is not one of {', '.join(PEFT_METHODS[1:])}")
+    if not override:
+        return Variant(method, peft)
+    key, _, text = override.partition("=")
+    if key not in ABLATION_KEYS or not text:
+        raise ConfigError(f"run name {name!r}: override must be KEY=VALUE with KEY one of {', '.join(ABLATION_KEYS)}")
+    try:
+        value = ABLATION_KEYS[key](text)
+    except ValueError:
+        raise ConfigError(f"run name {name!r}: {key} needs a {ABLATION_KEYS[key].__name__}, got {text!r}") from None
+    if key == "retention" and value not in RETENTION_KINDS:
+        raise ConfigError(f"run name {name!r}: retention must be one of {', '.join(RETENTION_KINDS)}")
+    if key == "retention_size" and value <= 0:
+        raise ConfigError(f"run name {name!r}: retention_size must be positive")
+    return Variant(method, peft, key, value)

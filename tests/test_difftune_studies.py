@@ -1,0 +1,79 @@
+"""The PEFT table and ablations around the main comparison: run names, the PEFT table layout, the ablation figure."""
+
+import pandas as pd
+import pytest
+
+from benchmarks.figures import plot_ablation
+from benchmarks.tables import peft_table, to_markdown
+from difftune.variants import Variant, parse_variant
+from tunebench.config import ConfigError
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("diff_tuning", Variant("diff_tuning")),
+    ("full_ft+lora", Variant("full_ft", "lora")),
+    ("diff_tuning@tau=0.5", Variant("diff_tuning", key="tau", value=0.5)),
+    ("diff_tuning@retention_size=100", Variant("diff_tuning", key="retention_size", value=100)),
+    ("diff_tuning+bitfit@retention=source", Variant("diff_tuning", "bitfit", "retention", "source")),
+])
+def test_run_names_round_trip(name, expected):
+    assert parse_variant(name) == expected and expected.name == name
+
+
+def test_run_names_give_flags_and_fold_defaults_into_the_plain_run():
+    assert parse_variant("diff_tuning@retention_weight=0.01").set_flags() == [
+        "--set", "difftune.retention_weight=0.01"]
+    assert parse_variant("diff_tuning@retention=source").set_flags() == []
+    assert parse_variant("diff_tuning@retention=source").retention_kind == "source"
+    assert parse_variant("diff_tuning@tau=1").plain(2000).name == "diff_tuning"  # the paper default τ
+    assert parse_variant("diff_tuning@retention_ratio=0.2").plain(2000).name == "diff_tuning"
+    assert parse_variant("diff_tuning@retention_size=2000").plain(2000).name == "diff_tuning"
+    assert parse_variant("diff_tuning@retention_size=500").plain(2000).name == "diff_tuning@retention_size=500"
+    assert Variant("diff_tuning", key="tau", value=0.0).name == "diff_tuning@tau=0"
+
+
+@pytest.mark.parametrize("name, message", [
+    ("adam", "method 'adam'"), ("full_ft+qlora", "PEFT method 'qlora'"), ("full_ft+none", "PEFT method"),
+    ("diff_tuning@lr=1", "KEY=VALUE"), ("diff_tuning@tau=high", "tau needs a float"),
+    ("diff_tuning@retention=imagenet", "retention must be one of"), ("diff_tuning@retention_size=0", "positive"),
+])
+def test_bad_run_names_say_which_part_is_wrong(name, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_variant(name)
+
+
+def _row(method, dataset, metric, value):
+    return {"experiment": "difftune_peft", "method": method, "dataset": dataset, "metric": metric, "value": value,
+            "seed": 0, "scale": "mini", "model": "m", "steps": 50, "sampler": "ddpm", "guidance": 1.5,
+            "n_samples": 500, "extractor": "local-x", "reference": f"{dataset}.npz", "git_commit": "",
+            "config_hash": "", "note": ""}
+
+
+def test_peft_table_pairs_each_peft_method_with_and_without_diff_tuning():
+    fids = {("full_ft+lora", "mnist5k"): 100.0, ("full_ft+lora", "digits"): 60.0,
+            ("diff_tuning+lora", "mnist5k"): 80.0, ("diff_tuning+lora", "digits"): 56.0,
+            ("full_ft", "mnist5k"): 90.0, ("full_ft", "digits"): 50.0,
+            ("diff_tuning", "mnist5k"): 95.0, ("diff_tuning", "digits"): 55.0}
+    rows = [_row(method, dataset, "fid_local", value) for (method, dataset), value in fids.items()]
+    rows += [_row(method, "mnist5k", "trainable_percent", share)
+             for method, share in (("full_ft+lora", 12.5), ("diff_tuning+lora", 12.5), ("full_ft", 100.0),
+                                   ("diff_tuning", 100.0))]
+    table = peft_table(pd.DataFrame(rows), "difftune_peft")
+    lines = {(row[0].text, row[1].text): [cell.text for cell in row[2:]] for row in table.rows}
+    assert list(lines) == [("all weights", "full_ft"), ("all weights", "diff_tuning"), ("LoRA", "full_ft"),
+                           ("LoRA", "diff_tuning")]
+    assert lines["LoRA", "diff_tuning"] == ["12.50", "80.00", "56.00", "68.00", "-15.0%"]  # (68 - 80) / 80
+    assert lines["all weights", "diff_tuning"][-1] == "+7.1%"  # (75 - 70) / 70
+    assert lines["LoRA", "full_ft"][-1] == "—"
+    assert table.group_starts == [0, 2]
+    assert "**50.00**" in to_markdown(table)  # best digits FID
+
+
+def test_ablation_figure_plots_one_key_and_rejects_mixed_sweeps(tmp_path):
+    rows = pd.DataFrame([_row(f"diff_tuning@tau={tau}", "mnist5k", "fid_local", 100 - 10 * tau)
+                         for tau in (0, 0.5, 1, 1.5)] + [_row("full_ft", "mnist5k", "fid_local", 99.0)])
+    plot_ablation(rows, tmp_path / "tau.png")
+    assert (tmp_path / "tau.png").stat().st_size > 10_000
+    mixed = pd.concat([rows, pd.DataFrame([_row("diff_tuning@retention_weight=1", "mnist5k", "fid_local", 1.0)])])
+    with pytest.raises(ConfigError, match="sweeps one key"):
+        plot_ablation(mixed, tmp_path / "mixed.png")

@@ -1,0 +1,147 @@
+# Diff-Tuning's further experiments: the PEFT-compatibility table and one-knob ablations (τ, λ, retention ratio,
+# retention set size vs real source images). Runs are named by difftune.variants and trained by rule finetune.
+
+
+rule retention_source:
+    output:
+        directory(f"{RUNS}/retention-source"),
+    log:
+        f"{RUNS}/logs/retention_source.log",
+    benchmark:
+        f"{RUNS}/benchmarks/retention_source.tsv"
+    params:
+        n=DIFFTUNE["retention_n"],
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+        gpu=0,
+    shell:
+        "{params.python} -m difftune.retention --kind source --dataset source --scale {params.scale}"
+        " --n {params.n} --out {output} > {log} 2>&1"
+
+
+rule finetune_params:
+    input:
+        summary=rules.finetune.output.summary,
+    output:
+        f"{RUNS}/metrics/difftune_peft_params/{{dataset}}/{{method}}.csv",
+    log:
+        f"{RUNS}/logs/finetune_params/{{dataset}}/{{method}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/finetune_params/{{dataset}}/{{method}}.tsv"
+    params:
+        run_dir=subpath(input.summary, parent=True),
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "{params.python} -m difftune.param_rows --run {params.run_dir} --results {output}"
+        " --experiment difftune_peft --method {wildcards.method} > {log} 2>&1"
+
+
+rule peft_results:
+    input:
+        peft_metric_files(),
+    output:
+        f"{RESULTS}/difftune_peft.csv",
+    log:
+        f"{RUNS}/logs/peft_results.log",
+    benchmark:
+        f"{RUNS}/benchmarks/peft_results.tsv"
+    params:
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "{params.python} -m benchmarks.results --out {output} {input} > {log} 2>&1"
+
+
+rule peft_table:
+    input:
+        rules.peft_results.output,
+    output:
+        md=report(f"{RESULTS}/tables/difftune_peft.md", caption="../report/peft_table.rst", category="Diff-Tuning"),
+        tex=f"{RESULTS}/tables/difftune_peft.tex",
+    log:
+        f"{RUNS}/logs/peft_table.log",
+    benchmark:
+        f"{RUNS}/benchmarks/peft_table.tsv"
+    params:
+        out_dir=subpath(output.md, parent=True),
+        metric=FID_METRIC,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "{params.python} -m benchmarks.tables --results {input} --layout peft --out-dir {params.out_dir}"
+        " --metric {params.metric} > {log} 2>&1"
+
+
+rule ablation_results:
+    input:
+        lambda wildcards: ablation_metric_files(wildcards.knob),
+    output:
+        f"{RESULTS}/ablation_{{knob}}.csv",
+    log:
+        f"{RUNS}/logs/ablation_results/{{knob}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/ablation_results/{{knob}}.tsv"
+    wildcard_constraints:
+        knob="|".join(ABLATION_KNOBS),
+    params:
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "{params.python} -m benchmarks.results --out {output} {input} > {log} 2>&1"
+
+
+rule ablation_figure:
+    input:
+        rules.ablation_results.output,
+    output:
+        report(f"{RESULTS}/figures/ablation_{{knob}}.png", caption="../report/ablation.rst", category="Diff-Tuning"),
+    log:
+        f"{RUNS}/logs/ablation_figure/{{knob}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/ablation_figure/{{knob}}.tsv"
+    wildcard_constraints:
+        knob="|".join(ABLATION_KNOBS),
+    params:
+        metric=FID_METRIC,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    shell:
+        "{params.python} -m benchmarks.figures ablation --csv {input} --out {output} --metric {params.metric}"
+        " > {log} 2>&1"
