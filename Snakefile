@@ -16,6 +16,8 @@ include: "workflows/rules/common.smk"
 include: "workflows/rules/pretrain.smk"
 include: "workflows/rules/features.smk"
 include: "workflows/rules/difftune.smk"
+include: "workflows/rules/difftune_studies.smk"
+include: "workflows/rules/controlnet.smk"
 include: "workflows/rules/deft.smk"
 include: "workflows/rules/protein.smk"
 

@@ -2,6 +2,7 @@
 results CSVs.
 
     python -m benchmarks.tables --results results/mini/difftune.csv --layout difftune --out-dir results/mini/tables
+    python -m benchmarks.tables --results results/mini/difftune_peft.csv --layout peft --out-dir results/mini/tables
     python -m benchmarks.tables --results results/mini/deft.csv --layout deft --out-dir results/mini/tables
     python -m benchmarks.tables --results results/mini/protein_motif.csv --layout protein --out-dir results/mini/tables
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 from benchmarks.results import ResultsError, read_results
 from deft.tasks import TASK_PRESETS
+from difftune.variants import parse_variant
 from tunebench.cli import run_cli
 from tunebench.datasets import DOWNSTREAM_DATASETS, PAPER_DATASETS
 from tunebench.io import atomic_path
@@ -202,6 +204,87 @@ def difftune_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", bas
     return table
 
 
+PEFT_LABELS = {"none": "all weights", "bitfit": "BitFit", "difffit": "DiffFit", "lora": "LoRA"}
+
+
+def peft_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", methods: list[str] | None = None) -> Table:
+    """The PEFT-compatibility table: each PEFT method with standard fine-tuning and with Diff-Tuning (rows), FID per
+    dataset, the trainable share, and Diff-Tuning's relative change of the Average against the same PEFT method."""
+    scores = select(rows, [metric], methods)
+    if scores.empty:
+        raise ResultsError(f"no rows with metric {metric!r} for {name}; pass --metric")
+    variants = {method: parse_variant(method) for method in set(scores["method"])}
+    pefts = ordered({v.peft for v in variants.values()}, list(PEFT_LABELS))
+    objectives = ordered({v.method for v in variants.values()}, ["full_ft", "diff_tuning"])
+    datasets = ordered(scores["dataset"], DATASET_ORDER)
+    value_column = Column(metric, metric, -1, 2)
+    table = Table(name, ["PEFT", "Objective", "Trainable %", *datasets, "Average", "Rel. change vs full_ft"],
+                  rows=[], label_columns=2, caption="")
+    for peft in pefts:
+        table.group_starts.append(len(table.rows))
+        averages = {}
+        for objective in objectives:
+            method = next((m for m, v in variants.items() if v.peft == peft and v.method == objective), None)
+            if method is None:
+                continue
+            share = summarise(rows[(rows["method"] == method) & (rows["metric"] == "trainable_percent")],
+                              Column("trainable_percent", "", 0, 2, show_std=False), table)
+            cells = [summarise(scores[(scores["method"] == method) & (scores["dataset"] == d)], value_column, table)
+                     for d in datasets]
+            averages[objective] = float(np.mean([cell.number for cell in cells]))
+            average = Cell(DASH) if np.isnan(averages[objective]) else Cell(f"{averages[objective]:.2f}",
+                                                                             averages[objective])
+            base = averages.get("full_ft", float("nan"))
+            change = 100.0 * (averages[objective] - base) / base if objective != "full_ft" else float("nan")
+            table.rows.append([Cell(PEFT_LABELS[peft]), Cell(objective), share, *cells, average,
+                               Cell(DASH) if np.isnan(change) else Cell(f"{change:+.1f}%", change)])
+    for index in range(3, 3 + len(datasets) + 1):
+        mark_best([row[index] for row in table.rows], value_column)
+    table.caption = (f"{metric} (lower is better), {seed_phrase(scores, ['method', 'dataset'])}; Trainable % counts "
+                     f"the trained parameters (the label table included) of the model; Average over the "
+                     f"{len(datasets)} datasets; relative change of a Diff-Tuning Average vs full_ft with the same "
+                     f"PEFT method; best per column in bold. {protocol_caption(scores)}")
+    return table
+
+
+def controlnet_table(rows: pd.DataFrame, name: str, methods: list[str] | None = None) -> Table:
+    """ControlNet convergence: per condition, the chance score and threshold, each base's sudden-convergence step
+    and final fidelity, and the acceleration of every base over the first (the baseline)."""
+    parts = rows["metric"].str.split(":", n=1, expand=True)
+    rows = rows.assign(kind=parts[0], condition=parts[1])
+    bases = methods or ordered(rows["method"], ["pretrained"])
+    conditions = ordered(rows["condition"], ["canny", "blur", "lowres", "segmentation", "inpaint"])
+    header = ["Condition", "Chance", "Threshold"]
+    header += [f"{label} ({base})" for base in bases for label in ("Conv. step", "Final")]
+    header += [f"Accel. ({base})" for base in bases[1:]]
+    table = Table(name, header, rows=[], label_columns=1, caption="")
+    score = Column("fidelity", "", 0, 3, show_std=False)
+    step = Column("step", "", -1, 0, show_std=False)
+    speed = Column("acceleration", "", +1, 2, show_std=False)
+
+    def cell(kind: str, condition: str, base: str, column: Column) -> Cell:
+        """One summarised value (— with the row's note when it has none)."""
+        return summarise(rows[(rows["kind"] == kind) & (rows["condition"] == condition) & (rows["method"] == base)],
+                         column, table)
+
+    for condition in conditions:
+        line = [Cell(condition), cell("chance_fidelity", condition, bases[0], score),
+                cell("threshold", condition, bases[0], score)]
+        steps = [cell("convergence_step", condition, base, step) for base in bases]
+        mark_best(steps, step)
+        for base, step_cell in zip(bases, steps):
+            line += [step_cell, cell("final_fidelity", condition, base, score)]
+        line += [cell("acceleration", condition, base, speed) for base in bases[1:]]
+        table.rows.append(line)
+    table.caption = (f"Sudden convergence of ControlNets on frozen bases ({', '.join(bases)}): the first scored "
+                     "training step from which the control fidelity stays at or above the threshold (earliest in "
+                     "bold); Final = fidelity at the last step; Accel. = the first base's step / this base's step. "
+                     "Fidelity: edge F1 (canny), IoU (segmentation), PSNR dB (blur, lowres, inpaint on kept pixels); "
+                     "chance = unrelated pairs of the probe images; threshold = halfway from chance to 1 (F1, IoU) "
+                     f"or chance + 5 dB (PSNR). {seed_phrase(rows, ['method', 'metric'])}. {protocol_caption(rows)}")
+    return table
+
+
 def time_ratios(rows: pd.DataFrame, against: tuple[str, ...] = ("dps", "reddiff")) -> str:
     """'Total time of DPS / DEFT: …' per task: the paper's speed-up claim counts DEFT's training time."""
     totals = rows[rows["metric"] == "time_total_s"].groupby(["dataset", "method"])["value"].mean()
@@ -324,8 +407,8 @@ def protein_quality_table(rows: pd.DataFrame, name: str, methods: list[str] | No
     return table
 
 
-LAYOUTS = {"difftune": difftune_table, "deft": deft_table, "protein": protein_table,
-           "protein_quality": protein_quality_table}
+LAYOUTS = {"difftune": difftune_table, "peft": peft_table, "controlnet": controlnet_table, "deft": deft_table,
+           "protein": protein_table, "protein_quality": protein_quality_table}
 
 
 #################################################################################
@@ -408,19 +491,23 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", nargs="+", required=True, type=Path, metavar="CSV", help="results CSVs")
     parser.add_argument("--layout", choices=list(LAYOUTS), required=True,
-                        help="difftune: methods × datasets of one metric; deft: PSNR/SSIM/LPIPS/KID/NFE/time by task; "
+                        help="difftune: methods × datasets of one metric; peft: PEFT methods × objectives; "
+                             "controlnet: convergence steps by condition; "
+                             "deft: PSNR/SSIM/LPIPS/KID/NFE/time by task; "
                              "protein: motif success per problem × method; protein_quality: per-method means")
     parser.add_argument("--out-dir", type=Path, required=True, help="folder for {experiment}.md and {experiment}.tex")
     parser.add_argument("--experiment", default=None, help="render only this experiment (default: every one)")
     parser.add_argument("--methods", default=None, help="comma-separated row order and selection (default: the "
                                                         "baseline first, then alphabetical)")
-    parser.add_argument("--metric", default=None, help="difftune layout: the metric in the cells (default fid_local); "
+    parser.add_argument("--metric", default=None, help="difftune/peft layouts: the cell metric (default fid_local); "
                                                        "deft layout: the KID column (default kid_local)")
     parser.add_argument("--baseline", default="full_ft", help="difftune layout: method for the relative change")
     args = parser.parse_args(argv)
     options = {"methods": args.methods.split(",") if args.methods else None}
     if args.layout == "difftune":
         options.update(metric=args.metric or "fid_local", baseline=args.baseline)
+    elif args.layout == "peft":
+        options.update(metric=args.metric or "fid_local")
     elif args.layout == "deft":
         options.update(metric=args.metric or "kid_local")
     for path in write_tables(read_results(*args.results), args.layout, args.out_dir, args.experiment, **options):

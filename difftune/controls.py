@@ -12,8 +12,11 @@ generated sample:
 | segmentation | Otsu threshold of the grey image, 1 channel | IoU of the two foreground masks |
 | inpaint | the image with its centre half-square removed, plus the mask, 4 channels | PSNR (dB) on the kept pixels |
 
-`convergence_step` finds the "sudden convergence" step of a fidelity curve: the first evaluated training step from
-which the score stays at or above a threshold; `relative_acceleration` compares two such steps.
+`chance_fidelity` is the score of unrelated pairs of the same images (each image against its neighbour's
+condition): what a model that ignores the condition gets. The convergence threshold sits above it, halfway from chance
+to a perfect 1 for F1 and IoU and `PSNR_MARGIN_DB` above it for the PSNR scores. `convergence_step` finds the
+"sudden convergence" step of a fidelity curve: the first evaluated training step from which the score stays at or
+above the threshold; `relative_acceleration` compares two such steps.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ CANNY_SIGMA = 1.0
 BLUR_SIGMA = 2.0
 LOWRES_FACTOR = 4
 EDGE_TOLERANCE = 1  # pixels: an edge pixel counts as matched if the other map has an edge this close
+BOUNDED = ("canny", "segmentation")  # scores in [0, 1]; the others are PSNR in dB
+PSNR_MARGIN_DB = 5.0
 
 
 def _check_images(images: np.ndarray) -> np.ndarray:
@@ -132,6 +137,19 @@ def fidelity(name: str, images: np.ndarray, samples: np.ndarray) -> np.ndarray:
         else:
             scores.append(_psnr(condition, redone))
     return np.asarray(scores)
+
+
+def chance_fidelity(name: str, images: np.ndarray) -> float:
+    """Mean fidelity of unrelated pairs: image i's condition against image i+1 (cyclically); needs two images."""
+    if len(images) < 2:
+        raise ValueError("chance fidelity needs at least two images")
+    return float(fidelity(name, images, np.roll(images, 1, axis=0)).mean())
+
+
+def convergence_threshold(name: str, chance: float) -> float:
+    """The score a model must keep to count as following the condition: halfway from chance to 1 (F1, IoU), or
+    PSNR_MARGIN_DB above chance (PSNR)."""
+    return chance + 0.5 * (1.0 - chance) if name in BOUNDED else chance + PSNR_MARGIN_DB
 
 
 def convergence_step(steps: Sequence[int], scores: Sequence[float], threshold: float) -> int | None:

@@ -74,6 +74,24 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert (results / "figures/protein_scaffolds.png").stat().st_size > 10_000
     manifest = pd.read_csv(results / "protein_chains.csv")
     assert set(manifest["split"]) == {"train", "test"} and manifest["name"].is_unique
+    peft = read_results(results / "difftune_peft.csv")
+    assert set(peft["method"]) == {"full_ft+lora", "diff_tuning+lora", "full_ft", "diff_tuning"}
+    share = peft[peft["metric"] == "trainable_percent"].set_index("method")["value"]
+    assert share["full_ft"] == 100.0 and 0 < share["full_ft+lora"] < 100.0
+    assert "| LoRA | diff_tuning |" in (results / "tables/difftune_peft.md").read_text()
+    tau = read_results(results / "ablation_tau.csv")
+    assert set(tau["method"]) == {"diff_tuning@tau=0", "diff_tuning@tau=1", "full_ft"}
+    sizes = read_results(results / "ablation_retention_set.csv")
+    assert set(sizes["method"]) == {"diff_tuning@retention_size=12", "diff_tuning@retention=source", "full_ft"}
+    assert (workdir / "runs/smoke/finetune/textures/diff_tuning@retention=source/summary.json").is_file()
+    assert not (workdir / "runs/smoke/finetune/textures/diff_tuning@tau=1").exists()  # the default: the main run
+    assert (results / "figures/ablation_retention_weight.png").stat().st_size > 10_000
+    control = read_results(results / "controlnet.csv")
+    assert {"convergence_step:canny", "final_fidelity:inpaint", "acceleration:canny"} <= set(control["metric"])
+    curves = pd.read_csv(results / "controlnet_fidelity.csv")
+    assert set(curves["base"]) == {"pretrained", "diff_tuning"} and set(curves["step"]) == {0, 2, 4}
+    assert "| canny |" in (results / "tables/controlnet.md").read_text()
+    assert (results / "figures/controlnet.png").stat().st_size > 10_000
     second = snakemake(*config, "--dry-run", cwd=workdir)
     assert second.returncode == 0 and "Nothing to be done" in second.stdout + second.stderr
 
@@ -94,6 +112,7 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     html = (workdir / "report.html").read_text(errors="replace")
     assert "forgetting.png" in html and "source_grid.png" in html and "difftune_main.md" in html
     assert "deft_main.md" in html and "protein_motif.md" in html and "protein_scaffolds.png" in html
+    assert "difftune_peft.md" in html and "ablation_tau.png" in html and "controlnet.png" in html
 
 
 def test_unknown_config_key_stops_the_run(workdir):

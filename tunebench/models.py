@@ -177,10 +177,15 @@ def export_dit(model: DiTTransformer2DModel, folder: str | Path, run: RunConfig,
     safetensors cannot store one tensor under 28 names, so the shared embedder is written once per block (as in
     converted hub checkpoints); `load_dit` ties the identical copies again.
     """
+    return export_pretrained(untied_embedders(model), folder, run, {"fixes": list(DIT_FIXES), **(extra or {})})
+
+
+def untied_embedders(model: DiTTransformer2DModel) -> DiTTransformer2DModel:
+    """A copy whose blocks each hold their own copy of the shared embedder (what safetensors can store)."""
     untied = copy.deepcopy(model)
     for block in untied.transformer_blocks[1:]:
         block.norm1.emb = copy.deepcopy(block.norm1.emb)
-    return export_pretrained(untied, folder, run, {"fixes": list(DIT_FIXES), **(extra or {})})
+    return untied
 
 
 def export_pretrained(model, folder: str | Path, run: RunConfig, extra: dict | None = None) -> Path:

@@ -53,12 +53,17 @@ def chunked(fn, chunk: int, *tensors: torch.Tensor, fills: tuple = ()) -> torch.
     return torch.cat(outputs)
 
 
-def chunked_forward(model, x, t, labels, chunk: int, null: int) -> torch.Tensor:
-    """Run `model` on fixed-size row chunks (the last padded with null-label zeros) and concatenate the outputs."""
-    return chunked(lambda xs, ts, ys: model(xs, ts, ys).sample, chunk, x, t, labels, fills=(0, 0, null))
+def chunked_forward(model, x, t, labels, chunk: int, null: int, controls: torch.Tensor | None = None) -> torch.Tensor:
+    """Run `model` on fixed-size row chunks (the last padded with null-label zeros) and concatenate the outputs;
+    `controls` (a ControlNet's per-row condition images) are chunked with the rows."""
+    if controls is None:
+        return chunked(lambda xs, ts, ys: model(xs, ts, ys).sample, chunk, x, t, labels, fills=(0, 0, null))
+    return chunked(lambda xs, ts, ys, cs: model(xs, ts, ys, controls=cs).sample, chunk, x, t, labels, controls,
+                   fills=(0, 0, null, 0))
 
 
-def guided_output(model, x, t, labels, sample: SampleConfig, null: int) -> torch.Tensor:
+def guided_output(model, x, t, labels, sample: SampleConfig, null: int,
+                  controls: torch.Tensor | None = None) -> torch.Tensor:
     """Model output with classifier-free guidance on the first `guided_channels` ε channels (DiT's convention).
 
     The remaining ε channels and the variance channels come from the conditional branch, as in DiT's
@@ -66,9 +71,10 @@ def guided_output(model, x, t, labels, sample: SampleConfig, null: int) -> torch
     """
     tt = t.expand(x.shape[0])
     if sample.guidance_scale == 1.0 or bool((labels == null).all()):  # all-null rows: guidance changes nothing
-        return chunked_forward(model, x, tt, labels, sample.compute_chunk, null)
+        return chunked_forward(model, x, tt, labels, sample.compute_chunk, null, controls)
     both = chunked_forward(model, torch.cat([x, x]), torch.cat([tt, tt]),
-                           torch.cat([labels, torch.full_like(labels, null)]), sample.compute_chunk, null)
+                           torch.cat([labels, torch.full_like(labels, null)]), sample.compute_chunk, null,
+                           None if controls is None else torch.cat([controls, controls]))
     cond, uncond = both.chunk(2)
     k = x.shape[1] if sample.guided_channels is None else min(sample.guided_channels, x.shape[1])
     guided = cond.clone()
@@ -108,12 +114,16 @@ class Handoff:
 @torch.no_grad()
 def sample_batches(model, diffusion: DiffusionConfig, sample: SampleConfig, seeds: list[int], labels: list[int],
                    vae=None, vae_scaling: float = 0.18215, device: str | torch.device = "cpu",
-                   progress: bool = True, handoff: Handoff | None = None) -> Iterator[tuple[list[int], torch.Tensor]]:
+                   progress: bool = True, handoff: Handoff | None = None,
+                   controls: torch.Tensor | None = None) -> Iterator[tuple[list[int], torch.Tensor]]:
     """Yield (seeds, images in [-1, 1]) batch by batch; every sample is a function of its own seed only.
 
     With `handoff`, steps below `handoff.below_t` use the hand-off model (same noise stream, so only the splice
-    point changes between runs).
+    point changes between runs). `controls` (N×C×H×W, one per seed) are passed to a ControlNet-wrapped `model`
+    (difftune.controlnet.ControlledDiT) as `controls=`.
     """
+    if controls is not None and (len(controls) != len(seeds) or handoff is not None):
+        raise ValueError(f"need one control image per seed ({len(controls)} for {len(seeds)}) and no hand-off")
     model.eval()
     if handoff is not None:
         handoff.model.eval()
@@ -133,11 +143,12 @@ def sample_batches(model, diffusion: DiffusionConfig, sample: SampleConfig, seed
         x = randn_tensor((len(batch_seeds), *shape), generator=generators, device=torch.device(device))
         y = torch.tensor(labels[start:start + sample.batch_size], device=device)
         y_handoff = torch.tensor(handoff.labels[start:start + sample.batch_size], device=device) if handoff else None
+        c = None if controls is None else controls[start:start + sample.batch_size].to(device)
         for t in scheduler.timesteps:
             handing_off = handoff is not None and int(t) < handoff.below_t
             step_model, step_labels = (handoff.model, y_handoff) if handing_off else (model, y)
             out = guided_output(step_model, x, t.to(device).reshape(1), step_labels, sample,
-                                step_model.config.num_embeds_ada_norm)
+                                step_model.config.num_embeds_ada_norm, c)
             if sample.sampler == "ddpm":
                 x = scheduler.step(out, t, x, generator=generators).prev_sample
             else:

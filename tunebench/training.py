@@ -94,11 +94,13 @@ def to_model_space(images: torch.Tensor, vae, scaling: float, generator: torch.G
         return vae.encode(images).latent_dist.sample(generator) * scaling
 
 
-def denoising_losses(model, diffusion: GaussianDiffusion, x0, labels, t, generator) -> dict[str, torch.Tensor]:
-    """Per-sample DiT loss at given timesteps: noise x0 to x_t, predict, ε-MSE (+ VLB when variance is learned)."""
+def denoising_losses(model, diffusion: GaussianDiffusion, x0, labels, t, generator,
+                     **model_inputs) -> dict[str, torch.Tensor]:
+    """Per-sample DiT loss at given timesteps: noise x0 to x_t, predict, ε-MSE (+ VLB when variance is learned).
+    `model_inputs` go to the model as keywords (a ControlNet's `controls`)."""
     noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
     xt = diffusion.q_sample(x0, t, noise)
-    out = model(xt, t, labels).sample.float()
+    out = model(xt, t, labels, **model_inputs).sample.float()
     return diffusion.training_losses(out, x0, xt, t, noise)
 
 
@@ -168,13 +170,14 @@ def _append_stats(path: Path, rows: list[dict], keep_until: int | None = None) -
 
 def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Callable[[int], dict], out_dir: str | Path,
           ema: torch.nn.Module | None = None, resume: str = "auto", progress: bool = True,
-          inputs: dict[str, str] | None = None):
+          inputs: dict[str, str] | None = None, on_checkpoint: Callable[[int, torch.nn.Module], None] | None = None):
     """Train `model` for `run.train.steps` steps and return (model, ema), both unwrapped, on CPU.
 
     `batches(step)` returns the step's batch; `loss_fn(model, batch, generator)` returns per-sample tensors with a
     'loss' key. Parameters with `requires_grad=False` stay frozen. Checkpoints every `checkpoint_every` steps and
     at the end; resumes from the latest checkpoint in `out_dir` unless `resume` says otherwise. `inputs`
     (name → `tunebench.io.input_fingerprint`) is stored in every checkpoint; resuming with other inputs is refused.
+    `on_checkpoint(step, model)` runs after each checkpoint with the unwrapped (non-EMA) model, e.g. to score it.
     """
     cfg = run.train
     out_dir = Path(out_dir)
@@ -233,6 +236,9 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
             if accelerator.is_main_process:
                 save_checkpoint(out_dir, done, accelerator.unwrap_model(model), ema, optimizer, run,
                                 cfg.checkpoints_keep, inputs)
+            if on_checkpoint is not None:
+                on_checkpoint(done, accelerator.unwrap_model(model))
+                model.train()  # the callback may have switched to eval mode to sample
     bar.close()
     _append_stats(stats_path, pending)
     return accelerator.unwrap_model(model).cpu(), ema.cpu()

@@ -11,6 +11,7 @@ from deft.baselines import supports
 from deft.protein.models import head_name
 from deft.tasks import build_operator, task_config
 from difftune.config import METHODS
+from difftune.variants import Variant, parse_variant
 from tunebench.config import SCALES
 
 
@@ -35,6 +36,12 @@ DEFT = config["deft"]
 DEFT_BACKBONE = PAPER.get("deft_backbone") if PAPER_SCALE else f"{RUNS}/uncond/model"
 DEFT_TASK_PATTERN = "|".join(DEFT["tasks"])
 DEFT_METHOD_PATTERN = "|".join(["deft", "amortised", *DEFT["baselines"]])
+PEFT = DIFFTUNE["peft"]
+ABLATIONS = DIFFTUNE["ablations"]
+ABLATION_KNOBS = ("tau", "retention_weight", "retention_ratio", "retention_set")
+# Result files of FID rows: the main comparison, the PEFT table and one experiment per ablation knob.
+FID_EXPERIMENT_PATTERN = "|".join(["difftune_main", "difftune_peft", *(f"ablation_{k}" for k in ABLATION_KNOBS)])
+CONTROLNET = config["controlnet"]
 PROTEIN = config["protein"]
 PROTEIN_HEADS = {head_name(fraction): fraction for fraction in PROTEIN["heads"]}
 PROTEIN_METHODS = [*PROTEIN["baselines"], *PROTEIN_HEADS]
@@ -57,8 +64,26 @@ def check_paper_files():
             raise WorkflowError(f"config key 'paper.{key}': {PAPER[key]} does not exist; provide {hint}")
 
 
+def check_difftune_studies():
+    """The PEFT table and the ablations compare with the main runs: their datasets must be main datasets."""
+    for key, datasets in (("difftune.peft.datasets", PEFT["datasets"]),
+                          ("difftune.ablations.dataset", [ABLATIONS["dataset"]]),
+                          ("controlnet.dataset", [CONTROLNET["dataset"]])):
+        unknown = sorted(set(datasets) - set(DIFFTUNE["datasets"]))
+        if unknown:
+            raise WorkflowError(f"config key '{key}': {unknown} not in difftune.datasets {DIFFTUNE['datasets']}")
+    too_large = [n for n in ABLATIONS["retention_set"] if n != "source" and n > DIFFTUNE["retention_n"]]
+    if too_large:
+        raise WorkflowError(f"config key 'difftune.ablations.retention_set': sizes {too_large} exceed "
+                            f"difftune.retention_n = {DIFFTUNE['retention_n']} (sizes are prefixes of that set)")
+    if PAPER_SCALE and "source" in ABLATIONS["retention_set"]:
+        raise WorkflowError("config key 'difftune.ablations.retention_set': 'source' needs real ImageNet images, "
+                            "which have no dataset entry at paper scale yet; remove it")
+
+
 if PAPER_SCALE:
     check_paper_files()
+check_difftune_studies()
 
 
 def fid_samples_seeds():
@@ -72,8 +97,60 @@ def sampling_overrides():
 
 
 def retention_input(wildcards):
-    """The retention set, for the methods that replay one (none for full fine-tuning)."""
-    return [f"{RUNS}/retention"] if METHODS[wildcards.method].retention else []
+    """The retention set a run replays: generated (the method) or real source images; none for full fine-tuning."""
+    variant = parse_variant(wildcards.method)
+    if not METHODS[variant.method].retention:
+        return []
+    return [f"{RUNS}/retention-source" if variant.retention_kind == "source" else f"{RUNS}/retention"]
+
+
+def finetune_variant_flags(wildcards):
+    """The fine-tuning CLI's flags of a run name (difftune.variants): method, PEFT method, ablated key."""
+    variant = parse_variant(wildcards.method)
+    flags = ["--method", variant.method] + (["--peft", variant.peft] if variant.peft != "none" else [])
+    return " ".join(flags + variant.set_flags())
+
+
+def model_run(wildcards):
+    """The run whose model a result row scores: the row's own, or the plain run when the override is a default."""
+    return parse_variant(wildcards.method).plain(DIFFTUNE["retention_n"]).name
+
+
+def ablation_variant(knob, value):
+    """The run name of one ablation point (retention_set: a size, or 'source' for real source images)."""
+    method = ABLATIONS["method"]
+    if knob == "retention_set":
+        if value == "source":
+            return Variant(method, key="retention", value="source")
+        return Variant(method, key="retention_size", value=int(value))
+    return Variant(method, key=knob, value=float(value))
+
+
+def ablation_metric_files(knob):
+    """One results CSV per point of an ablation knob, plus the baseline full_ft on the same dataset."""
+    names = [ablation_variant(knob, value).name for value in ABLATIONS[knob]] + ["full_ft"]
+    return [f"{RUNS}/metrics/ablation_{knob}/{ABLATIONS['dataset']}/{name}.csv" for name in names]
+
+
+def peft_methods():
+    """Run names of the PEFT table: each PEFT method with full_ft and diff_tuning, then the all-weights runs."""
+    return [f"{method}+{peft}" for peft in PEFT["methods"] for method in ("full_ft", "diff_tuning")] + [
+        "full_ft", "diff_tuning"]
+
+
+def study_runs():
+    """(dataset, run name) of every model the PEFT table and the ablations train or reuse."""
+    runs = {(dataset, name) for dataset in PEFT["datasets"] for name in peft_methods()}
+    runs |= {(ABLATIONS["dataset"], ablation_variant(knob, value).plain(DIFFTUNE["retention_n"]).name)
+             for knob in ABLATION_KNOBS for value in ABLATIONS[knob]}
+    return sorted(runs)
+
+
+def peft_metric_files():
+    """FID rows and trainable-parameter rows of every PEFT-table run."""
+    pairs = dict(dataset=PEFT["datasets"], method=peft_methods())
+    return (expand(f"{RUNS}/metrics/difftune_peft/{{dataset}}/{{method}}.csv", **pairs)
+            + expand(f"{RUNS}/metrics/difftune_peft_params/{{dataset}}/{{method}}.csv", **pairs))
 
 
 def dataset_root_flag(wildcards):
@@ -170,6 +247,20 @@ def deft_metric_files():
     return [f"{RUNS}/metrics/deft_main/{task}/{method}.csv" for task, method in deft_pairs()]
 
 
+def controlnet_base(wildcards):
+    """The frozen model of a ControlNet: 'pretrained' is the source model, any other base is the fine-tuned model of
+    that run name on the ControlNet dataset."""
+    if wildcards.base == "pretrained":
+        return PRETRAINED
+    return f"{RUNS}/finetune/{wildcards.dataset}/{parse_variant(wildcards.base).name}/model"
+
+
+def controlnet_summaries():
+    """The summary.json of every ControlNet run (condition × base)."""
+    return expand(f"{RUNS}/controlnet/{CONTROLNET['dataset']}/{{condition}}/{{base}}/summary.json",
+                  condition=CONTROLNET["conditions"], base=CONTROLNET["bases"])
+
+
 def protein_data_flag():
     """--set data.root=... at paper scale (the PDB folder); the mini/smoke sources are installed packages."""
     return f"--set data.root={PAPER['protein_root']}" if PAPER_SCALE else ""
@@ -218,6 +309,19 @@ def final_outputs():
         f"{RESULTS}/tables/difftune_main.md",
         f"{RESULTS}/forgetting.csv",
         f"{RESULTS}/figures/forgetting.png",
+        *[f"{RUNS}/finetune/{dataset}/{name}/model" for dataset, name in study_runs()],
+        *[f"{RUNS}/samples/{dataset}/{name}" for dataset, name in study_runs()],
+        *peft_metric_files(),
+        f"{RESULTS}/difftune_peft.csv",
+        f"{RESULTS}/tables/difftune_peft.md",
+        *[path for knob in ABLATION_KNOBS for path in ablation_metric_files(knob)],
+        *expand(f"{RESULTS}/ablation_{{knob}}.csv", knob=ABLATION_KNOBS),
+        *expand(f"{RESULTS}/figures/ablation_{{knob}}.png", knob=ABLATION_KNOBS),
+        *[str(Path(path).parent / "controlnet") for path in controlnet_summaries()],
+        f"{RESULTS}/controlnet_fidelity.csv",
+        f"{RESULTS}/controlnet.csv",
+        f"{RESULTS}/tables/controlnet.md",
+        f"{RESULTS}/figures/controlnet.png",
         *expand(f"{RUNS}/deft/{{task}}/train/head", task=DEFT["tasks"]),
         *expand(f"{RUNS}/deft/{{task}}/amortised-train/model", task=DEFT["amortised"]),
         *[f"{RUNS}/deft/{task}/{method}/recon.npz" for task, method in deft_pairs()],

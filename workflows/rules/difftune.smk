@@ -41,6 +41,7 @@ rule finetune:
     params:
         run_dir=subpath(output.summary, parent=True),
         retention=lambda wildcards, input: f"--retention {input.retention}" if input.retention else "",
+        variant=finetune_variant_flags,
         data=finetune_data_flag,
         vae=vae_flag(),
         scale=SCALE,
@@ -54,7 +55,7 @@ rule finetune:
         gpu=1,
     shell:
         "{params.python} -m difftune.finetune --scale {params.scale} --pretrained {input.pretrained}"
-        " {params.retention} --dataset {wildcards.dataset} --method {wildcards.method} {params.data} {params.vae}"
+        " {params.retention} --dataset {wildcards.dataset} {params.variant} {params.data} {params.vae}"
         " --out {params.run_dir} --no-progress > {log} 2>&1"
 
 
@@ -83,17 +84,20 @@ rule sample_finetuned:
         " --labels uniform {params.overrides} --no-progress > {log} 2>&1"
 
 
+# FID rows of one experiment's method; an ablation point at its default value scores the plain run's samples.
 rule fid_finetuned:
     input:
-        samples=rules.sample_finetuned.output,
+        samples=lambda wildcards: f"{RUNS}/samples/{wildcards.dataset}/{model_run(wildcards)}",
         ref=f"{RUNS}/fid-refs/{{dataset}}",
         features=extractor_input(),
     output:
-        f"{RUNS}/metrics/difftune_main/{{dataset}}/{{method}}.csv",
+        f"{RUNS}/metrics/{{experiment}}/{{dataset}}/{{method}}.csv",
     log:
-        f"{RUNS}/logs/fid_finetuned/{{dataset}}/{{method}}.log",
+        f"{RUNS}/logs/fid_finetuned/{{experiment}}/{{dataset}}/{{method}}.log",
     benchmark:
-        f"{RUNS}/benchmarks/fid_finetuned/{{dataset}}/{{method}}.tsv"
+        f"{RUNS}/benchmarks/fid_finetuned/{{experiment}}/{{dataset}}/{{method}}.tsv"
+    wildcard_constraints:
+        experiment=FID_EXPERIMENT_PATTERN,
     params:
         extractor=scoring_extractor_flags,
         scale=SCALE,
@@ -107,7 +111,7 @@ rule fid_finetuned:
         gpu=0,
     shell:
         "{params.python} -m benchmarks.fid calc --images {input.samples} --ref {input.ref}/*.npz"
-        " {params.extractor} --results {output} --experiment difftune_main --method {wildcards.method}"
+        " {params.extractor} --results {output} --experiment {wildcards.experiment} --method {wildcards.method}"
         " --dataset {wildcards.dataset} --scale {params.scale} --seed 0 > {log} 2>&1"
 
 

@@ -1,0 +1,57 @@
+"""ControlNet-training settings: the condition, the branch depth, the fidelity evaluation and its convergence
+threshold. The official Diff-Tuning code has no ControlNet part (notes/difftuning.md §5), so the paper-scale values
+here are assumptions, stated as such; mini and smoke only shrink them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from difftune.controls import CONDITIONS
+from tunebench.config import ConfigError, RunConfig
+
+@dataclass
+class ControlConfig:
+    """What the branch sees and how its control fidelity is scored during training."""
+
+    condition: str = "canny"  # a key of difftune.controls.CONDITIONS
+    num_blocks: int | None = None  # copied blocks; None = half the base's blocks (PixArt-δ: 13 of 28)
+    eval_images: int = 64  # held-out images whose conditions are scored at every checkpoint (seeds 0..N-1)
+    eval_sample_steps: int = 50  # sampler steps of those samples (guidance 1: the condition is the guidance)
+    # Sudden-convergence threshold of the fidelity score; None = difftune.controls.convergence_threshold (relative
+    # to the chance score of the probe images, so one rule fits every condition and dataset).
+    threshold: float | None = None
+
+
+@dataclass
+class ControlTrainConfig(RunConfig):
+    """A ControlNet run on a frozen base: the core sections plus `control`. Paper: 15k steps of 32 (an assumption)."""
+
+    control: ControlConfig = field(default_factory=ControlConfig)
+
+    # Checkpoints are the evaluation points (the fidelity curve's x axis): every 100 of 1000 mini steps.
+    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = {
+        "paper": {"train": {"steps": 15000, "checkpoint_every": 500, "lr": 1e-5}},
+        "mini": {"data": {"dataset": "mnist5k", "hflip": False},
+                 "train": {"steps": 1000, "batch_size": 32, "lr": 1e-4, "ema_decay": 0.9976, "ema_warmup": False,
+                           "log_every": 50, "checkpoint_every": 100, "checkpoints_keep": 2}},
+        "smoke": {"data": {"dataset": "mnist5k", "hflip": False},
+                  "train": {"steps": 4, "batch_size": 8, "ema_decay": 0.9, "ema_warmup": False,
+                            "log_every": 2, "checkpoint_every": 2},
+                  "control": {"eval_images": 4, "eval_sample_steps": 4}},
+    }
+
+    def validate(self) -> None:
+        """Check the control section, naming the key."""
+        c = self.control
+        if c.condition not in CONDITIONS:
+            raise ConfigError(f"config key 'control.condition' is {c.condition!r}; choose one of "
+                              f"{', '.join(CONDITIONS)}")
+        if c.num_blocks is not None and c.num_blocks <= 0:
+            raise ConfigError(f"config key 'control.num_blocks' = {c.num_blocks} must be positive (or null)")
+        for key, value in (("control.eval_images", c.eval_images), ("control.eval_sample_steps", c.eval_sample_steps)):
+            if value <= 0:
+                raise ConfigError(f"config key '{key}' = {value} must be positive")
+        if self.data.hflip:
+            raise ConfigError("config key 'data.hflip' must be false for ControlNet runs: conditions are computed "
+                              "on the unflipped images")
