@@ -152,7 +152,10 @@ def test_paper_config_dry_runs_under_the_slurm_profile(workdir, tmp_path):
                        "--printshellcmds", cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = planned_jobs(result.stdout)
-    assert jobs["finetune"] == 16 and jobs["fid_reference"] == 8 and "pretrain_source" not in jobs
+    # 16 main runs, 8 datasets × 3 PEFT methods × 2 objectives, 11 ablation points that are not the defaults
+    assert jobs["finetune"] == 16 + 48 + 11 and jobs["fid_reference"] == 8 and "pretrain_source" not in jobs
+    assert jobs["control_train"] == 10 and "retention_source" not in jobs
+    assert f"--base {tmp_path / 'DiT-XL-2-256'} --condition canny --dataset food101" in result.stdout
     assert "feature_net" not in jobs  # paper scale scores with Inception, not the local feature network
     assert f"--pretrained {tmp_path / 'DiT-XL-2-256'}" in result.stdout
     assert f"--set data.root={tmp_path / 'datasets'}/food101" in result.stdout
