@@ -27,8 +27,8 @@ from difftune.control_config import ControlTrainConfig
 from difftune.controlnet import ControlledDiT, DiTControlNet, export_controlnet
 from difftune.controls import (CHANNELS, CONDITIONS, chance_fidelity, convergence_threshold, fidelity,
                                make_conditions)
-from tunebench.cli import (add_config_args, add_training_args, config_from_args, print_config, run_cli,
-                           setup_logging)
+from tunebench.cli import (add_config_args, add_training_args, config_from_args, flag_overrides, print_config,
+                           run_cli, setup_logging)
 from tunebench.config import ConfigError, to_dict
 from tunebench.datasets import load_dataset
 from tunebench.io import git_commit, input_fingerprint, read_json, to_uint8, write_csv, write_json
@@ -56,11 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def resolve_run(args: argparse.Namespace) -> ControlTrainConfig:
     """Paper defaults < scale < YAML files < --base/--condition/--dataset < --set."""
-    shortcuts = {"model": {}, "data": {}, "control": {}}
-    for value, section, key in ((args.base, "model", "pretrained"), (args.dataset, "data", "dataset"),
-                                (args.condition, "control", "condition")):
-        if value is not None:
-            shortcuts[section][key] = value
+    shortcuts = flag_overrides((args.base, "model", "pretrained"), (args.dataset, "data", "dataset"),
+                               (args.condition, "control", "condition"))
     run = config_from_args(args, ControlTrainConfig, shortcuts=shortcuts)
     if not run.model.pretrained:
         raise ConfigError("a ControlNet needs a frozen base model: pass --base FOLDER (or model.pretrained)")

@@ -23,8 +23,8 @@ from difftune.config import METHODS, PEFT_METHODS, FineTuneConfig
 from difftune.objective import batch_sizes, make_objective
 from difftune.peft import apply_peft, merged_copy
 from difftune.retention import RetentionSet
-from tunebench.cli import (add_config_args, add_training_args, config_from_args, print_config, run_cli,
-                           setup_logging)
+from tunebench.cli import (add_config_args, add_training_args, config_from_args, flag_overrides, print_config,
+                           run_cli, setup_logging)
 from tunebench.config import ConfigError, to_dict
 from tunebench.io import git_commit, input_fingerprint, write_json
 from tunebench.models import count_parameters, export_dit, load_dit, null_class
@@ -51,12 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def resolve_run(args: argparse.Namespace) -> FineTuneConfig:
     """Paper defaults < scale < YAML files < shortcut flags < --set."""
-    shortcuts = {"model": {}, "data": {}, "difftune": {}}
-    for value, section, key in ((args.pretrained, "model", "pretrained"), (args.dataset, "data", "dataset"),
-                                (args.method, "difftune", "method"), (args.peft, "difftune", "peft"),
-                                (args.retention, "difftune", "retention")):
-        if value is not None:
-            shortcuts[section][key] = value
+    shortcuts = flag_overrides((args.pretrained, "model", "pretrained"), (args.dataset, "data", "dataset"),
+                               (args.method, "difftune", "method"), (args.peft, "difftune", "peft"),
+                               (args.retention, "difftune", "retention"))
     run = config_from_args(args, FineTuneConfig, shortcuts=shortcuts)
     if not run.model.pretrained:
         raise ConfigError("fine-tuning needs a pre-trained model: pass --pretrained FOLDER (or model.pretrained)")

@@ -8,7 +8,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from tunebench.config import resolve  # noqa: E402
-from tunebench.models import build_dit  # noqa: E402
+from tunebench.models import build_dit, export_dit  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -19,13 +19,28 @@ def smoke_run():
     return resolve("smoke")
 
 
-@pytest.fixture
-def tiny_model(smoke_run):
-    """A randomly initialised smoke DiT with non-zero output layers (DiT's zero init would make outputs trivial)."""
+def nonzero_smoke_dit(run):
+    """A randomly initialised smoke DiT (seed 0) with non-zero output layers (DiT's zero init would make outputs
+    trivial)."""
     torch.manual_seed(0)
-    model = build_dit(smoke_run.model)
+    model = build_dit(run.model)
     with torch.no_grad():
         for p in model.parameters():
             if p.abs().sum() == 0:
                 p.normal_(0, 0.05)
     return model
+
+
+@pytest.fixture
+def tiny_model(smoke_run):
+    """The smoke DiT of `nonzero_smoke_dit`."""
+    return nonzero_smoke_dit(smoke_run)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """That DiT exported (13 source class names), standing in for a pre-trained or frozen base model."""
+    run = resolve("smoke")
+    folder = tmp_path_factory.mktemp("pretrained") / "model"
+    export_dit(nonzero_smoke_dit(run), folder, run, extra={"class_names": [str(i) for i in range(13)]})
+    return folder

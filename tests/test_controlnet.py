@@ -13,7 +13,6 @@ from difftune import control_summary, control_train
 from difftune.controlnet import ControlledDiT, DiTControlNet, export_controlnet, load_controlnet
 from difftune.controls import chance_fidelity, convergence_threshold
 from tunebench.config import ConfigError, resolve
-from tunebench.models import export_dit
 from tunebench.sampling import sample_batches
 
 
@@ -109,31 +108,14 @@ def test_thresholds_sit_between_chance_and_a_perfect_score():
         chance_fidelity("canny", images[:1])
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    """An exported smoke DiT standing in for a frozen base."""
-    run = resolve("smoke")
-    torch.manual_seed(0)
-    from tunebench.models import build_dit
-
-    model = build_dit(run.model)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.abs().sum() == 0:
-                p.normal_(0, 0.05)
-    folder = tmp_path_factory.mktemp("base") / "model"
-    export_dit(model, folder, run)
-    return folder
+def _train(out, pretrained, *extra):
+    control_train.main(["--scale", "smoke", "--base", str(pretrained), "--out", str(out), "--no-progress", *extra])
 
 
-def _train(out, base, *extra):
-    control_train.main(["--scale", "smoke", "--base", str(base), "--out", str(out), "--no-progress", *extra])
-
-
-def test_control_train_scores_every_checkpoint_and_resumes(tmp_path, base):
+def test_control_train_scores_every_checkpoint_and_resumes(tmp_path, pretrained):
     out = tmp_path / "canny" / "pretrained"
-    _train(out, base, "--condition", "canny", "--set", "train.steps=2")
-    _train(out, base, "--condition", "canny")  # resumes at step 2 up to the smoke scale's 4 steps
+    _train(out, pretrained, "--condition", "canny", "--set", "train.steps=2")
+    _train(out, pretrained, "--condition", "canny")  # resumes at step 2 up to the smoke scale's 4 steps
     curve = pd.read_csv(out / "fidelity.csv")
     assert list(curve["step"]) == [0, 2, 4] and (curve["n"] == 4).all()
     assert curve["threshold"].iloc[0] == pytest.approx(convergence_threshold("canny", curve["chance"].iloc[0]))
@@ -141,17 +123,17 @@ def test_control_train_scores_every_checkpoint_and_resumes(tmp_path, base):
     assert summary["condition"] == "canny" and summary["evaluated_steps"] == [0, 2, 4]
     assert (out / "controlnet/diffusion_pytorch_model.safetensors").is_file()
     fresh = tmp_path / "fresh"
-    _train(fresh, base, "--condition", "canny")
+    _train(fresh, pretrained, "--condition", "canny")
     assert pd.read_csv(fresh / "fidelity.csv")["mean"].tolist() == pytest.approx(curve["mean"].tolist())
 
 
-def test_control_train_errors_name_the_key(tmp_path, base):
+def test_control_train_errors_name_the_key(tmp_path, pretrained):
     with pytest.raises(ConfigError, match="--base"):
         control_train.main(["--scale", "smoke", "--out", str(tmp_path)])
     with pytest.raises(ConfigError, match="data.hflip"):
-        _train(tmp_path, base, "--set", "data.hflip=true")
+        _train(tmp_path, pretrained, "--set", "data.hflip=true")
     with pytest.raises(ConfigError, match="control.condition"):
-        _train(tmp_path, base, "--set", "control.condition=depth")
+        _train(tmp_path, pretrained, "--set", "control.condition=depth")
 
 
 def _fake_run(folder, condition, means, steps=(0, 100, 200, 300)):

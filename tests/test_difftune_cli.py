@@ -11,24 +11,7 @@ import torch
 from difftune import finetune, param_rows, retention
 from tunebench.checkpoint import CheckpointError
 from tunebench.config import ConfigError
-from tunebench.models import build_dit, export_dit, load_dit
-
-
-@pytest.fixture(scope="module")
-def pretrained(tmp_path_factory):
-    """An exported smoke DiT with non-zero output layers, standing in for the pre-trained source model."""
-    from tunebench.config import resolve
-
-    run = resolve("smoke")
-    torch.manual_seed(0)
-    model = build_dit(run.model)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.abs().sum() == 0:
-                p.normal_(0, 0.05)
-    folder = tmp_path_factory.mktemp("pretrained") / "model"
-    export_dit(model, folder, run, extra={"class_names": [str(i) for i in range(13)]})
-    return folder
+from tunebench.models import load_dit
 
 
 @pytest.fixture(scope="module")

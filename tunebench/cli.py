@@ -43,6 +43,15 @@ def config_from_args(args: argparse.Namespace, cls: type[RunConfig] = RunConfig,
                    parse_set(args.overrides), cls=cls)
 
 
+def flag_overrides(*flags: tuple[object, str, str]) -> dict:
+    """Config overrides {section: {key: value}} of shortcut flags given as (value, section, key); None = not given."""
+    overrides: dict = {}
+    for value, section, key in flags:
+        if value is not None:
+            overrides.setdefault(section, {})[key] = value
+    return overrides
+
+
 def print_config(cfg: RunConfig) -> None:
     """Print the resolved config (for --dry-run)."""
     print(json.dumps(to_dict(cfg), indent=2, sort_keys=True))
