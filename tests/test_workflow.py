@@ -120,8 +120,7 @@ ABLATIONS = """  ablations:
 
 def test_ablations_plan_one_run_per_point_that_is_not_a_default(workdir):
     config = workdir / "ablations.yaml"
-    config.write_text((workdir / "workflows/config/smoke.yaml").read_text().replace("controlnet:", ABLATIONS +
-                                                                                    "controlnet:"))
+    config.write_text((workdir / "workflows/config/smoke.yaml").read_text().replace("  ablations: null", ABLATIONS))
     result = snakemake("--configfile", str(config), "--dry-run", "--printshellcmds", cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = planned_jobs(result.stdout)
