@@ -25,7 +25,7 @@ import torch
 from tunebench.cli import run_cli, setup_logging
 from tunebench.config import SCALES, ConfigError
 from tunebench.datasets import load_dataset
-from tunebench.io import git_commit, load_npz_images, read_json, save_npz, write_json
+from tunebench.io import git_commit, is_main_process, load_npz_images, read_json, save_npz, write_json
 from tunebench.sample import main as sample_main
 
 log = logging.getLogger("difftune.retention")
@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
         save_npz(args.out / "samples.npz", images=images)
         manifest = {"kind": "source", "n": n, "dataset": args.dataset, "split": "train", "resolution": resolution,
                     "seed": args.seed, "labels_used_in_training": "null"}
-    write_json(args.out / MANIFEST, {**manifest, "git_commit": git_commit()})
+    if is_main_process():  # under accelerate launch every rank sampled its share; one writes the manifest
+        write_json(args.out / MANIFEST, {**manifest, "git_commit": git_commit()})
     log.info("retention set of %d %s images in %s", n, args.kind, args.out)
 
 

@@ -15,6 +15,8 @@ from typing import ClassVar
 
 import yaml
 
+from tunebench.speed import PRECISIONS
+
 
 class ConfigError(ValueError):
     """A configuration value or key is wrong; the message names the key and the fix."""
@@ -81,6 +83,8 @@ class TrainConfig:
     label_dropout: float = 0.1  # classifier-free guidance: drop the label once per sample; 1 = unconditional training
     mixed_precision: str = "no"  # "no" or "bf16"
     tf32: bool = True  # DiT's train.py enables TF32 matmuls on Ampere+
+    gradient_checkpointing: bool = False  # recompute each block's activations in the backward (less memory, +1 forward)
+    compile: bool = False  # torch.compile the model's forward (in place; checkpoints keep their names)
     seed: int = 0
     log_every: int = 100
     checkpoint_every: int = 1000
@@ -102,6 +106,8 @@ class SampleConfig:
     clip_x0: bool = False
     batch_size: int = 32
     compute_chunk: int = 32  # the model always runs on this many rows (padded), so images do not depend on batch size
+    precision: str = "tf32"  # "fp32", "tf32" (fp32 with TF32 matmuls on CUDA, DiT's sample.py) or "bf16" autocast
+    compile: bool = False  # torch.compile the model's forward before sampling
 
 
 @dataclass
@@ -212,6 +218,7 @@ def _validate(cfg: RunConfig):
          "must be divisible by model.patch_size"),
         ("train.mixed_precision", cfg.train.mixed_precision in ("no", "bf16"), "must be 'no' or 'bf16'"),
         ("sample.sampler", cfg.sample.sampler in ("ddpm", "ddim"), "must be 'ddpm' or 'ddim'"),
+        ("sample.precision", cfg.sample.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
         ("train.label_dropout", 0.0 <= cfg.train.label_dropout <= 1.0, "must be in [0, 1]"),
         ("train.lr_schedule", cfg.train.lr_schedule in ("constant", "linear"), "must be 'constant' or 'linear'"),
         ("train.ema_start", cfg.train.ema_start >= 0, "must be >= 0"),

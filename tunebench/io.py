@@ -66,6 +66,12 @@ def atomic_dir(path: str | Path):
         raise
 
 
+def is_main_process() -> bool:
+    """False in the non-zero ranks of a data-parallel job (torchrun and `accelerate launch` set RANK), which compute
+    but leave the writing of shared outputs to rank 0."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def write_csv(path: str | Path, columns, rows) -> str:
     """Write dict rows as CSV with a header (newline line ends), atomically; return the text written."""
     text = io.StringIO()

@@ -18,7 +18,7 @@ from diffusers import AutoencoderKL, DiTTransformer2DModel
 from torch import nn
 
 from tunebench.config import ModelConfig, RunConfig, to_dict
-from tunebench.io import atomic_dir
+from tunebench.io import atomic_dir, is_main_process
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,9 @@ def untied_embedders(model: DiTTransformer2DModel) -> DiTTransformer2DModel:
 
 def export_pretrained(model, folder: str | Path, run: RunConfig, extra: dict | None = None) -> Path:
     """Write any diffusers model as a save_pretrained folder (safetensors) with the resolved run config and `extra`
-    in its `tunebench.json` sidecar, atomically."""
+    in its `tunebench.json` sidecar, atomically; under data parallelism only rank 0 writes (the weights agree)."""
+    if not is_main_process():
+        return Path(folder)
     sidecar = {"run_config": to_dict(run), **(extra or {})}
     with atomic_dir(folder) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import PartialState
 from PIL import Image
 from torchvision.utils import make_grid
 
@@ -24,6 +25,7 @@ from tunebench.config import ConfigError, to_dict
 from tunebench.io import atomic_path, git_commit, read_json, save_npz, save_png, to_uint8, write_json
 from tunebench.models import load_dit, load_vae, null_class, read_sidecar
 from tunebench.sampling import labels_for_seeds, sample_batches
+from tunebench.speed import prepare_model
 
 log = logging.getLogger("tunebench.sample")
 
@@ -77,9 +79,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     setup_logging()
     seeds = parse_seeds(args.seeds)
-    model = load_dit(args.model).to(args.device)
+    # Under `accelerate launch` each process makes every num_processes-th missing image on its own GPU; images
+    # depend only on their seed, so the set is the same for any number of processes.
+    state = PartialState(cpu=args.device == "cpu")
+    device = state.device if state.num_processes > 1 else torch.device(args.device)
+    model = prepare_model(load_dit(args.model).to(device), compile_model=run.sample.compile)
     vae_path = args.vae or trained.get("model", {}).get("vae") or run.model.vae
-    vae = load_vae(vae_path).to(args.device) if vae_path else None
+    vae = load_vae(vae_path).to(device) if vae_path else None
     null = null_class(model)
     classes = args.classes or len(sidecar.get("class_names", [])) or null
     labels = labels_for_seeds(seeds, args.labels, classes, null)
@@ -91,17 +97,22 @@ def main(argv: list[str] | None = None) -> None:
     if protocol_path.is_file() and read_json(protocol_path).get("protocol") != protocol:
         raise ConfigError(f"{args.out} holds samples made with another protocol ({protocol_path}); "
                           "use a new --out folder or delete the old samples")
-    write_json(protocol_path, {"protocol": protocol, "git_commit": git_commit()})
+    if state.is_main_process:
+        write_json(protocol_path, {"protocol": protocol, "git_commit": git_commit()})
     todo = [(s, y) for s, y in zip(seeds, labels) if not (args.out / f"{s:06d}.png").is_file()]
     log.info("%d of %d images to make (%s, %d steps, guidance %.2f)", len(todo), len(seeds), run.sample.sampler,
              run.sample.steps, run.sample.guidance_scale)
-    if todo:
-        batches = sample_batches(model, run.diffusion, run.sample, [s for s, _ in todo], [y for _, y in todo],
-                                 vae=vae, vae_scaling=run.model.vae_scaling, device=args.device,
-                                 progress=not args.no_progress)
+    mine = todo[state.process_index::state.num_processes]
+    if mine:
+        batches = sample_batches(model, run.diffusion, run.sample, [s for s, _ in mine], [y for _, y in mine],
+                                 vae=vae, vae_scaling=run.model.vae_scaling, device=device,
+                                 progress=not args.no_progress and state.is_local_main_process)
         for batch_seeds, images in batches:
             for seed, image in zip(batch_seeds, to_uint8(images)):
                 save_png(args.out / f"{seed:06d}.png", image)
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return
     images = np.stack([np.array(Image.open(args.out / f"{s:06d}.png")) for s in seeds])
     if images.ndim == 3:
         images = images[..., None]

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from tunebench.config import DiffusionConfig, SampleConfig
 from tunebench.diffusion import respaced_timesteps
+from tunebench.speed import precision_scope
 
 LABEL_SEED_OFFSET = 1 << 40  # label draws use their own generator so they never shift the noise stream
 
@@ -147,14 +148,16 @@ def sample_batches(model, diffusion: DiffusionConfig, sample: SampleConfig, seed
         for t in scheduler.timesteps:
             handing_off = handoff is not None and int(t) < handoff.below_t
             step_model, step_labels = (handoff.model, y_handoff) if handing_off else (model, y)
-            out = guided_output(step_model, x, t.to(device).reshape(1), step_labels, sample,
-                                step_model.config.num_embeds_ada_norm, c)
+            with precision_scope(sample.precision, device):
+                out = guided_output(step_model, x, t.to(device).reshape(1), step_labels, sample,
+                                    step_model.config.num_embeds_ada_norm, c).float()
             if sample.sampler == "ddpm":
                 x = scheduler.step(out, t, x, generator=generators).prev_sample
             else:
                 x = scheduler.step(out[:, :channels], t, x, eta=sample.eta, generator=generators).prev_sample
             bar.update(len(batch_seeds))
         if vae is not None:
-            x = torch.cat([vae.decode(x[i:i + 1] / vae_scaling).sample for i in range(x.shape[0])])
+            with precision_scope(sample.precision, device):  # fixed-size chunks, as the model: batch-independent
+                x = chunked(lambda z: vae.decode(z / vae_scaling).sample, sample.compute_chunk, x).float()
         yield batch_seeds, x.clamp(-1, 1)
     bar.close()

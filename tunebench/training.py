@@ -19,9 +19,10 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from tunebench.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
-from tunebench.config import RunConfig
+from tunebench.config import ConfigError, RunConfig
 from tunebench.diffusion import GaussianDiffusion
 from tunebench.io import atomic_path
+from tunebench.speed import prepare_model, set_tf32
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,32 @@ class NonFiniteLossError(FloatingPointError):
 #################################################################################
 
 
-def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
-    """A CPU generator that depends only on (seed, step, stream)."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 16 + stream)
+def step_generator(seed: int, step: int, stream: int = 0, rank: int = 0) -> torch.Generator:
+    """A CPU generator that depends only on (seed, step, stream) and, under data parallelism, the process rank.
+
+    Rank 0 draws what a single-process run draws, so one-GPU and CPU runs keep their seeds.
+    """
+    base = (seed * 1_000_003 + step) * 16 + stream
+    return torch.Generator().manual_seed(base if rank == 0 else base * 4096 + rank)
+
+
+def shard_batch(batch: dict, rank: int, world: int) -> dict:
+    """Process `rank`'s contiguous share of every tensor in a step's batch (each part, e.g. the target and the
+    retention rows, is split on its own); the global batch, and so the data seen per step, is the same for any
+    number of processes."""
+    if world == 1:
+        return batch
+    shards = {}
+    for key, value in batch.items():
+        if torch.is_tensor(value):
+            if value.shape[0] % world:
+                raise ConfigError(f"the batch's '{key}' part has {value.shape[0]} rows, not divisible by the "
+                                  f"{world} processes; choose train.batch_size (and its retention share) so that "
+                                  "each part splits evenly")
+            size = value.shape[0] // world
+            value = value[rank * size:(rank + 1) * size]
+        shards[key] = value
+    return shards
 
 
 class ImageBatches:
@@ -143,6 +167,33 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 #################################################################################
 
 
+def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
+    """AdamW over the parameters that train (`requires_grad`), with the run's hyper-parameters."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("no trainable parameters: every parameter has requires_grad=False")
+    return torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
+                             weight_decay=cfg.weight_decay)
+
+
+def training_step(model, optimizer, accelerator: Accelerator, loss_fn: LossFn, batch: dict,
+                  generator: torch.Generator, lr: float) -> tuple[dict[str, torch.Tensor], float]:
+    """One optimiser update (forward under the run's autocast, backward, AdamW at `lr`) and the loss averaged over
+    processes; nothing is updated when that loss is not finite, so the caller can stop with the weights intact."""
+    with accelerator.autocast():
+        losses = loss_fn(model, batch, generator)
+    loss = losses["loss"].mean()
+    value = float(accelerator.reduce(loss.detach(), "mean"))
+    if not math.isfinite(value):
+        return losses, value
+    accelerator.backward(loss)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return losses, value
+
+
 def _resume_point(out_dir: Path, resume: str) -> Path | None:
     """Which checkpoint to resume from: 'auto' = the latest if any, 'never', or an explicit folder."""
     if resume == "never":
@@ -157,8 +208,11 @@ def _resume_point(out_dir: Path, resume: str) -> Path | None:
     return path
 
 
-def _append_stats(path: Path, rows: list[dict], keep_until: int | None = None) -> None:
-    """Append rows to stats.jsonl, first dropping rows past `keep_until` (so a resume never duplicates steps)."""
+def _append_stats(path: Path | None, rows: list[dict], keep_until: int | None = None) -> None:
+    """Append rows to stats.jsonl, first dropping rows past `keep_until` (so a resume never duplicates steps); no
+    path: nothing to write (a process other than the main one)."""
+    if path is None:
+        return
     old = []
     if path.is_file():
         old = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -181,43 +235,37 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
     """
     cfg = run.train
     out_dir = Path(out_dir)
-    if torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
-        torch.backends.cudnn.allow_tf32 = cfg.tf32
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    set_tf32(cfg.tf32)
+    # cpu=True on CPU-only machines lets torchrun start gloo data parallelism there too (accelerate would not).
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     ema = ema if ema is not None else copy.deepcopy(model)
     ema.requires_grad_(False).eval()
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("no trainable parameters: every parameter has requires_grad=False")
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
-                                  weight_decay=cfg.weight_decay)
+    if cfg.gradient_checkpointing and not getattr(model, "_supports_gradient_checkpointing", False):
+        raise ConfigError(f"train.gradient_checkpointing: {type(model).__name__} does not support it; set it false")
+    optimizer = make_optimizer(model, cfg)
     start = 0
     checkpoint = _resume_point(out_dir, resume)
     if checkpoint is not None:
         start = load_checkpoint(checkpoint, model, ema, optimizer, run, inputs)
         log.info("resumed from %s at step %d", checkpoint, start)
     model.train()
+    prepare_model(model, cfg.gradient_checkpointing, cfg.compile)
     model, optimizer = accelerator.prepare(model, optimizer)
+    rank, world = accelerator.process_index, accelerator.num_processes
     ema.to(accelerator.device)
-    stats_path = out_dir / "stats.jsonl"
+    # Under data parallelism only the main process writes; its rows log its own share of the batch.
+    stats_path = out_dir / "stats.jsonl" if accelerator.is_main_process else None
     _append_stats(stats_path, [], keep_until=start)
     pending, last_logged, tick = [], start, time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=start, desc="training", unit="step",
                disable=not (progress and accelerator.is_local_main_process))
     for step in range(start, cfg.steps):
-        batch = batches(step)
-        with accelerator.autocast():
-            losses = loss_fn(model, batch, step_generator(cfg.seed, step, stream=2))
-        loss = losses["loss"].mean()
-        if not math.isfinite(loss.item()):
-            raise NonFiniteLossError(f"loss is {loss.item()} at step {step} (batch indices from seed {cfg.seed}, "
+        batch = shard_batch(batches(step), rank, world)
+        losses, loss = training_step(model, optimizer, accelerator, loss_fn, batch,
+                                     step_generator(cfg.seed, step, stream=2, rank=rank), lr_at(step, cfg))
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(f"loss is {loss} at step {step} (batch indices from seed {cfg.seed}, "
                                      f"step {step}); last good checkpoint kept in {out_dir / 'checkpoints'}")
-        accelerator.backward(loss)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
         decay = ema_update_decay(step, cfg)
         if decay is not None:
             update_ema(ema, accelerator.unwrap_model(model), decay)
@@ -236,9 +284,10 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
             if accelerator.is_main_process:
                 save_checkpoint(out_dir, done, accelerator.unwrap_model(model), ema, optimizer, run,
                                 cfg.checkpoints_keep, inputs)
-            if on_checkpoint is not None:
-                on_checkpoint(done, accelerator.unwrap_model(model))
-                model.train()  # the callback may have switched to eval mode to sample
+                if on_checkpoint is not None:
+                    on_checkpoint(done, accelerator.unwrap_model(model))
+                    model.train()  # the callback may have switched to eval mode to sample
+            accelerator.wait_for_everyone()
     bar.close()
     _append_stats(stats_path, pending)
     return accelerator.unwrap_model(model).cpu(), ema.cpu()

@@ -47,6 +47,8 @@ CONTROLNET = config["controlnet"]
 PROTEIN = config["protein"]
 PROTEIN_HEADS = {head_name(fraction): fraction for fraction in PROTEIN["heads"]}
 PROTEIN_METHODS = [*PROTEIN["baselines"], *PROTEIN_HEADS]
+# GPUs of each data-parallel job at paper scale (the rules that launch() their CLI); one CPU job otherwise.
+GPUS_PER_JOB = PAPER.get("gpus_per_job", 1) if PAPER_SCALE else 1
 # The FID of the comparison: Inception at paper scale, the locally trained feature network otherwise.
 FID_METRIC = "fid_inception" if PAPER_SCALE else "fid_local"
 
@@ -88,6 +90,17 @@ def check_difftune_studies():
 if PAPER_SCALE:
     check_paper_files()
 check_difftune_studies()
+
+
+def launch(module):
+    """The command that starts a data-parallel CLI (retention set, fine-tuning, FID samples) - `accelerate launch`
+    over the job's GPUs at paper scale (one process per GPU; the CLIs shard the batch or the seeds and rank 0
+    writes), `python -m` on one CPU job otherwise."""
+    if not PAPER_SCALE:
+        return f"{PYTHON} -m {module}"
+    multi_gpu = "--multi_gpu " if GPUS_PER_JOB > 1 else ""
+    return (f"{PYTHON} -m accelerate.commands.launch {multi_gpu}--num_processes {GPUS_PER_JOB} --num_machines 1 "
+            f"--mixed_precision no --dynamo_backend no -m {module}")
 
 
 def fid_samples_seeds():

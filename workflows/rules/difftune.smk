@@ -14,16 +14,16 @@ rule retention_set:
         n=DIFFTUNE["retention_n"],
         vae=vae_flag(),
         scale=SCALE,
-        python=PYTHON,
+        launch=launch("difftune.retention"),
     conda:
         CONDA_ENV
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
-        gpu=1,
+        gpu=GPUS_PER_JOB,
     shell:
-        "{params.python} -m difftune.retention --scale {params.scale} --model {input.model} --out {output}"
+        "{params.launch} --scale {params.scale} --model {input.model} --out {output}"
         " --n {params.n} {params.vae} --no-progress > {log} 2>&1"
 
 
@@ -45,16 +45,16 @@ rule finetune:
         data=finetune_data_flag,
         vae=vae_flag(),
         scale=SCALE,
-        python=PYTHON,
+        launch=launch("difftune.finetune"),
     conda:
         CONDA_ENV
     threads: 2
     resources:
         mem_mb=4000,
         runtime=120,
-        gpu=1,
+        gpu=GPUS_PER_JOB,
     shell:
-        "{params.python} -m difftune.finetune --scale {params.scale} --pretrained {input.pretrained}"
+        "{params.launch} --scale {params.scale} --pretrained {input.pretrained}"
         " {params.retention} --dataset {wildcards.dataset} {params.variant} {params.data} {params.vae}"
         " --out {params.run_dir} --no-progress > {log} 2>&1"
 
@@ -71,16 +71,16 @@ rule sample_finetuned:
     params:
         seeds=fid_samples_seeds(),
         overrides=sampling_overrides(),
-        python=PYTHON,
+        launch=launch("tunebench.sample"),
     conda:
         CONDA_ENV
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
-        gpu=1,
+        gpu=GPUS_PER_JOB,
     shell:
-        "{params.python} -m tunebench.sample --model {input.model} --out {output} --seeds {params.seeds}"
+        "{params.launch} --model {input.model} --out {output} --seeds {params.seeds}"
         " --labels uniform {params.overrides} --no-progress > {log} 2>&1"
 
 
