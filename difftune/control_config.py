@@ -58,3 +58,6 @@ class ControlTrainConfig(RunConfig):
         if self.data.hflip:
             raise ConfigError("config key 'data.hflip' must be false for ControlNet runs: conditions are computed "
                               "on the unflipped images")
+        if self.data.latents:
+            raise ConfigError("config key 'data.latents' is not supported for ControlNet runs: each batch's "
+                              "conditions are computed from its pixels; unset it (the VAE encodes the batches)")

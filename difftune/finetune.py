@@ -64,7 +64,8 @@ def resolve_run(args: argparse.Namespace) -> FineTuneConfig:
 
 
 def make_batches(run: FineTuneConfig, dataset, retention: RetentionSet | None):
-    """batches(step) → {images, labels[, retention]}: 26 target + 6 retention images with the defaults."""
+    """batches(step) → {images, labels[, retention]}: 26 target + 6 retention images with the defaults (the target
+    images as posteriors when `dataset` is a latent cache, data.latents)."""
     n_target, n_retention = batch_sizes(run)
     target = ImageBatches(dataset, n_target, run.train.seed, run.data.hflip)
     replay = None

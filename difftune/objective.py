@@ -12,7 +12,7 @@ import torch
 from difftune.config import FineTuneConfig, retention_count
 from tunebench.diffusion import GaussianDiffusion
 from tunebench.models import drop_labels
-from tunebench.training import denoising_losses, to_model_space
+from tunebench.training import denoising_losses, posterior, to_model_space
 
 
 def timestep_law(num_timesteps: int, tau: float, retention: bool = False) -> torch.Tensor:
@@ -30,6 +30,10 @@ def draw_timesteps(law: torch.Tensor, count: int, generator: torch.Generator) ->
 
 def make_objective(run: FineTuneConfig, null: int, vae=None):
     """The per-sample loss function the shared trainer calls: batch {images, labels[, retention]}.
+
+    `images` are pixels, or target posteriors from a latent cache (data.latents); retention rows are always pixels
+    (the set is small and not cached), so then they are encoded and joined as posteriors: one latent draw covers
+    the whole batch either way, which keeps a cached run equal to an encoding one.
 
     Returned 'loss' is weighted per sample so that its batch mean is mean(target) + λ·mean(retention); 'target' and
     'retention' hold the unweighted per-part losses for the logs.
@@ -53,7 +57,10 @@ def make_objective(run: FineTuneConfig, null: int, vae=None):
             # Retention images only train the unconditional branch (their classes are the source domain's).
             labels = torch.cat([labels, torch.full((retained.shape[0],), null, device=device, dtype=labels.dtype)])
             t = torch.cat([t, draw_timesteps(retention_law, retained.shape[0], generator)])
-            target = torch.cat([target, retained.to(device)])
+            retained = retained.to(device)
+            if target.ndim != retained.ndim:  # target posteriors from a latent cache: encode the retention pixels
+                retained = posterior(retained, vae)
+            target = torch.cat([target, retained])
         x0 = to_model_space(target, vae, run.model.vae_scaling, generator)
         losses = denoising_losses(model, diffusion, x0, labels, t.to(device), generator)
         n_target = batch["images"].shape[0]

@@ -6,6 +6,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from diffusers import AutoencoderKL  # noqa: E402
 
 from tunebench.config import resolve  # noqa: E402
 from tunebench.models import build_dit, export_dit  # noqa: E402
@@ -44,3 +45,26 @@ def pretrained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pretrained") / "model"
     export_dit(nonzero_smoke_dit(run), folder, run, extra={"class_names": [str(i) for i in range(13)]})
     return folder
+
+
+def save_tiny_vae(folder, seed: int = 0):
+    """A tiny randomly initialised AutoencoderKL (4 latent channels, one halving: 16 px → 8×8 latents) saved in
+    `folder`; another seed gives another VAE."""
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8),
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                        layers_per_block=1, norm_num_groups=4)
+    vae.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_vae(tmp_path_factory):
+    """The seed-0 tiny VAE's folder, standing in for the SD VAE."""
+    return save_tiny_vae(tmp_path_factory.mktemp("vae"))
+
+
+@pytest.fixture(scope="module")
+def other_tiny_vae(tmp_path_factory):
+    """A tiny VAE with other weights (seed 1)."""
+    return save_tiny_vae(tmp_path_factory.mktemp("other-vae"), seed=1)

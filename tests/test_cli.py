@@ -19,7 +19,7 @@ def cli(*args, check=True):
     return result
 
 
-@pytest.mark.parametrize("module", ["tunebench.pretrain", "tunebench.sample", "tunebench.datasets",
+@pytest.mark.parametrize("module", ["tunebench.pretrain", "tunebench.sample", "tunebench.datasets", "tunebench.latents",
                                     "difftune.retention", "difftune.finetune", "difftune.forgetting",
                                     "benchmarks.results", "deft.train", "deft.reconstruct", "deft.evaluate",
                                     "deft.amortised", "deft.protein.prepare", "deft.protein.problems",

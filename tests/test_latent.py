@@ -1,23 +1,10 @@
-"""The paper-scale code path on CPU: a DiT on VAE latents (tiny AutoencoderKL built in code), 3-of-4 channel CFG."""
+"""The paper-scale code path on CPU: a DiT on VAE latents (conftest's tiny AutoencoderKL), 3-of-4 channel CFG."""
 
 import numpy as np
 import pytest
-import torch
-from diffusers import AutoencoderKL
 
 from tunebench import pretrain, sample
 from tunebench.config import ConfigError
-
-
-@pytest.fixture(scope="module")
-def tiny_vae(tmp_path_factory):
-    torch.manual_seed(0)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8),
-                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                        layers_per_block=1, norm_num_groups=4)
-    folder = tmp_path_factory.mktemp("vae")
-    vae.save_pretrained(folder)
-    return folder
 
 
 LATENT = ["--scale", "smoke", "--set", "model.sample_size=8", "--set", "model.in_channels=4",

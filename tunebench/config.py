@@ -63,6 +63,9 @@ class DataConfig:
     resolution: int = 256
     channels: int = 3
     hflip: bool = True  # random horizontal flip (DiT / ADM augmentation)
+    # A latent cache of the train split (`python -m tunebench.latents`): the VAE posteriors of every image, both
+    # flips, so training samples latents without encoding; None = encode each batch (model.vae runs only).
+    latents: str | None = None
 
 
 @dataclass
@@ -224,6 +227,9 @@ def _validate(cfg: RunConfig):
         ("train.ema_start", cfg.train.ema_start >= 0, "must be >= 0"),
         ("train.ema_decay", 0.0 <= cfg.train.ema_decay < 1.0, "must be in [0, 1)"),
         ("data.channels", cfg.data.channels in (1, 3), "must be 1 or 3"),
+        ("data.latents", cfg.data.latents is None or cfg.model.vae is not None,
+         "needs model.vae: the cache holds VAE posteriors (set model.vae to the VAE it was made with, or unset "
+         "data.latents)"),
         ("sample.steps", 1 <= cfg.sample.steps <= cfg.diffusion.num_train_timesteps,
          "must be between 1 and diffusion.num_train_timesteps"),
     ]

@@ -171,6 +171,14 @@ def load_vae(name: str | Path) -> AutoencoderKL:
     return _load_component(AutoencoderKL, name, "vae", "VAE", None).eval().requires_grad_(False)
 
 
+def vae_folder(name: str | Path) -> str | Path:
+    """What `load_vae` reads: a pipeline folder's `vae/`, a VAE folder itself, or a hub id unchanged (so that a
+    fingerprint of it covers the VAE's weights only, not a pipeline's transformer)."""
+    path = Path(name)
+    subfolder = _subfolder(path, "vae") if path.is_dir() else None
+    return path / subfolder if subfolder else name
+
+
 def export_dit(model: DiTTransformer2DModel, folder: str | Path, run: RunConfig, extra: dict | None = None) -> Path:
     """Write `model` as a diffusers save_pretrained folder (safetensors) plus the resolved config, atomically.
 

@@ -20,6 +20,7 @@ from tunebench.config import ConfigError, RunConfig, to_dict
 from tunebench.datasets import load_dataset
 from tunebench.diffusion import GaussianDiffusion
 from tunebench.io import git_commit, input_fingerprint, write_json
+from tunebench.latents import LatentCache
 from tunebench.models import build_dit, count_parameters, drop_labels, export_dit, load_dit, load_vae, null_class
 from tunebench.training import ImageBatches, denoising_losses, to_model_space, train
 
@@ -52,10 +53,13 @@ def make_model(run: RunConfig):
 
 
 def load_training_data(run: RunConfig, model):
-    """The run's training split and its VAE (None in pixel space), checked to fit the model's input."""
+    """The run's training split and its VAE (None in pixel space), checked to fit the model's input; with
+    data.latents the split is its latent cache (checked to hold these images), whose batches are posteriors."""
     dataset = load_dataset(run.data.dataset, "train", run.data.resolution, run.data.channels, run.data.root)
     vae = load_vae(run.model.vae) if run.model.vae else None
     check_shapes(run, dataset, model, vae)
+    if run.data.latents:
+        dataset = LatentCache(run.data.latents, run, dataset)
     return dataset, vae
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from diffusers.utils.torch_utils import randn_tensor
 from tqdm.auto import tqdm
 
 from tunebench.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
@@ -70,7 +71,8 @@ class ImageBatches:
     """Epoch-shuffled batches as a pure function of the step: step s always gets the same images and flips."""
 
     def __init__(self, dataset, batch_size: int, seed: int, hflip: bool):
-        """`dataset` yields (uint8 C×H×W, label); in-memory datasets expose `.images` / `.labels` for speed."""
+        """`dataset` yields (uint8 C×H×W, label); in-memory datasets expose `.images` / `.labels` for speed, a latent
+        cache `.posterior(indices, flips)` / `.labels`."""
         if len(dataset) == 0:
             raise ValueError("the training dataset is empty")
         self.dataset, self.batch_size, self.seed, self.hflip = dataset, batch_size, seed, hflip
@@ -89,20 +91,36 @@ class ImageBatches:
         positions = step * self.batch_size + torch.arange(self.batch_size)
         return torch.stack([self._permutation(int(p) // n)[int(p) % n] for p in positions])
 
+    def flips(self, step: int) -> torch.Tensor:
+        """Which images of the batch at `step` are flipped horizontally (bool, one per image; none without hflip)."""
+        if not self.hflip:
+            return torch.zeros(self.batch_size, dtype=torch.bool)
+        return torch.rand(self.batch_size, generator=step_generator(self.seed, step, stream=1)) < 0.5
+
     def get(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(images in [-1, 1] as float32 B×C×H×W, labels) for `step`."""
-        idx = self.indices(step)
+        """(images in [-1, 1] as float32 B×C×H×W, labels) for `step`.
+
+        From a latent cache (`tunebench.latents.LatentCache`) the first item is instead the VAE posterior of the same
+        images with the same flips, B×2×C×h×w (mean, std), which `to_model_space` samples as it samples an encoding.
+        """
+        idx, flip = self.indices(step), self.flips(step)
+        if hasattr(self.dataset, "posterior"):
+            return self.dataset.posterior(idx, flip), self.dataset.labels[idx].long()
         if hasattr(self.dataset, "images"):
             images, labels = self.dataset.images[idx], self.dataset.labels[idx]
         else:
             items = [self.dataset[int(i)] for i in idx]
             images = torch.stack([img for img, _ in items])
             labels = torch.tensor([lab for _, lab in items])
-        images = images.float() / 127.5 - 1.0
+        images = normalise_pixels(images)
         if self.hflip:
-            flip = torch.rand(len(idx), generator=step_generator(self.seed, step, stream=1)) < 0.5
             images = torch.where(flip[:, None, None, None], images.flip(-1), images)
         return images, labels.long()
+
+
+def normalise_pixels(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images as float32 in [-1, 1], the range the models (and the VAE) take."""
+    return images.float() / 127.5 - 1.0
 
 
 #################################################################################
@@ -110,12 +128,29 @@ class ImageBatches:
 #################################################################################
 
 
+@torch.no_grad()
+def posterior(images: torch.Tensor, vae) -> torch.Tensor:
+    """The VAE posterior of pixels in [-1, 1] as B×2×C×h×w (mean, std); a batch that already is one (5-D, from a
+    latent cache) is returned as it is."""
+    if images.ndim == 5:
+        return images
+    dist = vae.encode(images).latent_dist
+    return torch.stack([dist.mean, dist.std], 1)
+
+
 def to_model_space(images: torch.Tensor, vae, scaling: float, generator: torch.Generator) -> torch.Tensor:
-    """Pixels in [-1, 1] as the model sees them: unchanged, or a VAE latent sample × scaling (DiT's 0.18215)."""
+    """Pixels in [-1, 1] as the model sees them: unchanged, or a VAE latent sample × scaling (DiT's 0.18215).
+
+    `images` may also be the posterior itself (`posterior`, a latent cache's batch). Either way the sample is drawn
+    as diffusers' `DiagonalGaussianDistribution.sample` draws it (mean + std · randn_tensor of the mean's shape and
+    dtype from `generator`), so a cached batch gives the latent an encoded one gives, up to the encoder's rounding.
+    """
     if vae is None:
         return images
     with torch.no_grad():
-        return vae.encode(images).latent_dist.sample(generator) * scaling
+        mean, std = posterior(images, vae).unbind(1)
+        noise = randn_tensor(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return (mean + std * noise) * scaling
 
 
 def denoising_losses(model, diffusion: GaussianDiffusion, x0, labels, t, generator,
