@@ -126,6 +126,7 @@ def test_ablations_plan_one_run_per_point_that_is_not_a_default(workdir):
     jobs = planned_jobs(result.stdout)
     # 4 main + 2 PEFT runs, and the points τ=0, λ=1, 12 images, source images (τ=1, λ=0.1, ratio 0.2: the main run)
     assert jobs["finetune"] == 4 + 2 + 4 and jobs["retention_source"] == 1
+    assert "cache_latents" not in jobs and "data.latents" not in result.stdout  # pixel space: nothing to cache
     assert jobs["ablation_results"] == 4 and jobs["ablation_figure"] == 4
     out = result.stdout
     assert "--method diff_tuning --set difftune.tau=0.0" in out and "--set difftune.retention_size=12" in out
@@ -149,6 +150,15 @@ def test_wrong_type_names_the_key(workdir):
     bad.write_text((workdir / "workflows/config/smoke.yaml").read_text().replace("retention_n: 24", "retention_n: many"))
     result = snakemake("--configfile", str(bad), "--dry-run", cwd=workdir)
     assert result.returncode != 0 and "retention_n" in result.stdout + result.stderr
+
+
+def test_latent_cache_needs_the_paper_scale(workdir):
+    bad = workdir / "cache-latents.yaml"
+    bad.write_text((workdir / "workflows/config/smoke.yaml").read_text().replace(
+        "  guidance: 1.5\n", "  guidance: 1.5\n  cache_latents: true\n"))
+    result = snakemake("--configfile", str(bad), "--dry-run", cwd=workdir)
+    message = result.stdout + result.stderr
+    assert result.returncode != 0 and "difftune.cache_latents" in message and "set it to false" in message
 
 
 def paper_config(workdir, tmp_path, **paths):
@@ -181,6 +191,12 @@ def test_paper_config_dry_runs_under_the_slurm_profile(workdir, tmp_path):
     assert "feature_net" not in jobs  # paper scale scores with Inception, not the local feature network
     assert f"--pretrained {tmp_path / 'DiT-XL-2-256'}" in result.stdout
     assert f"--set data.root={tmp_path / 'datasets'}/food101" in result.stdout
+    # difftune.cache_latents: each dataset is encoded once, and every fine-tuning run on it reads that cache
+    assert jobs["cache_latents"] == 8
+    assert (f"tunebench.latents --scale paper --dataset food101 --root {tmp_path / 'datasets'}/food101 "
+            f"--set model.vae={tmp_path / 'DiT-XL-2-256'}") in result.stdout
+    # food101 is trained by 2 main, 6 PEFT and the 11 ablation runs
+    assert result.stdout.count("--set data.latents=runs/paper/latents/food101.safetensors") == 2 + 6 + 11
     assert "--extractor inception" in result.stdout and "--metric fid_inception" in result.stdout
     assert jobs["deft_train"] == 5 and jobs["deft_reconstruct"] == 21 and "pretrain_uncond" not in jobs
     assert f"--backbone {tmp_path / 'adm-uncond'}" in result.stdout

@@ -43,6 +43,8 @@ ABLATION_KNOBS = ("tau", "retention_weight", "retention_ratio", "retention_set")
 # Result files of FID rows: the main comparison, the PEFT table and one experiment per ablation knob.
 FID_EXPERIMENT_PATTERN = "|".join(["difftune_main", "difftune_peft",
                                    *(f"ablation_{knob}" for knob in ABLATION_KNOBS)])
+# Paper scale: fine-tuning reads each dataset's VAE posteriors from a cache made once (rule cache_latents).
+CACHE_LATENTS = DIFFTUNE["cache_latents"]
 CONTROLNET = config["controlnet"]
 PROTEIN = config["protein"]
 PROTEIN_HEADS = {head_name(fraction): fraction for fraction in PROTEIN["heads"]}
@@ -87,9 +89,17 @@ def check_difftune_studies():
                             "which have no dataset entry at paper scale yet; remove it")
 
 
+def check_latent_cache():
+    """A latent cache needs a VAE, which only the paper scale has."""
+    if CACHE_LATENTS and not PAPER_SCALE:
+        raise WorkflowError(f"config key 'difftune.cache_latents' is true at scale {SCALE}, which trains in pixel "
+                            "space (no VAE to cache); set it to false")
+
+
 if PAPER_SCALE:
     check_paper_files()
 check_difftune_studies()
+check_latent_cache()
 
 
 def launch(module):
@@ -126,6 +136,17 @@ def finetune_variant_flags(wildcards):
     variant = parse_variant(wildcards.method)
     flags = ["--method", variant.method] + (["--peft", variant.peft] if variant.peft != "none" else [])
     return " ".join(flags + variant.set_flags())
+
+
+def latents_input(wildcards):
+    """The latent cache a fine-tuning run reads: its dataset's (difftune.cache_latents), else none. Its age does not
+    count (`ancient`): a re-made cache gives the same latents, so it must not rerun the models trained from it."""
+    return [ancient(f"{RUNS}/latents/{wildcards.dataset}.safetensors")] if CACHE_LATENTS else []
+
+
+def latents_flag(wildcards, input):
+    """The fine-tuning CLI's data.latents override for that cache."""
+    return f"--set data.latents={input.latents}" if input.latents else ""
 
 
 def model_run(wildcards):

@@ -1,4 +1,5 @@
 # Diff-Tuning: retention set → fine-tune every (dataset × method) → sample → FID → table; chain-of-forgetting curve.
+# At paper scale fine-tuning reads latent caches (workflows/rules/latents.smk) when difftune.cache_latents is set.
 
 
 rule retention_set:
@@ -31,6 +32,7 @@ rule finetune:
     input:
         pretrained=PRETRAINED,
         retention=retention_input,
+        latents=latents_input,
     output:
         model=directory(f"{RUNS}/finetune/{{dataset}}/{{method}}/model"),
         summary=f"{RUNS}/finetune/{{dataset}}/{{method}}/summary.json",
@@ -43,6 +45,7 @@ rule finetune:
         retention=lambda wildcards, input: f"--retention {input.retention}" if input.retention else "",
         variant=finetune_variant_flags,
         data=finetune_data_flag,
+        latents=latents_flag,
         vae=vae_flag(),
         scale=SCALE,
         launch=launch("difftune.finetune"),
@@ -55,7 +58,8 @@ rule finetune:
         gpu=GPUS_PER_JOB,
     shell:
         "{params.launch} --scale {params.scale} --pretrained {input.pretrained}"
-        " {params.retention} --dataset {wildcards.dataset} {params.variant} {params.data} {params.vae}"
+        " {params.retention} --dataset {wildcards.dataset} {params.variant} {params.data} {params.latents}"
+        " {params.vae}"
         " --out {params.run_dir} --no-progress > {log} 2>&1"
 
 
