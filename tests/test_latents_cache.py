@@ -24,7 +24,8 @@ DATA = ["--set", f"data.dataset={DATASET}", "--set", "data.resolution=8"]
 LATENT = ["--scale", "smoke", *DATA, "--set", "model.sample_size=4", "--set", "model.in_channels=4",
           "--set", "model.patch_size=2", "--set", "sample.guided_channels=3"]
 # Cached and encoded moments differ only by the encoder's float rounding (batches of other sizes), so losses and
-# weights after a few AdamW steps agree to this relative tolerance (measured: ~1e-7).
+# weights after a few AdamW steps agree to this relative tolerance (measured on CPU: bitwise equal; GPU kernels
+# may depend on the batch size).
 RTOL = 1e-5
 
 
