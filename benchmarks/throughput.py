@@ -23,6 +23,7 @@ import copy
 import dataclasses
 import itertools
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from torchvision.models import inception_v3
 
 from tunebench.cli import run_cli, setup_logging
 from tunebench.config import SCALES, ConfigError, RunConfig, resolve
-from tunebench.io import git_commit, write_csv
+from tunebench.io import atomic_path, git_commit, write_csv
 from tunebench.models import build_dit, load_dit, load_vae, null_class
 from tunebench.pretrain import make_loss
 from tunebench.sampling import sample_batches
@@ -53,8 +54,8 @@ SDPA_BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EF
                  "math": SDPBackend.MATH, "cudnn": SDPBackend.CUDNN_ATTENTION}
 COLUMNS = ("workload", "scale", "model", "resolution", "batch_size", "precision", "compile", "gradient_checkpointing",
            "channels_last", "sdpa", "sampler_steps", "iterations", "seconds", "images_per_s", "gflops_per_image",
-           "achieved_tflops", "peak_tflops", "mfu", "peak_memory_gib", "warmup_seconds", "device", "torch",
-           "diffusers", "git_commit", "note")
+           "achieved_tflops", "peak_tflops", "mfu", "peak_memory_gib", "warmup_seconds", "load_avg_1min", "device",
+           "torch", "diffusers", "git_commit", "note")
 AGREEMENT_COLUMNS = ("quantity", "scale", "model", "batch_size", "reference", "precision", "rel_rms_error",
                      "max_abs_error", "tolerance", "within_tolerance", "device", "git_commit")
 # Stated fp32-vs-bf16 tolerances (relative RMS error against strict fp32): bf16 keeps 8 mantissa bits (3e-3
@@ -316,6 +317,7 @@ def measure(args: argparse.Namespace, run: RunConfig, workload: str, setting: Se
         work, flops = vae_work(run, vae, workload, setting, device)
     else:
         work, flops = features_work(setting, device)
+    load = os.getloadavg()[0]  # other jobs on a shared machine slow a CPU measurement; recorded, not corrected
     with sdpa_scope(args.sdpa):
         seconds, warm_seconds, memory = timed(work, warmup, iterations, device)
     images = setting.batch_size * iterations
@@ -331,8 +333,9 @@ def measure(args: argparse.Namespace, run: RunConfig, workload: str, setting: Se
            "seconds": round(seconds, 4), "images_per_s": round(rate, 3), "gflops_per_image": round(flops / 1e9, 3),
            "achieved_tflops": round(achieved / 1e12, 3), "peak_tflops": round(peak / 1e12, 1) if peak else "",
            "mfu": round(achieved / peak, 4) if peak else "", "peak_memory_gib": round(memory, 2) if memory else "",
-           "warmup_seconds": round(warm_seconds, 2), "device": args.device_name, "torch": torch.__version__,
-           "diffusers": diffusers.__version__, "git_commit": args.commit, "note": NOTES[workload.split("_")[0]]}
+           "warmup_seconds": round(warm_seconds, 2), "load_avg_1min": round(load, 2), "device": args.device_name,
+           "torch": torch.__version__, "diffusers": diffusers.__version__, "git_commit": args.commit,
+           "note": NOTES[workload.split("_")[0]]}
     log.info("%-20s batch %4d %-4s compile=%-5s %9.2f images/s  %s", workload, setting.batch_size, setting.precision,
              setting.compile, rate, f"MFU {row['mfu']:.1%}" if peak else f"{achieved / 1e12:.2f} TFLOP/s")
     return row
@@ -404,6 +407,28 @@ def agreement_rows(args: argparse.Namespace, run: RunConfig, batch: int) -> list
     return rows
 
 
+# The issue's goals on one H100 for DiT-XL/2 at 256 px (images/s), shown beside the paper-scale rows.
+GOALS = {"train": 300.0, "sample_ddim50_cfg": 13.0}
+
+
+def render_table(rows: list[dict]) -> str:
+    """A Markdown summary of the measurements (the README's table): one line per row, the goal where one is set."""
+    if not rows:
+        return "no measurements\n"
+    lines = [f"Device: {rows[0]['device']}; torch {rows[0]['torch']}, diffusers {rows[0]['diffusers']}; "
+             f"commit {str(rows[0]['git_commit'])[:8]}.", "",
+             "| workload | model | batch | precision | compile | images/s | GFLOPs/image | MFU | peak GiB | goal |",
+             "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        goal = GOALS.get(row["workload"]) if row["scale"] == "paper" else None
+        mfu = f"{row['mfu']:.1%}" if row["mfu"] != "" else "–"
+        verdict = f"≥ {goal:g} ({'met' if row['images_per_s'] >= goal else 'not met'})" if goal else ""
+        lines.append(f"| {row['workload']} | {row['model']} | {row['batch_size']} | {row['precision']} | "
+                     f"{'on' if row['compile'] else 'off'} | {row['images_per_s']:.2f} | {row['gflops_per_image']:.1f}"
+                     f" | {mfu} | {row['peak_memory_gib'] or '–'} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
 #################################################################################
 #                                 Command line                                  #
 #################################################################################
@@ -449,7 +474,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample-repeats", type=int, default=1, help="timed full sampling runs (default 1)")
     parser.add_argument("--no-agreement", action="store_true", help="skip the fp32-vs-bf16 agreement rows")
     parser.add_argument("--out", type=Path, default=Path("results/bench/throughput.csv"),
-                        help="CSV of the measurements; the agreement rows go to *_agreement.csv beside it")
+                        help="CSV of the measurements; a Markdown table (.md) and the agreement rows "
+                             "(*_agreement.csv) go beside it")
     args = parser.parse_args(argv)
     if min(args.warmup, args.iterations - 1, args.sample_repeats - 1) < 0:
         raise ConfigError("--iterations and --sample-repeats must be at least 1, --warmup at least 0")
@@ -470,7 +496,9 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         AcceleratorState._reset_state(True)  # leave no bf16 state behind for a training run in this process
     write_csv(args.out, COLUMNS, rows)
-    log.info("wrote %d rows to %s", len(rows), args.out)
+    with atomic_path(args.out.with_suffix(".md")) as tmp:
+        tmp.write_text(render_table(rows))
+    log.info("wrote %d rows to %s and a table to %s", len(rows), args.out, args.out.with_suffix(".md"))
     if not args.no_agreement:
         agreement_path = args.out.with_name(f"{args.out.stem}_agreement.csv")
         write_csv(agreement_path, AGREEMENT_COLUMNS, agreement_rows(args, run, min(batch_sizes)))

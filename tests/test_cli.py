@@ -21,7 +21,8 @@ def cli(*args, check=True):
 
 @pytest.mark.parametrize("module", ["tunebench.pretrain", "tunebench.sample", "tunebench.datasets", "tunebench.latents",
                                     "difftune.retention", "difftune.finetune", "difftune.forgetting",
-                                    "benchmarks.results", "deft.train", "deft.reconstruct", "deft.evaluate",
+                                    "benchmarks.results", "benchmarks.throughput", "deft.train", "deft.reconstruct",
+                                    "deft.evaluate",
                                     "deft.amortised", "deft.protein.prepare", "deft.protein.problems",
                                     "deft.protein.train", "deft.protein.sample", "deft.protein.evaluate",
                                     "deft.protein.figure", "deft.protein.denoising"])

@@ -33,6 +33,9 @@ def test_flops_of_dit_xl2_and_the_sd_vae_are_counted_not_estimated():
     assert training < 6 * 675e6 * 256
     vae = throughput.sd_vae_architecture()
     assert throughput.decode_flops(vae, run) == pytest.approx(622.2e9, rel=2e-3)
+    encode = throughput.count_module_flops(lambda: throughput.sd_vae_architecture(), (1, 3, 256, 256),
+                                           lambda module, x: module.encode(x).latent_dist.mean)
+    assert encode == pytest.approx(272.7e9, rel=2e-3)
 
 
 def test_peak_table_matches_device_names():
@@ -74,6 +77,8 @@ def test_smoke_benchmark_writes_tidy_rows_and_agreement(tmp_path):
     assert ddim.sampler_steps == 50
     assert ddim.gflops_per_image == pytest.approx(100 * throughput.count_forward_flops(run) / 1e9, abs=1e-3)
     assert rows[rows.workload == "features"].resolution.eq(299).all()
+    table = (tmp_path / "bench.md").read_text()
+    assert table.count("| bf16 |") == 3 and "cores" in table.splitlines()[0]
     agreement = pd.read_csv(tmp_path / "bench_agreement.csv").set_index("quantity")
     assert list(agreement.index) == ["eps_forward", "sample_ddim50_cfg"]  # no VAE in pixel space
     eps = agreement.loc["eps_forward"]
