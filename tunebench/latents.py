@@ -30,6 +30,7 @@ from tunebench.config import ConfigError, RunConfig, to_dict
 from tunebench.datasets import SPLITS, load_dataset
 from tunebench.io import atomic_path, git_commit, input_fingerprint, write_json
 from tunebench.models import load_vae, vae_folder
+from tunebench.speed import set_tf32
 from tunebench.training import normalise_pixels, posterior
 
 log = logging.getLogger("tunebench.latents")
@@ -168,8 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     d = run.data
     dataset = load_dataset(d.dataset, args.split, d.resolution, d.channels, d.root)
     vae = load_vae(run.model.vae).to(args.device)
-    if torch.cuda.is_available():  # encode at the precision training encodes at (tunebench.training.train)
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = run.train.tf32
+    set_tf32(run.train.tf32)  # encode at the precision training encodes at (tunebench.training.train)
     provenance = cache_provenance(run, args.split, dataset)
     started = time.perf_counter()
     mean, std = encode_dataset(dataset, vae, args.batch_size, args.device, args.workers, not args.no_progress)
