@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
              f"{count_parameters(model):,}", run.train.steps, run.train.batch_size, len(dataset))
     images = ImageBatches(dataset, run.train.batch_size, run.train.seed, run.data.hflip)
     started = time.perf_counter()
-    _, ema = train(run, model, make_loss(run, schedule, channels), lambda step: {"images": images.get(step)[0]},
+    _, ema = train(run, model, make_loss(run, schedule, channels), images.batch,
                    args.out, resume=args.resume, progress=not args.no_progress)
     provenance = {"task": run.task.name, "steps": run.train.steps, "git_commit": git_commit(), "weights": "ema",
                   "parameters": count_parameters(ema)}

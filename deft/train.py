@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     loss_fn = make_deft_loss(run, backbone, Schedule(run.diffusion),
                              lambda ids: build_operator(run.task, ids, side, channels))
     trained, ema = train(run, head, loss_fn,
-                         lambda step: {"images": images.get(step)[0]}, args.out, resume=args.resume,
+                         images.batch, args.out, resume=args.resume,
                          progress=not args.no_progress, inputs={"backbone": input_fingerprint(run.model.pretrained)})
     seconds = time.perf_counter() - started
     provenance = {"task": run.task.name, "backbone": run.model.pretrained, "steps": run.train.steps,

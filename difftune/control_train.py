@@ -70,9 +70,9 @@ def make_batches(run: ControlTrainConfig, dataset):
 
     def batches(step: int) -> dict:
         """One step's batch (a pure function of the step)."""
-        images, labels = source.get(step)
-        controls = torch.from_numpy(make_conditions(run.control.condition, to_uint8(images)))
-        return {"images": images, "labels": labels, "controls": controls}
+        batch = source.batch(step)
+        controls = torch.from_numpy(make_conditions(run.control.condition, to_uint8(batch["images"])))
+        return {**batch, "controls": controls}
 
     return batches
 

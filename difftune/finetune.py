@@ -74,8 +74,7 @@ def make_batches(run: FineTuneConfig, dataset, retention: RetentionSet | None):
 
     def batches(step: int) -> dict:
         """The images of one step (a pure function of the step)."""
-        images, labels = target.get(step)
-        batch = {"images": images, "labels": labels}
+        batch = target.batch(step)
         if replay is not None:
             batch["retention"] = replay.get(step)[0]
         return batch

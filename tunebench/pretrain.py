@@ -99,15 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     log.info("pre-training %s params on %s (%d images), %d steps of %d", f"{count_parameters(model):,}",
              run.data.dataset, len(dataset), run.train.steps, run.train.batch_size)
     images = ImageBatches(dataset, run.train.batch_size, run.train.seed, run.data.hflip)
-
-    def batches(step):
-        """The images and labels of one step."""
-        x, y = images.get(step)
-        return {"images": x, "labels": y}
-
     started = time.perf_counter()
     inputs = {"pretrained": input_fingerprint(run.model.pretrained)} if run.model.pretrained else {}
-    _, ema = train(run, model, make_loss(run, null_class(model), vae), batches, args.out, resume=args.resume,
+    _, ema = train(run, model, make_loss(run, null_class(model), vae), images.batch, args.out, resume=args.resume,
                    progress=not args.no_progress, inputs=inputs)
     seconds = time.perf_counter() - started
     spec = getattr(dataset, "spec", None)

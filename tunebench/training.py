@@ -31,7 +31,7 @@ LossFn = Callable[[torch.nn.Module, dict, torch.Generator], dict[str, torch.Tens
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or Inf; the last good checkpoint is kept."""
+    """The loss (or the weights) became NaN or Inf; training stops and the last good checkpoint is kept."""
 
 
 #################################################################################
@@ -96,6 +96,12 @@ class ImageBatches:
         if not self.hflip:
             return torch.zeros(self.batch_size, dtype=torch.bool)
         return torch.rand(self.batch_size, generator=step_generator(self.seed, step, stream=1)) < 0.5
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        """{images, labels, indices} of `step`: what `get` returns plus the dataset indices, which name the batch in
+        errors."""
+        images, labels = self.get(step)
+        return {"images": images, "labels": labels, "indices": self.indices(step)}
 
     def get(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(images in [-1, 1] as float32 B×C×H×W, labels) for `step`.
@@ -257,6 +263,45 @@ def _append_stats(path: Path | None, rows: list[dict], keep_until: int | None = 
         tmp.write_text("".join(json.dumps(r) + "\n" for r in old + rows))
 
 
+def _short(values: list) -> str:
+    """A list for a message, cut after 8 items."""
+    return str(values) if len(values) <= 8 else f"{str(values[:8])[:-1]}, ... ({len(values)} in all)]"
+
+
+def describe_batch(batch, per_sample: torch.Tensor) -> str:
+    """Which samples of a batch have a non-finite loss, with their dataset indices when the batch has `indices`."""
+    values = per_sample.detach().float().reshape(-1).cpu()
+    bad = torch.nonzero(~torch.isfinite(values)).flatten().tolist()
+    if not bad:
+        return f"the {values.numel()} per-sample losses are finite but their mean overflows"
+    if len(bad) == values.numel() > 1:
+        return (f"non-finite for all {len(bad)} samples of the batch (more likely the weights or the learning rate "
+                "than one image)")
+    text = f"non-finite for {len(bad)} of {values.numel()} samples, at batch positions {_short(bad)}"
+    indices = batch.get("indices") if isinstance(batch, dict) else None
+    if indices is not None:
+        indices = torch.as_tensor(indices).reshape(-1).tolist()
+        # Per-sample losses line up with the indices unless the loss adds rows of its own (e.g. replayed images).
+        named = [indices[i] for i in bad] if len(indices) == values.numel() else indices
+        text += f", dataset indices {_short(named)}"
+    return text
+
+
+def nonfinite_parameters(module: torch.nn.Module, prefix: str = "") -> list[str]:
+    """Names (after `prefix`) of the parameters holding NaN or Inf."""
+    return [prefix + name for name, p in module.named_parameters() if not torch.isfinite(p).all()]
+
+
+def _stop(message: str, out_dir: Path) -> NonFiniteLossError:
+    """Log and return the error that stops a run gone non-finite, naming the checkpoint it can resume from."""
+    found = list_checkpoints(out_dir)
+    kept = f"the last good checkpoint {found[-1]} is kept" if found else "no checkpoint had been written yet"
+    error = NonFiniteLossError(f"{message}; training stopped and {kept}. Every step's batch and noise are a function "
+                               "of (train.seed, step), so the step replays exactly once the cause is fixed")
+    log.error("%s", error)
+    return error
+
+
 def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Callable[[int], dict], out_dir: str | Path,
           ema: torch.nn.Module | None = None, resume: str = "auto", progress: bool = True,
           inputs: dict[str, str] | None = None, on_checkpoint: Callable[[int, torch.nn.Module], None] | None = None):
@@ -299,8 +344,11 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
         losses, loss = training_step(model, optimizer, accelerator, loss_fn, batch,
                                      step_generator(cfg.seed, step, stream=2, rank=rank), lr_at(step, cfg))
         if not math.isfinite(loss):
-            raise NonFiniteLossError(f"loss is {loss} at step {step} (batch indices from seed {cfg.seed}, "
-                                     f"step {step}); last good checkpoint kept in {out_dir / 'checkpoints'}")
+            broken = nonfinite_parameters(accelerator.unwrap_model(model))
+            cause = (f"; the weights were already non-finite ({_short(broken)}): an earlier update diverged"
+                     if broken else "")
+            raise _stop(f"loss is {loss} at step {step} (0-based), {describe_batch(batch, losses['loss'])}"
+                        f"{cause}", out_dir)
         decay = ema_update_decay(step, cfg)
         if decay is not None:
             update_ema(ema, accelerator.unwrap_model(model), decay)
@@ -314,6 +362,12 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
             bar.set_postfix(loss=f"{row['loss']:.4f}")
             last_logged, tick = done, now
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            # A finite loss does not guarantee finite weights (an overflowing gradient): never save such a checkpoint.
+            broken = nonfinite_parameters(accelerator.unwrap_model(model)) + nonfinite_parameters(ema, "ema.")
+            if broken:
+                raise _stop(f"weights became non-finite ({_short(broken)}) by step {step} (0-based) although every "
+                            "loss was finite (an overflowing gradient); the checkpoint of this step is not written",
+                            out_dir)
             _append_stats(stats_path, pending)
             pending = []
             if accelerator.is_main_process:
