@@ -34,7 +34,8 @@ from benchmarks import features as local_features
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError
 from tunebench.datasets import DATASETS, FOLDER_LAYOUT, SPLITS, ImageFolderDataset, load_dataset
-from tunebench.io import file_sha256, git_commit, load_npz_images, read_json, save_npz, torch_load, write_json
+from tunebench.io import (file_sha256, git_commit, load_npz, load_npz_images, read_json, save_npz, torch_load,
+                          write_json)
 
 INCEPTION_NAME = "inception-v3-compat"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's file name in the torch hub cache
@@ -236,8 +237,7 @@ def load_reference(path: str | Path, expected: dict | None = None) -> Reference:
     if not path.is_file():
         raise FileNotFoundError(f"reference statistics {path} do not exist; make them with "
                                 "`python -m benchmarks.fid ref`")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
+    arrays = load_npz(path)
     if arrays.get("format", np.array("")).item() != REF_FORMAT:
         raise FidError(f"{path} is not a {REF_FORMAT} reference file; delete it and run `python -m benchmarks.fid ref`")
     meta = {key: value.item() for key, value in arrays.items() if value.ndim == 0}

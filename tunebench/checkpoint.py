@@ -16,7 +16,7 @@ import safetensors.torch
 import torch
 
 from tunebench.config import RunConfig, to_dict
-from tunebench.io import atomic_dir, read_json, torch_load
+from tunebench.io import FileFormatError, atomic_dir, read_json, torch_load
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d{7})$")
 log = logging.getLogger("tunebench.checkpoint")
@@ -110,6 +110,16 @@ def check_same_inputs(saved: dict | None, inputs: dict[str, str] | None, where: 
             f"{where.parent} to start over, or use another output folder.")
 
 
+def _read(file: Path, load):
+    """`load(file)`, with a missing, truncated or unsafe file raised as a CheckpointError naming it and the way out."""
+    try:
+        return load(file)
+    except (OSError, FileFormatError, safetensors.SafetensorError) as err:
+        reason = str(err) if str(file) in str(err) else f"{file}: {err}"
+        raise CheckpointError(f"checkpoint {file.parent} cannot be resumed: {reason}. Resume from an older checkpoint "
+                              f"(--resume {file.parent.parent}/checkpoint-NNNNNNN) or delete {file.parent}") from err
+
+
 def load_checkpoint(path: str | Path, model, ema, optimizer, run: RunConfig,
                     inputs: dict[str, str] | None = None) -> int:
     """Restore model, EMA, optimiser and RNG from `path` (in place) and return the step to continue from."""
@@ -120,12 +130,13 @@ def load_checkpoint(path: str | Path, model, ema, optimizer, run: RunConfig,
     check_compatible(state["run_config"], run, path)
     check_same_inputs(state.get("inputs"), inputs, path)
     for module, name in ((model, "model"), (ema, "ema")):
-        missing, unexpected = safetensors.torch.load_model(module, str(path / f"{name}.safetensors"), strict=False)
+        missing, unexpected = _read(path / f"{name}.safetensors",
+                                    lambda file: safetensors.torch.load_model(module, str(file), strict=False))
         if missing or unexpected:
             raise CheckpointError(f"{path / name}.safetensors does not match the model "
                                   f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    optimizer.load_state_dict(torch_load(path / "optimizer.pt"))
-    rng = safetensors.torch.load_file(str(path / "rng.safetensors"))
+    optimizer.load_state_dict(_read(path / "optimizer.pt", torch_load))
+    rng = _read(path / "rng.safetensors", lambda file: safetensors.torch.load_file(str(file)))
     torch.set_rng_state(rng["torch_cpu"])
     if torch.cuda.is_available():
         states = [rng[k] for k in sorted(rng) if k.startswith("cuda_")]

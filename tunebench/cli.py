@@ -71,15 +71,16 @@ def setup_logging(out_dir: str | Path | None = None) -> None:
 
 def run_cli(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> None:
     """Run `main`, turning expected errors into one clear line (no traceback): exit status 2 for bad input (config,
-    data, model, checkpoint), 3 for a run whose loss went NaN/Inf."""
+    data, model, checkpoint, unreadable or unsafe files), 3 for a run whose loss went NaN/Inf."""
     from tunebench.checkpoint import CheckpointError
     from tunebench.datasets import DatasetError
+    from tunebench.io import FileFormatError
     from tunebench.models import ModelLoadError
     from tunebench.training import NonFiniteLossError
 
     try:
         main(argv)
-    except (ConfigError, DatasetError, ModelLoadError, CheckpointError, FileNotFoundError) as err:
+    except (ConfigError, DatasetError, ModelLoadError, CheckpointError, FileFormatError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except NonFiniteLossError as err:  # a diverged run, not bad input: its own status, so a workflow can tell

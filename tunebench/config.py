@@ -254,8 +254,21 @@ def parse_set(items: list[str]) -> dict:
         *parents, leaf = key.strip().split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw)
+        try:
+            node[leaf] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {item!r}: the value is not a plain YAML value ({_yaml_problem(err)})") from None
     return nested
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line saying what is wrong with some YAML text and where (line and column, 1-based)."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    if "constructor for the tag" in problem:  # e.g. !!python/object/apply: safe_load builds plain values only
+        problem += " (tags that build Python objects are never run; write plain values)"
+    return where + problem
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -263,8 +276,11 @@ def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    with open(path) as handle:
-        data = yaml.safe_load(handle) or {}
+    try:
+        with open(path) as handle:
+            data = yaml.safe_load(handle) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not plain YAML: {_yaml_problem(err)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(data).__name__}")
     return data

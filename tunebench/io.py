@@ -8,9 +8,11 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,10 @@ from tunebench.config import ConfigError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+class FileFormatError(ValueError):
+    """A file is truncated, corrupt, or holds pickled objects that loading would have to run; the message names it."""
 
 
 @contextlib.contextmanager
@@ -117,20 +123,52 @@ def save_npz(path: str | Path, **arrays) -> None:
 def load_npz_images(path: str | Path) -> np.ndarray:
     """The uint8 N×H×W×C `images` array of an .npz (as `tunebench.sample` and `save_npz` write it)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    with np.load(path, allow_pickle=False) as data:
-        if "images" not in data:
-            raise ConfigError(f"{path} has no 'images' array (found {sorted(data.files)})")
-        images = data["images"]
+    arrays = load_npz(path)
+    if "images" not in arrays:
+        raise ConfigError(f"{path} has no 'images' array (found {sorted(arrays)})")
+    images = arrays["images"]
     if images.ndim != 4:
         raise ConfigError(f"{path}: 'images' must be N×H×W×C, got shape {images.shape}")
     return images
 
 
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz, read without unpickling: an object array (pickled Python objects) is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except ValueError as err:  # numpy refuses object arrays, and takes any file it cannot parse for a pickle
+        raise FileFormatError(f"{path} holds pickled Python objects or is not an .npz file ({err}); pickles are "
+                              "never loaded, since unpickling can run code: save plain numeric or string "
+                              "arrays") from err
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise FileFormatError(f"{path} is truncated or not an .npz file ({type(err).__name__}: {err}); "
+                              "delete it and make it again") from err
+
+
 def torch_load(path: str | Path):
-    """Load a torch file without unpickling code (`weights_only=True`): untrusted files cannot execute anything."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load a torch file without unpickling code (`weights_only=True`): untrusted files cannot execute anything.
+
+    A file whose pickle names anything but tensors and plain containers, or that is not a torch file at all, raises
+    FileFormatError naming it.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # the weights-only unpickler met a global it does not allow
+        # torch's message is a paragraph that also suggests weights_only=False; keep only the offending global
+        named = [line.strip() for line in str(err).splitlines() if "GLOBAL" in line or line.startswith("Unsupported")]
+        reason = named[0] if named else type(err).__name__
+        raise FileFormatError(f"{path} holds pickled objects other than tensors, refused because loading them could "
+                              f"run code ({reason}); use a file saved as plain tensors, e.g. "
+                              "torch.save(model.state_dict())") from err
+    except OSError:  # a missing or unreadable path keeps its own error, which names it
+        raise
+    except Exception as err:  # torch raises RuntimeError, EOFError or KeyError on truncated and foreign files
+        raise FileFormatError(f"{path} is truncated or not a torch file ({type(err).__name__}: {err}); "
+                              "replace it with a complete copy") from err
 
 
 def file_sha256(path: str | Path) -> str:
