@@ -1,13 +1,16 @@
 """Resumable training-state checkpoints: model, EMA, optimiser, step, RNG and the resolved config, with no pickle.
 
 Layout: `OUT/checkpoints/checkpoint-0001000/{model,ema,rng}.safetensors, optimizer.pt, state.json`. Each folder
-is written under a temporary name and renamed when complete, so a killed job never leaves a half checkpoint.
+is written under a temporary name and renamed when complete, and renamed to a hidden name before it is deleted, so
+a killed job never leaves a half checkpoint; the hidden leftovers of a killed job go at the next checkpoint.
+One training job per output folder.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -63,9 +66,19 @@ def save_checkpoint(out_dir, step: int, model, ema, optimizer, run: RunConfig, k
         safetensors.torch.save_file(rng, str(tmp / "rng.safetensors"))
         (tmp / "state.json").write_text(
             json.dumps({"step": step, "run_config": to_dict(run), "inputs": inputs or {}}, indent=2, sort_keys=True))
+    remove_leftovers(out_dir)
     for old in list_checkpoints(out_dir)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        hidden = old.with_name(f".{old.name}.deleted")
+        os.replace(old, hidden)  # a kill during the deletion then leaves no folder that looks like a checkpoint
+        shutil.rmtree(hidden, ignore_errors=True)
     return target
+
+
+def remove_leftovers(out_dir: str | Path) -> None:
+    """Delete the hidden half-written or half-deleted checkpoint folders a killed job left (as big as checkpoints)."""
+    for leftover in (Path(out_dir) / "checkpoints").glob(".checkpoint-*"):
+        log.info("removing %s, left by an interrupted job", leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _flatten(data: dict, prefix: str = "") -> dict:
