@@ -25,6 +25,9 @@ SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 FOLDER_LAYOUT = "ROOT/{train,test}/CLASS/*.{" + ",".join(ext[1:] for ext in IMAGE_EXTENSIONS) + "}"
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, the same weights PIL's convert("L") uses
+# Pixel modes with a defined 0-255 (or 16-bit) range; 32-bit integer (I) and float (F) pixels have no agreed range.
+READABLE_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr",
+                  "I;16", "I;16L", "I;16B", "I;16N")
 
 
 #################################################################################
@@ -345,10 +348,11 @@ def load_dataset(name: str, split: str, resolution: int = 32, channels: int = 3,
     spec = DATASETS[name]
     if spec.role == "paper":
         if root is None:
-            raise DatasetError(f"dataset {name!r} is a real paper-scale dataset: pass root=ROOT with the layout "
-                               f"{FOLDER_LAYOUT}")
+            raise DatasetError(f"dataset {name!r} is a real paper-scale dataset: pass root=ROOT (--set data.root=ROOT "
+                               f"on the training CLIs) with the layout {FOLDER_LAYOUT}")
         if not Path(root).is_dir():
-            raise DatasetError(f"dataset root {root} does not exist; expected the layout {FOLDER_LAYOUT}")
+            problem = "is a file, not a folder" if Path(root).exists() else "does not exist"
+            raise DatasetError(f"dataset root {root} {problem}; pass the folder laid out as {FOLDER_LAYOUT}")
         return ImageFolderDataset(Path(root) / split, resolution, channels, spec)
     if root is not None:
         raise DatasetError(f"dataset {name!r} is built from installed packages and takes no root; "
@@ -372,18 +376,31 @@ def adm_center_crop(image: Image.Image, resolution: int) -> Image.Image:
 
 
 def _unreadable_reason(path: Path) -> str | None:
-    """Return why ``path`` is not a readable image, or None when it is."""
+    """Return why ``path`` is not a readable image in a pixel format this reader maps to 8 bits, or None when it is."""
     try:
         with Image.open(path) as image:
-            if image.format == "JPEG":
-                # verify() passes truncated JPEGs; decoding at 1/8 scale still reads every byte, cheaply.
+            if image.mode not in READABLE_MODES:
+                return (f"pixel mode {image.mode} has no defined 0-255 range; save it as an 8-bit or 16-bit "
+                        "PNG or JPEG")
+            if image.format == "PNG":
+                image.verify()  # checks every chunk's CRC without decompressing: catches truncation and bit rot
+            else:
+                # Only PNG has a real verify(); other formats must be decoded, or a truncated BMP, GIF or TIFF would
+                # pass the scan and stop training when it is first drawn. JPEGs decode at 1/8 scale, cheaply.
                 image.draft("RGB", (1, 1))
                 image.load()
-            else:
-                image.verify()
     except Exception as error:  # PIL raises many types (OSError, SyntaxError, ValueError, ...) for bad files
         return f"{type(error).__name__}: {error}"
     return None
+
+
+def _to_8bit(image: Image.Image, channels: int) -> Image.Image:
+    """Convert a decoded image of any READABLE_MODES to 8-bit L (channels 1) or RGB (channels 3); alpha is dropped."""
+    if image.mode.startswith("I;16"):
+        # PIL's convert("L") clips 16-bit values at 255 instead of rescaling them, turning most pixels white.
+        pixels = np.asarray(image, dtype=np.float64) * (255 / 65535)
+        image = Image.fromarray(np.round(pixels).astype(np.uint8))
+    return image.convert("L" if channels == 1 else "RGB")
 
 
 class ImageFolderDataset(Dataset):
@@ -394,14 +411,16 @@ class ImageFolderDataset(Dataset):
         _check_image_arguments(resolution, channels)
         self.root, self.resolution, self.channels, self.spec = Path(root), int(resolution), channels, spec
         if not self.root.is_dir():
-            raise DatasetError(f"image folder {self.root} does not exist; expected the layout {FOLDER_LAYOUT}")
+            problem = "is a file, not a folder" if self.root.exists() else "does not exist"
+            raise DatasetError(f"image folder {self.root} {problem}; expected the layout {FOLDER_LAYOUT}")
         class_dirs = sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
         self.class_names = [p.name for p in class_dirs]
         if not class_dirs:
             raise DatasetError(f"image folder {self.root} has no class subfolders; expected the layout {FOLDER_LAYOUT}")
         if spec is not None and spec.num_classes != len(class_dirs):
             raise DatasetError(f"{self.root} has {len(class_dirs)} class folders but dataset {spec.name!r} "
-                               f"has {spec.num_classes} classes")
+                               f"has {spec.num_classes} classes; check that the root is {spec.name}'s folder, "
+                               f"laid out as {FOLDER_LAYOUT}")
         files = [(path, label) for label, folder in enumerate(class_dirs) for path in sorted(folder.rglob("*"))
                  if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS]
         self.samples, self.skipped = [], []
@@ -412,9 +431,16 @@ class ImageFolderDataset(Dataset):
             else:
                 logger.warning("skipping unreadable image %s (%s)", path, reason)
                 self.skipped.append((str(path), reason))
+        if self.skipped:  # one summary line, so a log with thousands of warnings still says how many
+            logger.warning("skipped %d of %d image files under %s; fix or delete them to use them",
+                           len(self.skipped), len(files), self.root)
         # An empty class would leave a label with no images, which silently breaks per-class training and metrics.
         used = {label for _, label in self.samples}
-        empty = [str(folder) for label, folder in enumerate(class_dirs) if label not in used]
+        empty = []
+        for label, folder in enumerate(class_dirs):
+            if label not in used:
+                bad = sum(Path(path).is_relative_to(folder) for path, _ in self.skipped)
+                empty.append(f"{folder} ({bad} unreadable, see the warnings above)" if bad else str(folder))
         if empty:
             raise DatasetError(f"class folders without a readable image: {', '.join(empty)}; "
                                "add images or remove the folders")
@@ -428,7 +454,7 @@ class ImageFolderDataset(Dataset):
         path, label = self.samples[index]
         try:
             with Image.open(path) as image:
-                image = image.convert("L" if self.channels == 1 else "RGB")
+                image = _to_8bit(image, self.channels)
         except Exception as error:  # a file can change or fail to decode after the scan
             raise DatasetError(f"cannot decode image {path}: {type(error).__name__}: {error}") from error
         pixels = np.asarray(adm_center_crop(image, self.resolution), dtype=np.uint8).reshape(
