@@ -9,7 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tunebench.config import SCALES, ConfigError, RunConfig, load_yaml, parse_set, resolve, to_dict
+from tunebench.config import (SCALES, ConfigError, RunConfig, check_overrides, load_yaml, parse_set, resolve,
+                              to_dict)
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -39,8 +40,10 @@ def config_from_args(args: argparse.Namespace, cls: type[RunConfig] = RunConfig,
     Paper defaults < scale < `preset` (e.g. a DEFT task) < YAML files < `shortcuts` (flags such as --pretrained)
     < --set.
     """
-    return resolve(args.scale, preset or {}, *[load_yaml(path) for path in args.config], shortcuts or {},
-                   parse_set(args.overrides), cls=cls)
+    files = [load_yaml(path) for path in args.config]
+    for path, mapping in zip(args.config, files):
+        check_overrides(mapping, f"config file {path}", cls)
+    return resolve(args.scale, preset or {}, *files, shortcuts or {}, parse_set(args.overrides), cls=cls)
 
 
 def flag_overrides(*flags: tuple[object, str, str]) -> dict:

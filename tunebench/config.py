@@ -257,7 +257,8 @@ def parse_set(items: list[str]) -> dict:
         try:
             node[leaf] = yaml.safe_load(raw)
         except yaml.YAMLError as err:
-            raise ConfigError(f"--set {item!r}: the value is not a plain YAML value ({_yaml_problem(err)})") from None
+            raise ConfigError(f"--set {item!r}: the value is not a plain YAML value ({_yaml_problem(err)}); "
+                              "quote or fix it") from None
     return nested
 
 
@@ -279,11 +280,22 @@ def load_yaml(path: str | Path) -> dict:
     try:
         with open(path) as handle:
             data = yaml.safe_load(handle) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not plain YAML: {_yaml_problem(err)}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {path} is not plain YAML: {_yaml_problem(err)}; fix it there") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(data).__name__}")
     return data
+
+
+def check_overrides(mapping: dict, source: str, cls: type[RunConfig] = RunConfig) -> None:
+    """Check one override mapping's keys and value types on their own, so that the error names `source` (its file).
+
+    Cross-field checks need the merged config and are left to `resolve`.
+    """
+    try:
+        _apply(cls(), mapping)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def resolve(scale: str = "paper", *overrides: dict, cls: type[RunConfig] = RunConfig) -> RunConfig:
