@@ -33,12 +33,12 @@ from deft.operators import Operator
 from deft.tasks import build_operator
 from deft.train import add_task_args, resolve_task_run
 from tunebench.cli import add_training_args, print_config, run_cli, setup_logging
-from tunebench.config import ConfigError, TrainConfig, to_dict
+from tunebench.config import ConfigError, TrainConfig
 from tunebench.datasets import load_dataset
 from tunebench.io import git_commit, write_json
 from tunebench.models import apply_dit_fixes, count_parameters, export_dit, initialize_dit_weights
 from tunebench.sampling import chunked
-from tunebench.training import ImageBatches, train
+from tunebench.training import ImageBatches, train, write_run_config
 
 log = logging.getLogger("deft.amortised")
 
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     schedule = Schedule(run.diffusion)
     probe = build_operator(run.task, torch.zeros(1, dtype=torch.long), side, channels)
     condition(run, probe, probe(torch.zeros(1, channels, side, side)), torch.zeros(1, channels, side, side))
-    write_json(args.out / "config.json", to_dict(run))
+    write_run_config(args.out, run, args.resume)
     log.info("amortised model for %s: %s parameters, %d steps of %d on %d images", run.task.name,
              f"{count_parameters(model):,}", run.train.steps, run.train.batch_size, len(dataset))
     images = ImageBatches(dataset, run.train.batch_size, run.train.seed, run.data.hflip)

@@ -26,10 +26,10 @@ from deft.objective import make_deft_loss
 from deft.tasks import TASK_PRESETS, build_operator
 from tunebench.cli import (add_config_args, add_training_args, config_from_args, print_config, run_cli,
                            setup_logging)
-from tunebench.config import ConfigError, to_dict
+from tunebench.config import ConfigError
 from tunebench.io import git_commit, input_fingerprint, write_json
 from tunebench.models import count_parameters, export_pretrained
-from tunebench.training import ImageBatches, train
+from tunebench.training import ImageBatches, train, write_run_config
 
 log = logging.getLogger("deft.train")
 
@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     head = build_head(run.head, stack_channels(run.task.operator, channels, run.head), channels, side)
     sizes = {"head_parameters": count_parameters(head), "backbone_parameters": backbone.parameters()}
     sizes["head_fraction"] = sizes["head_parameters"] / sizes["backbone_parameters"]
-    write_json(args.out / "config.json", to_dict(run))
+    inputs = {"backbone": input_fingerprint(run.model.pretrained)}
+    write_run_config(args.out, run, args.resume, inputs)
     log.info("DEFT head for %s: %s parameters (%.1f%% of the %s-parameter backbone), %d steps of %d on %d images",
              run.task.name, f"{sizes['head_parameters']:,}", 100 * sizes["head_fraction"],
              f"{sizes['backbone_parameters']:,}", run.train.steps, run.train.batch_size, len(finetune))
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
                              lambda ids: build_operator(run.task, ids, side, channels))
     trained, ema = train(run, head, loss_fn,
                          images.batch, args.out, resume=args.resume,
-                         progress=not args.no_progress, inputs={"backbone": input_fingerprint(run.model.pretrained)})
+                         progress=not args.no_progress, inputs=inputs)
     seconds = time.perf_counter() - started
     provenance = {"task": run.task.name, "backbone": run.model.pretrained, "steps": run.train.steps,
                   "git_commit": git_commit(), **sizes}

@@ -29,13 +29,13 @@ from difftune.controls import (CHANNELS, CONDITIONS, chance_fidelity, convergenc
                                make_conditions)
 from tunebench.cli import (add_config_args, add_training_args, config_from_args, flag_overrides, print_config,
                            run_cli, setup_logging)
-from tunebench.config import ConfigError, to_dict
+from tunebench.config import ConfigError
 from tunebench.datasets import load_dataset
 from tunebench.io import git_commit, input_fingerprint, read_json, to_uint8, write_csv, write_json
 from tunebench.models import count_parameters, load_dit, null_class
 from tunebench.pretrain import load_training_data, make_loss
 from tunebench.sampling import sample_batches
-from tunebench.training import ImageBatches, train
+from tunebench.training import ImageBatches, train, write_run_config
 
 log = logging.getLogger("difftune.control_train")
 EVAL_SEED = 20_240_613  # orders the test split for the held-out evaluation images
@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     controlnet = DiTControlNet.from_transformer(base, CHANNELS[run.control.condition], run.control.num_blocks,
                                                 image_side // base.config.sample_size)
     model = ControlledDiT(base, controlnet)
-    write_json(args.out / "config.json", to_dict(run))
+    inputs = {"base": input_fingerprint(run.model.pretrained)}
+    write_run_config(args.out, run, args.resume, inputs)
     probe = FidelityProbe(run, args.out, vae)
     log.info("ControlNet (%s) of %d blocks on %s: %s trainable of %s params, %d steps of %d, %d probe images",
              run.control.condition, controlnet.config.num_blocks, run.model.pretrained,
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     probe(0, model)
     model, _ = train(run, model, make_loss(run, null_class(base), vae), make_batches(run, dataset), args.out,
                      resume=args.resume, progress=not args.no_progress,
-                     inputs={"base": input_fingerprint(run.model.pretrained)}, on_checkpoint=probe)
+                     inputs=inputs, on_checkpoint=probe)
     curve = probe.curve()
     write_csv(args.out / "fidelity.csv", CURVE_COLUMNS, curve)
     provenance = {"base": run.model.pretrained, "condition": run.control.condition, "dataset": run.data.dataset,

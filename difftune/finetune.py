@@ -25,11 +25,11 @@ from difftune.peft import apply_peft, merged_copy
 from difftune.retention import RetentionSet
 from tunebench.cli import (add_config_args, add_training_args, config_from_args, flag_overrides, print_config,
                            run_cli, setup_logging)
-from tunebench.config import ConfigError, to_dict
+from tunebench.config import ConfigError
 from tunebench.io import git_commit, input_fingerprint, write_json
 from tunebench.models import count_parameters, export_dit, load_dit, null_class
 from tunebench.pretrain import load_training_data
-from tunebench.training import ImageBatches, train
+from tunebench.training import ImageBatches, train, write_run_config
 
 log = logging.getLogger("difftune.finetune")
 RETENTION_STREAM = 1_000_003  # offsets the retention loader's seed so its order and flips differ from the target's
@@ -99,15 +99,15 @@ def main(argv: list[str] | None = None) -> None:
                                  run.difftune.retention_size)
     apply_peft(model, run.difftune)
     trainable = count_parameters(model, trainable_only=True)
-    write_json(args.out / "config.json", to_dict(run))
+    inputs = {"pretrained": input_fingerprint(run.model.pretrained)}
+    if retention is not None:
+        inputs["retention"] = input_fingerprint(run.difftune.retention)
+    write_run_config(args.out, run, args.resume, inputs)
     n_target, n_retention = batch_sizes(run)
     log.info("%s (peft %s) on %s (%d images): %s of %s params train, %d steps of %d target + %d retention",
              run.difftune.method, run.difftune.peft, run.data.dataset, len(dataset), f"{trainable:,}",
              f"{count_parameters(model):,}", run.train.steps, n_target, n_retention)
     started = time.perf_counter()
-    inputs = {"pretrained": input_fingerprint(run.model.pretrained)}
-    if retention is not None:
-        inputs["retention"] = input_fingerprint(run.difftune.retention)
     _, ema = train(run, model, make_objective(run, null_class(model), vae), make_batches(run, dataset, retention),
                    args.out, resume=args.resume, progress=not args.no_progress, inputs=inputs)
     seconds = time.perf_counter() - started

@@ -133,15 +133,22 @@ def _read(file: Path, load):
                               f"(--resume {file.parent.parent}/checkpoint-NNNNNNN) or delete {file.parent}") from err
 
 
-def load_checkpoint(path: str | Path, model, ema, optimizer, run: RunConfig,
-                    inputs: dict[str, str] | None = None) -> int:
-    """Restore model, EMA, optimiser and RNG from `path` (in place) and return the step to continue from."""
+def check_checkpoint(path: str | Path, run: RunConfig, inputs: dict[str, str] | None = None) -> dict:
+    """Read `path`'s state.json, refuse a checkpoint of another config or other input files, and return the state."""
     path = Path(path)
     if not (path / "state.json").is_file():
         raise CheckpointError(f"{path} is not a complete checkpoint (no state.json); pick another checkpoint-* folder")
     state = read_json(path / "state.json")
     check_compatible(state["run_config"], run, path)
     check_same_inputs(state.get("inputs"), inputs, path)
+    return state
+
+
+def load_checkpoint(path: str | Path, model, ema, optimizer, run: RunConfig,
+                    inputs: dict[str, str] | None = None) -> int:
+    """Restore model, EMA, optimiser and RNG from `path` (in place) and return the step to continue from."""
+    path = Path(path)
+    state = check_checkpoint(path, run, inputs)
     for module, name in ((model, "model"), (ema, "ema")):
         missing, unexpected = _read(path / f"{name}.safetensors",
                                     lambda file: safetensors.torch.load_model(module, str(file), strict=False))

@@ -16,13 +16,13 @@ import torch
 
 from tunebench.cli import (add_config_args, add_training_args, config_from_args, print_config, run_cli,
                            setup_logging)
-from tunebench.config import ConfigError, RunConfig, to_dict
+from tunebench.config import ConfigError, RunConfig
 from tunebench.datasets import load_dataset
 from tunebench.diffusion import GaussianDiffusion
 from tunebench.io import git_commit, input_fingerprint, write_json
 from tunebench.latents import LatentCache
 from tunebench.models import build_dit, count_parameters, drop_labels, export_dit, load_dit, load_vae, null_class
-from tunebench.training import ImageBatches, denoising_losses, to_model_space, train
+from tunebench.training import ImageBatches, denoising_losses, to_model_space, train, write_run_config
 
 log = logging.getLogger("tunebench.pretrain")
 
@@ -95,12 +95,12 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(run.train.seed)
     model = make_model(run)
     dataset, vae = load_training_data(run, model)
-    write_json(args.out / "config.json", to_dict(run))
+    inputs = {"pretrained": input_fingerprint(run.model.pretrained)} if run.model.pretrained else {}
+    write_run_config(args.out, run, args.resume, inputs)
     log.info("pre-training %s params on %s (%d images), %d steps of %d", f"{count_parameters(model):,}",
              run.data.dataset, len(dataset), run.train.steps, run.train.batch_size)
     images = ImageBatches(dataset, run.train.batch_size, run.train.seed, run.data.hflip)
     started = time.perf_counter()
-    inputs = {"pretrained": input_fingerprint(run.model.pretrained)} if run.model.pretrained else {}
     _, ema = train(run, model, make_loss(run, null_class(model), vae), images.batch, args.out, resume=args.resume,
                    progress=not args.no_progress, inputs=inputs)
     seconds = time.perf_counter() - started

@@ -19,10 +19,11 @@ from accelerate import Accelerator
 from diffusers.utils.torch_utils import randn_tensor
 from tqdm.auto import tqdm
 
-from tunebench.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
-from tunebench.config import ConfigError, RunConfig
+from tunebench.checkpoint import (CheckpointError, check_checkpoint, list_checkpoints, load_checkpoint,
+                                  save_checkpoint)
+from tunebench.config import ConfigError, RunConfig, to_dict
 from tunebench.diffusion import GaussianDiffusion
-from tunebench.io import atomic_path
+from tunebench.io import atomic_path, write_json
 from tunebench.speed import prepare_model, set_tf32
 
 log = logging.getLogger(__name__)
@@ -247,6 +248,19 @@ def _resume_point(out_dir: Path, resume: str) -> Path | None:
         raise CheckpointError(f"--resume {path}: no checkpoint there (expected a checkpoint-NNNNNNN folder "
                               f"with state.json); use --resume auto to take the latest one in {out_dir}")
     return path
+
+
+def write_run_config(out_dir: str | Path, run: RunConfig, resume: str = "auto",
+                     inputs: dict[str, str] | None = None) -> None:
+    """Write OUT/config.json, but first refuse (as `train` would) a checkpoint there of another config or inputs.
+
+    A CLI calls this instead of writing config.json itself, so that a refused resume leaves the folder's config.json
+    describing the checkpoints and model that are still there.
+    """
+    checkpoint = _resume_point(Path(out_dir), resume)
+    if checkpoint is not None:
+        check_checkpoint(checkpoint, run, inputs)
+    write_json(Path(out_dir) / "config.json", to_dict(run))
 
 
 def _append_stats(path: Path | None, rows: list[dict], keep_until: int | None = None) -> None:

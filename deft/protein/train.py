@@ -27,10 +27,10 @@ from deft.protein.models import build_prior, head_name, length_unit, load_prior
 from deft.protein.objectives import make_loss
 from deft.protein.prepare import load_prepared
 from tunebench.cli import add_config_args, add_training_args, config_from_args, print_config, run_cli, setup_logging
-from tunebench.config import ConfigError, to_dict
+from tunebench.config import ConfigError
 from tunebench.io import git_commit, input_fingerprint, write_json
 from tunebench.models import count_parameters, export_pretrained
-from tunebench.training import train
+from tunebench.training import train, write_run_config
 
 log = logging.getLogger("deft.protein.train")
 STAGES = {"prior": PriorRun, "head": HeadRun, "amortised": AmortisedRun}
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     chains = load_prepared(args.data)["train"]
     model, prior, sizes, inputs = build_model(args.stage, run, args)
     inputs["data"] = input_fingerprint(args.data)
-    write_json(args.out / "config.json", to_dict(run))
+    write_run_config(args.out, run, args.resume, inputs)
     log.info("%s: %s parameters, %d steps of %d crops from %d training chains", args.stage,
              f"{sizes['parameters']:,}", run.train.steps, run.train.batch_size, len(chains))
     batches = CropBatches(chains, run.data, run.train.batch_size, run.train.seed)
