@@ -164,6 +164,16 @@ def as_rgb_uint8(images, name: str = "images") -> torch.Tensor:
     return images.expand(-1, 3, -1, -1).contiguous() if images.shape[1] == 1 else images
 
 
+def _read_png(file: Path) -> np.ndarray:
+    """One sample PNG as uint8 H×W×3; a file that does not decode is an error naming it and the fix."""
+    try:
+        with Image.open(file) as image:
+            return np.asarray(image.convert("RGB"))
+    except Exception as err:  # PIL raises many types (OSError, SyntaxError, ValueError, ...) for bad files
+        raise FidError(f"cannot read sample image {file} ({type(err).__name__}: {err}); delete it and run "
+                       "tunebench.sample again: it redraws only the missing seeds") from None
+
+
 def read_images(path: Path) -> tuple[torch.Tensor, dict]:
     """Images (uint8 N×3×H×W) of a PNG folder or an .npz, and the sampling protocol from protocol.json beside them.
 
@@ -176,7 +186,12 @@ def read_images(path: Path) -> tuple[torch.Tensor, dict]:
         files = sorted(path.glob("*.png"))
         if not files:
             raise FidError(f"{path} has no .png images")
-        arrays = np.stack([np.asarray(Image.open(file).convert("RGB")) for file in files])
+        pixels = [_read_png(file) for file in files]
+        odd = next((file for file, image in zip(files, pixels) if image.shape != pixels[0].shape), None)
+        if odd is not None:
+            raise FidError(f"sample image {odd} is {pixels[files.index(odd)].shape[:2]} pixels but {files[0]} is "
+                           f"{pixels[0].shape[:2]}; one folder must hold the samples of one run")
+        arrays = np.stack(pixels)
     elif path.suffix == ".npz":
         arrays = load_npz_images(path)
     else:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -102,8 +103,9 @@ def read_json(path: str | Path):
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} does not exist") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); delete it or restore it from a good run") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        # A ConfigError (a ValueError) so that every CLI reports it as one line, not a traceback.
+        raise ConfigError(f"{path} is not valid JSON ({err}); delete it or restore it from a good run") from None
 
 
 def save_png(path: str | Path, image: np.ndarray) -> None:
@@ -123,12 +125,17 @@ def save_npz(path: str | Path, **arrays) -> None:
 def load_npz_images(path: str | Path) -> np.ndarray:
     """The uint8 N×H×W×C `images` array of an .npz (as `tunebench.sample` and `save_npz` write it)."""
     path = Path(path)
-    arrays = load_npz(path)
+    fix = "pass the samples.npz that tunebench.sample writes, or save the images with tunebench.io.save_npz"
+    try:
+        arrays = load_npz(path)
+    except FileFormatError as err:
+        raise FileFormatError(f"{err}; {fix}") from None
     if "images" not in arrays:
-        raise ConfigError(f"{path} has no 'images' array (found {sorted(arrays)})")
+        raise ConfigError(f"{path} has no 'images' array (found {sorted(arrays)}); {fix}")
     images = arrays["images"]
-    if images.ndim != 4:
-        raise ConfigError(f"{path}: 'images' must be N×H×W×C, got shape {images.shape}")
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise ConfigError(f"{path}: 'images' must be uint8 N×H×W×C, got {images.dtype} of shape {images.shape}; "
+                          f"{fix}")
     return images
 
 
@@ -138,13 +145,19 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # an .npy file renamed to .npz
+            raise FileFormatError(f"{path} holds a single {type(data).__name__}, not named arrays: save them with "
+                                  "numpy.savez (or tunebench.io.save_npz)")
+        with data:
             return {key: data[key] for key in data.files}
+    except FileFormatError:
+        raise
     except ValueError as err:  # numpy refuses object arrays, and takes any file it cannot parse for a pickle
         raise FileFormatError(f"{path} holds pickled Python objects or is not an .npz file ({err}); pickles are "
                               "never loaded, since unpickling can run code: save plain numeric or string "
                               "arrays") from err
-    except (zipfile.BadZipFile, EOFError, OSError) as err:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
         raise FileFormatError(f"{path} is truncated or not an .npz file ({type(err).__name__}: {err}); "
                               "delete it and make it again") from err
 
