@@ -18,7 +18,7 @@ from diffusers import AutoencoderKL, DiTTransformer2DModel
 from torch import nn
 
 from tunebench.config import ModelConfig, RunConfig, to_dict
-from tunebench.io import atomic_dir, is_main_process
+from tunebench.io import atomic_dir, is_main_process, read_json
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +148,23 @@ def _load_component(cls, name: str | Path, component: str, what: str, hub_subfol
         raise ModelLoadError(f"{what} folder {path} does not exist (expected a save_pretrained folder)")
     try:
         if path.is_dir():
-            return cls.from_pretrained(path, subfolder=_subfolder(path, component))
-        return cls.from_pretrained(str(name), subfolder=hub_subfolder, local_files_only=True)
+            model, info = cls.from_pretrained(path, subfolder=_subfolder(path, component), output_loading_info=True)
+        else:
+            model, info = cls.from_pretrained(str(name), subfolder=hub_subfolder, local_files_only=True,
+                                              output_loading_info=True)
     except (OSError, ValueError) as err:
         if path.is_dir():
             raise ModelLoadError(f"{path} is not a {what} save_pretrained folder ({err})") from None
         raise _offline_error(str(name), what, err) from None
+    # diffusers only warns when the weights do not fit config.json: missing tensors stay random (or meta), extra ones
+    # are dropped, so a folder of another architecture would load as a different, partly untrained model.
+    missing, unexpected = info["missing_keys"], info["unexpected_keys"]
+    if missing or unexpected:
+        found = "; ".join(f"{len(keys)} tensors {kind}, e.g. {keys[0]}"
+                          for kind, keys in (("missing", missing), ("unexpected", unexpected)) if keys)
+        raise ModelLoadError(f"the weights in {name} do not match its config.json ({found}): the folder mixes two "
+                             "architectures; export it again with save_pretrained, or restore its config.json")
+    return model
 
 
 def load_dit(name: str | Path) -> DiTTransformer2DModel:
@@ -211,4 +222,4 @@ def export_pretrained(model, folder: str | Path, run: RunConfig, extra: dict | N
 def read_sidecar(folder: str | Path) -> dict:
     """The `tunebench.json` beside an exported model ({} for folders made elsewhere, e.g. a converted hub model)."""
     path = Path(folder) / SIDECAR
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json(path) if path.is_file() else {}  # read_json names the file if it is malformed

@@ -34,15 +34,21 @@ def check_shapes(run: RunConfig, dataset, model, vae=None) -> None:
     if vae is not None:  # each VAE down block after the first halves the side
         side = d.resolution // 2 ** (len(vae.config.block_out_channels) - 1)
         channels = vae.config.latent_channels
+    # A pre-trained model's own config.json fixes its architecture (the model.* keys are ignored), so the fix then
+    # is to change the data or pick another model.
+    source = f"the pre-trained model {m.pretrained}" if m.pretrained else "the model"
     if (model.config.sample_size, model.config.in_channels) != (side, channels):
+        fix = ("set data.resolution/channels to match it, or pass a model trained at this size" if m.pretrained
+               else "make model.sample_size/in_channels and data.resolution/channels agree")
         raise ConfigError(
-            f"the model takes {model.config.in_channels}×{model.config.sample_size}² inputs but data.resolution="
+            f"{source} takes {model.config.in_channels}×{model.config.sample_size}² inputs but data.resolution="
             f"{d.resolution}, data.channels={d.channels}{' through the VAE' if m.vae else ''} gives "
-            f"{channels}×{side}²; make model.sample_size/in_channels and data.resolution/channels agree")
+            f"{channels}×{side}²; {fix}")
     classes = dataset.spec.num_classes if getattr(dataset, "spec", None) else int(dataset.labels.max()) + 1
     if classes > null_class(model):
-        raise ConfigError(f"dataset '{d.dataset}' has {classes} classes but the model's label table has "
-                          f"{null_class(model)} (model.num_classes); raise model.num_classes")
+        fix = f"pass a model with at least {classes} classes" if m.pretrained else "raise model.num_classes"
+        raise ConfigError(f"dataset '{d.dataset}' has {classes} classes but the label table of {source} has "
+                          f"{null_class(model)} (model.num_classes); {fix}")
 
 
 def make_model(run: RunConfig):
