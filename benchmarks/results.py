@@ -63,14 +63,14 @@ def _as_text(column: str, value, where: str) -> str:
     return text
 
 
-def _check_columns(columns: Iterable[str], where: str) -> None:
-    """Raise naming the missing and unknown columns when `columns` is not exactly the schema."""
+def _check_columns(columns: Iterable[str], where: str, fix: str = "") -> None:
+    """Raise naming the missing and unknown columns (and then `fix`) when `columns` is not exactly the schema."""
     present = list(columns)
     missing = [c for c in RESULT_COLUMNS if c not in present]
     unknown = [c for c in present if c not in RESULT_COLUMNS]
     if missing or unknown:
         raise ResultsError(f"{where}: missing columns {missing}, unknown columns {unknown} "
-                           f"(the schema is benchmarks.results.RESULT_COLUMNS)")
+                           f"(the schema is benchmarks.results.RESULT_COLUMNS, see docs/results.md){fix}")
 
 
 def canonical_row(row: dict, where: str) -> dict[str, str]:
@@ -95,18 +95,32 @@ def _sort_key(row: dict[str, str]) -> tuple:
 def _read_text_rows(path: Path) -> list[dict[str, str]]:
     """Read a results CSV as canonical text rows after checking its header (the exact schema, in order)."""
     if not path.is_file():
-        raise FileNotFoundError(f"results file {path} does not exist")
-    with open(path, newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        if tuple(header) != RESULT_COLUMNS:
-            _check_columns(header, f"{path} has a different header")
-            raise ResultsError(f"{path} has the schema's columns in a different order: {header}")
-        rows = []
-        for line, cells in enumerate(reader, start=2):
-            if len(cells) != len(RESULT_COLUMNS):
-                raise ResultsError(f"{path} line {line}: {len(cells)} cells, expected {len(RESULT_COLUMNS)}")
-            rows.append(canonical_row(dict(zip(RESULT_COLUMNS, cells)), f"{path} line {line}"))
+        raise FileNotFoundError(f"results file {path} does not exist; check the path, or run the metric job that "
+                                "writes it")
+    fix = "; the file was left unchanged: convert it to the schema or write new results to another file"
+    try:
+        # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name.
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            if not header:
+                raise ResultsError(f"{path} is empty (no header row); delete it, or restore it from a good run")
+            if tuple(header) != RESULT_COLUMNS:
+                _check_columns(header, f"{path} has a different header", fix)
+                raise ResultsError(f"{path} has the schema's columns in a different order: {header}{fix}")
+            rows, lines = [], {}
+            for line, cells in enumerate(reader, start=2):
+                if len(cells) != len(RESULT_COLUMNS):
+                    raise ResultsError(f"{path} line {line}: {len(cells)} cells, expected {len(RESULT_COLUMNS)}")
+                row = canonical_row(dict(zip(RESULT_COLUMNS, cells)), f"{path} line {line}")
+                # Two rows of one key would make a table's mean count a number twice; append_rows never writes them.
+                first = lines.setdefault(_sort_key(row), line)
+                if first != line:
+                    raise ResultsError(f"{path} lines {first} and {line} have the same key "
+                                       f"{dict(zip(KEY_COLUMNS, _sort_key(row)))}; delete one of them")
+                rows.append(row)
+    except UnicodeDecodeError as err:
+        raise ResultsError(f"{path} is not a UTF-8 text CSV ({err}); restore it from a good run") from None
     return rows
 
 

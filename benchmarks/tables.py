@@ -470,19 +470,23 @@ def to_latex(table: Table) -> str:
 
 def write_tables(results: pd.DataFrame, layout: str, out_dir: Path, experiment: str | None = None,
                  **options) -> list[Path]:
-    """Render one table per experiment (or just `experiment`) to {name}.md and {name}.tex; return the paths."""
+    """Render one table per experiment (or just `experiment`) to {name}.md and {name}.tex; return the paths.
+
+    Every table is rendered before any is written, so an experiment that does not fit the layout leaves all the
+    existing tables as they were.
+    """
     experiments = sorted(set(results["experiment"]))
     if experiment is not None and experiment not in experiments:
         raise ResultsError(f"no rows for experiment {experiment!r}; the results have {experiments}")
-    written = []
+    texts = {}
     for name in [experiment] if experiment else experiments:
         table = LAYOUTS[layout](results[results["experiment"] == name], re.sub(r"[^\w.-]", "_", name), **options)
         for suffix, render in ((".md", to_markdown), (".tex", to_latex)):
-            path = out_dir / f"{table.name}{suffix}"
-            with atomic_path(path) as tmp:
-                tmp.write_text(render(table))
-            written.append(path)
-    return written
+            texts[out_dir / f"{table.name}{suffix}"] = render(table)
+    for path, text in texts.items():
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+    return list(texts)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -510,7 +514,11 @@ def main(argv: list[str] | None = None) -> None:
         options.update(metric=args.metric or "fid_local")
     elif args.layout == "deft":
         options.update(metric=args.metric or "kid_local")
-    for path in write_tables(read_results(*args.results), args.layout, args.out_dir, args.experiment, **options):
+    results = read_results(*args.results)
+    if results.empty:  # else the CLI would write nothing and still exit 0; checked here, where the files are known
+        raise ResultsError(f"{', '.join(map(str, args.results))} hold no result rows (only a header); run the "
+                           "metric jobs that append to them first")
+    for path in write_tables(results, args.layout, args.out_dir, args.experiment, **options):
         print(path)
 
 
