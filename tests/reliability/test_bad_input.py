@@ -32,7 +32,7 @@ from tunebench.checkpoint import CheckpointError
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError, resolve
 from tunebench.datasets import DatasetError, ImageFolderDataset
-from tunebench.io import load_npz_images
+from tunebench.io import FileFormatError, load_npz_images
 from tunebench.models import ModelLoadError, build_dit, export_dit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -323,14 +323,14 @@ CONFIG_CASES = {  # id: (--set items, YAML text or None, parts the message must 
     "set-typo-section": (["trian.lr=1"], None, ["unknown config key 'trian'", "did you mean 'train'?"]),
     "set-key-too-deep": (["train.lr.value=1"], None, ["config key 'train.lr' must be float, got {'value': 1}"]),
     "set-without-value": (["train.lr"], None, ["--set expects KEY=VALUE (e.g. train.steps=100), got 'train.lr'"]),
-    "set-unparsable-value": (["train.lr=[1"], None, ["--set 'train.lr=[1': the value is not valid YAML",
+    "set-unparsable-value": (["train.lr=[1"], None, ["--set 'train.lr=[1': the value is not a plain YAML value",
                                                       "quote or fix it"]),
     "yaml-unknown-section": ([], "optim:\n  lr: 1\n", ["unknown config key 'optim'", "known keys"]),
     "yaml-typo-key": ([], "train:\n  lrr: 1\n", ["unknown config key 'train.lrr'", "did you mean 'train.lr'?"]),
     "yaml-section-not-mapping": ([], "train: 3\n", ["config section 'train' must be a mapping, got 3"]),
-    "yaml-syntax-tab": ([], "train:\n\tlr: 1\n", ["is not valid YAML", "line 2, column 1", "fix it there"]),
+    "yaml-syntax-tab": ([], "train:\n\tlr: 1\n", ["is not plain YAML", "line 2, column 1", "fix it there"]),
     "yaml-list-not-mapping": ([], "- train\n", ["must hold a mapping of sections, got list"]),
-    "yaml-not-utf8": ([], b"\xff\xfe\x00train", ["is not valid YAML", "fix it there"]),
+    "yaml-not-utf8": ([], b"\xff\xfe\x00train", ["is not plain YAML", "fix it there"]),
 }
 
 
@@ -764,11 +764,11 @@ NPZ_CASES = {  # id: (file bytes, message parts)
                      ["'images' must be uint8 N×H×W×C, got float32 of shape (2, 8, 8, 3)"]),
     "images-without-channel-axis": (_npz(images=np.zeros((2, RES, RES), np.uint8)),
                                     ["'images' must be uint8 N×H×W×C, got uint8 of shape (2, 8, 8)"]),
-    "object-array": (_npz(images=np.array([{"code": 1}], dtype=object)), ["is not a readable .npz file",
+    "object-array": (_npz(images=np.array([{"code": 1}], dtype=object)), ["holds pickled Python objects",
                                                                           "Object arrays cannot be loaded"]),
-    "truncated-npz": (_cut(_npz(images=np.zeros((2, RES, RES, 3), np.uint8))), ["is not a readable .npz file"]),
-    "npy-renamed-npz": (_npy(), ["is not a readable .npz file", "holds a single ndarray, not named arrays"]),
-    "text-as-npz": (b"images = [[1, 2], [3, 4]]\n", ["is not a readable .npz file"]),
+    "truncated-npz": (_cut(_npz(images=np.zeros((2, RES, RES, 3), np.uint8))), ["not an .npz file"]),
+    "npy-renamed-npz": (_npy(), ["holds a single ndarray, not named arrays"]),
+    "text-as-npz": (b"images = [[1, 2], [3, 4]]\n", ["not an .npz file"]),
 }
 
 
@@ -777,7 +777,7 @@ def test_a_bad_images_npz_is_named_with_the_fix(tmp_path, case):
     data, parts = NPZ_CASES[case]
     path = tmp_path / "samples.npz"
     path.write_bytes(data)
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises((ConfigError, FileFormatError)) as caught:
         load_npz_images(path)
     assert_names(str(caught.value), str(path), *parts, "pass the samples.npz that tunebench.sample writes")
     assert path.read_bytes() == data
