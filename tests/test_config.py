@@ -62,3 +62,15 @@ def test_yaml_file_and_roundtrip(tmp_path):
 def test_set_requires_key_value():
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_set(["train.steps"])
+
+
+def test_exponent_floats_without_a_dot_are_numbers():
+    # YAML 1.1 (PyYAML) reads 1e-4 as the string '1e-4'; a float key takes it as the number it means.
+    cfg = resolve("smoke", parse_set(["train.lr=1e-4", "diffusion.beta_end=2E-2"]), {"train": {"weight_decay": "5e-2"}})
+    assert (cfg.train.lr, cfg.diffusion.beta_end, cfg.train.weight_decay) == (1e-4, 2e-2, 5e-2)
+    with pytest.raises(ConfigError, match="'train.lr' must be float, got 'fast'"):
+        resolve("smoke", {"train": {"lr": "fast"}})
+    with pytest.raises(ConfigError, match="'train.lr' is inf"):
+        resolve("smoke", parse_set(["train.lr=1e400"]))
+    with pytest.raises(ConfigError, match="'train.steps' must be int"):
+        resolve("smoke", parse_set(["train.steps=1e3"]))

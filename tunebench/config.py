@@ -7,6 +7,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -166,6 +167,9 @@ SCALES: dict[str, dict] = {
 #################################################################################
 
 
+SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # 1e-4, 2.5E3: numbers YAML 1.1 leaves as text
+
+
 def _check_value(key: str, value, annotation):
     """Return `value` converted to `annotation`, or raise ConfigError naming `key`."""
     hint = typing.get_origin(annotation)
@@ -182,6 +186,8 @@ def _check_value(key: str, value, annotation):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif annotation is float:
+        if isinstance(value, str) and SCIENTIFIC.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as text; it means the number
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):
                 raise ConfigError(f"config key '{key}' is {value}; it must be a finite number")
