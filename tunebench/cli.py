@@ -72,20 +72,35 @@ def setup_logging(out_dir: str | Path | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def run_cli(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> None:
-    """Run `main`, turning expected errors into one clear line (no traceback): exit status 2 for bad input (config,
-    data, model, checkpoint, unreadable or unsafe files), 3 for a run whose loss went NaN/Inf."""
-    from tunebench.checkpoint import CheckpointError
-    from tunebench.datasets import DatasetError
-    from tunebench.io import FileFormatError
-    from tunebench.models import ModelLoadError
-    from tunebench.training import NonFiniteLossError
+# The errors a CLI reports in one line, by module: (class name, exit status). 2 = bad input (config, data, model,
+# checkpoint, unreadable or unsafe files), 3 = a run whose loss went NaN/Inf (so a workflow can tell them apart).
+USER_ERRORS = {"tunebench.config": ("ConfigError", 2), "tunebench.datasets": ("DatasetError", 2),
+               "tunebench.io": ("FileFormatError", 2), "tunebench.models": ("ModelLoadError", 2),
+               "tunebench.checkpoint": ("CheckpointError", 2), "tunebench.training": ("NonFiniteLossError", 3)}
 
+
+def user_error_status(err: BaseException) -> int | None:
+    """The exit status of an expected error, or None for a bug (which keeps its traceback).
+
+    An instance of one of these classes means its module is already imported, so the check looks them up in
+    sys.modules instead of importing them: a table-rendering CLI then never pays for importing diffusers.
+    """
+    if isinstance(err, FileNotFoundError):
+        return 2
+    for module, (name, status) in USER_ERRORS.items():
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(err, cls):
+            return status
+    return None
+
+
+def run_cli(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> None:
+    """Run `main`, turning expected errors into one clear line (no traceback) and their exit status."""
     try:
         main(argv)
-    except (ConfigError, DatasetError, ModelLoadError, CheckpointError, FileFormatError, FileNotFoundError) as err:
+    except Exception as err:
+        status = user_error_status(err)
+        if status is None:
+            raise
         print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except NonFiniteLossError as err:  # a diverged run, not bad input: its own status, so a workflow can tell
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(3)
+        sys.exit(status)

@@ -16,7 +16,9 @@ from typing import ClassVar
 
 import yaml
 
-from tunebench.speed import PRECISIONS
+# Number formats of sampling and inference (tunebench.speed): strict fp32, fp32 with TF32 matmuls (DiT's sample.py),
+# bf16 autocast.
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 class ConfigError(ValueError):

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-# Sampling and inference number formats: strict fp32, fp32 storage with TF32 matmuls (DiT's sample.py), bf16 autocast.
-PRECISIONS = ("fp32", "tf32", "bf16")
+from tunebench.config import PRECISIONS
+
 
 # Dense peak TFLOP/s (no sparsity) by device-name fragment, checked in order (shared/notes/perf.md: H100 SXM5 989.4
 # bf16 / 494.7 TF32 / 66.9 fp32; the H200 has the H100 SXM's compute; PCIe H100 and A100 from their datasheets).
