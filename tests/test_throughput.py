@@ -83,7 +83,8 @@ def test_smoke_benchmark_writes_tidy_rows_and_agreement(tmp_path):
     assert list(agreement.index) == ["eps_forward", "sample_ddim50_cfg"]  # no VAE in pixel space
     eps = agreement.loc["eps_forward"]
     assert 0 < eps.rel_rms_error <= eps.tolerance and bool(eps.within_tolerance)
-    assert agreement.loc["sample_ddim50_cfg"].rel_rms_error > 0  # bf16 really ran
+    samples = agreement.loc["sample_ddim50_cfg"]
+    assert samples.rel_rms_error > 0 and pd.isna(samples.within_tolerance)  # bf16 ran; random weights: not judged
 
 
 def test_benchmark_flags_are_checked(tmp_path):
@@ -154,3 +155,13 @@ def test_two_process_training_writes_once_and_exports(tmp_path):
     assert [row["step"] for row in read_stats(out)] == [1, 2, 3, 4]  # rank 0 alone writes the stats
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-0000002", "checkpoint-0000004"]
     assert (out / "model" / "diffusion_pytorch_model.safetensors").is_file()
+
+
+def test_trained_weights_make_the_sample_agreement_judged(pretrained, tmp_path):
+    out = tmp_path / "bench.csv"
+    throughput.main(["--scale", "smoke", "--device", "cpu", "--model", str(pretrained), "--workloads", "train",
+                     "--batch-sizes", "2", "--precisions", "fp32", "--warmup", "0", "--iterations", "1",
+                     "--out", str(out)])
+    assert pd.read_csv(out).model.tolist() == [str(pretrained)]
+    samples = pd.read_csv(tmp_path / "bench_agreement.csv").set_index("quantity").loc["sample_ddim50_cfg"]
+    assert samples.within_tolerance == (samples.rel_rms_error <= samples.tolerance)  # judged either way
