@@ -4,6 +4,8 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+import logging  # noqa: E402
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from diffusers import AutoencoderKL  # noqa: E402
@@ -12,6 +14,29 @@ from tunebench.config import resolve  # noqa: E402
 from tunebench.models import build_dit, export_dit  # noqa: E402
 
 torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of tiny problems (opt in with `pytestmark = pytest.mark.usefixtures(
+    "one_thread")`): on a busy 2-core machine the second thread's waits at every parallel region made tiny ops
+    several times (a 1000-step DPS loop 100×) slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def restore_logging():
+    """Undo the log handlers a CLI `main` installs (its log.txt handler would otherwise stay open)."""
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from deft.gaussian import GaussianPrior
 from deft.operators import DenseLinear, LinearOperator, Operator
 from tunebench.config import DiffusionConfig
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SHAPE = (1, 4, 4)
 SIGMA_Y = 0.025  # [0, 1] units: noise std 0.05 on [-1, 1] images
 FAST = {"dps": {"steps": 40, "scale": 0.02}, "pigdm": {"steps": 20}, "ddrm": {"steps": 10}, "ddnm": {"steps": 20},
@@ -56,16 +58,6 @@ class HalfPinvClip(ClipOp):
     def pinv(self, y):
         """y/2."""
         return y / 2
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread while these tests run: the problems are tiny, and on a busy 2-core machine the second
-    thread's waits at every parallel region made the 1000-step DPS test 100× slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

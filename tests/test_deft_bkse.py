@@ -16,18 +16,11 @@ from deft.bkse import (DEFAULT_OPTIONS, BkseBlur, KernelWizard, KernelWizardOpti
 from deft.tasks import build_operator, task_config
 from tunebench.config import ConfigError
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 # the smallest KernelWizard with every kind of layer; 128 px is the smallest image it takes (1×1 kernel code)
 TINY = KernelWizardOptions(nf=8, front_blocks=1, back_blocks=1, kernel_dim=64, extractor_blocks=1)
 SIDE = 128
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: the machine is shared with a long CPU job."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

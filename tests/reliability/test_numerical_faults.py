@@ -23,19 +23,12 @@ from tunebench.models import build_dit, null_class
 from tunebench.pretrain import make_loss
 from tunebench.training import ImageBatches, NonFiniteLossError, train
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 STEPS, EVERY, BATCH, POSITION = 8, 2, 8, 3  # POSITION: the poisoned sample of a batch
 NAN, INF = float("nan"), float("inf")
 CASES = [("loss", value, step) for value in (NAN, INF, -INF) for step in (3, 6)] + [
     ("image", NAN, 5), ("weight", INF, 5), ("gradient", NAN, 3), ("gradient", NAN, 4)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread, as a job on a shared node runs: tiny ops on 2 contended threads are several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -157,18 +150,6 @@ def test_nonfinite_fault_stops_names_the_batch_and_keeps_the_last_good_checkpoin
                     [*model.state_dict().values(), *ema.state_dict().values()]):
         assert torch.equal(a, b)
     assert stats(tmp_path) == straight[2]
-
-
-@pytest.fixture
-def restore_logging():
-    """Undo the log handlers a CLI `main` installs (its log.txt handler would otherwise stay open)."""
-    root = logging.getLogger()
-    handlers = root.handlers[:]
-    yield
-    for handler in root.handlers:
-        if handler not in handlers:
-            handler.close()
-    root.handlers[:] = handlers
 
 
 def test_diverging_cli_run_exits_3_with_one_line_naming_the_step(tmp_path, capsys, restore_logging):

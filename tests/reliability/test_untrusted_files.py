@@ -7,7 +7,6 @@ that the project's loader refuses it and no marker appears.
 
 import ast
 import dataclasses
-import logging
 import os
 import re
 import shutil
@@ -31,6 +30,8 @@ from tunebench.models import build_dit, null_class
 from tunebench.pretrain import make_loss
 from tunebench.training import ImageBatches, train
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("tunebench", "difftune", "deft", "benchmarks")
 
@@ -43,15 +44,6 @@ class Payload:
 
     def __reduce__(self):
         return os.system, (f"echo pwned > '{self.marker}'",)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread, as a job on a shared node runs: tiny ops on 2 contended threads are several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -147,18 +139,6 @@ def test_resuming_from_a_damaged_or_unsafe_checkpoint_is_refused(name, damage, r
     assert f"Resume from an older checkpoint (--resume {tmp_path / 'checkpoints'}/checkpoint-NNNNNNN)" in message
     assert not marker.exists()
     assert list_checkpoints(tmp_path) == [folder]  # refused, not deleted or overwritten
-
-
-@pytest.fixture
-def restore_logging():
-    """Undo the log handlers a CLI `main` installs (its log.txt handler would otherwise stay open)."""
-    root = logging.getLogger()
-    handlers = root.handlers[:]
-    yield
-    for handler in root.handlers:
-        if handler not in handlers:
-            handler.close()
-    root.handlers[:] = handlers
 
 
 def test_cli_resume_with_a_payload_checkpoint_exits_2_and_runs_nothing(tmp_path, marker, capsys, restore_logging):
