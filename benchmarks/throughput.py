@@ -236,20 +236,18 @@ def sample_work(run: RunConfig, model, vae, workload: str, setting: Setting, dev
                                 vae_scaling=run.model.vae_scaling, device=device, progress=False):
             pass
 
-    protocol = sample_config(run, workload, setting)
+    protocol, warmup = sample_config(run, workload, setting), sample_config(run, workload, setting, steps=2)
     flops = protocol.steps * 2 * count_forward_flops(run)
     if vae is not None:
         flops += decode_flops(vae, run)
-    return (lambda: run_sampler(protocol)), (lambda: run_sampler(sample_config(run, workload, setting, steps=2))), \
-        flops
+    return (lambda: run_sampler(protocol)), (lambda: run_sampler(warmup)), flops
 
 
 def decode_flops(vae, run: RunConfig) -> float:
     """FLOPs of decoding one latent."""
     m = run.model
-    return count_module_flops(lambda: AutoencoderKL.from_config(vae.config), (1, m.in_channels, m.sample_size,
-                                                                               m.sample_size),
-                              lambda module, z: module.decode(z))
+    shape = (1, m.in_channels, m.sample_size, m.sample_size)
+    return count_module_flops(lambda: AutoencoderKL.from_config(vae.config), shape, lambda module, z: module.decode(z))
 
 
 def vae_work(run: RunConfig, vae, workload: str, setting: Setting, device: str):

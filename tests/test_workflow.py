@@ -121,7 +121,8 @@ ABLATIONS = """  ablations:
 def test_ablations_plan_one_run_per_point_that_is_not_a_default(workdir):
     config = workdir / "ablations.yaml"
     config.write_text((workdir / "workflows/config/smoke.yaml").read_text().replace("  ablations: null", ABLATIONS))
-    result = snakemake("--configfile", str(config), "--dry-run", "--printshellcmds", cwd=workdir)
+    # --forceall: the whole plan, whether or not the smoke run in this shared scratch folder already made the main runs
+    result = snakemake("--configfile", str(config), "--dry-run", "--forceall", "--printshellcmds", cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = planned_jobs(result.stdout)
     # 4 main + 2 PEFT runs, and the points τ=0, λ=1, 12 images, source images (τ=1, λ=0.1, ratio 0.2: the main run)
