@@ -36,7 +36,7 @@ from tunebench.cli import add_training_args, print_config, run_cli, setup_loggin
 from tunebench.config import ConfigError, TrainConfig
 from tunebench.datasets import load_dataset
 from tunebench.io import git_commit, write_json
-from tunebench.models import apply_dit_fixes, count_parameters, export_dit, initialize_dit_weights
+from tunebench.models import apply_dit_fixes, count_parameters, export_dit, initialize_dit_weights, load_pretrained
 from tunebench.sampling import chunked
 from tunebench.training import ImageBatches, train, write_run_config
 
@@ -134,7 +134,7 @@ def load_conditional(folder: str | Path) -> DiTTransformer2DModel:
     if not (folder / "config.json").is_file():
         raise ConfigError(f"{folder} is not an amortised model folder (no config.json); pass OUT/model of "
                           "`python -m deft.amortised`")
-    return apply_dit_fixes(DiTTransformer2DModel.from_pretrained(folder)).eval().requires_grad_(False)
+    return apply_dit_fixes(load_pretrained(DiTTransformer2DModel, folder)).eval().requires_grad_(False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from diffusers import UNet2DModel
 
-from tunebench.models import ModelLoadError, load_dit, null_class
+from tunebench.models import ModelLoadError, load_dit, load_pretrained, null_class
 from tunebench.sampling import chunked
 
 
@@ -73,7 +73,7 @@ def load_backbone(path: str | Path, chunk: int = 16) -> FrozenEps:
     """Load the frozen unconditional model from a local save_pretrained folder (offline)."""
     folder, class_name = _model_class(Path(path))
     if class_name == "UNet2DModel":
-        model = UNet2DModel.from_pretrained(folder)
+        model = load_pretrained(UNet2DModel, folder)
         if model.config.num_class_embeds or model.config.class_embed_type:
             raise ModelLoadError(f"{folder} is a class-conditional UNet2DModel; DEFT needs an unconditional model")
     elif class_name == "DiTTransformer2DModel":

@@ -36,7 +36,7 @@ from deft.train import add_deft_args, resolve_deft
 from tunebench.cli import print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, to_dict
 from tunebench.io import git_commit, input_fingerprint, save_npz, to_uint8, write_json
-from tunebench.models import read_sidecar
+from tunebench.models import load_pretrained, read_sidecar
 
 log = logging.getLogger("deft.reconstruct")
 METHODS = ("deft", "amortised", *BASELINES)
@@ -57,7 +57,7 @@ def load_head(folder: str | Path) -> HTransformHead:
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise ConfigError(f"--head {folder} is not a head folder (no config.json); pass OUT/head of `deft.train`")
-    return HTransformHead.from_pretrained(folder).eval().requires_grad_(False)
+    return load_pretrained(HTransformHead, folder).eval().requires_grad_(False)
 
 
 def check_head(head_folder: Path, run: DeftConfig) -> None:

@@ -21,7 +21,7 @@ from diffusers import ConfigMixin, DiTTransformer2DModel, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
-from tunebench.models import apply_dit_fixes, export_pretrained, untied_embedders
+from tunebench.models import apply_dit_fixes, export_pretrained, load_pretrained, untied_embedders
 
 
 class DiTControlNet(ModelMixin, ConfigMixin):
@@ -132,6 +132,6 @@ def export_controlnet(controlnet: DiTControlNet, folder: str | Path, run, extra:
 
 def load_controlnet(folder: str | Path) -> DiTControlNet:
     """Load a branch written by `save_controlnet` and tie its trunk's embedders again."""
-    net = DiTControlNet.from_pretrained(folder)
+    net = load_pretrained(DiTControlNet, folder)
     apply_dit_fixes(net.trunk)
     return net.eval()

@@ -1,6 +1,7 @@
 """The diffusers DiT fixes (difftuning.md §6), DiT initialisation, and offline export/loading."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -112,3 +113,36 @@ def test_refuses_to_tie_different_embedders(smoke_run):
                                   sample_size=8, patch_size=4, num_embeds_ada_norm=5)
     with pytest.raises(ModelLoadError, match="block 1 embedder"):
         apply_dit_fixes(plain)
+
+
+def test_every_model_loader_refuses_weights_that_do_not_fit_config(tmp_path):
+    # A UNet saved with one layer per block, whose config.json then claims two: diffusers alone would only warn and
+    # leave the second layers random. The DEFT backbone loader (and every other folder loader) goes through the check.
+    import json
+
+    import safetensors.torch
+    from diffusers import UNet2DModel
+
+    from deft.backbone import load_backbone
+    from tunebench.models import load_pretrained
+
+    unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8, 16), layers_per_block=1,
+                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                       norm_num_groups=4)
+    unet.save_pretrained(tmp_path)
+    assert isinstance(load_pretrained(UNet2DModel, tmp_path), UNet2DModel)  # a folder that fits loads
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "layers_per_block": 2}))  # tensors of another shape
+    for load in (lambda: load_pretrained(UNet2DModel, tmp_path), lambda: load_backbone(tmp_path)):
+        with pytest.raises(ModelLoadError, match=re.escape(f"{tmp_path} is not a UNet2DModel save_pretrained folder "
+                                                           "that loads (")):
+            load()
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    weights = tmp_path / "diffusion_pytorch_model.safetensors"
+    tensors = safetensors.torch.load_file(str(weights))
+    del tensors["conv_out.weight"]  # a tensor missing: diffusers would leave it random
+    safetensors.torch.save_file(tensors, str(weights))
+    for load in (lambda: load_pretrained(UNet2DModel, tmp_path), lambda: load_backbone(tmp_path)):
+        with pytest.raises(ModelLoadError, match=re.escape(f"the weights in {tmp_path} do not match its config.json "
+                                                           "(1 tensors missing, e.g. conv_out.weight)")):
+            load()

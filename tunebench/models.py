@@ -156,14 +156,33 @@ def _load_component(cls, name: str | Path, component: str, what: str, hub_subfol
         if path.is_dir():
             raise ModelLoadError(f"{path} is not a {what} save_pretrained folder ({err})") from None
         raise _offline_error(str(name), what, err) from None
-    # diffusers only warns when the weights do not fit config.json: missing tensors stay random (or meta), extra ones
-    # are dropped, so a folder of another architecture would load as a different, partly untrained model.
+    check_weights_fit(name, info)
+    return model
+
+
+def check_weights_fit(name: str | Path, info: dict) -> None:
+    """Refuse a load whose weights do not fit config.json (`output_loading_info` of `from_pretrained`).
+
+    diffusers only warns: missing tensors stay random (or meta), extra ones are dropped, so a folder of another
+    architecture would load as a different, partly untrained model.
+    """
     missing, unexpected = info["missing_keys"], info["unexpected_keys"]
     if missing or unexpected:
         found = "; ".join(f"{len(keys)} tensors {kind}, e.g. {keys[0]}"
                           for kind, keys in (("missing", missing), ("unexpected", unexpected)) if keys)
         raise ModelLoadError(f"the weights in {name} do not match its config.json ({found}): the folder mixes two "
                              "architectures; export it again with save_pretrained, or restore its config.json")
+
+
+def load_pretrained(cls, folder: str | Path):
+    """`cls.from_pretrained(folder)` for a local save_pretrained folder of any of the suite's models, refusing
+    weights that do not fit its config.json (missing, extra or of another shape) with a ModelLoadError."""
+    try:
+        model, info = cls.from_pretrained(folder, output_loading_info=True)
+    except (OSError, ValueError) as err:  # diffusers raises ValueError for a tensor of another shape
+        raise ModelLoadError(f"{folder} is not a {cls.__name__} save_pretrained folder that loads "
+                             f"({' '.join(str(err).split())[:300]})") from None
+    check_weights_fit(folder, info)
     return model
 
 

@@ -14,7 +14,7 @@ import torch
 
 from deft.protein.config import ProteinConfig
 from deft.protein.egnn import CalphaEgnn, ProteinHead, build_head_for_fraction
-from tunebench.models import ModelLoadError
+from tunebench.models import ModelLoadError, load_pretrained
 
 PRIOR_CLASSES = {"CalphaEgnn": CalphaEgnn}
 NM = 10.0  # Å per nm
@@ -62,7 +62,7 @@ def load_prior(folder: str | Path) -> torch.nn.Module:
     if name not in PRIOR_CLASSES:
         raise ModelLoadError(f"{folder} holds a {name or 'unknown'} model; protein priors are "
                              f"{', '.join(PRIOR_CLASSES)} (register new ones in deft.protein.models.PRIOR_CLASSES)")
-    model = PRIOR_CLASSES[name].from_pretrained(folder)
+    model = load_pretrained(PRIOR_CLASSES[name], folder)
     if getattr(model.config, "motif_inputs", False):
         raise ModelLoadError(f"{folder} is a motif-conditioned (amortised) model; the prior must be unconditional")
     return model.eval().requires_grad_(False)
@@ -75,7 +75,7 @@ def load_conditional(folder: str | Path, kind: str) -> torch.nn.Module:
     expected = {"head": "ProteinHead", "amortised": "CalphaEgnn"}[kind]
     if name != expected:
         raise ModelLoadError(f"{folder} holds a {name or 'unknown'} model, not a protein {kind} ({expected})")
-    model = (ProteinHead if kind == "head" else CalphaEgnn).from_pretrained(folder)
+    model = load_pretrained(ProteinHead if kind == "head" else CalphaEgnn, folder)
     if kind == "amortised" and not model.config.motif_inputs:
         raise ModelLoadError(f"{folder} is an unconditional model, not an amortised (motif-conditioned) one")
     return model.eval().requires_grad_(False)
