@@ -38,7 +38,7 @@ from torchvision.models import inception_v3
 from tunebench.cli import run_cli, setup_logging
 from tunebench.config import SCALES, ConfigError, RunConfig, resolve
 from tunebench.io import atomic_path, git_commit, write_csv
-from tunebench.models import build_dit, load_dit, load_vae, null_class
+from tunebench.models import build_dit, fill_zero_parameters, load_dit, load_vae, null_class
 from tunebench.pretrain import make_loss
 from tunebench.sampling import sample_batches
 from tunebench.speed import PRECISIONS, count_flops, device_name, peak_flops, precision_scope, prepare_model
@@ -88,12 +88,7 @@ def make_dit(run: RunConfig, weights: str | None, device: str) -> torch.nn.Modul
     if weights:
         return load_dit(weights).to(device)
     torch.manual_seed(0)
-    model = build_dit(run.model)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if not parameter.any():
-                parameter.normal_(0, 0.02)
-    return model.to(device)
+    return fill_zero_parameters(build_dit(run.model), std=0.02).to(device)
 
 
 def sd_vae_architecture() -> AutoencoderKL:

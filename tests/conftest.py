@@ -11,7 +11,7 @@ import torch  # noqa: E402
 from diffusers import AutoencoderKL  # noqa: E402
 
 from tunebench.config import resolve  # noqa: E402
-from tunebench.models import build_dit, export_dit  # noqa: E402
+from tunebench.models import build_dit, export_dit, fill_zero_parameters  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -49,12 +49,7 @@ def nonzero_smoke_dit(run):
     """A randomly initialised smoke DiT (seed 0) with non-zero output layers (DiT's zero init would make outputs
     trivial)."""
     torch.manual_seed(0)
-    model = build_dit(run.model)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.abs().sum() == 0:
-                p.normal_(0, 0.05)
-    return model
+    return fill_zero_parameters(build_dit(run.model), std=0.05)
 
 
 @pytest.fixture

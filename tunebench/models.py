@@ -101,6 +101,17 @@ def initialize_dit_weights(model: DiTTransformer2DModel) -> None:
         nn.init.zeros_(layer.bias)
 
 
+def fill_zero_parameters(model: nn.Module, std: float) -> nn.Module:
+    """Give the all-zero parameters of a fresh DiT (adaLN modulation, output layer) N(0, std²) values from torch's
+    global generator (seed it first), so that a random model's outputs are not trivially zero (tests, speed and
+    precision measurements)."""
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if not parameter.any():
+                parameter.normal_(0, std)
+    return model
+
+
 def null_class(model: DiTTransformer2DModel) -> int:
     """Index of the unconditional label (ImageNet DiT: 1000)."""
     return model.config.num_embeds_ada_norm

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from tunebench.config import PRECISIONS
+from tunebench.config import PRECISIONS, ConfigError
 
 
 # Dense peak TFLOP/s (no sparsity) by device-name fragment, checked in order (shared/notes/perf.md: H100 SXM5 989.4
@@ -64,7 +64,8 @@ def prepare_model(model: torch.nn.Module, gradient_checkpointing: bool = False,
     """
     if gradient_checkpointing:
         if not getattr(model, "_supports_gradient_checkpointing", False):
-            raise ValueError(f"{type(model).__name__} does not support gradient checkpointing")
+            raise ConfigError(f"train.gradient_checkpointing: {type(model).__name__} does not support it; set it "
+                              "false")
         model.enable_gradient_checkpointing()
     if compile_model:
         model.compile()

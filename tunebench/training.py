@@ -334,8 +334,6 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     ema = ema if ema is not None else copy.deepcopy(model)
     ema.requires_grad_(False).eval()
-    if cfg.gradient_checkpointing and not getattr(model, "_supports_gradient_checkpointing", False):
-        raise ConfigError(f"train.gradient_checkpointing: {type(model).__name__} does not support it; set it false")
     optimizer = make_optimizer(model, cfg)
     start = 0
     checkpoint = _resume_point(out_dir, resume)
