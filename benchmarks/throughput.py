@@ -53,7 +53,7 @@ FEATURE_SIDE = 299  # Inception-v3's input side; FID extractors resize every ima
 SDPA_BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
                  "math": SDPBackend.MATH, "cudnn": SDPBackend.CUDNN_ATTENTION}
 COLUMNS = ("workload", "scale", "model", "resolution", "batch_size", "precision", "compile", "gradient_checkpointing",
-           "channels_last", "sdpa", "sampler_steps", "iterations", "seconds", "images_per_s", "gflops_per_image",
+           "channels_last", "sdpa", "sampler_steps", "guidance", "seeds", "iterations", "seconds", "images_per_s", "gflops_per_image",
            "achieved_tflops", "peak_tflops", "mfu", "peak_memory_gib", "warmup_seconds", "load_avg_1min", "device",
            "torch", "diffusers", "git_commit", "note")
 AGREEMENT_COLUMNS = ("quantity", "scale", "model", "batch_size", "reference", "precision", "rel_rms_error",
@@ -325,7 +325,9 @@ def measure(args: argparse.Namespace, run: RunConfig, workload: str, setting: Se
            "batch_size": setting.batch_size, "precision": setting.precision,
            "compile": setting.compile, "gradient_checkpointing": setting.gradient_checkpointing and workload == "train",
            "channels_last": setting.channels_last, "sdpa": args.sdpa,
-           "sampler_steps": SAMPLERS[workload][1] if workload in SAMPLERS else "", "iterations": iterations,
+           "sampler_steps": SAMPLERS[workload][1] if workload in SAMPLERS else "",
+           "guidance": GUIDANCE if workload in SAMPLERS else "",
+           "seeds": f"0-{setting.batch_size - 1}" if workload in SAMPLERS else "", "iterations": iterations,
            "seconds": round(seconds, 4), "images_per_s": round(rate, 3), "gflops_per_image": round(flops / 1e9, 3),
            "achieved_tflops": round(achieved / 1e12, 3), "peak_tflops": round(peak / 1e12, 1) if peak else "",
            "mfu": round(achieved / peak, 4) if peak else "", "peak_memory_gib": round(memory, 2) if memory else "",

@@ -74,7 +74,7 @@ def test_smoke_benchmark_writes_tidy_rows_and_agreement(tmp_path):
     train = rows[rows.workload == "train"].iloc[0]
     assert train.gflops_per_image == pytest.approx(throughput.count_training_flops(run) / 1e9, abs=1e-3)
     ddim = rows[rows.workload == "sample_ddim50_cfg"].iloc[0]
-    assert ddim.sampler_steps == 50
+    assert ddim.sampler_steps == 50 and ddim.guidance == 1.5 and ddim.seeds == "0-1"
     assert ddim.gflops_per_image == pytest.approx(100 * throughput.count_forward_flops(run) / 1e9, abs=1e-3)
     assert rows[rows.workload == "features"].resolution.eq(299).all()
     table = (tmp_path / "bench.md").read_text()
