@@ -53,9 +53,9 @@ FEATURE_SIDE = 299  # Inception-v3's input side; FID extractors resize every ima
 SDPA_BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
                  "math": SDPBackend.MATH, "cudnn": SDPBackend.CUDNN_ATTENTION}
 COLUMNS = ("workload", "scale", "model", "resolution", "batch_size", "precision", "compile", "gradient_checkpointing",
-           "channels_last", "sdpa", "sampler_steps", "guidance", "seeds", "iterations", "seconds", "images_per_s", "gflops_per_image",
-           "achieved_tflops", "peak_tflops", "mfu", "peak_memory_gib", "warmup_seconds", "load_avg_1min", "device",
-           "torch", "diffusers", "git_commit", "note")
+           "channels_last", "sdpa", "sampler_steps", "guidance", "seeds", "iterations", "seconds", "images_per_s",
+           "gflops_per_image", "achieved_tflops", "peak_tflops", "mfu", "peak_memory_gib", "warmup_seconds",
+           "load_avg_1min", "device", "torch", "diffusers", "git_commit", "note")
 AGREEMENT_COLUMNS = ("quantity", "scale", "model", "batch_size", "reference", "precision", "rel_rms_error",
                      "max_abs_error", "tolerance", "within_tolerance", "device", "git_commit", "note")
 # Stated fp32-vs-bf16 tolerances (relative RMS error against strict fp32): bf16 keeps 8 mantissa bits (3e-3
