@@ -51,6 +51,18 @@ def atomic_path(path: str | Path):
         raise
 
 
+def remove_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the hidden `.NAME.*.tmp` files that atomic_path left in `folder` when its writer was killed.
+
+    Only for a folder one job owns (the caller runs before it writes): a live writer's temporary would go too.
+    """
+    folder = Path(folder)
+    leftovers = sorted(p for p in folder.glob(".*.tmp") if p.is_file()) if folder.is_dir() else []
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return leftovers
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path):
     """Yield a temporary folder beside `path` that is renamed to `path` once complete (an old one is replaced)."""

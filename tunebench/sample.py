@@ -22,7 +22,8 @@ from torchvision.utils import make_grid
 
 from tunebench.cli import add_config_args, config_from_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, to_dict
-from tunebench.io import atomic_path, git_commit, read_json, save_npz, save_png, to_uint8, write_json
+from tunebench.io import (atomic_path, git_commit, read_json, remove_temporaries, save_npz, save_png, to_uint8,
+                          write_json)
 from tunebench.models import load_dit, load_vae, null_class, read_sidecar
 from tunebench.sampling import labels_for_seeds, sample_batches
 from tunebench.speed import prepare_model
@@ -98,7 +99,10 @@ def main(argv: list[str] | None = None) -> None:
         raise ConfigError(f"{args.out} holds samples made with another protocol ({protocol_path}); "
                           "use a new --out folder or delete the old samples")
     if state.is_main_process:
+        for leftover in remove_temporaries(args.out):
+            log.info("removed %s, left half-written by an interrupted job", leftover)
         write_json(protocol_path, {"protocol": protocol, "git_commit": git_commit()})
+    state.wait_for_everyone()  # no process writes an image before the leftovers are gone
     todo = [(s, y) for s, y in zip(seeds, labels) if not (args.out / f"{s:06d}.png").is_file()]
     log.info("%d of %d images to make (%s, %d steps, guidance %.2f)", len(todo), len(seeds), run.sample.sampler,
              run.sample.steps, run.sample.guidance_scale)

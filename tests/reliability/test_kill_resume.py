@@ -237,6 +237,8 @@ def test_killed_sampling_resumes_without_redoing_or_losing_images(pretrained, tm
     final = finished_pngs(killed)
     assert {name: final[name] for name in done} == done  # finished images never rewritten: same inode, time, bytes
     assert sorted(final) == [f"{s:06d}.png" for s in range(SEEDS)]  # none missing, none extra
+    assert hidden_entries(killed) == []  # the half-written PNGs of the killed run were removed
+    assert "left half-written by an interrupted job" in log.read_text()
     with np.load(killed / "samples.npz") as got, np.load(straight / "samples.npz") as want:
         assert got["seeds"].tolist() == list(range(SEEDS))  # each seed once, in order
         assert np.array_equal(got["labels"], want["labels"])
