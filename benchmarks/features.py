@@ -30,6 +30,7 @@ from tunebench.cli import run_cli, setup_logging
 from tunebench.config import ConfigError
 from tunebench.datasets import DATASETS, DOWNSTREAM_DATASETS, SOURCE_DATASET, load_dataset
 from tunebench.io import atomic_dir, file_sha256, git_commit, read_json, write_json
+from tunebench.speed import compute_record
 from tunebench.training import step_generator
 
 log = logging.getLogger("benchmarks.features")
@@ -184,9 +185,9 @@ def train_feature_net(names: tuple[str, ...] = ALL_DATASETS, resolution: int = 3
     meta = {"format": META_FORMAT, "architecture": asdict(cfg), "datasets": ranges, "resolution": resolution,
             "channels": 3, "epochs": epochs, "seed": seed, "max_per_class": max_per_class, "batch_size": batch_size,
             "lr": lr, "train_images": len(labels), "train_seconds": round(train_seconds, 1),
-            "torch_threads": torch.get_num_threads(), "test_images": len(test_labels),
+            "test_images": len(test_labels),
             "test_accuracy": round(float(correct.float().mean()), 4), "test_accuracy_per_dataset": per_dataset,
-            "torch_version": torch.__version__, "git_commit": git_commit()}
+            **compute_record(), "git_commit": git_commit()}
     return net, meta
 
 

@@ -29,6 +29,7 @@ from tunebench.cli import (add_config_args, add_training_args, config_from_args,
 from tunebench.config import ConfigError
 from tunebench.io import git_commit, input_fingerprint, write_json
 from tunebench.models import count_parameters, export_pretrained
+from tunebench.speed import compute_record
 from tunebench.training import ImageBatches, train, write_run_config
 
 log = logging.getLogger("deft.train")
@@ -103,8 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     export_pretrained(trained, args.out / "head", run, {**provenance, "weights": "trained"})
     export_pretrained(ema, args.out / "head_ema", run, {**provenance, "weights": "ema"})
     write_json(args.out / "summary.json", {**provenance, "wall_seconds_this_invocation": round(seconds, 1),
-                                           "device": "cuda" if torch.cuda.is_available() else "cpu",
-                                           "torch_threads": torch.get_num_threads()})
+                                           **compute_record()})
     log.info("exported the head to %s", args.out / "head")
 
 

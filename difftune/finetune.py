@@ -27,8 +27,9 @@ from tunebench.cli import (add_config_args, add_training_args, config_from_args,
                            run_cli, setup_logging)
 from tunebench.config import ConfigError
 from tunebench.io import git_commit, input_fingerprint, write_json
-from tunebench.models import count_parameters, export_dit, load_dit, null_class
+from tunebench.models import count_parameters, export_dit, load_dit, null_class, weights_sha256
 from tunebench.pretrain import load_training_data
+from tunebench.speed import compute_record
 from tunebench.training import ImageBatches, train, write_run_config
 
 log = logging.getLogger("difftune.finetune")
@@ -118,12 +119,12 @@ def main(argv: list[str] | None = None) -> None:
                   "retention_kind": retention.manifest["kind"] if retention else None,
                   "retention_images": len(retention) if retention else 0,
                   "git_commit": git_commit(), "weights": "ema"}
-    export_dit(merged_copy(ema), args.out / "model", run, extra=provenance)
+    exported = export_dit(merged_copy(ema), args.out / "model", run, extra=provenance)
     write_json(args.out / "summary.json", {
         **provenance, "trainable_parameters": trainable, "parameters": count_parameters(merged_copy(ema)),
+        "weights_sha256": weights_sha256(exported),
         "target_per_batch": n_target, "retention_per_batch": n_retention,
-        "wall_seconds_this_invocation": round(seconds, 1), "device": "cuda" if torch.cuda.is_available() else "cpu",
-        "torch_threads": torch.get_num_threads()})
+        "wall_seconds_this_invocation": round(seconds, 1), **compute_record()})
     log.info("exported EMA model to %s", args.out / "model")
 
 

@@ -1,5 +1,6 @@
 """The command-line tools as a user runs them: --help, a tiny pre-train → sample round trip, clear errors."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -7,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -36,6 +38,9 @@ def test_pretrain_then_sample(tmp_path):
     assert json.loads((run / "config.json").read_text())["train"]["steps"] == 4
     summary = json.loads((run / "summary.json").read_text())
     assert summary["dataset"] == "source" and len(summary["class_names"]) == 13
+    weights = (run / "model/diffusion_pytorch_model.safetensors").read_bytes()
+    assert summary["weights_sha256"] == hashlib.sha256(weights).hexdigest()  # compares runs across machines
+    assert summary["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and summary["torch_threads"] >= 1
     samples = tmp_path / "samples"
     args = ["tunebench.sample", "--model", str(run / "model"), "--out", str(samples), "--seeds", "0-5",
             "--labels", "cycle", "--grid", str(tmp_path / "grid.png"), "--set", "sample.steps=4", "--no-progress"]

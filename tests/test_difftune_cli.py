@@ -66,6 +66,8 @@ def test_finetune_resumes_exactly_and_exports_a_plain_dit(tmp_path, pretrained, 
     assert summary["class_names"] == ["brick", "grass", "gravel"] and summary["retention_per_batch"] == 2
     if peft == "difffit":
         assert summary["trainable_parameters"] < summary["parameters"]
+    resumed = json.loads((tmp_path / "resumed/summary.json").read_text())
+    assert resumed["weights_sha256"] == summary["weights_sha256"]  # the same exported model, byte for byte
     model = load_dit(tmp_path / "straight/model")
     assert not any("gamma" in n for n, _ in model.named_parameters())
     stats = [json.loads(line) for line in (tmp_path / "straight/stats.jsonl").read_text().splitlines()]

@@ -37,6 +37,7 @@ def test_cli_writes_weights_and_meta(tiny_net_dir):
     weights = (tiny_net_dir / "weights.safetensors").read_bytes()
     assert meta["weights_sha256"] == hashlib.sha256(weights).hexdigest()
     assert meta["extractor_id"] == "local-" + meta["weights_sha256"][:8]
+    assert meta["cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # the weights depend on the kernels
     assert meta["architecture"] == {"widths": [32, 64, 128], "feature_dim": 128, "num_classes": 53, "resolution": 16}
     assert [r["dataset"] for r in meta["datasets"]] == [SOURCE_DATASET, *DOWNSTREAM_DATASETS]
     firsts = [r["first_label"] for r in meta["datasets"]]

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, DiTTransformer2DModel
+from diffusers.utils import SAFETENSORS_WEIGHTS_NAME
 from torch import nn
 
 from tunebench.config import ModelConfig, RunConfig, to_dict
-from tunebench.io import atomic_dir, is_main_process, read_json
+from tunebench.io import atomic_dir, file_sha256, is_main_process, read_json
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +248,11 @@ def export_pretrained(model, folder: str | Path, run: RunConfig, extra: dict | N
         model.save_pretrained(tmp, safe_serialization=True)
         (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
     return Path(folder)
+
+
+def weights_sha256(folder: str | Path) -> str:
+    """SHA-256 of an exported folder's weights file: two runs made the same model exactly when these agree."""
+    return file_sha256(Path(folder) / SAFETENSORS_WEIGHTS_NAME)
 
 
 def read_sidecar(folder: str | Path) -> dict:

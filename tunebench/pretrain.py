@@ -21,7 +21,9 @@ from tunebench.datasets import load_dataset
 from tunebench.diffusion import GaussianDiffusion
 from tunebench.io import git_commit, input_fingerprint, write_json
 from tunebench.latents import LatentCache
-from tunebench.models import build_dit, count_parameters, drop_labels, export_dit, load_dit, load_vae, null_class
+from tunebench.models import (build_dit, count_parameters, drop_labels, export_dit, load_dit, load_vae, null_class,
+                              weights_sha256)
+from tunebench.speed import compute_record
 from tunebench.training import ImageBatches, denoising_losses, to_model_space, train, write_run_config
 
 log = logging.getLogger("tunebench.pretrain")
@@ -113,10 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     spec = getattr(dataset, "spec", None)
     provenance = {"dataset": run.data.dataset, "class_names": list(spec.class_names) if spec else [],
                   "steps": run.train.steps, "git_commit": git_commit(), "weights": "ema"}
-    export_dit(ema, args.out / "model", run, extra=provenance)
+    exported = export_dit(ema, args.out / "model", run, extra=provenance)
     write_json(args.out / "summary.json", {
-        **provenance, "parameters": count_parameters(ema), "wall_seconds_this_invocation": round(seconds, 1),
-        "device": "cuda" if torch.cuda.is_available() else "cpu", "torch_threads": torch.get_num_threads()})
+        **provenance, "parameters": count_parameters(ema), "weights_sha256": weights_sha256(exported),
+        "wall_seconds_this_invocation": round(seconds, 1),
+        **compute_record()})
     log.info("exported EMA model to %s", args.out / "model")
 
 

@@ -87,6 +87,15 @@ def peak_flops(device_name: str, precision: str) -> float | None:
     return None
 
 
+def compute_record() -> dict:
+    """Where a result was computed, for its summary: floating-point results are reproducible bit for bit only with
+    the same device, kernel set (torch's CPU capability: AVX2, AVX512, ...), thread count and torch version."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return {"device": device, "device_name": device_name(device),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads(),
+            "torch_version": torch.__version__}
+
+
 def device_name(device: str | torch.device) -> str:
     """What a measurement ran on: the GPU's name, or the CPU model and core count."""
     device = torch.device(device)

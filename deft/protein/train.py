@@ -30,6 +30,7 @@ from tunebench.cli import add_config_args, add_training_args, config_from_args, 
 from tunebench.config import ConfigError
 from tunebench.io import git_commit, input_fingerprint, write_json
 from tunebench.models import count_parameters, export_pretrained
+from tunebench.speed import compute_record
 from tunebench.training import train, write_run_config
 
 log = logging.getLogger("deft.protein.train")
@@ -90,8 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     export_pretrained(trained, args.out / "model", run, {**provenance, "weights": "trained"})
     export_pretrained(ema, args.out / "model_ema", run, {**provenance, "weights": "ema"})
     write_json(args.out / "summary.json", {**provenance, "wall_seconds_this_invocation": round(seconds, 1),
-                                           "device": "cuda" if torch.cuda.is_available() else "cpu",
-                                           "torch_threads": torch.get_num_threads()})
+                                           **compute_record()})
     log.info("exported %s to %s", args.stage, args.out / "model")
 
 
