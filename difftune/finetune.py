@@ -26,7 +26,7 @@ from difftune.retention import RetentionSet
 from tunebench.cli import (add_config_args, add_training_args, config_from_args, flag_overrides, print_config,
                            run_cli, setup_logging)
 from tunebench.config import ConfigError
-from tunebench.io import git_commit, input_fingerprint, write_json
+from tunebench.io import git_commit, input_fingerprint, is_main_process, write_json
 from tunebench.models import count_parameters, export_dit, load_dit, null_class, weights_sha256
 from tunebench.pretrain import load_training_data
 from tunebench.speed import compute_record
@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
                   "retention_images": len(retention) if retention else 0,
                   "git_commit": git_commit(), "weights": "ema"}
     exported = export_dit(merged_copy(ema), args.out / "model", run, extra=provenance)
+    if not is_main_process():
+        return  # rank 0 exported the model and writes its summary
     write_json(args.out / "summary.json", {
         **provenance, "trainable_parameters": trainable, "parameters": count_parameters(merged_copy(ema)),
         "weights_sha256": weights_sha256(exported),

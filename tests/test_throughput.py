@@ -2,6 +2,7 @@
 of a smoke-size run, fp32-vs-bf16 agreement, TF32/autocast scoping, gradient checkpointing, compile and the
 data-parallel sharding of batches and seeds (torchrun with gloo on two CPU processes). No timing is asserted."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -154,7 +155,9 @@ def test_two_process_training_writes_once_and_exports(tmp_path):
     assert result.returncode == 0, result.stderr
     assert [row["step"] for row in read_stats(out)] == [1, 2, 3, 4]  # rank 0 alone writes the stats
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-0000002", "checkpoint-0000004"]
-    assert (out / "model" / "diffusion_pytorch_model.safetensors").is_file()
+    weights = (out / "model" / "diffusion_pytorch_model.safetensors").read_bytes()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["weights_sha256"] == hashlib.sha256(weights).hexdigest()  # written by rank 0 after its export
 
 
 def test_trained_weights_make_the_sample_agreement_judged(pretrained, tmp_path):

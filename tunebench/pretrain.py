@@ -19,7 +19,7 @@ from tunebench.cli import (add_config_args, add_training_args, config_from_args,
 from tunebench.config import ConfigError, RunConfig
 from tunebench.datasets import load_dataset
 from tunebench.diffusion import GaussianDiffusion
-from tunebench.io import git_commit, input_fingerprint, write_json
+from tunebench.io import git_commit, input_fingerprint, is_main_process, write_json
 from tunebench.latents import LatentCache
 from tunebench.models import (build_dit, count_parameters, drop_labels, export_dit, load_dit, load_vae, null_class,
                               weights_sha256)
@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     provenance = {"dataset": run.data.dataset, "class_names": list(spec.class_names) if spec else [],
                   "steps": run.train.steps, "git_commit": git_commit(), "weights": "ema"}
     exported = export_dit(ema, args.out / "model", run, extra=provenance)
+    if not is_main_process():
+        return  # rank 0 exported the model and writes its summary
     write_json(args.out / "summary.json", {
         **provenance, "parameters": count_parameters(ema), "weights_sha256": weights_sha256(exported),
         "wall_seconds_this_invocation": round(seconds, 1),
