@@ -119,11 +119,12 @@ def main(argv: list[str] | None = None) -> None:
                   "retention_kind": retention.manifest["kind"] if retention else None,
                   "retention_images": len(retention) if retention else 0,
                   "git_commit": git_commit(), "weights": "ema"}
-    exported = export_dit(merged_copy(ema), args.out / "model", run, extra=provenance)
+    merged = merged_copy(ema)
+    exported = export_dit(merged, args.out / "model", run, extra=provenance)
     if not is_main_process():
         return  # rank 0 exported the model and writes its summary
     write_json(args.out / "summary.json", {
-        **provenance, "trainable_parameters": trainable, "parameters": count_parameters(merged_copy(ema)),
+        **provenance, "trainable_parameters": trainable, "parameters": count_parameters(merged),
         "weights_sha256": weights_sha256(exported),
         "target_per_batch": n_target, "retention_per_batch": n_retention,
         "wall_seconds_this_invocation": round(seconds, 1), **compute_record()})

@@ -120,8 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         return  # rank 0 exported the model and writes its summary
     write_json(args.out / "summary.json", {
         **provenance, "parameters": count_parameters(ema), "weights_sha256": weights_sha256(exported),
-        "wall_seconds_this_invocation": round(seconds, 1),
-        **compute_record()})
+        "wall_seconds_this_invocation": round(seconds, 1), **compute_record()})
     log.info("exported EMA model to %s", args.out / "model")
 
 
