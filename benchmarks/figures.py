@@ -9,7 +9,7 @@ ControlNet fidelity curves and sample grids.
 
 Curve CSVs are long tables: forgetting needs the columns t0, direction, dataset, metric, value; curve needs step,
 method, metric, value; ablation reads a results CSV whose methods are difftune.variants run names (one ablated
-key, plus full_ft drawn as the reference line); controlnet reads difftune.control_summary's curve CSV
+key, plus full_ft drawn as the reference line); controlnet reads difftune.controlnet.summary's curve CSV
 (condition, base, step, mean, std, chance, threshold). Several rows at one point (seeds) are averaged, and a shaded
 band shows their min–max.
 """

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.results import ResultsError, read_results
-from deft.tasks import TASK_PRESETS
+from deft.operators.tasks import TASK_PRESETS
 from difftune.variants import parse_variant
 from tunebench.cli import run_cli
 from tunebench.datasets import DOWNSTREAM_DATASETS, PAPER_DATASETS

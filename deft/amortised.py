@@ -29,8 +29,8 @@ from deft.conditioning import stack_kind
 from deft.config import DeftConfig
 from deft.ddim import SampleNoise, Schedule, ddim_update
 from deft.objective import TRAIN_IDS_START, random_generators
-from deft.operators import Operator
-from deft.tasks import build_operator
+from deft.operators.base import Operator
+from deft.operators.tasks import build_operator
 from deft.train import add_task_args, resolve_task_run
 from tunebench.cli import add_training_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, TrainConfig

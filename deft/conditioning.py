@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 
 from deft.config import HeadConfig
-from deft.operators import Operator
-from deft.tasks import TaskConfig
+from deft.operators.base import Operator
+from deft.operators.tasks import TaskConfig
 
 
 def stack_kind(operator: str) -> str:

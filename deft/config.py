@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from deft.tasks import TaskConfig, check_task
+from deft.operators.tasks import TaskConfig, check_task
 from tunebench.config import ConfigError, RunConfig, SampleConfig, TrainConfig
 
 
@@ -68,7 +68,7 @@ class DeftData:
 
 @dataclass
 class BaselineSettings:
-    """Scale-wide settings of the baselines (their per-task step sizes are in `deft.baselines.TASK_SETTINGS`)."""
+    """Scale-wide settings of the baselines (their per-task step sizes are in `TASK_SETTINGS` of each `deft.baselines` module)."""
 
     steps: int | None = None  # None: each method's published count (DPS/RED-diff 1000, ΠGDM/DDNM 100, DDRM 20)
 

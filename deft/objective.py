@@ -16,7 +16,7 @@ from deft.backbone import FrozenEps
 from deft.conditioning import conditioning
 from deft.config import DeftConfig
 from deft.ddim import Schedule
-from deft.operators import Operator
+from deft.operators.base import Operator
 
 TRAIN_IDS_START = 1 << 40  # training masks come from ids ≥ this, so they never repeat a test image's mask
 
@@ -41,7 +41,7 @@ def make_deft_loss(run: DeftConfig, backbone: FrozenEps, schedule: Schedule,
                    operator_for: Callable[[torch.Tensor], Operator]):
     """The per-sample loss function for `tunebench.training.train` (batch: {'images': x0 in [-1, 1]}).
 
-    `operator_for(image_ids)` builds the task's operator for a batch (e.g. `deft.tasks.build_operator`).
+    `operator_for(image_ids)` builds the task's operator for a batch (e.g. `deft.operators.tasks.build_operator`).
     """
 
     def loss_fn(head, batch, generator):

@@ -31,7 +31,7 @@ from deft.data import test_set, to_model_range
 from deft.ddim import SampleNoise, Schedule
 from deft.head import HTransformHead
 from deft.sampler import deft_sample
-from deft.tasks import build_operator
+from deft.operators.tasks import build_operator
 from deft.train import add_deft_args, resolve_deft
 from tunebench.cli import print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, to_dict

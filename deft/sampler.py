@@ -16,7 +16,7 @@ from deft.backbone import FrozenEps
 from deft.config import DeftConfig
 from deft.ddim import SampleNoise, Schedule, ddim_update
 from deft.objective import predict_with_head
-from deft.operators import Operator
+from deft.operators.base import Operator
 from tunebench.sampling import chunked
 
 

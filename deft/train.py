@@ -23,7 +23,7 @@ from deft.data import finetune_set
 from deft.ddim import Schedule
 from deft.head import build_head
 from deft.objective import make_deft_loss
-from deft.tasks import TASK_PRESETS, build_operator
+from deft.operators.tasks import TASK_PRESETS, build_operator
 from tunebench.cli import (add_config_args, add_training_args, config_from_args, print_config, run_cli,
                            setup_logging)
 from tunebench.config import ConfigError

@@ -121,7 +121,7 @@ def sample_batches(model, diffusion: DiffusionConfig, sample: SampleConfig, seed
 
     With `handoff`, steps below `handoff.below_t` use the hand-off model (same noise stream, so only the splice
     point changes between runs). `controls` (N×C×H×W, one per seed) are passed to a ControlNet-wrapped `model`
-    (difftune.controlnet.ControlledDiT) as `controls=`.
+    (difftune.controlnet.model.ControlledDiT) as `controls=`.
     """
     if controls is not None and (len(controls) != len(seeds) or handoff is not None):
         raise ValueError(f"need one control image per seed ({len(controls)} for {len(seeds)}) and no hand-off")

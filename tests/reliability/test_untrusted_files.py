@@ -19,7 +19,7 @@ import yaml
 
 from benchmarks.fid import FidError, inception_extractor, load_reference
 from benchmarks.lpips_metric import load_lpips
-from deft.bkse import load_kernel_wizard
+from deft.operators.bkse import load_kernel_wizard
 from tunebench import pretrain
 from tunebench.checkpoint import CheckpointError, list_checkpoints
 from tunebench.cli import run_cli

@@ -9,7 +9,7 @@ import torch
 
 from deft.baselines import supports
 from deft.protein.models import head_name
-from deft.tasks import build_operator, task_config
+from deft.operators.tasks import build_operator, task_config
 from difftune.config import METHODS
 from difftune.variants import Variant, parse_variant
 from tunebench.config import SCALES

@@ -28,7 +28,7 @@ rule control_train:
         runtime=120,
         gpu=1,
     shell:
-        "{params.python} -m difftune.control_train --scale {params.scale} --base {input.base}"
+        "{params.python} -m difftune.controlnet.train --scale {params.scale} --base {input.base}"
         " --condition {wildcards.condition} --dataset {wildcards.dataset} {params.data} {params.vae}"
         " --out {params.run_dir} --no-progress > {log} 2>&1"
 
@@ -55,7 +55,7 @@ rule controlnet_summary:
         runtime=5,
         gpu=0,
     shell:
-        "{params.python} -m difftune.control_summary {params.runs} --baseline {params.baseline}"
+        "{params.python} -m difftune.controlnet.summary {params.runs} --baseline {params.baseline}"
         " --curves {output.curves} --results {output.results} > {log} 2>&1"
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deft.operators import LinearOperator, SVDOperator
+from deft.operators.base import LinearOperator, SVDOperator
 
 
 class OnDevice:

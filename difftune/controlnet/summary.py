@@ -1,9 +1,9 @@
 """Sudden-convergence steps and relative acceleration of ControlNet runs, from their fidelity curves.
 
-    python -m difftune.control_summary --baseline pretrained --curves results/mini/controlnet_fidelity.csv \\
+    python -m difftune.controlnet.summary --baseline pretrained --curves results/mini/controlnet_fidelity.csv \\
         --results results/mini/controlnet.csv runs/mini/controlnet/mnist5k/*/*
 
-Each RUN is a `difftune.control_train` folder named .../{condition}/{base}; `base` is the label of the frozen model
+Each RUN is a `difftune.controlnet.train` folder named .../{condition}/{base}; `base` is the label of the frozen model
 (e.g. pretrained, diff_tuning). Writes the curves of every run as one long CSV (condition, base, step, mean, std, n,
 chance, threshold) and tidy results rows (experiment controlnet, method = base, dataset = the training dataset) with
 the metrics `convergence_step:{condition}` (empty with a note when the curve never stays above its threshold),
@@ -18,8 +18,8 @@ import csv
 from pathlib import Path
 
 from benchmarks.results import append_rows
-from difftune.control_config import ControlTrainConfig
-from difftune.controls import convergence_step, relative_acceleration
+from difftune.controlnet.config import ControlTrainConfig
+from difftune.controlnet.conditions import convergence_step, relative_acceleration
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError, config_hash, from_dict
 from tunebench.io import read_json, write_csv
@@ -31,7 +31,7 @@ def read_run(folder: Path) -> dict:
     """One run: its condition and base (from the folder names), summary and curve rows (steps increasing)."""
     for name in ("summary.json", "fidelity.csv", "config.json"):
         if not (folder / name).is_file():
-            raise ConfigError(f"{folder}/{name} is missing; is {folder} a finished difftune.control_train run?")
+            raise ConfigError(f"{folder}/{name} is missing; is {folder} a finished difftune.controlnet.train run?")
     summary = read_json(folder / "summary.json")
     with open(folder / "fidelity.csv", newline="") as handle:
         types = {"step": int, "n": int, "condition": str}
@@ -78,9 +78,9 @@ def summary_rows(runs: list[dict], baseline: str) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, read the runs, write the curves and the rows."""
-    parser = argparse.ArgumentParser(prog="python -m difftune.control_summary", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m difftune.controlnet.summary", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", type=Path, help="difftune.control_train folders .../{condition}/{base}")
+    parser.add_argument("runs", nargs="+", type=Path, help="difftune.controlnet.train folders .../{condition}/{base}")
     parser.add_argument("--baseline", default="pretrained", help="base the accelerations are relative to")
     parser.add_argument("--curves", type=Path, required=True, help="long CSV of every run's fidelity curve")
     parser.add_argument("--results", type=Path, required=True, help="results CSV to add the rows to (made if new)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from deft.ddim import Schedule
-from deft.operators import DenseLinear
+from deft.operators.base import DenseLinear
 
 
 class GaussianPrior:

@@ -8,12 +8,12 @@ import scipy.ndimage
 import torch
 import torch.nn.functional as F
 
-from deft.linear_ops import (Convolution2D, avgpool_matrix, bicubic_matrix, deblur_gauss_matrix, motion_kernel,
+from deft.operators.linear import (Convolution2D, avgpool_matrix, bicubic_matrix, deblur_gauss_matrix, motion_kernel,
                              scaled_odd_size, sr_avgpool)
-from deft.masks import FREEFORM_LABEL, box_mask, freeform_mask, mask_batch, random_missing_fraction
-from deft.nonlinear_ops import NONLINEAR_BLUR_LABEL, PhaseRetrieval
-from deft.operators import DenseLinear
-from deft.tasks import OPERATORS, TASK_PRESETS, TaskConfig, build_operator, task_config
+from deft.operators.masks import FREEFORM_LABEL, box_mask, freeform_mask, mask_batch, random_missing_fraction
+from deft.operators.nonlinear import NONLINEAR_BLUR_LABEL, PhaseRetrieval
+from deft.operators.base import DenseLinear
+from deft.operators.tasks import OPERATORS, TASK_PRESETS, TaskConfig, build_operator, task_config
 from tunebench.config import ConfigError
 
 SVD_OPS = ["inpaint_box", "inpaint_random", "inpaint_freeform", "sr_avgpool", "sr_bicubic", "deblur_gauss"]

@@ -3,7 +3,7 @@
 `TaskConfig` holds every operator's parameters (defaults = the papers' values, DEFT's inpainting task as a whole);
 `TASK_PRESETS` names the benchmark's tasks as overrides of it; `build_operator` turns a task into an `Operator`
 for one batch of images (image k's mask comes from (seed, k) only). sigma_y is in [0, 1] image units: the noise
-added to [-1, 1] measurements has std 2·sigma_y (deft/operators.py).
+added to [-1, 1] measurements has std 2·sigma_y (deft/operators/base.py).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import torch
 
-from deft.linear_ops import Inpainting, deblur_gauss, deblur_gauss_dps, deblur_motion, sr_avgpool, sr_bicubic
-from deft.masks import FREEFORM_LABEL, mask_batch
-from deft.nonlinear_ops import HDR, NonlinearBlurStandin, PhaseRetrieval
-from deft.operators import Operator
+from deft.operators.linear import Inpainting, deblur_gauss, deblur_gauss_dps, deblur_motion, sr_avgpool, sr_bicubic
+from deft.operators.masks import FREEFORM_LABEL, mask_batch
+from deft.operators.nonlinear import HDR, NonlinearBlurStandin, PhaseRetrieval
+from deft.operators.base import Operator
 from tunebench.config import ConfigError
 
 
@@ -48,7 +48,7 @@ class TaskConfig:
     nl_seed: int = 42  # nonlinear_blur: seed of the stand-in, or of bkse's kernel code (RED-diff/DEFT fix it, 42)
     nl_kernels: int = 4  # nonlinear_blur: motion kernels the stand-in mixes
     bkse_weights: str | None = None  # nonlinear_blur: path to bkse's GOPRO_wVAE.pth; set = the real KernelWizard
-    # operator (deft.bkse.BkseBlur; 3-channel images, side a multiple of 128), unset = the seeded stand-in
+    # operator (deft.operators.bkse.BkseBlur; 3-channel images, side a multiple of 128), unset = the seeded stand-in
 
 
 TASK_PRESETS: dict[str, dict] = {
@@ -85,13 +85,13 @@ def _inpainting(kind: str):
 @functools.lru_cache(maxsize=2)
 def _bkse_blur(weights: str, resolution: int, channels: int, seed: int, sigma_y: float) -> Operator:
     """One loaded KernelWizard per setting: operators are built every training step, the checkpoint is ~460 MB."""
-    from deft.bkse import BkseBlur  # imported here: only tasks that name bkse weights need the network code
+    from deft.operators.bkse import BkseBlur  # imported here: only tasks that name bkse weights need the network code
 
     return BkseBlur(weights, resolution, channels, seed, sigma_y)
 
 
 def _nonlinear_blur(task: TaskConfig, image_ids: torch.Tensor, resolution: int, channels: int) -> Operator:
-    """bkse's KernelWizard (deft.bkse.BkseBlur, comparable to published numbers) when task.bkse_weights names the
+    """bkse's KernelWizard (deft.operators.bkse.BkseBlur, comparable to published numbers) when task.bkse_weights names the
     GOPRO_wVAE.pth file, its kernel code drawn from task.nl_seed; otherwise the seeded stand-in (not comparable).
 
     BkseBlur raises ConfigError naming task.bkse_weights when the file is missing or is not a KernelWizard state

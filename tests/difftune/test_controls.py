@@ -1,9 +1,9 @@
-"""ControlNet conditions and control-fidelity scores (difftune.controls): shapes, ranges and what each score rewards."""
+"""ControlNet conditions and control-fidelity scores (difftune.controlnet.conditions): shapes, ranges and what each score rewards."""
 
 import numpy as np
 import pytest
 
-from difftune.controls import (CHANNELS, CONDITIONS, convergence_step, edge_f1, fidelity, inpaint_mask,
+from difftune.controlnet.conditions import (CHANNELS, CONDITIONS, convergence_step, edge_f1, fidelity, inpaint_mask,
                                make_conditions, relative_acceleration)
 
 

@@ -1,5 +1,5 @@
-"""bkse's KernelWizard (deft.bkse): module tree and parameter count of the default options, weights-only checkpoint
-loading with key checks, the BkseBlur operator and its wiring into deft.tasks.
+"""bkse's KernelWizard (deft.operators.bkse): module tree and parameter count of the default options, weights-only checkpoint
+loading with key checks, the BkseBlur operator and its wiring into deft.operators.tasks.
 
 GOPRO_wVAE.pth itself is not available here: checkpoints are state dicts of randomly initialised KernelWizards,
 mostly with tiny options (nf 8) so that a 128 px forward pass stays cheap.
@@ -10,10 +10,10 @@ import math
 import pytest
 import torch
 
-import deft.bkse
-from deft.bkse import (DEFAULT_OPTIONS, BkseBlur, KernelWizard, KernelWizardOptions, ResidualBlockNoBN, expected_layout,
+import deft.operators.bkse
+from deft.operators.bkse import (DEFAULT_OPTIONS, BkseBlur, KernelWizard, KernelWizardOptions, ResidualBlockNoBN, expected_layout,
                        kernel_latent, load_kernel_wizard)
-from deft.tasks import build_operator, task_config
+from deft.operators.tasks import build_operator, task_config
 from tunebench.config import ConfigError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -232,7 +232,7 @@ def test_operator_shape_range_seed_and_batch_independence(tiny):
 
 def test_build_operator_returns_bkse_blur(tiny, monkeypatch):
     path, _ = tiny
-    monkeypatch.setattr(deft.bkse, "DEFAULT_OPTIONS", TINY)  # the tiny file stands in for GOPRO_wVAE.pth
+    monkeypatch.setattr(deft.operators.bkse, "DEFAULT_OPTIONS", TINY)  # the tiny file stands in for GOPRO_wVAE.pth
     op = build_operator(task_config("nonlinear_deblur", bkse_weights=str(path)), torch.tensor([0, 1]), SIDE, 3)
     assert isinstance(op, BkseBlur) and op.name == "nonlinear_blur" and op.comparable
     assert op.sigma_y == 0 and op.seed == 42

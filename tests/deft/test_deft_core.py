@@ -11,12 +11,12 @@ from deft.backbone import FrozenEps
 from deft.conditioning import stack_channels
 from deft.config import DeftConfig
 from deft.ddim import SampleNoise, Schedule, ddim_update, leading_timesteps
-from deft.gaussian import GaussianPrior
+from tests.deft.gaussian import GaussianPrior
 from deft.head import HTransformHead, build_head
 from deft.objective import make_deft_loss, predict_with_head
-from deft.operators import DenseLinear
+from deft.operators.base import DenseLinear
 from deft.sampler import deft_sample
-from deft.tasks import build_operator
+from deft.operators.tasks import build_operator
 from tunebench.config import ConfigError, resolve
 from tunebench.training import train
 

@@ -1,12 +1,12 @@
 """Train a ControlNet branch on a frozen DiT and record its control fidelity over training (Diff-Tuning §4.3).
 
-    python -m difftune.control_train --base runs/mini/source/model --condition canny \\
+    python -m difftune.controlnet.train --base runs/mini/source/model --condition canny \\
         --out runs/mini/controlnet/mnist5k/canny/pretrained
-    python -m difftune.control_train --base runs/mini/finetune/mnist5k/diff_tuning/model --condition canny \\
+    python -m difftune.controlnet.train --base runs/mini/finetune/mnist5k/diff_tuning/model --condition canny \\
         --out runs/mini/controlnet/mnist5k/canny/diff_tuning
 
-The branch (difftune.controlnet) learns the standard denoising loss (uniform t, 10% label dropout) on the training
-split of data.dataset, its condition computed from each image (difftune.controls). At step 0 and at every checkpoint
+The branch (difftune.controlnet.model) learns the standard denoising loss (uniform t, 10% label dropout) on the training
+split of data.dataset, its condition computed from each image (difftune.controlnet.conditions). At step 0 and at every checkpoint
 the current (non-EMA) weights sample control.eval_images held-out test images from their conditions (seed i for
 image i, the image's own label, guidance 1) and score the control fidelity; a resumed run keeps the scores it has.
 Writes OUT/config.json, OUT/checkpoints/, OUT/stats.jsonl, OUT/fidelity/step-NNNNNNN.json,
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
-from difftune.control_config import ControlTrainConfig
-from difftune.controlnet import ControlledDiT, DiTControlNet, export_controlnet
-from difftune.controls import (CHANNELS, CONDITIONS, chance_fidelity, convergence_threshold, fidelity,
+from difftune.controlnet.config import ControlTrainConfig
+from difftune.controlnet.model import ControlledDiT, DiTControlNet, export_controlnet
+from difftune.controlnet.conditions import (CHANNELS, CONDITIONS, chance_fidelity, convergence_threshold, fidelity,
                                make_conditions)
 from tunebench.cli import (add_config_args, add_training_args, config_from_args, flag_overrides, print_config,
                            run_cli, setup_logging)
@@ -37,14 +37,14 @@ from tunebench.pretrain import load_training_data, make_loss
 from tunebench.sampling import sample_batches
 from tunebench.training import ImageBatches, train, write_run_config
 
-log = logging.getLogger("difftune.control_train")
+log = logging.getLogger("difftune.controlnet.train")
 EVAL_SEED = 20_240_613  # orders the test split for the held-out evaluation images
 CURVE_COLUMNS = ("step", "condition", "mean", "std", "n", "chance", "threshold")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The shared config and training flags plus --base and --condition."""
-    parser = argparse.ArgumentParser(prog="python -m difftune.control_train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m difftune.controlnet.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(parser)
     add_training_args(parser)

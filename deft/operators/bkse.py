@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from deft.operators import Operator
+from deft.operators.base import Operator
 from tunebench.config import ConfigError
 from tunebench.io import torch_load
 

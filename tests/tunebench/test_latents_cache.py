@@ -10,7 +10,8 @@ import safetensors.torch
 import torch
 from diffusers import AutoencoderKL
 
-from difftune import control_train, finetune
+from difftune import finetune
+from difftune.controlnet import train as control_train
 from tunebench import latents, pretrain
 from tunebench.config import ConfigError
 from tunebench.datasets import TensorImageDataset, load_dataset

@@ -13,7 +13,7 @@ import pytest
 from benchmarks.results import read_results
 from difftune.forgetting import DIRECTIONS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 

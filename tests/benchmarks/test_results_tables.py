@@ -12,7 +12,7 @@ from benchmarks.results import KEY_COLUMNS, RESULT_COLUMNS, ResultsError, append
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def row(**fields) -> dict:

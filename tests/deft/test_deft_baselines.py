@@ -5,12 +5,12 @@ import torch
 from diffusers import UNet2DModel
 
 from deft.backbone import FrozenEps
-from deft.baseline_samplers import pigdm_vector
+from deft.baselines.pigdm import pigdm_vector
 from deft.baselines import (BASELINES, DDRMConfig, DPSConfig, RedDiffConfig, config_for, run_baseline,
                             supports)
 from deft.ddim import SampleNoise, Schedule
-from deft.gaussian import GaussianPrior
-from deft.operators import DenseLinear, LinearOperator, Operator
+from tests.deft.gaussian import GaussianPrior
+from deft.operators.base import DenseLinear, LinearOperator, Operator
 from tunebench.config import DiffusionConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -20,7 +20,7 @@ from tunebench.config import ConfigError, resolve
 from tunebench.speed import count_flops, peak_flops, precision_scope, prepare_model
 from tunebench.training import shard_batch
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 

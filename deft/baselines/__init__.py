@@ -1,0 +1,102 @@
+"""Baseline posterior samplers for DEFT's comparisons: DPS, ΠGDM, DDRM, DDNM(+) and RED-diff on a frozen ε-model.
+
+One module per method (as DEFT's and RED-diff's `algos/dps.py`, `algos/reddiff.py`…) holds its config dataclass
+(defaults are the papers'/RED-diff's), its `TASK_SETTINGS` (the per-task values of RED-diff's `sample_test.sh` and
+DEFT's `run_commands.md`), `unsupported_reason(op)` and `sample(...)`. This package's registry applies them:
+`config_for(name, task)`, `supports(name, op)` and `run_baseline(...)`. Noise is σ_y in [-1, 1] units,
+`op.noise_std` (= 2·sigma_y), for every method.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from types import ModuleType
+
+import torch
+
+from deft.baselines import ddnm, ddrm, dps, pigdm, reddiff
+from deft.baselines.ddnm import DDNMConfig
+from deft.baselines.ddrm import DDRMConfig
+from deft.baselines.dps import DPSConfig
+from deft.baselines.pigdm import PiGDMConfig
+from deft.baselines.reddiff import RedDiffConfig
+from deft.ddim import SampleNoise, Schedule
+from deft.operators.base import Operator
+
+__all__ = ["BASELINES", "TASKS", "DDNMConfig", "DDRMConfig", "DPSConfig", "PiGDMConfig", "RedDiffConfig",
+           "config_for", "run_baseline", "supports", "unsupported_reason"]
+
+TASKS = ("inpaint", "sr4", "hdr", "phase_retrieval", "nonlinear_deblur", "deblur_gauss", "deblur_motion")
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A registered method: its module (config type, per-task settings, support check, sampler) and display label."""
+
+    module: ModuleType
+    config_type: type
+
+    @property
+    def label(self) -> str:
+        """The method's display name (e.g. "ΠGDM")."""
+        return self.module.LABEL
+
+
+BASELINES: dict[str, Baseline] = {
+    "dps": Baseline(dps, DPSConfig),
+    "pigdm": Baseline(pigdm, PiGDMConfig),
+    "ddrm": Baseline(ddrm, DDRMConfig),
+    "ddnm": Baseline(ddnm, DDNMConfig),
+    "reddiff": Baseline(reddiff, RedDiffConfig),
+}
+
+
+def _baseline(name: str) -> Baseline:
+    """The registry entry, or a ValueError listing the known names."""
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}")
+    return BASELINES[name]
+
+
+def config_for(name: str, task: str | None = None, **overrides):
+    """The method's default config with its `TASK_SETTINGS[task]` and then `overrides` applied."""
+    baseline = _baseline(name)
+    if task is not None and task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; TASK_SETTINGS knows {list(TASKS)}")
+    settings = {**baseline.module.TASK_SETTINGS.get(task, {}), **overrides}
+    return dataclasses.replace(baseline.config_type(), **settings)
+
+
+def unsupported_reason(name: str, op: Operator) -> str | None:
+    """Why baseline `name` cannot run on `op`, or None when it can."""
+    return _baseline(name).module.unsupported_reason(op)
+
+
+def supports(name: str, op: Operator) -> bool:
+    """Whether baseline `name` can run on `op` (DDRM: SVD; DDNM: linear + A†; ΠGDM: linear, or A† if noiseless)."""
+    return unsupported_reason(name, op) is None
+
+
+def run_baseline(name: str, eps_model, schedule: Schedule, op: Operator, y: torch.Tensor, noise: SampleNoise,
+                 config=None, progress: bool = False) -> tuple[torch.Tensor, dict]:
+    """Reconstruct x from y with baseline `name`; row k uses only seed k of `noise` and y[k].
+
+    Returns reconstructions clamped to [-1, 1] (B×C×H×W) and stats {"nfe_per_image", "backbone_vjps_per_image",
+    "steps"}. Only DPS and ΠGDM backpropagate through the backbone; everything else runs under no_grad.
+    """
+    baseline = _baseline(name)
+    config = baseline.config_type() if config is None else config
+    if not isinstance(config, baseline.config_type):
+        raise TypeError(f"{baseline.label} takes a {baseline.config_type.__name__}, got {type(config).__name__}")
+    reason = unsupported_reason(name, op)
+    if reason is not None:
+        raise ValueError(reason)
+    if len(noise) != y.shape[0]:
+        raise ValueError(f"noise has {len(noise)} seeds but y has {y.shape[0]} rows; pass one seed per image")
+    before = eps_model.evaluations
+    with torch.no_grad():
+        x, vjps = baseline.module.sample(eps_model, schedule, op, y, noise, config, progress)
+    stats = {"nfe_per_image": (eps_model.evaluations - before) / y.shape[0], "backbone_vjps_per_image": vjps,
+             "steps": config.steps}
+    return x.detach().clamp(-1, 1), stats

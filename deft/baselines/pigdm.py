@@ -1,0 +1,76 @@
+"""ΠGDM (Song et al. 2023) as RED-diff's `pgdm.py` with awd: its settings and sampler.
+
+With noise, v = r_t²·Aᵀ(r_t²AAᵀ + σ_y²I)⁻¹(y − A x̂0), r_t² = 1 − ᾱ_t: the ΠGDM likelihood score scaled by r_t² so
+that σ_y = 0 gives RED-diff's A†(y − A x̂0) with the same w·sqrt(ᾱ_s ᾱ_t) step. RED-diff's task hacks (writing y
+into x̂0 for inpainting, the HDR contrast term) are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from deft.baselines.common import (TINY, conjugate_gradient, ddim_noise, denoise_with_vjp, has_pinv, image_shape,
+                                   pinv_start, step_bar)
+from deft.ddim import SampleNoise, Schedule, ddim_update
+from deft.operators.base import LinearOperator, Operator, SVDOperator
+
+LABEL = "ΠGDM"
+
+
+@dataclass(frozen=True)
+class PiGDMConfig:
+    """ΠGDM (Song et al. 2023) as RED-diff's `pgdm.py` with awd."""
+
+    steps: int = 100  # RED-diff `sample_test.sh`; the ΠGDM paper's ImageNet runs
+    eta: float = 1.0  # RED-diff `sample_test.sh` (`pgdm.yaml` says 0.0)
+    scale: float = 1.0  # w; RED-diff `pgdm.yaml` grad_term_weight
+    cg_iterations: int = 50  # only for linear operators without an SVD or A† (ours, as deepinv's CG solve)
+
+
+TASK_SETTINGS: dict[str, dict] = {}  # η 1.0, w 1, 100 steps for every task in RED-diff's `sample_test.sh`
+
+
+def unsupported_reason(op: Operator) -> str | None:
+    """Why ΠGDM cannot run on `op` (it needs an SVD or an adjoint, or A† without noise), or None."""
+    if isinstance(op, LinearOperator) or (has_pinv(op) and op.noise_std == 0):
+        return None
+    return (f"ΠGDM needs a linear operator (an SVD or an adjoint) or, without measurement noise, a pseudo-inverse; "
+            f"operator '{op.name}' ({type(op).__name__}) has neither")
+
+
+def pigdm_vector(op: Operator, y: torch.Tensor, x0: torch.Tensor, r2: float, cg_iterations: int) -> torch.Tensor:
+    """v = r²·Aᵀ(r²AAᵀ + σ_y²I)⁻¹(y − A x̂0), which is A†(y − A x̂0) at σ_y = 0 (RED-diff's noiseless `pgdm.py`).
+
+    Spectral for an SVDOperator; h†(y) − h†(h(x̂0)) for other operators with a pseudo-inverse when σ_y = 0 (the
+    ΠGDM paper's non-linear form, equal to A†(y − A x̂0) for linear A); conjugate gradients with the adjoint for
+    linear operators otherwise (as deepinv's PiGDM does).
+    """
+    sigma2 = op.noise_std ** 2
+    if isinstance(op, SVDOperator):
+        s = op.singulars()
+        gain = torch.where(s > 0, r2 * s / (r2 * s ** 2 + sigma2).clamp_min(TINY), torch.zeros_like(s))
+        return op.v(gain * op.ut(y - op(x0)))
+    if sigma2 == 0 and has_pinv(op):
+        return op.pinv(y) - op.pinv(op(x0))
+    u = conjugate_gradient(lambda w: r2 * op(op.adjoint(w)) + sigma2 * w, y - op(x0), cg_iterations)
+    return r2 * op.adjoint(u)
+
+
+def sample(eps_model, schedule: Schedule, op: Operator, y: torch.Tensor, noise: SampleNoise,
+           config: PiGDMConfig, progress: bool = False) -> tuple[torch.Tensor, int]:
+    """ΠGDM as RED-diff's `pgdm.py` (awd): x_s = DDIM_η(x̂0, ε) + w·sqrt(ᾱ_s)·sqrt(ᾱ_t)·∇_{x_t}⟨sg(v), x̂0(x_t)⟩."""
+    steps, shape = schedule.steps(config.steps), image_shape(eps_model)
+    x = pinv_start(op, y, steps[0], noise, shape)
+    for step in step_bar(steps, "PiGDM", progress):
+        def inner_product(x0: torch.Tensor) -> torch.Tensor:
+            """⟨sg(v), x̂0⟩ per image, with v at the detached x̂0 (r_t² = 1 − ᾱ_t)."""
+            v = pigdm_vector(op, y, x0.detach(), 1 - step.abar_t, config.cg_iterations)
+            return (v * x0).flatten(1).sum(1)
+
+        eps, x0, grad, _ = denoise_with_vjp(eps_model, step, x, inner_product)
+        z = ddim_noise(noise, step, config.eta, shape)
+        guidance = config.scale * (step.abar_s * step.abar_t) ** 0.5 * grad
+        x = ddim_update(step, x0, eps, config.eta, z) + guidance
+    return x, len(steps)
