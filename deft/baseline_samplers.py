@@ -1,7 +1,8 @@
 """The five baseline posterior samplers behind `deft.baselines`: DPS, ΠGDM, DDRM, DDNM(+) and RED-diff.
 
 Each sampler takes (eps_model, schedule, op, y, noise, config, progress) and returns (x, VJPs per image); x is not
-clipped (`run_baseline` clamps once at the end). Formulas: notes/inverse.md §2, in the RED-diff flavour that DEFT's
+clipped (`run_baseline` clamps once at the end). Formulas: RED-diff's `algos/{dps,pgdm,ddrm,reddiff}.py` (as vendored
+in alexdenker/DEFT) and wyhuai/DDNM's `guided_diffusion/diffusion.py`, in the RED-diff flavour that DEFT's
 comparisons inherit. Randomness comes only from `SampleNoise`, drawn in a fixed order (the start noise, then at
 most one draw per step, skipped when its coefficient is 0 for every image), so image k depends only on seed k.
 x̂0 uses the scalar ᾱ_t of the step (all images share t), so no schedule table is indexed on the model's device.

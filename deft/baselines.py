@@ -1,10 +1,10 @@
 """Baseline posterior samplers for DEFT's comparisons: configs, per-task settings, registry and `run_baseline`.
 
-DPS, ΠGDM, DDRM, DDNM(+) and RED-diff on a frozen ε-model (notes/inverse.md §2; samplers in
+DPS, ΠGDM, DDRM, DDNM(+) and RED-diff on a frozen ε-model (RED-diff's `algos/` in alexdenker/DEFT, and DDNM; samplers in
 `deft.baseline_samplers`). Defaults are the papers'/RED-diff's; `TASK_SETTINGS` holds the per-task values of
 RED-diff's `sample_test.sh` and DEFT's `run_commands.md`, applied by `config_for(name, task)`.
 
-Interpretations (where the notes leave a choice):
+Interpretations (where the papers and their code leave a choice):
 - Noise is σ_y in [-1, 1] units, `op.noise_std` (= 2·sigma_y), for every method.
 - ΠGDM with noise: v = r_t²·Aᵀ(r_t²AAᵀ + σ_y²I)⁻¹(y − A x̂0), r_t² = 1 − ᾱ_t, i.e. the ΠGDM likelihood score
   scaled by r_t² so that σ_y = 0 gives RED-diff's A†(y − A x̂0) with the same w·sqrt(ᾱ_s ᾱ_t) step. RED-diff's
