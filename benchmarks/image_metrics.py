@@ -4,7 +4,7 @@
         --results results/mini/deft.csv --experiment deft_inpaint --method deft --dataset inpaint \\
         [--lpips-weights alexnet-owt-7be5be79.pth]
 
-Conventions (docs/results.md, following notes/inverse.md §5): uint8 images are divided by 255, float images must
+Conventions (docs/results.md, following DEFT's `eval/psnr.py`): uint8 images are divided by 255, float images must
 already lie in [0, 1]; each metric is computed per image and then averaged over images. SSIM uses the Gaussian
 window of Wang et al. (σ = 1.5, 11 taps, population covariance), as torchmetrics does for DEFT/RED-diff, but with a
 fixed data_range of 1 instead of one inferred from each image. PSNR of an identical pair is +inf: it stays +inf in

@@ -1,7 +1,7 @@
 """LPIPS (AlexNet, v0.1) through the `lpips` package, offline: the trunk comes from a local file, or LPIPS is skipped.
 
 The `lpips` wheel ships only the linear heads; its AlexNet trunk normally downloads from download.pytorch.org, which
-these machines cannot reach (notes/offline.md §3.2). We therefore build `lpips.LPIPS(pnet_rand=True)`, which downloads
+these machines cannot reach (docs/results.md). We therefore build `lpips.LPIPS(pnet_rand=True)`, which downloads
 nothing, and load a torchvision AlexNet state dict into its trunk (route B), from `--lpips-weights PATH` or from
 `$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth`. Without either file LPIPS is skipped with a reason; a random
 trunk is never reported under the LPIPS name.
@@ -25,7 +25,7 @@ ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's file name, which lpip
 LPIPS_EXTRACTOR = "lpips-0.1.4-alex-v0.1"  # the `extractor` column of LPIPS result rows
 LPIPS_MIN_SIDE = 31  # smaller images vanish in AlexNet's second max-pool
 # Input convention, stated once: callers pass images in [0, 1] (or uint8), as for PSNR/SSIM; LPIPS itself expects
-# [-1, 1] (unlike DEFT's torchmetrics call, which fed [0, 1] with normalize=False; notes/inverse.md §5).
+# [-1, 1] (unlike DEFT's torchmetrics call in `eval/psnr.py`, which fed [0, 1] with normalize=False).
 LPIPS_INPUT_RANGE = (-1.0, 1.0)
 
 

@@ -1,6 +1,6 @@
 """What the h-transform network sees: the conditioning stack per task and the likelihood gradient g.
 
-Following the official `get_xi_condition` (notes/deft.md §1.3), with g = ∇_{x̂0} log p(y | x̂0) evaluated at the
+Following the official `htransform/likelihoods.py::get_xi_condition`, with g = ∇_{x̂0} log p(y | x̂0) evaluated at the
 frozen model's denoised estimate x̂0 (no backpropagation through the big network):
 
 - default (super-resolution, HDR, deblurring, non-linear blur): [x_t, x̂0, g]                 → 3C channels

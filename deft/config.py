@@ -1,4 +1,4 @@
-"""DEFT settings: defaults are the official `alexdenker/DEFT` values (notes/deft.md §1.4–1.6), scales only override.
+"""DEFT settings: defaults are the official `alexdenker/DEFT` values (sources below), scales only override.
 
 Paper defaults, with where they come from:
 - h-transform network: guided-diffusion UNet, 64 base channels, multipliers (1, 1, 2, 2, 4, 4), one res-block per

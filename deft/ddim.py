@@ -2,7 +2,7 @@
 
 With N steps over T = 1000 the visited timesteps are T − T/N, …, T/N, 0 (990, 980, …, 0 for N = 100), and the last
 step jumps to ᾱ = 1, i.e. returns x̂0 (DEFT `algos/ddim.py`; diffusers `DDIMScheduler(timestep_spacing="leading",
-set_alpha_to_one=True, clip_sample=False)`). A step from t to s < t (notes/inverse.md §2):
+set_alpha_to_one=True, clip_sample=False)`). A step from t to s < t (DEFT `algos/ddim.py`, `DDIM.sample`):
 
     c1 = η·sqrt((1 − ᾱ_t/ᾱ_s)(1 − ᾱ_s)/(1 − ᾱ_t)),  c2 = sqrt(1 − ᾱ_s − c1²),
     x_s = sqrt(ᾱ_s)·x̂0 + c1·z + c2·ε.

@@ -3,7 +3,7 @@
     python -m deft.evaluate --recon runs/mini/deft/inpaint/deft --features runs/mini/features \\
         --train-summary runs/mini/deft/inpaint/head/summary.json --results results/mini/deft_main.csv
 
-Conventions (notes/inverse.md §5, docs/deft.md): PSNR/SSIM on [0, 1] images, LPIPS (AlexNet) only with local
+Conventions (DEFT `eval/psnr.py`, docs/deft.md): PSNR/SSIM on [0, 1] images, LPIPS (AlexNet) only with local
 weights, KID of the reconstructions against the ground-truth test images in the features of an extractor: the
 locally trained network (`kid_local`, never called Inception KID) or Inception with local weights (`kid_inception`,
 skipped with a note without them). Cost rows: `nfe` (frozen-model evaluations per image), `backbone_vjps` (backprops

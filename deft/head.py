@@ -3,8 +3,8 @@
 NN1 is a small `UNet2DModel` on the conditioning stack (x_t, x̂0, g and task extras) whose output convolution
 starts at zero, so NN1 ≡ 0 at initialisation. NN2 is an MLP on the sinusoidal embedding of t whose last layer has
 weight 0 and bias `init_scaling_bias`, so at initialisation ε_φ = −b0·g: the unconditional model plus a small
-DPS-like guidance evaluated at x̂0, without backpropagation through the big network (notes/deft.md §1.3). The minus
-sign is the ε-parametrisation of "score + NN2·∇ log p(y|x̂0)" (ε = −sqrt(1 − ᾱ)·score).
+DPS-like guidance evaluated at x̂0, without backpropagation through the big network (DEFT's `CondUNetModel`). The minus
+sign is the ε-parametrisation of "score + NN2·∇ log p(y|x̂0)" (ε = −sqrt(1 − ᾱ)·score; `epsilon_based` there).
 """
 
 from __future__ import annotations

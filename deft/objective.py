@@ -1,4 +1,4 @@
-"""DEFT's training loss: conditional denoising score matching of the combined model ε_θ + ε_φ (notes/deft.md §1.2).
+"""DEFT's training loss (`htransform/losses.py`): conditional denoising score matching of the combined model ε_θ + ε_φ.
 
 Per step: clean images x0 from the fine-tuning set, a fresh measurement y = A(x0) + noise (fresh masks too, drawn
 from image ids outside the test range), t ~ U{0, …, T−1}, x_t = sqrt(ᾱ_t) x0 + sqrt(1 − ᾱ_t) ε; the frozen model

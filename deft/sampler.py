@@ -1,4 +1,4 @@
-"""DEFT sampling: DDIM with ε = ε_θ + ε_φ, 100 leading steps, η configurable, no backpropagation (notes/deft.md §1.6).
+"""DEFT sampling: DDIM with ε = ε_θ + ε_φ, 100 leading steps, η configurable, no backpropagation (DEFT `algos/ddim.py`).
 
 Starts from N(0, I) (no conditional initialisation). Each step is one frozen-model and one head evaluation; sample
 k's noise comes only from seed k, and both networks run on fixed-size chunks, so results do not depend on the

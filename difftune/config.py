@@ -1,4 +1,4 @@
-"""Diff-Tuning settings: defaults are the official `thuml/Diffusion-Tuning` train.py values (notes/difftuning.md §1.6)."""
+"""Diff-Tuning settings: defaults are the argparse defaults of the official `thuml/Diffusion-Tuning` `train.py`."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class FineTuneConfig(RunConfig):
     difftune: DiffTuneConfig = field(default_factory=DiffTuneConfig)
 
     # Mini: 1000 steps of 32 at the paper's lr; the EMA decay keeps 0.9976^1000 ≈ 9% of the pre-trained weights,
-    # the same share as the paper's 0.9999^24000 (notes/difftuning.md §1.6). Smoke: seconds.
+    # the same share as the paper's 0.9999^24000 (`train.py`: `update_ema`, `--max-steps`). Smoke: seconds.
     SCALE_OVERRIDES: ClassVar[dict[str, dict]] = {
         "mini": {"data": {"dataset": "mnist5k"},
                  "train": {"steps": 1000, "batch_size": 32, "lr": 1e-4, "ema_decay": 0.9976, "ema_warmup": False,

@@ -7,7 +7,7 @@
 `finetuned_then_pretrained`: the fine-tuned model (downstream labels) denoises for t >= t0 and the pre-trained model
 (null label: its classes are the source domain's) finishes below t0. `pretrained_then_finetuned` is the mirror
 control. t0 = 0 is the fine-tuned (resp. pre-trained) model alone. Every point uses the same seeds, so only the splice
-point changes (notes/difftuning.md §4; the paper's exact protocol is not public: this is the reconstruction).
+point changes (docs/difftune.md; the paper's exact protocol is not public: this is the reconstruction).
 Writes tidy rows (t0, direction, dataset, metric, value, protocol columns) for `benchmarks.figures forgetting`.
 """
 

@@ -1,6 +1,6 @@
 """The chain-of-forgetting objective: target and retention images in one batch, t drawn from mirrored power laws.
 
-Official code (notes/difftuning.md §1.2–1.3): target t ~ P(t) ∝ (t+1)^τ over t = 0..T-1 (t = 0 least noisy), retention
+Official code (`train.py`, lines 210–281): target t ~ P(t) ∝ (t+1)^τ over t = 0..T-1 (t = 0 least noisy), retention
 t ~ P(t) ∝ (T-t)^τ, retention labels forced to the null class, one forward pass, total = mean(target) + λ·mean(retention).
 The weighting is done by importance-sampling t, not by multiplying the loss.
 """

@@ -1,7 +1,7 @@
 """Which DiT weights a fine-tuning run trains: all, BitFit, DiffFit or LoRA (peft), and merging them for export.
 
 Every variant also trains the label table, because downstream class k starts from source row k and must move to its
-new class (the official DiffFit code trains `y_embed` for the same reason; notes/difftuning.md §1.7).
+new class (the official DiffFit code trains `y_embed` for the same reason: `train.py`, `trainable_names`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ classes, classifier-free guidance, written by `tunebench.sample` (PNGs, samples.
 resumes). `source`: N real source-domain images instead (the paper's ablation). Either way OUT/manifest.json says
 what the set is; fine-tuning reads OUT/samples.npz and never re-samples.
 
-Paper default (an assumption: the official repo ships no generation script, notes/difftuning.md §1.4): DiT-XL/2,
+Paper default (an assumption: the official repo ships no generation script, docs/difftune.md): DiT-XL/2,
 250 DDPM steps, guidance 1.5, labels uniform over the 1000 ImageNet classes. Mini default: 2000 images, the mini
 sampler (DDPM with learned variance), guidance 1.5.
 """

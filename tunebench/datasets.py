@@ -121,7 +121,7 @@ _PAPER_SPECS = [DatasetSpec(name, "paper", classes, (), f"{title}, the real data
                             f"the dataset's own train/test split, as {FOLDER_LAYOUT}")
                 for name, (title, classes) in _PAPER.items()]
 
-# DEFT's paper-scale images (notes/deft.md §1.5): ImageNet validation images the ADM backbone never trained on.
+# DEFT's paper-scale images (DEFT `build_one_dataset`): ImageNet validation images the ADM backbone never trained on.
 _DEFT_PAPER_SPEC = DatasetSpec(
     "imagenet_val", "paper", 1000, (), "ImageNet validation images for DEFT, read from a folder you provide "
     "(not available offline; ImageNet terms of access)",

@@ -1,6 +1,7 @@
 """The DiT core on diffusers' `DiTTransformer2DModel`, with the original DiT's behaviour restored.
 
-diffusers' DiT differs from facebookresearch/DiT in ways that change training (see shared/notes/difftuning.md §6):
+diffusers' DiT differs from facebookresearch/DiT in ways that change training (diffusers
+`AdaLayerNormZero`, `LabelEmbedding`, `CombinedTimestepLabelEmbeddings`; DiT `models.py` `TimestepEmbedder`):
 every block owns a copy of the timestep/label embedder, each copy drops labels on its own random draw, and the
 timestep frequencies are divided by 127 instead of 128. `apply_dit_fixes` restores the original behaviour; every
 model this suite builds or loads goes through it.

@@ -1,6 +1,8 @@
 """Baseline posterior samplers for DEFT's comparisons: DPS, ΠGDM, DDRM, DDNM(+) and RED-diff on a frozen ε-model.
 
-One module per method (as DEFT's and RED-diff's `algos/dps.py`, `algos/reddiff.py`…) holds its config dataclass
+One module per method (as RED-diff's `algos/{dps,pgdm,ddrm,reddiff}.py`, vendored in alexdenker/DEFT, and
+wyhuai/DDNM's `guided_diffusion/diffusion.py`, in the RED-diff flavour that DEFT's comparisons inherit) holds its
+config dataclass
 (defaults are the papers'/RED-diff's), its `TASK_SETTINGS` (the per-task values of RED-diff's `sample_test.sh` and
 DEFT's `run_commands.md`), `unsupported_reason(op)` and `sample(...)`. This package's registry applies them:
 `config_for(name, task)`, `supports(name, op)` and `run_baseline(...)`. Noise is σ_y in [-1, 1] units,

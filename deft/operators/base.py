@@ -1,6 +1,6 @@
 """Forward operators y = A(x) + n of the inverse problems, with adjoints/VJPs, pseudo-inverses and SVDs.
 
-Conventions (docs/deft.md, notes/inverse.md §3):
+Conventions (docs/deft.md; DEFT's `main.py` and `htransform/likelihoods.py`):
 - Images x are B×C×H×W in [-1, 1], the diffusion model's range; measurements y are whatever shape A makes.
 - `sigma_y` is stored in [0, 1] image units, as DDRM/DDNM/RED-diff state it. In [-1, 1] units the noise std is
   `noise_std = 2 * sigma_y` (DDRM's `sigma_y * 2`); every method in this suite uses the same conversion. DEFT's

@@ -2,8 +2,8 @@
 
 The non-linear deblurring task of DPS, RED-diff and DEFT blurs an image with the generator G of bkse (Tran et al.,
 CVPR 2021, "Explore image deblurring via encoded blur kernel space", VinAIResearch/blur-kernel-space-exploring),
-loaded from its `GOPRO_wVAE.pth` checkpoint and driven by a random blur-kernel code k (notes/inverse.md §3,
-notes/deft.md §2):  y = clamp(2·G((x + 1)/2, k) − 1, −1, 1),  k = 1.2·N(0, I) of shape 1×512×2×2 at 256 px.
+loaded from its `GOPRO_wVAE.pth` checkpoint and driven by a random blur-kernel code k (DEFT `utils/degredations.py`,
+`NonlinearBlurOperator`):  y = clamp(2·G((x + 1)/2, k) − 1, −1, 1),  k = 1.2·N(0, I) of shape 1×512×2×2 at 256 px.
 
 The modules below are written for this suite, but their module tree follows bkse's `KernelWizard` built from
 `options/generate_blur/default.yml` (input_nc 3, nf 64, front_RBs 10, back_RBs 20, kernel_dim 512, use_vae true;

@@ -1,6 +1,7 @@
 """Linear forward operators: inpainting, separable SVD operators (SR, bicubic SR, Gaussian deblur), 2-D blur.
 
-As the community code defines them (notes/inverse.md §3): masks multiply ([-1, 1] images, zeros in the hole);
+As the community code defines them (DEFT/RED-diff `utils/degredations.py`, DPS `guided_diffusion/measurements.py`):
+masks multiply ([-1, 1] images, zeros in the hole);
 average-pooling SR, DDRM's bicubic `sr_bicubic` and DDRM's 5-tap `deblur_gauss` are 1-D matrices per axis whose
 SVDs are taken once in float64 (DDRM's `H_functions`); DPS's motion and Gaussian blurs are 2-D kernels applied as a
 depthwise convolution. Every operator keeps its constant tensors on one device (`to(device)`); per-call methods

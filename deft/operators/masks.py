@@ -1,7 +1,8 @@
 """Inpainting masks (1 = keep, 0 = hole), each a pure function of (seed, image id, resolution).
 
 Image k's mask is drawn from a numpy generator seeded by [seed, k] alone, so it is the same in every batch, in
-every order and for every method (notes/inverse.md §1 "Mask assignment"). Kinds (notes/inverse.md §3):
+every order and for every method (as DEFT's `main.py` does for the baselines, `H.set_indices`; its own DEFT branch
+reuses masks 0…B−1 in every batch). Kinds (DPS `util/img_utils.py`, `mask_generator`):
 
 - box: DPS's square hole, side uniform in [box_low, box_high]·resolution, corner at least resolution/16 from the
   border (DPS: 128 px at 256 px, margin 16);

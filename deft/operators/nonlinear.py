@@ -1,7 +1,7 @@
 """Non-linear forward operators: HDR, Fourier phase retrieval (with DEFT's two classical inverses), and a seeded
 stand-in for the bkse non-linear blur.
 
-Definitions follow notes/inverse.md §3 and DEFT's `htransform/likelihoods.py`; gradients are the base class's
+Definitions follow DEFT's `utils/degredations.py` and `htransform/likelihoods.py`; gradients are the base class's
 autograd VJPs (the true ∇ log p(y | x)), whatever cheaper surrogate the official code fed its network.
 """
 

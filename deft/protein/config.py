@@ -3,7 +3,7 @@
 The paper's prior is Genie (4.087 M parameters, SCOPe 2.08 at 40% identity, DDPM with 1000 cosine steps, Å
 coordinates with unit-variance noise); neither its weights nor SCOPe exist offline, so every scale trains its own
 E(3)-equivariant Cα prior (`deft.protein.egnn`; ProtDiff's EGNN sizes at paper scale) on the structures it is given.
-Values the paper does not state are marked "ours" (notes/protein.md lists what was NOT FOUND).
+Values the paper does not state are marked "ours" (docs/protein.md "Not stated in the paper").
 
 Sections are shared by every protein CLI; each training stage (prior, DEFT head, amortised model) adds its own
 `train` section with its own defaults, as `deft.train` does for images.
@@ -122,7 +122,7 @@ class DpsConfig:
 
 @dataclass
 class SuccessCriteria:
-    """Folding-free stand-in for the paper's success (scRMSD < 2 Å needs ESMFold; see notes/protein.md §4.7)."""
+    """Folding-free stand-in for the paper's success (DEFT App. E.2: scRMSD < 2 Å needs ESMFold; docs/protein.md)."""
 
     motif_rmsd: float = 1.0  # Å, Kabsch motif RMSD (the paper's motifRMSD threshold)
     bond_length: float = 3.80  # Å, ideal consecutive Cα–Cα distance (trans peptide)

@@ -1,7 +1,7 @@
 """Folding-free metrics of Cα traces (numpy, Å): motif RMSD, chain geometry, P-SEA secondary structure, TM-score.
 
 They stand in for the paper's designability check (ProteinMPNN + ESMFold scRMSD), which needs weights that cannot
-be had offline (notes/protein.md §4.7): a scaffold succeeds when its motif is placed (Kabsch motif RMSD below
+be had offline (DEFT App. E.2; docs/protein.md): a scaffold succeeds when its motif is placed (Kabsch motif RMSD below
 success.motif_rmsd), its virtual Cα–Cα bonds are realistic and no two non-adjacent Cα clash.
 """
 

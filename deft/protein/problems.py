@@ -1,6 +1,6 @@
 """Motif-scaffolding problems cut from held-out chains, and their storage.
 
-Fixed-frame problems (notes/protein.md §4.6): a window of `problems.length` residues of a test chain, centred; the
+Fixed-frame problems (docs/protein.md "Problems"): a window of `problems.length` residues of a test chain, centred; the
 motif is a set of residues of that window, y = their Cα in the window's frame, and the scaffold has the window's
 length with the motif at its native positions (SMCDiff's protocol; DEFT's masking operator y = A x). Kinds cycle
 through helix, strand, loop and two-segment (two sequence-distant segments in contact, like the discontiguous

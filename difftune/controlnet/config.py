@@ -1,5 +1,5 @@
 """ControlNet-training settings: the condition, the branch depth, the fidelity evaluation and its convergence
-threshold. The official Diff-Tuning code has no ControlNet part (notes/difftuning.md §5), so the paper-scale values
+threshold. The official Diff-Tuning code has no ControlNet part (docs/difftune.md), so the paper-scale values
 here are assumptions, stated as such; mini and smoke only shrink them."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The diffusers DiT fixes (difftuning.md §6), DiT initialisation, and offline export/loading."""
+"""The diffusers DiT fixes (sources in `tunebench/models.py`), DiT initialisation, and offline export/loading."""
 
 import math
 import re

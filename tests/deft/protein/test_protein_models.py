@@ -103,7 +103,7 @@ def test_head_starts_as_a_small_step_towards_the_motif():
 
 @pytest.mark.parametrize("sign, expected", [(+1, 0.0), (-1, 2.0)])
 def test_exact_scaling_puts_the_corrected_tweedie_estimate_on_the_motif(sign, expected):
-    """The guidance term's exact-enforcement direction (notes/protein.md §1.5): with NN1 = 0 and
+    """The guidance term's exact-enforcement direction (docs/protein.md "Sign of the guidance term"): with NN1 = 0 and
     NN2(t) = σ²·sqrt(ᾱ)/sqrt(1 − ᾱ), the motif of x̂0(ε_θ + ε_φ) equals y (up to the centring shift); the opposite
     sign doubles the motif error instead."""
     head = ProteinHead(hidden=8, layers=1)
