@@ -96,6 +96,21 @@ def test_kid_is_unbiased_near_zero_for_one_distribution_and_positive_for_two():
     assert shifted["kid_mean"] > 5 * shifted["kid_std"]
 
 
+def test_fid_and_kid_of_hand_computed_cases():
+    """FID of the square (±1, ±1) against it scaled by 2 and moved by (3, 4): means 25 apart, covariances
+    diag(4/3, 4/3) and diag(16/3, 16/3) (N − 1), so FID = 25 + 2·(4/3 + 16/3 − 2·8/3) = 25 + 8/3. KID of {0, 1}
+    against {2, 3} with the cubic kernel (x·y + 1)³ (d = 1): every subset is the whole set, so it is
+    k(0, 1) + k(2, 3) − 2·mean(k(x, y)) = 1 + 343 − 2·(1 + 1 + 27 + 64) / 4 = 297.5, with std 0."""
+    square = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+    ref_1, ref_2 = statistics(square, {}), statistics(square * 2 + torch.tensor([3.0, 4.0]), {})
+    np.testing.assert_allclose(ref_1.sigma, np.diag([4 / 3, 4 / 3]), rtol=1e-12)
+    assert fid.fid_from_statistics(ref_1, ref_2) == pytest.approx(25 + 8 / 3, rel=1e-9)
+    assert fid.fid_from_statistics(ref_2, ref_1) == pytest.approx(25 + 8 / 3, rel=1e-9)
+    kid = fid.kid_from_features(np.array([[0.0], [1.0]]), np.array([[2.0], [3.0]]), subsets=5)
+    assert kid["kid_subset_size"] == 2
+    assert kid["kid_mean"] == pytest.approx(297.5, rel=1e-9) and kid["kid_std"] == pytest.approx(0.0, abs=1e-9)
+
+
 class TensorImages(Dataset):
     """A uint8 N×3×H×W tensor as the Dataset of C×H×W tensors that torch-fidelity reads."""
 

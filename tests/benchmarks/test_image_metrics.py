@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from skimage.metrics import structural_similarity
 
 from benchmarks import image_metrics, lpips_metric
 from benchmarks.image_metrics import ImageRangeError, psnr, ssim
@@ -68,14 +67,43 @@ def test_psnr_identical_pairs_are_inf_and_left_out_of_the_mean():
     assert everything_identical.mean == float("inf") and everything_identical.n_identical == 3
 
 
-def test_ssim_settings_match_skimage_gaussian_and_handle_grey():
-    pred, target = images(0), images(1)
-    expected = structural_similarity(pred[0], target[0], data_range=1.0, channel_axis=0, gaussian_weights=True,
-                                     sigma=1.5, use_sample_covariance=False)
+SSIM_C1, SSIM_C2 = (0.01 * 1.0) ** 2, (0.03 * 1.0) ** 2  # Wang et al. 2004: (K1·L)², (K2·L)², K = 0.01, 0.03, L = 1
+
+
+def test_ssim_of_constant_images_is_the_hand_computed_luminance_term():
+    """Constant channels have zero variance and covariance, so SSIM = (2ab + C1) / (a² + b² + C1) per channel, averaged
+    over channels and then over images; identical images give exactly 1."""
+    pred, target = np.ones((2, 3, 16, 16)), np.ones((2, 3, 16, 16))
+    for channel, (a, b) in enumerate([(0.5, 0.25), (1.0, 0.0), (0.2, 0.2)]):
+        pred[0, channel], target[0, channel] = a, b
+    pred[1], target[1] = 0.3, 0.3
+    by_hand = np.mean([(2 * 0.5 * 0.25 + SSIM_C1) / (0.5 ** 2 + 0.25 ** 2 + SSIM_C1),  # 0.2501 / 0.3126
+                       SSIM_C1 / (1.0 + SSIM_C1),  # black against white: C1 / (1 + C1) with data_range 1
+                       1.0])
     result = ssim(pred, target)
-    assert result.per_image[0] == pytest.approx(expected) and result.mean == pytest.approx(result.per_image.mean())
-    assert ssim(target, target).mean == pytest.approx(1.0)
-    assert ssim(pred[:, :1], target[:, :1]).per_image.shape == (3,)
+    assert result.per_image == pytest.approx([by_hand, 1.0], rel=1e-12)
+    assert result.mean == pytest.approx((by_hand + 1.0) / 2, rel=1e-12)
+    assert ssim(images(1), images(1)).per_image == pytest.approx([1.0] * 3, rel=1e-12)  # σx = σy = σxy: exactly 1
+
+
+def test_ssim_of_a_grey_ramp_and_its_negative_uses_the_gaussian_window_and_population_covariance():
+    """x = i / 15 down the rows of a 16×16 grey image against 1 − x: inside the valid region (5 rows and columns
+    cropped per side) an 11-tap σ = 1.5 window gives local mean μ = i / 15 and variance (1/15)²·v, v the window's
+    second moment, with covariance −(1/15)²·v (population, as Wang et al.). So SSIM = cs · mean_i l(μ_i) with
+    cs = (C2 − 2(1/15)²v) / (2(1/15)²v + C2) and l(μ) = (2μ(1 − μ) + C1) / (μ² + (1 − μ)² + C1)."""
+    ramp = np.repeat((np.arange(16) / 15.0)[:, None], 16, axis=1)[None, None]
+    taps = np.arange(-5, 6)
+    window = np.exp(-taps ** 2 / (2 * 1.5 ** 2))
+    v = float((window * taps ** 2).sum() / window.sum())
+    variance = v / 15.0 ** 2
+    cs = (SSIM_C2 - 2 * variance) / (2 * variance + SSIM_C2)
+    mu = np.arange(5, 11) / 15.0  # the rows whose window lies inside the image
+    luminance = (2 * mu * (1 - mu) + SSIM_C1) / (mu ** 2 + (1 - mu) ** 2 + SSIM_C1)
+    by_hand = cs * luminance.mean()
+    assert ssim(1.0 - ramp, ramp).per_image == pytest.approx([by_hand], rel=1e-9)
+    sample_covariance = (SSIM_C2 - 2 * variance * 121 / 120) / (2 * variance * 121 / 120 + SSIM_C2)
+    assert abs(sample_covariance * luminance.mean() - by_hand) > 1e-4  # the check tells the two conventions apart
+    assert ssim(ramp, 1.0 - ramp).per_image == pytest.approx([by_hand], rel=1e-9)  # symmetric
 
 
 @pytest.mark.parametrize("bad, message", [

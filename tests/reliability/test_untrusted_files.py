@@ -1,8 +1,8 @@
 """Untrusted files: pickles that run code, unsafe YAML tags and damaged weights are refused with an error naming the
 file, and nothing runs; no project source can unpickle or evaluate text.
 
-Every payload, if it ran, would write a marker file; each test first shows that an unsafe loader does run it, then
-that the project's loader refuses it and no marker appears.
+Every payload, if it ran, would write a marker file; the `sanity` tests show that an unsafe loader does run it (a
+fixture sanity check of torch, PyYAML and numpy), the others that the project's loader refuses it and no marker appears.
 """
 
 import ast
@@ -120,7 +120,10 @@ DAMAGE = [("optimizer.pt", payload, "holds pickled objects other than tensors, r
           ("rng.safetensors", remove, "No such file or directory")]
 
 
+@pytest.mark.sanity
 def test_the_optimizer_payload_is_live(tmp_path):
+    """Fixture sanity check: torch.load(weights_only=False) runs the optimizer.pt payload (so a refusal means
+    something)."""
     assert_payload_is_live(save_payload_optimizer, lambda path: torch.load(path, weights_only=False), tmp_path)
 
 
@@ -181,7 +184,9 @@ YAML_PAYLOADS = ["train:\n  lr: !!python/object/apply:os.system [\"echo pwned > 
                  "!!python/object/apply:subprocess.call [[sh, -c, \"echo pwned > '{marker}'\"]]\n"]
 
 
+@pytest.mark.sanity
 def test_the_yaml_payloads_are_live(tmp_path):
+    """Fixture sanity check: yaml.unsafe_load runs each YAML payload, so the config refusals mean something."""
     for i, text in enumerate(YAML_PAYLOADS):
         control = tmp_path / f"control{i}"
         yaml.unsafe_load(text.format(marker=control))
@@ -228,7 +233,9 @@ def save_object_npz(path: Path, payload: Payload) -> None:
         np.savez(handle, images=np.array([payload, 1], dtype=object), format=np.array("tunebench-fid-ref/1"))
 
 
+@pytest.mark.sanity
 def test_the_npz_payload_is_live(tmp_path):
+    """Fixture sanity check: np.load(allow_pickle=True) runs the object-array payload, so refusals mean something."""
     def load_unsafely(path):
         with np.load(path, allow_pickle=True) as data:
             data["images"]

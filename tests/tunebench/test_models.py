@@ -17,8 +17,10 @@ def _inputs(model, n=6, seed=0):
     return torch.randn(n, c, s, s, generator=g), torch.randint(0, 1000, (n,), generator=g), torch.arange(n) % 5
 
 
+@pytest.mark.sanity
 def test_unfixed_diffusers_dit_drops_labels_inside_the_model():
-    """The pitfall: in train mode each block draws its own label dropout, so two passes differ."""
+    """Fixture sanity check of diffusers' own DiT, not of our fix. The pitfall: in train mode each block draws its own
+    label dropout, so two passes differ."""
     torch.manual_seed(0)
     plain = DiTTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=3, out_channels=6,
                                   num_layers=2, sample_size=8, patch_size=4, num_embeds_ada_norm=5).train()
