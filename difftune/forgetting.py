@@ -8,7 +8,7 @@
 (null label: its classes are the source domain's) finishes below t0. `pretrained_then_finetuned` is the mirror
 control. t0 = 0 is the fine-tuned (resp. pre-trained) model alone. Every point uses the same seeds, so only the splice
 point changes (docs/difftune.md; the paper's exact protocol is not public: this is the reconstruction).
-Writes tidy rows (t0, direction, dataset, metric, value, protocol columns) for `benchmarks.figures forgetting`.
+Writes tidy rows (t0, direction, dataset, metric, value, protocol columns) for `difftune.report figure forgetting`.
 """
 
 from __future__ import annotations

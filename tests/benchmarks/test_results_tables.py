@@ -1,4 +1,5 @@
-"""The results schema (replace-on-key, strict columns), the papers' table layouts as snapshots, and the figures."""
+"""The results schema (replace-on-key, strict columns), generic table rendering and the generic figures; the papers'
+layouts are tested with their methods (tests/difftune/test_report.py, tests/deft/test_report.py)."""
 
 from pathlib import Path
 
@@ -7,9 +8,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from benchmarks import figures, tables
+from benchmarks import figures, report
 from benchmarks.results import KEY_COLUMNS, RESULT_COLUMNS, ResultsError, append_rows, read_results
-from tunebench.cli import run_cli
+from benchmarks.tables import Cell, Column, Table, mark_best, summarise, to_latex, to_markdown, write_tables
 from tunebench.config import ConfigError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -91,41 +92,33 @@ def test_read_results_concatenates_and_rejects_a_key_in_two_files(tmp_path):
 #################################################################################
 
 
-@pytest.mark.parametrize("layout, methods", [("difftune", "full_ft,bitfit,difftune"), ("deft", "dps,reddiff,deft")])
-def test_tables_match_the_committed_snapshots(tmp_path, layout, methods):
-    tables.main(["--results", str(DATA / f"{layout}_results.csv"), "--layout", layout, "--out-dir", str(tmp_path),
-                 "--methods", methods])
-    name = f"{layout}_main"
-    assert (tmp_path / f"{name}.md").read_text() == (DATA / f"{name}.md").read_text()
-    latex = (tmp_path / f"{name}.tex").read_text()
-    assert latex.startswith(r"\begin{table}") and r"\caption{" in latex
-    best = r"\textbf{27.33}" if layout == "difftune" else r"\textbf{0.210}"  # lowest average FID; lowest LPIPS
-    assert best in latex
+def one_cell_layout(rows: pd.DataFrame, name: str, methods: list[str] | None = None) -> Table:
+    """A layout of one row per method with the mean fid_local: the smallest that exercises the generic parts."""
+    table = Table(name, ["Method", "FID_local↓"], rows=[], label_columns=1, caption="A_1 & 100%")
+    column = Column("fid_local", "FID_local↓", -1, 2)
+    for method in methods or sorted(set(rows["method"])):
+        table.rows.append([Cell(method), summarise(rows[rows["method"] == method], column, table)])
+    mark_best([row[1] for row in table.rows], column)
+    return table
 
 
-def test_difftune_table_marks_lowest_and_flags_protocol_disagreement():
-    table = tables.difftune_table(read_results(DATA / "difftune_results.csv"), "t", methods=["full_ft", "difftune"])
-    cells = {row[0].text: row for row in table.rows}
-    assert cells["difftune"][1].bold and not cells["full_ft"][1].bold
-    assert cells["full_ft"][-1].text == "+0.0%" and cells["difftune"][-1].text.startswith("-")
-    assert "rows disagree on n_samples" not in table.caption  # bitfit's 500-sample rows are not in this table
-    results = read_results(DATA / "difftune_results.csv")
-    full = tables.difftune_table(results, "t")
-    assert "NOTE: rows disagree on n_samples (500, 1000)" in full.caption
-    without_one_cell = ~((results["method"] == "bitfit") & (results["dataset"] == "digits"))
-    incomplete = tables.difftune_table(results[without_one_cell], "t")
-    bitfit = next(row for row in incomplete.rows if row[0].text == "bitfit")
-    assert bitfit[2].text == bitfit[4].text == "—" and incomplete.footnotes == ["no Average: a dataset has no value"]
+def test_generic_rendering_bolds_the_best_and_footnotes_skipped_values(tmp_path):
+    rows = pd.DataFrame([row(seed=0), row(seed=1, value=13.5), row(method="lora", value=11.0),
+                         row(method="bitfit", value=None, note="FID skipped: no features")])
+    written = write_tables(rows, one_cell_layout, tmp_path)
+    assert [path.name for path in written] == ["exp.md", "exp.tex"]
+    assert (tmp_path / "exp.md").read_text() == (
+        "| Method | FID_local↓ |\n| :--- | ---: |\n| bitfit | —[^1] |\n| full_ft | 13.00 ± 0.71 |\n"
+        "| lora | **11.00** |\n\n[^1]: FID skipped: no features\n\n*A_1 & 100%*\n")
+    latex = to_latex(one_cell_layout(rows, "exp"))
+    assert r"\textbf{11.00}" in latex and r"---\textsuperscript{1}" in latex and r"13.00 $\pm$ 0.71" in latex
+    assert r"\caption{A\_1 \& 100\%}" in latex and r"FID\_local$\downarrow$" in latex
+    assert to_markdown(one_cell_layout(rows, "exp", ["lora", "full_ft"])).count("|\n") == 4
 
 
-def test_tables_cli_errors_are_one_line(tmp_path, capsys):
-    args = ["--results", str(DATA / "difftune_results.csv"), "--layout", "difftune", "--out-dir", str(tmp_path)]
-    for extra, message in ((["--experiment", "nope"], "no rows for experiment 'nope'"),
-                           (["--baseline", "lora"], "baseline method 'lora'"),
-                           (["--metric", "fid_inception"], "no rows with metric 'fid_inception'")):
-        with pytest.raises(SystemExit) as exit_info:
-            run_cli(tables.main, args + extra)
-        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+def test_write_tables_names_a_missing_experiment_and_writes_nothing(tmp_path):
+    with pytest.raises(ResultsError, match=r"no rows for experiment 'nope'; the results have \['exp'\]"):
+        write_tables(pd.DataFrame([row()]), one_cell_layout, tmp_path, experiment="nope")
     assert not list(tmp_path.iterdir())
 
 
@@ -141,24 +134,19 @@ def assert_png(path: Path, min_side: int = 150) -> None:
 
 
 def test_figures_are_written(tmp_path):
-    t0 = np.repeat([0, 250, 500, 750], 2)
-    forgetting = pd.DataFrame({"t0": np.tile(t0, 2), "metric": "fid_local", "dataset": "digits",
-                               "direction": ["finetuned_then_pretrained"] * 8 + ["pretrained_then_finetuned"] * 8,
-                               "value": np.arange(16.0)})
-    figures.plot_forgetting_curve(forgetting, tmp_path / "forgetting.png")
     curve = pd.DataFrame({"step": [0, 100, 200] * 2, "method": ["full_ft"] * 3 + ["difftune"] * 3,
                           "metric": "fid_local", "value": [50.0, 30, 25, 45, 25, 20]})
     curve.to_csv(tmp_path / "curve.csv", index=False)
-    figures.main(["curve", "--csv", str(tmp_path / "curve.csv"), "--out", str(tmp_path / "curve.png")])
-    figures.plot_sample_grid(np.zeros((6, 16, 16, 1), np.uint8), tmp_path / "grid.png", nrow=3, title="zeros")
-    for name in ("forgetting", "curve", "grid"):
+    report.main(["figure", "curve", "--csv", str(tmp_path / "curve.csv"), "--out", str(tmp_path / "curve.png")])
+    np.savez(tmp_path / "samples.npz", images=np.zeros((6, 16, 16, 1), np.uint8))
+    report.main(["figure", "grid", "--npz", str(tmp_path / "samples.npz"), "--out", str(tmp_path / "grid.png"),
+                 "--nrow", "3", "--title", "zeros"])
+    for name in ("curve", "grid"):
         assert_png(tmp_path / f"{name}.png")
 
 
 def test_figures_reject_bad_input(tmp_path):
     out = tmp_path / "x.png"
-    with pytest.raises(ConfigError, match=r"missing \['direction', 'dataset'\]"):
-        figures.plot_forgetting_curve(pd.DataFrame({"t0": [0], "metric": ["fid"], "value": [1.0]}), out)
     with pytest.raises(ConfigError, match=r"missing \['step'\]"):
         figures.plot_metric_vs_step(pd.DataFrame({"method": ["a"], "metric": ["fid"], "value": [1]}), out)
     with pytest.raises(ConfigError, match="uint8"):
@@ -166,8 +154,9 @@ def test_figures_reject_bad_input(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("module, argv", [(tables, ["--help"]), (figures, ["--help"]), (figures, ["grid", "--help"])])
-def test_help(module, argv, capsys):
+@pytest.mark.parametrize("argv", [["--help"], ["figure", "--help"], ["figure", "curve", "--help"],
+                                  ["figure", "grid", "--help"]])
+def test_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        module.main(argv)
+        report.main(argv)
     assert exit_info.value.code == 0 and "usage:" in capsys.readouterr().out

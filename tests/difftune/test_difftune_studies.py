@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from benchmarks.figures import plot_ablation
-from benchmarks.tables import peft_table, to_markdown
+from benchmarks.tables import to_markdown
+from difftune.report import peft_table, plot_ablation
 from difftune.variants import Variant, parse_variant
 from tunebench.config import ConfigError
 

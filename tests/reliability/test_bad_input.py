@@ -24,9 +24,9 @@ import torch
 from diffusers import AutoencoderKL
 from PIL import Image
 
-from benchmarks import fid, results, tables
+from benchmarks import fid, results
 from benchmarks.results import RESULT_COLUMNS, ResultsError, append_rows, read_results
-from difftune import finetune
+from difftune import finetune, report
 from tunebench import datasets, pretrain, sample
 from tunebench.checkpoint import CheckpointError
 from tunebench.cli import run_cli
@@ -622,7 +622,8 @@ def _write_bad_csv(folder: Path, data) -> Path:
 def rendered_tables(tmp_path):
     """A tables folder rendered from the good results: the output a failed re-render must leave alone."""
     out = tmp_path / "tables"
-    tables.main(["--results", str(DATA / "difftune_results.csv"), "--layout", "difftune", "--out-dir", str(out)])
+    report.main(["table", "--results", str(DATA / "difftune_results.csv"), "--layout", "difftune", "--out-dir",
+                 str(out)])
     assert sorted(p.name for p in out.iterdir()) == ["difftune_main.md", "difftune_main.tex"]
     return out
 
@@ -633,8 +634,8 @@ def test_table_cli_refuses_a_results_csv_of_another_schema_and_keeps_the_tables(
     data, parts = {**SCHEMA_CASES, **TABLE_ONLY_CASES}[case]
     bad = _write_bad_csv(tmp_path, data)
     before, csv_before = snapshot(rendered_tables), bad.read_bytes()
-    message = expect_error(ResultsError, tables.main, ["--results", str(bad), "--layout", "difftune", "--out-dir",
-                                                       str(rendered_tables)], capsys)
+    message = expect_error(ResultsError, report.main, ["table", "--results", str(bad), "--layout", "difftune",
+                                                       "--out-dir", str(rendered_tables)], capsys)
     assert_names(message, str(bad), *parts)
     assert_nothing_lost(rendered_tables, before, may_appear=())
     assert bad.read_bytes() == csv_before
@@ -666,8 +667,9 @@ def test_merging_a_results_csv_of_another_schema_is_refused_and_keeps_the_merged
 
 
 def test_a_missing_results_file_is_named(tmp_path, capsys, rendered_tables):
-    message = expect_error(FileNotFoundError, tables.main, ["--results", str(tmp_path / "typo.csv"), "--layout",
-                                                            "difftune", "--out-dir", str(rendered_tables)], capsys)
+    message = expect_error(FileNotFoundError, report.main, ["table", "--results", str(tmp_path / "typo.csv"),
+                                                            "--layout", "difftune", "--out-dir", str(rendered_tables)],
+                           capsys)
     assert_names(message, f"results file {tmp_path / 'typo.csv'} does not exist", "check the path")
 
 
@@ -688,8 +690,8 @@ def test_an_experiment_that_does_not_fit_the_layout_leaves_every_table_as_it_was
     path = tmp_path / "mixed.csv"
     path.write_text(_csv_text(rows + [[extra[c] for c in _COLUMNS]]))
     before = snapshot(rendered_tables)
-    message = expect_error(ResultsError, tables.main, ["--results", str(path), "--layout", "difftune", "--out-dir",
-                                                       str(rendered_tables)], capsys)
+    message = expect_error(ResultsError, report.main, ["table", "--results", str(path), "--layout", "difftune",
+                                                       "--out-dir", str(rendered_tables)], capsys)
     assert_names(message, "no rows with metric 'fid_local' for zz_deft", "pass --metric")
     assert_nothing_lost(rendered_tables, before, may_appear=())
 
@@ -812,7 +814,7 @@ def test_python_m_prints_one_error_line_and_exits_2(tmp_path, command):
     bad = _write_bad_csv(tmp_path, SCHEMA_CASES["renamed-column"][0])
     args = {"pretrain-nan-lr": ["tunebench.pretrain", *SMOKE, "--out", str(tmp_path / "out"), "--set",
                                 "train.lr=.nan"],
-            "tables-renamed-column": ["benchmarks.tables", "--results", str(bad), "--layout", "difftune",
+            "tables-renamed-column": ["difftune.report", "table", "--results", str(bad), "--layout", "difftune",
                                       "--out-dir", str(tmp_path / "tables")]}[command]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env, cwd=tmp_path,

@@ -81,8 +81,8 @@ rule controlnet_table:
         runtime=5,
         gpu=0,
     shell:
-        "{params.python} -m benchmarks.tables --results {input} --layout controlnet --out-dir {params.out_dir}"
-        " --methods {params.bases} > {log} 2>&1"
+        "{params.python} -m difftune.controlnet.report table --results {input} --layout controlnet"
+        " --out-dir {params.out_dir} --methods {params.bases} > {log} 2>&1"
 
 
 rule controlnet_figure:
@@ -104,4 +104,4 @@ rule controlnet_figure:
         runtime=5,
         gpu=0,
     shell:
-        "{params.python} -m benchmarks.figures controlnet --csv {input} --out {output} > {log} 2>&1"
+        "{params.python} -m difftune.controlnet.report figure controlnet --csv {input} --out {output} > {log} 2>&1"

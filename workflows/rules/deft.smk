@@ -194,5 +194,5 @@ rule deft_table:
         runtime=5,
         gpu=0,
     shell:
-        "{params.python} -m benchmarks.tables --results {input} --layout deft --out-dir {params.out_dir}"
+        "{params.python} -m deft.report table --results {input} --layout deft --out-dir {params.out_dir}"
         " --methods {params.methods} > {log} 2>&1"

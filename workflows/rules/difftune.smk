@@ -164,7 +164,7 @@ rule difftune_table:
         runtime=5,
         gpu=0,
     shell:
-        "{params.python} -m benchmarks.tables --results {input} --layout difftune --out-dir {params.out_dir}"
+        "{params.python} -m difftune.report table --results {input} --layout difftune --out-dir {params.out_dir}"
         " --methods {params.methods} --metric {params.metric} --baseline full_ft > {log} 2>&1"
 
 
@@ -219,5 +219,5 @@ rule forgetting_figure:
         runtime=5,
         gpu=0,
     shell:
-        "{params.python} -m benchmarks.figures forgetting --csv {input} --out {output} --metric {params.metric}"
+        "{params.python} -m difftune.report figure forgetting --csv {input} --out {output} --metric {params.metric}"
         " > {log} 2>&1"

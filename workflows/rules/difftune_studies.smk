@@ -93,7 +93,7 @@ rule peft_table:
         runtime=5,
         gpu=0,
     shell:
-        "{params.python} -m benchmarks.tables --results {input} --layout peft --out-dir {params.out_dir}"
+        "{params.python} -m difftune.report table --results {input} --layout peft --out-dir {params.out_dir}"
         " --metric {params.metric} > {log} 2>&1"
 
 
@@ -143,5 +143,5 @@ rule ablation_figure:
         runtime=5,
         gpu=0,
     shell:
-        "{params.python} -m benchmarks.figures ablation --csv {input} --out {output} --metric {params.metric}"
+        "{params.python} -m difftune.report figure ablation --csv {input} --out {output} --metric {params.metric}"
         " > {log} 2>&1"

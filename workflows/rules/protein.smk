@@ -272,8 +272,8 @@ rule protein_table:
         runtime=5,
         gpu=0,
     shell:
-        "({params.python} -m benchmarks.tables --results {input} --layout protein --out-dir {params.out_dir}"
-        " --methods {params.methods} && {params.python} -m benchmarks.tables --results {input}"
+        "({params.python} -m deft.protein.report table --results {input} --layout protein --out-dir {params.out_dir}"
+        " --methods {params.methods} && {params.python} -m deft.protein.report table --results {input}"
         " --layout protein_quality --out-dir {params.out_dir} --methods {params.methods}) > {log} 2>&1"
 
 

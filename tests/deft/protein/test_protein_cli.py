@@ -6,9 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import tables
 from benchmarks.results import read_results
-from deft.protein import denoising, evaluate, figure, prepare, problems, sample, train
+from deft.protein import denoising, evaluate, figure, prepare, problems, report, sample, train
 from deft.protein.problems import load_problems
 
 
@@ -74,8 +73,9 @@ def test_every_method_samples_scores_and_renders(pipeline, tmp_path):
     assert (replacement < 1e-3).all()  # replacement imposes the motif exactly
     assert (rows[(rows["method"] == "dps") & (rows["metric"] == "prior_vjps")]["value"] == 4).all()
     assert set(rows[rows["method"] == "deft-9"]["metric"]) >= {"parameters", "head_fraction", "train_seconds"}
-    written = tables.write_tables(rows, "protein", tmp_path / "tables", methods=list(methods))
-    written += tables.write_tables(rows, "protein_quality", tmp_path / "tables", methods=list(methods))
+    for layout in ("protein", "protein_quality"):
+        report.main(["table", "--results", str(results), "--layout", layout, "--out-dir", str(tmp_path / "tables"),
+                     "--methods", ",".join(methods)])
     text = (tmp_path / "tables/protein_motif.md").read_text()
     assert "| Solved |" in text and "deft-9" in text and "n_samples=3" in text
     assert (tmp_path / "tables/protein_motif_quality.tex").read_text().count(r"\\") >= 6
@@ -158,3 +158,10 @@ def test_samples_do_not_depend_on_batching_across_problems(pipeline):
         assert cost["prior_vjps_per_sample"] == run.sample.steps
     assert np.allclose(outputs[0], outputs[1], atol=1e-5)
     assert seeds.tolist() == [[0, 1, 2], [1_000_000, 1_000_001, 1_000_002]]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["table", "--help"]])
+def test_report_help(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report.main(argv)
+    assert exit_info.value.code == 0 and "usage:" in capsys.readouterr().out

@@ -1,0 +1,218 @@
+"""Diff-Tuning's tables and figures: Table 1 (methods × datasets of one FID-like metric, with the Average and the
+relative change against a baseline), the PEFT-compatibility table, the chain-of-forgetting curve and the ablations.
+
+    python -m difftune.report table --layout difftune --results results/mini/difftune_main.csv \\
+        --out-dir results/mini/tables [--experiment difftune_main] [--metric fid_local] [--baseline full_ft] \\
+        [--methods full_ft,bitfit,difftune]
+    python -m difftune.report table --layout peft --results results/mini/difftune_peft.csv \\
+        --out-dir results/mini/tables
+    python -m difftune.report figure forgetting --csv results/mini/forgetting.csv \\
+        --out results/mini/figures/forgetting.png --metric fid_local
+    python -m difftune.report figure ablation --csv results/mini/ablation_tau.csv \\
+        --out results/mini/figures/ablation_tau.png --metric fid_local
+
+The forgetting CSV has the columns t0, direction, dataset, metric, value (`difftune.forgetting` writes it); an
+ablation figure reads a results CSV whose methods are `difftune.variants` run names (one ablated key, plus full_ft
+drawn as the reference line). Several rows at one point (seeds) are averaged, and a shaded band shows their min–max.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt  # Agg: benchmarks.figures selects it on import
+import numpy as np
+import pandas as pd
+
+from benchmarks.figures import metric_label, plot_lines, require_columns, save_figure, single_metric
+from benchmarks.report_cli import (add_figure_command, add_table_command, report_parser, run_figure_command,
+                                   run_table_command)
+from benchmarks.results import ResultsError
+from benchmarks.tables import (DASH, Cell, Column, Table, mark_best, ordered, protocol_caption, seed_phrase, select,
+                               summarise)
+from difftune.variants import parse_variant
+from tunebench.cli import run_cli
+from tunebench.config import ConfigError
+from tunebench.datasets import DOWNSTREAM_DATASETS, PAPER_DATASETS
+
+DATASET_ORDER = DOWNSTREAM_DATASETS + PAPER_DATASETS  # the mini sets, then the paper's Table 1 order
+FORGETTING_COLUMNS = ("t0", "direction", "dataset", "metric", "value")
+DIRECTION_STYLES = {"finetuned_then_pretrained": ("-", "fine-tuned for t ≥ t0, then pre-trained"),
+                    "pretrained_then_finetuned": ("--", "pre-trained for t ≥ t0, then fine-tuned")}
+
+
+#################################################################################
+#                                     Tables                                    #
+#################################################################################
+
+
+def difftune_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", baseline: str = "full_ft",
+                   methods: list[str] | None = None) -> Table:
+    """Diff-Tuning Table 1: methods × datasets of one FID-like metric, plus Average and relative change vs baseline."""
+    rows = select(rows, [metric], methods)
+    if rows.empty:
+        raise ResultsError(f"no rows with metric {metric!r} for {name} (methods {methods or 'all'}); pass --metric")
+    methods = methods or ordered(rows["method"], [baseline])
+    if baseline not in set(rows["method"]):
+        raise ResultsError(f"baseline method {baseline!r} must be among the rows' methods with {metric} values in "
+                           f"{name} ({sorted(set(rows['method']))}); pass --baseline (and include it in --methods)")
+    datasets = ordered(rows["dataset"], DATASET_ORDER)
+    value_column = Column(metric, metric, -1, 2)
+    table = Table(name, ["Method", *datasets, "Average", f"Rel. change vs {baseline}"], rows=[], label_columns=1,
+                  caption="")
+    averages = {}
+    for method in methods:
+        cells = [summarise(rows[(rows["method"] == method) & (rows["dataset"] == d)], value_column, table)
+                 for d in datasets]
+        numbers = [cell.number for cell in cells]
+        averages[method] = float(np.mean(numbers))  # NaN when a dataset is missing: no average over a subset
+        table.rows.append([Cell(method), *cells])
+    for method, row in zip(methods, table.rows):
+        change = 100.0 * (averages[method] - averages[baseline]) / averages[baseline]
+        row.append(Cell(DASH, footnote=table.footnote("no Average: a dataset has no value"))
+                   if np.isnan(averages[method]) else Cell(f"{averages[method]:.2f}", averages[method]))
+        row.append(Cell(DASH) if np.isnan(change) else Cell(f"{change:+.1f}%", change))
+    change_column = Column("relative change", "", -1, 1)
+    for index, column in enumerate([value_column] * (len(datasets) + 1) + [change_column], start=1):
+        mark_best([row[index] for row in table.rows], column)
+    table.caption = (f"{metric} (lower is better), {seed_phrase(rows, ['method', 'dataset'])}; "
+                     f"Average over the {len(datasets)} datasets; relative change of the Average vs {baseline}; "
+                     f"best per column in bold. {protocol_caption(rows)}")
+    return table
+
+
+PEFT_LABELS = {"none": "all weights", "bitfit": "BitFit", "difffit": "DiffFit", "lora": "LoRA"}
+
+
+def peft_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", methods: list[str] | None = None) -> Table:
+    """The PEFT-compatibility table: each PEFT method with standard fine-tuning and with Diff-Tuning (rows), FID per
+    dataset, the trainable share, and Diff-Tuning's relative change of the Average against the same PEFT method."""
+    scores = select(rows, [metric], methods)
+    if scores.empty:
+        raise ResultsError(f"no rows with metric {metric!r} for {name}; pass --metric")
+    variants = {method: parse_variant(method) for method in set(scores["method"])}
+    pefts = ordered({v.peft for v in variants.values()}, list(PEFT_LABELS))
+    objectives = ordered({v.method for v in variants.values()}, ["full_ft", "diff_tuning"])
+    datasets = ordered(scores["dataset"], DATASET_ORDER)
+    value_column = Column(metric, metric, -1, 2)
+    table = Table(name, ["PEFT", "Objective", "Trainable %", *datasets, "Average", "Rel. change vs full_ft"],
+                  rows=[], label_columns=2, caption="")
+    for peft in pefts:
+        table.group_starts.append(len(table.rows))
+        averages = {}
+        for objective in objectives:
+            method = next((m for m, v in variants.items() if v.peft == peft and v.method == objective), None)
+            if method is None:
+                continue
+            share = summarise(rows[(rows["method"] == method) & (rows["metric"] == "trainable_percent")],
+                              Column("trainable_percent", "", 0, 2, show_std=False), table)
+            cells = [summarise(scores[(scores["method"] == method) & (scores["dataset"] == d)], value_column, table)
+                     for d in datasets]
+            averages[objective] = float(np.mean([cell.number for cell in cells]))
+            average = Cell(DASH) if np.isnan(averages[objective]) else Cell(f"{averages[objective]:.2f}",
+                                                                             averages[objective])
+            base = averages.get("full_ft", float("nan"))
+            change = 100.0 * (averages[objective] - base) / base if objective != "full_ft" else float("nan")
+            table.rows.append([Cell(PEFT_LABELS[peft]), Cell(objective), share, *cells, average,
+                               Cell(DASH) if np.isnan(change) else Cell(f"{change:+.1f}%", change)])
+    for index in range(3, 3 + len(datasets) + 1):
+        mark_best([row[index] for row in table.rows], value_column)
+    table.caption = (f"{metric} (lower is better), {seed_phrase(scores, ['method', 'dataset'])}; Trainable % counts "
+                     f"the trained parameters (the label table included) of the model; Average over the "
+                     f"{len(datasets)} datasets; relative change of a Diff-Tuning Average vs full_ft with the same "
+                     f"PEFT method; best per column in bold. {protocol_caption(scores)}")
+    return table
+
+
+#################################################################################
+#                                    Figures                                    #
+#################################################################################
+
+
+def plot_forgetting_curve(df: pd.DataFrame, out: str | Path) -> None:
+    """Chain of forgetting: the metric against the switch step t0, one line per direction and dataset."""
+    require_columns(df, FORGETTING_COLUMNS, "plot_forgetting_curve")
+    unknown = sorted(set(df["direction"]) - set(DIRECTION_STYLES))
+    if unknown:
+        raise ConfigError(f"unknown direction {unknown}; expected {list(DIRECTION_STYLES)}")
+    metric = single_metric(df, "plot_forgetting_curve")
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colors = dict(zip(sorted(set(df["dataset"])), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 10))
+    for (direction, dataset), points in df.groupby(["direction", "dataset"]):
+        style, meaning = DIRECTION_STYLES[direction]
+        plot_lines(ax, points, "t0", f"{dataset}: {meaning}", style, colors[dataset])
+    ax.set_xlabel("switch step t0 (diffusion timestep; 0 = data end, larger = noisier)")
+    ax.set_ylabel(metric_label(metric))
+    ax.set_title("Chain of forgetting: splicing the two models at t0")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1, frameon=False)
+    save_figure(fig, out)
+
+
+ABLATION_AXES = {"tau": ("τ: target P(t) ∝ (t+1)^τ, retention mirrored", "linear"),
+                 "retention_weight": ("retention loss weight λ", "log"),
+                 "retention_ratio": ("retention share of each batch", "linear"),
+                 "retention_size": ("retention set size (generated images)", "log")}
+
+
+def plot_ablation(df: pd.DataFrame, out: str | Path) -> None:
+    """One ablation: the metric against the ablated value (from each row's run name), with the full_ft run and, for
+    the retention set, the run replaying real source images as horizontal reference lines."""
+    require_columns(df, ("method", "dataset", "metric", "value"), "plot_ablation")
+    df = df.reset_index(drop=True)
+    metric = single_metric(df, "plot_ablation")
+    variants = df["method"].map(parse_variant)
+    swept = df[variants.map(lambda v: v.key in ABLATION_AXES)].assign(x=variants.map(lambda v: v.value))
+    keys = sorted({v.key for v in variants if v.key in ABLATION_AXES})
+    if len(keys) != 1:
+        raise ConfigError(f"an ablation figure sweeps one key; the rows sweep {keys or 'none'}")
+    label, xscale = ABLATION_AXES[keys[0]]
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    method = parse_variant(swept["method"].iloc[0]).method
+    plot_lines(ax, swept, "x", method, color="C0")
+    references = {"full_ft": ("--", "C3", "full_ft (no retention, uniform t)"),
+                  f"{method}@retention=source": (":", "C2", f"{method}, real source images")}
+    for name, (style, color, text) in references.items():
+        values = df.loc[df["method"] == name, "value"]
+        if len(values):
+            ax.axhline(values.mean(), linestyle=style, color=color, label=text)
+    ax.set_xscale(xscale)
+    ax.set_xticks(sorted(set(swept["x"])), [f"{x:g}" for x in sorted(set(swept["x"]))])
+    ax.minorticks_off()
+    ax.set_xlabel(label)
+    ax.set_ylabel(metric_label(metric))
+    ax.set_title(f"Ablation of {keys[0]} on {', '.join(sorted(set(df['dataset'])))}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    save_figure(fig, out)
+
+
+#################################################################################
+#                                  Command Line                                 #
+#################################################################################
+
+
+FIGURES = {"forgetting": (plot_forgetting_curve, "metric vs switch step t0 (chain of forgetting)"),
+           "ablation": (plot_ablation, "metric vs the ablated value of difftune.variants run names")}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the sub-command and write the tables or the figure."""
+    parser, commands = report_parser("python -m difftune.report", __doc__)
+    table = add_table_command(commands, {"difftune": "methods × datasets of one metric",
+                                         "peft": "PEFT methods × objectives"})
+    table.add_argument("--metric", default="fid_local", help="the cell metric (default fid_local)")
+    table.add_argument("--baseline", default="full_ft",
+                       help="difftune layout: method for the relative change (default full_ft)")
+    add_figure_command(commands, {name: plots for name, (_, plots) in FIGURES.items()})
+    args = parser.parse_args(argv)
+    if args.command == "figure":
+        run_figure_command(args, FIGURES[args.figure][0])
+    elif args.layout == "difftune":
+        run_table_command(args, difftune_table, metric=args.metric, baseline=args.baseline)
+    else:
+        run_table_command(args, peft_table, metric=args.metric)
+
+
+if __name__ == "__main__":
+    run_cli(main)
