@@ -27,7 +27,6 @@ from tqdm.auto import tqdm
 
 from deft.conditioning import stack_kind
 from deft.config import DeftConfig
-from deft.ddim import SampleNoise, Schedule, ddim_update
 from deft.objective import TRAIN_IDS_START, random_generators
 from deft.operators.base import Operator
 from deft.operators.tasks import build_operator
@@ -37,7 +36,9 @@ from tunebench.config import ConfigError, TrainConfig
 from tunebench.datasets import load_dataset
 from tunebench.io import git_commit, write_json
 from tunebench.models import apply_dit_fixes, count_parameters, export_dit, initialize_dit_weights, load_pretrained
+from tunebench.noise import SampleNoise
 from tunebench.sampling import chunked
+from tunebench.schedule import Schedule, ddim_update
 from tunebench.training import ImageBatches, train, write_run_config
 
 log = logging.getLogger("deft.amortised")
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     dataset = load_dataset(run.data.dataset, "train", side, channels, run.data.root)
     torch.manual_seed(run.train.seed)
     model = build_conditional(run, channels)
-    schedule = Schedule(run.diffusion)
+    schedule = Schedule.linear(run.diffusion)
     probe = build_operator(run.task, torch.zeros(1, dtype=torch.long), side, channels)
     condition(run, probe, probe(torch.zeros(1, channels, side, side)), torch.zeros(1, channels, side, side))
     write_run_config(args.out, run, args.resume)

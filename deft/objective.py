@@ -15,8 +15,8 @@ import torch
 from deft.backbone import FrozenEps
 from deft.conditioning import conditioning
 from deft.config import DeftConfig
-from deft.ddim import Schedule
 from deft.operators.base import Operator
+from tunebench.schedule import Schedule
 
 TRAIN_IDS_START = 1 << 40  # training masks come from ids ≥ this, so they never repeat a test image's mask
 

@@ -28,7 +28,6 @@ from deft.backbone import load_backbone
 from deft.baselines import BASELINES, TASKS, config_for, run_baseline, unsupported_reason
 from deft.config import DeftConfig
 from deft.data import test_set, to_model_range
-from deft.ddim import SampleNoise, Schedule
 from deft.head import HTransformHead
 from deft.sampler import deft_sample
 from deft.operators.tasks import build_operator
@@ -37,6 +36,8 @@ from tunebench.cli import print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, to_dict
 from tunebench.io import git_commit, input_fingerprint, save_npz, to_uint8, write_json
 from tunebench.models import load_pretrained, read_sidecar
+from tunebench.noise import SampleNoise
+from tunebench.schedule import Schedule
 
 log = logging.getLogger("deft.reconstruct")
 METHODS = ("deft", "amortised", *BASELINES)
@@ -80,7 +81,7 @@ def reconstruct(run: DeftConfig, method: str, trained: Path | None, progress: bo
     `trained` is the head folder (DEFT) or the conditional model folder (amortised)."""
     backbone = load_backbone(run.model.pretrained, chunk=run.sample.compute_chunk)
     test = test_set(run)
-    schedule = Schedule(run.diffusion)
+    schedule = Schedule.linear(run.diffusion)
     head = load_head(trained) if method == "deft" else None
     conditional = load_conditional(trained).to(backbone.device) if method == "amortised" else None
     recon, stats, seconds = [], {}, 0.0

@@ -14,10 +14,11 @@ from tqdm.auto import tqdm
 
 from deft.backbone import FrozenEps
 from deft.config import DeftConfig
-from deft.ddim import SampleNoise, Schedule, ddim_update
 from deft.objective import predict_with_head
 from deft.operators.base import Operator
+from tunebench.noise import SampleNoise
 from tunebench.sampling import chunked
+from tunebench.schedule import Schedule, ddim_update
 
 
 @torch.no_grad()

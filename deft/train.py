@@ -20,7 +20,6 @@ from deft.backbone import load_backbone
 from deft.conditioning import stack_channels
 from deft.config import DeftConfig
 from deft.data import finetune_set
-from deft.ddim import Schedule
 from deft.head import build_head
 from deft.objective import make_deft_loss
 from deft.operators.tasks import TASK_PRESETS, build_operator
@@ -29,6 +28,7 @@ from tunebench.cli import (add_config_args, add_training_args, config_from_args,
 from tunebench.config import ConfigError
 from tunebench.io import git_commit, input_fingerprint, write_json
 from tunebench.models import count_parameters, export_pretrained
+from tunebench.schedule import Schedule
 from tunebench.speed import compute_record
 from tunebench.training import ImageBatches, train, write_run_config
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
              f"{sizes['backbone_parameters']:,}", run.train.steps, run.train.batch_size, len(finetune))
     images = ImageBatches(finetune, run.train.batch_size, run.train.seed, run.data.hflip)
     started = time.perf_counter()
-    loss_fn = make_deft_loss(run, backbone, Schedule(run.diffusion),
+    loss_fn = make_deft_loss(run, backbone, Schedule.linear(run.diffusion),
                              lambda ids: build_operator(run.task, ids, side, channels))
     trained, ema = train(run, head, loss_fn,
                          images.batch, args.out, resume=args.resume,

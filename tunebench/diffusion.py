@@ -1,4 +1,4 @@
-"""Gaussian diffusion for training: DiT's noise schedule, q(x_t | x_0) and the hybrid ε-MSE + VLB loss.
+"""Gaussian diffusion for training: q(x_t | x_0) and the hybrid ε-MSE + VLB loss on DiT's `Schedule`.
 
 Sampling uses diffusers schedulers (see `sampling.py`); this module holds what diffusers lacks: the variational
 bound term that trains DiT's learned variance (Nichol & Dhariwal 2021, "learned range" parametrisation).
@@ -11,6 +11,7 @@ import math
 import torch
 
 from tunebench.config import DiffusionConfig
+from tunebench.schedule import Schedule
 
 
 def mean_flat(x: torch.Tensor) -> torch.Tensor:
@@ -44,11 +45,11 @@ class GaussianDiffusion:
     """DDPM with linear betas (float64 tables, DiT indexing: t = 0 is the least noisy step)."""
 
     def __init__(self, cfg: DiffusionConfig):
-        """Precompute the schedule tables in float64."""
-        self.num_timesteps = cfg.num_train_timesteps
-        betas = torch.linspace(cfg.beta_start, cfg.beta_end, cfg.num_train_timesteps, dtype=torch.float64)
-        alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
-        alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), alphas_cumprod[:-1]])
+        """Precompute the posterior tables in float64 from the linear `Schedule`."""
+        self.schedule = Schedule.linear(cfg)
+        self.num_timesteps = self.schedule.num_train_timesteps
+        betas, alphas_cumprod = self.schedule.betas, self.schedule.alphas_cumprod
+        alphas_cumprod_prev = self.schedule.alphas_cumprod_prev
         self.betas = betas
         self.alphas_cumprod = alphas_cumprod
         self.posterior_variance = betas * (1.0 - alphas_cumprod_prev) / (1.0 - alphas_cumprod)
@@ -110,12 +111,3 @@ class GaussianDiffusion:
         vb = self.vlb_terms(eps.detach(), var_values, x0, xt, t)
         return {"loss": mse + vb, "mse": mse, "vb": vb}
 
-
-def respaced_timesteps(num_train_timesteps: int, steps: int) -> list[int]:
-    """DiT's `space_timesteps(T, "N")` for one section: round(linspace(0, T-1, N)), in descending order."""
-    stride = (num_train_timesteps - 1) / max(steps - 1, 1)
-    kept, position = [], 0.0
-    for _ in range(steps):  # accumulate the stride exactly as DiT does, so rounding ties land on the same steps
-        kept.append(round(position))
-        position += stride
-    return sorted(set(kept), reverse=True)

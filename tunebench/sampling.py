@@ -1,7 +1,7 @@
 """Sampling loops: DDPM with learned variance (DiT respacing) and DDIM, classifier-free guidance, per-sample seeds.
 
-Image i depends only on seed i: each sample owns a CPU `torch.Generator` for its initial noise and every step's
-noise, and the model always runs on `compute_chunk` rows (the last chunk padded), so neither the batch size nor
+Image i depends only on seed i: each sample owns a CPU `torch.Generator` (`SampleNoise`) for its initial noise and
+every step's noise, and the model always runs on `compute_chunk` rows (the last chunk padded), so neither the batch size nor
 the position of a sample in its batch changes a single bit of its output.
 """
 
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
-from diffusers.utils.torch_utils import randn_tensor
 from tqdm.auto import tqdm
 
 from tunebench.config import DiffusionConfig, SampleConfig
-from tunebench.diffusion import respaced_timesteps
+from tunebench.noise import SampleNoise
+from tunebench.schedule import respaced_timesteps
 from tunebench.speed import precision_scope
 
 LABEL_SEED_OFFSET = 1 << 40  # label draws use their own generator so they never shift the noise stream
@@ -140,8 +140,8 @@ def sample_batches(model, diffusion: DiffusionConfig, sample: SampleConfig, seed
     bar = tqdm(total=len(seeds) * len(scheduler.timesteps), desc="sampling", unit="step", disable=not progress)
     for start in range(0, len(seeds), sample.batch_size):
         batch_seeds = seeds[start:start + sample.batch_size]
-        generators = [torch.Generator().manual_seed(s) for s in batch_seeds]
-        x = randn_tensor((len(batch_seeds), *shape), generator=generators, device=torch.device(device))
+        noise = SampleNoise(batch_seeds, device)
+        x = noise.randn(shape)
         y = torch.tensor(labels[start:start + sample.batch_size], device=device)
         y_handoff = torch.tensor(handoff.labels[start:start + sample.batch_size], device=device) if handoff else None
         c = None if controls is None else controls[start:start + sample.batch_size].to(device)
@@ -152,9 +152,9 @@ def sample_batches(model, diffusion: DiffusionConfig, sample: SampleConfig, seed
                 out = guided_output(step_model, x, t.to(device).reshape(1), step_labels, sample,
                                     step_model.config.num_embeds_ada_norm, c).float()
             if sample.sampler == "ddpm":
-                x = scheduler.step(out, t, x, generator=generators).prev_sample
+                x = scheduler.step(out, t, x, generator=noise.generators).prev_sample
             else:
-                x = scheduler.step(out[:, :channels], t, x, eta=sample.eta, generator=generators).prev_sample
+                x = scheduler.step(out[:, :channels], t, x, eta=sample.eta, generator=noise.generators).prev_sample
             bar.update(len(batch_seeds))
         if vae is not None:
             with precision_scope(sample.precision, device):  # fixed-size chunks, as the model: batch-independent

@@ -23,8 +23,9 @@ from deft.baselines.ddrm import DDRMConfig
 from deft.baselines.dps import DPSConfig
 from deft.baselines.pigdm import PiGDMConfig
 from deft.baselines.reddiff import RedDiffConfig
-from deft.ddim import SampleNoise, Schedule
 from deft.operators.base import Operator
+from tunebench.noise import SampleNoise
+from tunebench.schedule import Schedule
 
 __all__ = ["BASELINES", "TASKS", "DDNMConfig", "DDRMConfig", "DPSConfig", "PiGDMConfig", "RedDiffConfig",
            "config_for", "run_baseline", "supports", "unsupported_reason"]

@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable
 import torch
 from tqdm.auto import tqdm
 
-from deft.ddim import SampleNoise, Step
 from deft.operators.base import Operator
+from tunebench.noise import SampleNoise
+from tunebench.schedule import Step
 
 TINY = 1e-12  # guards divisions by a residual norm or a singular value that can be exactly 0
 

@@ -1,6 +1,6 @@
 """DDNM / DDNM+ (Wang et al. 2023), without time travel: its settings and sampler.
 
-DDNM's η is DDNM's own (the fresh-noise share of sqrt(1 − ᾱ_s)), not `deft.ddim`'s DDIM η. DDNM+ uses
+DDNM's η is DDNM's own (the fresh-noise share of sqrt(1 − ᾱ_s)), not `tunebench.schedule`'s DDIM η. DDNM+ uses
 a = sqrt(ᾱ_s), σ = sqrt(1 − ᾱ_s) in λ_t, γ_t (the SVD code's choice; the simplified script uses ᾱ_s and
 sqrt(1 − ᾱ_s²)), and x_s = a·x̂0′ + γ_t·(ηz + sqrt(1 − η²)ε).
 """
@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import torch
 
 from deft.baselines.common import has_pinv, image_shape, step_bar, timesteps_like, tweedie_x0
-from deft.ddim import SampleNoise, Schedule
 from deft.operators.base import Operator
+from tunebench.noise import SampleNoise
+from tunebench.schedule import Schedule
 
 LABEL = "DDNM"
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import torch
 
 from deft.baselines.common import image_shape, step_bar, timesteps_like, tweedie_x0
-from deft.ddim import SampleNoise, Schedule
 from deft.operators.base import Operator, SVDOperator
+from tunebench.noise import SampleNoise
+from tunebench.schedule import Schedule
 
 LABEL = "DDRM"
 

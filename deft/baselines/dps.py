@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import torch
 
 from deft.baselines.common import TINY, ddim_noise, denoise_with_vjp, image_shape, pinv_start, step_bar
-from deft.ddim import SampleNoise, Schedule, ddim_update
 from deft.operators.base import Operator
+from tunebench.noise import SampleNoise
+from tunebench.schedule import Schedule, ddim_update
 
 LABEL = "DPS"
 

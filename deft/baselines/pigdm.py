@@ -13,8 +13,9 @@ import torch
 
 from deft.baselines.common import (TINY, conjugate_gradient, ddim_noise, denoise_with_vjp, has_pinv, image_shape,
                                    pinv_start, step_bar)
-from deft.ddim import SampleNoise, Schedule, ddim_update
 from deft.operators.base import LinearOperator, Operator, SVDOperator
+from tunebench.noise import SampleNoise
+from tunebench.schedule import Schedule, ddim_update
 
 LABEL = "ΠGDM"
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import torch
 
 from deft.baselines.common import has_pinv, image_shape, step_bar, timesteps_like
-from deft.ddim import SampleNoise, Schedule
 from deft.operators.base import Operator
+from tunebench.noise import SampleNoise
+from tunebench.schedule import Schedule
 
 LABEL = "RED-diff"
 

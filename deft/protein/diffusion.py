@@ -2,7 +2,7 @@
 
 Chains are centred, and every noise draw has its mean over residues removed (the E(3)-equivariant diffusion of
 Hoogeboom et al. 2022), so x_t stays centred and an EGNN, which sees only differences between coordinates, loses no
-information. DDIM steps and x̂0 come from `deft.ddim.Schedule` over the cosine table.
+information. DDIM steps and x̂0 come from the core's `tunebench.schedule.Schedule` over the cosine betas.
 """
 
 from __future__ import annotations
@@ -11,21 +11,21 @@ import math
 
 import torch
 
-from deft.ddim import SampleNoise, Schedule
 from deft.protein.config import ProteinDiffusion
+from tunebench.noise import SampleNoise
+from tunebench.schedule import Schedule
 
 
-def cosine_alphas_cumprod(cfg: ProteinDiffusion) -> torch.Tensor:
-    """ᾱ_t for t = 0..T−1 of the cosine schedule (Nichol & Dhariwal 2021) with betas clipped at `max_beta`."""
+def cosine_betas(cfg: ProteinDiffusion) -> torch.Tensor:
+    """β_t for t = 0..T−1 of the cosine schedule (Nichol & Dhariwal 2021), clipped at `max_beta`."""
     steps = cfg.num_train_timesteps
     f = [math.cos((i / steps + cfg.cosine_s) / (1 + cfg.cosine_s) * math.pi / 2) ** 2 for i in range(steps + 1)]
-    betas = torch.tensor([min(1 - f[i + 1] / f[i], cfg.max_beta) for i in range(steps)], dtype=torch.float64)
-    return torch.cumprod(1 - betas, 0)
+    return torch.tensor([min(1 - f[i + 1] / f[i], cfg.max_beta) for i in range(steps)], dtype=torch.float64)
 
 
 def protein_schedule(cfg: ProteinDiffusion) -> Schedule:
-    """The DDIM/DDPM schedule object over the cosine table."""
-    return Schedule(alphas_cumprod=cosine_alphas_cumprod(cfg))
+    """The DDIM/DDPM schedule object over the cosine betas."""
+    return Schedule(cosine_betas(cfg))
 
 
 def centre(x: torch.Tensor) -> torch.Tensor:

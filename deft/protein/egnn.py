@@ -20,7 +20,7 @@ from diffusers.models.embeddings import get_timestep_embedding
 from torch import nn
 
 from deft.protein.config import ProteinDiffusion
-from deft.protein.diffusion import centre, cosine_alphas_cumprod
+from deft.protein.diffusion import centre, protein_schedule
 from tunebench.models import count_parameters
 
 
@@ -97,7 +97,7 @@ class CalphaEgnn(ModelMixin, ConfigMixin):
         if predict_x0:
             # At low noise ε is the structure's tiny deviation divided by σ_t; predicting x̂0 leaves that division
             # to this formula instead of asking the network for outputs ~1/σ_t times its input scale.
-            table = cosine_alphas_cumprod(ProteinDiffusion(num_train_timesteps, cosine_s, max_beta)).float()
+            table = protein_schedule(ProteinDiffusion(num_train_timesteps, cosine_s, max_beta)).alphas_cumprod.float()
             self.register_buffer("alphas_cumprod", table, persistent=False)
         self.node_scalars = (1 if motif_inputs else 0) + (1 if head_inputs else 0)
         edge_scalars = RBF_CENTRES.numel() + (2 if motif_inputs else 0) + (1 if head_inputs else 0)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from deft.ddim import Schedule
 from deft.protein.batches import CropBatches, random_motif_masks
 from deft.protein.config import ProteinConfig
 from deft.protein.diffusion import centred_randn
 from deft.protein.egnn import likelihood_gradient
+from tunebench.schedule import Schedule
 
 
 def squared_error(noise: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from deft.ddim import Schedule
 from deft.operators.base import DenseLinear
+from tunebench.schedule import Schedule
 
 
 class GaussianPrior:

@@ -8,10 +8,11 @@ from deft.backbone import FrozenEps
 from deft.baselines.pigdm import pigdm_vector
 from deft.baselines import (BASELINES, DDRMConfig, DPSConfig, RedDiffConfig, config_for, run_baseline,
                             supports)
-from deft.ddim import SampleNoise, Schedule
 from tests.deft.gaussian import GaussianPrior
 from deft.operators.base import DenseLinear, LinearOperator, Operator
 from tunebench.config import DiffusionConfig
+from tunebench.noise import SampleNoise
+from tunebench.schedule import Schedule
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -63,7 +64,7 @@ class HalfPinvClip(ClipOp):
 @pytest.fixture(scope="module")
 def schedule():
     """The linear-β 1000-step DDPM schedule."""
-    return Schedule(DiffusionConfig())
+    return Schedule.linear(DiffusionConfig())
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,10 @@ import dataclasses
 
 import pytest
 import torch
-from diffusers import DDIMScheduler
 
 from deft.backbone import FrozenEps
 from deft.conditioning import stack_channels
 from deft.config import DeftConfig
-from deft.ddim import SampleNoise, Schedule, ddim_update, leading_timesteps
 from tests.deft.gaussian import GaussianPrior
 from deft.head import HTransformHead, build_head
 from deft.objective import make_deft_loss, predict_with_head
@@ -18,31 +16,14 @@ from deft.operators.base import DenseLinear
 from deft.sampler import deft_sample
 from deft.operators.tasks import build_operator
 from tunebench.config import ConfigError, resolve
+from tunebench.noise import SampleNoise
+from tunebench.schedule import Schedule
 from tunebench.training import train
 
 
 def deft_run(**overrides) -> DeftConfig:
     """A smoke-scale DEFT config (16 px), with nested overrides."""
     return resolve("smoke", overrides, cls=DeftConfig)
-
-
-def test_leading_timesteps_and_ddim_step_match_diffusers():
-    assert leading_timesteps(1000, 100)[:3] == [990, 980, 970] and leading_timesteps(1000, 100)[-1] == 0
-    run = deft_run()
-    schedule = Schedule(run.diffusion)
-    reference = DDIMScheduler(beta_schedule="linear", clip_sample=False, set_alpha_to_one=True,
-                              timestep_spacing="leading", steps_offset=0)
-    reference.set_timesteps(20)
-    steps = schedule.steps(20)
-    assert [s.t for s in steps] == reference.timesteps.tolist()
-    g = torch.Generator().manual_seed(0)
-    x, eps, z = (torch.randn(2, 3, 4, 4, generator=g) for _ in range(3))
-    for step in (steps[0], steps[10], steps[-1]):
-        for eta in (0.0, 1.0):
-            t = torch.full((2,), step.t)
-            ours = ddim_update(step, schedule.predict_x0(x, t, eps), eps, eta, z)
-            theirs = reference.step(eps, step.t, x, eta=eta, variance_noise=z).prev_sample
-            assert torch.allclose(ours, theirs, atol=1e-5), (step, eta)
 
 
 def test_head_starts_as_a_constant_times_the_gradient_and_round_trips(tmp_path):
@@ -90,7 +71,7 @@ def test_trained_head_approaches_the_exact_h_transform(tmp_path):
                    head={"base_channels": 8, "channel_mult": "1,2", "norm_groups": 4},
                    train={"steps": 500, "batch_size": 32, "lr": 2e-3, "lr_schedule": "linear",
                           "checkpoint_every": 500, "log_every": 100})
-    schedule = Schedule(run.diffusion)
+    schedule = Schedule.linear(run.diffusion)
     prior = GaussianPrior.random((1, 4, 4), schedule, seed=0)
     op = DenseLinear(torch.randn(8, 16, generator=torch.Generator().manual_seed(1)) / 4, (1, 4, 4), sigma_y=0.05)
     torch.manual_seed(0)
@@ -125,7 +106,7 @@ def tiny_backbone(tiny_model):
 def test_training_never_touches_the_backbone(tiny_backbone, tmp_path):
     run = deft_run(task={"name": "sr4", "operator": "sr_avgpool"}, train={"steps": 3, "checkpoint_every": 3})
     before = {k: v.clone() for k, v in tiny_backbone.model.state_dict().items()}
-    schedule = Schedule(run.diffusion)
+    schedule = Schedule.linear(run.diffusion)
     head = build_head(run.head, 9, 3, 16)
     images = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
     trained, _ = train(run, head, make_deft_loss(run, tiny_backbone, schedule,
@@ -140,7 +121,7 @@ def test_training_never_touches_the_backbone(tiny_backbone, tmp_path):
 @pytest.mark.parametrize("operator", ["inpaint_freeform", "phase_retrieval"])
 def test_sampling_is_per_image_and_needs_no_backbone_gradient(tiny_backbone, operator):
     run = deft_run(task={"operator": operator}, sample={"steps": 4, "compute_chunk": 4})
-    schedule = Schedule(run.diffusion)
+    schedule = Schedule.linear(run.diffusion)
     torch.manual_seed(0)
     head = build_head(run.head, stack_channels(operator, 3, run.head), 3, 16)
     with torch.no_grad():

@@ -4,18 +4,10 @@ import torch
 from diffusers import DDPMScheduler
 
 from tunebench.config import DiffusionConfig, SampleConfig
-from tunebench.diffusion import GaussianDiffusion, respaced_timesteps
+from tunebench.diffusion import GaussianDiffusion
 from tunebench.sampling import make_scheduler
 
 DIFF = GaussianDiffusion(DiffusionConfig())
-
-
-def test_respacing_matches_dit_250_steps():
-    kept = respaced_timesteps(1000, 250)
-    assert len(kept) == 250 and kept[0] == 999 and kept[-1] == 0
-    assert kept == sorted({round(x) for x in torch.linspace(0, 999, 250, dtype=torch.float64).tolist()},
-                          reverse=True)
-    assert respaced_timesteps(1000, 1000) == list(range(999, -1, -1))
 
 
 def test_q_sample_matches_diffusers_add_noise():

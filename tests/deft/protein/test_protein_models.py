@@ -7,16 +7,19 @@ import numpy as np
 import pytest
 import torch
 
+from deft.config import DeftConfig
 from deft.protein.batches import CropBatches, random_motif_masks, random_rotations
 from deft.protein.config import HeadRun, MotifMasks, PriorRun, ProteinConfig, StructureData
-from deft.protein.diffusion import CentredNoise, centre, cosine_alphas_cumprod, protein_schedule
+from deft.protein.diffusion import CentredNoise, centre, protein_schedule
 from deft.protein.egnn import (CalphaEgnn, ProteinHead, build_head_for_fraction, exact_scaling,
                                likelihood_gradient)
 from deft.protein.geometry import motif_rmsd
 from deft.protein.objectives import deft_eps, make_loss
 from deft.protein.samplers import sample_motif
 from tunebench.config import resolve
+from tunebench.diffusion import GaussianDiffusion
 from tunebench.models import count_parameters
+from tunebench.schedule import Schedule
 
 
 class FakeChain:
@@ -180,12 +183,22 @@ def test_crops_are_centred_scaled_deterministic_and_keep_bond_lengths():
 
 def test_cosine_schedule_matches_the_formula():
     cfg = resolve("paper", {"data": {"root": "/tmp"}}, cls=ProteinConfig).diffusion
-    abar = cosine_alphas_cumprod(cfg)
+    abar = protein_schedule(cfg).alphas_cumprod
     assert len(abar) == 1000 and bool(torch.all(abar[1:] < abar[:-1]))
     f = lambda i: math.cos((i / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
     assert abar[499].item() == pytest.approx(f(500) / f(0), rel=1e-6)
     betas = 1 - abar[1:] / abar[:-1]
     assert betas.max() <= 0.999 + 1e-9
+
+
+def test_protein_deft_and_dit_schedules_are_one_class():
+    """The protein prior's cosine schedule, DEFT's backbone schedule and DiT's training schedule are the core's one
+    `Schedule` class."""
+    protein = protein_schedule(resolve("smoke", cls=ProteinConfig).diffusion)
+    deft = Schedule.linear(resolve("smoke", cls=DeftConfig).diffusion)
+    dit = GaussianDiffusion(resolve("smoke").diffusion).schedule
+    assert all(type(schedule) is Schedule for schedule in (protein, deft, dit))
+    assert torch.equal(deft.alphas_cumprod, dit.alphas_cumprod)
 
 
 @pytest.mark.parametrize("method", ["unconditional", "replacement", "dps", "deft", "amortised"])

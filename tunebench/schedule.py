@@ -1,13 +1,16 @@
-"""DDIM on the DDPM schedule as DEFT, RED-diff and their baselines run it: 'leading' timesteps, no x̂0 clipping.
+"""The one ᾱ-table schedule of every diffusion in the suite: training tables, timestep spacings and DDIM steps.
 
-With N steps over T = 1000 the visited timesteps are T − T/N, …, T/N, 0 (990, 980, …, 0 for N = 100), and the last
-step jumps to ᾱ = 1, i.e. returns x̂0 (DEFT `algos/ddim.py`; diffusers `DDIMScheduler(timestep_spacing="leading",
+A `Schedule` is built from a float64 beta table: DiT's linear betas (`Schedule.linear`, also DEFT's backbone and
+the inverse-problem baselines) or any other table (the protein prior's cosine betas). ᾱ_t = ∏_{i≤t} (1 − β_i),
+with DiT indexing: t = 0 is the least noisy step.
+
+Timestep spacings: 'leading' (DEFT, RED-diff, diffusers `timestep_spacing="leading"`) visits T − T/N, …, T/N, 0
+(990, 980, …, 0 for N = 100 over T = 1000); 'respaced' is DiT/guided-diffusion's `space_timesteps(T, "N")`. The
+last DDIM step jumps to ᾱ = 1, i.e. returns x̂0 (DEFT `algos/ddim.py`; diffusers `DDIMScheduler(
 set_alpha_to_one=True, clip_sample=False)`). A step from t to s < t (DEFT `algos/ddim.py`, `DDIM.sample`):
 
     c1 = η·sqrt((1 − ᾱ_t/ᾱ_s)(1 − ᾱ_s)/(1 − ᾱ_t)),  c2 = sqrt(1 − ᾱ_s − c1²),
     x_s = sqrt(ᾱ_s)·x̂0 + c1·z + c2·ε.
-
-Every sample owns a CPU generator seeded by its seed (`SampleNoise`), so sample k depends only on seed k.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from dataclasses import dataclass
 import torch
 
 from tunebench.config import DiffusionConfig
-from tunebench.diffusion import GaussianDiffusion
 
 
 def leading_timesteps(num_train_timesteps: int, steps: int) -> list[int]:
@@ -26,6 +28,19 @@ def leading_timesteps(num_train_timesteps: int, steps: int) -> list[int]:
         raise ValueError(f"steps must be in [1, {num_train_timesteps}], got {steps}")
     stride = num_train_timesteps // steps
     return list(range(0, stride * steps, stride))[::-1]
+
+
+def respaced_timesteps(num_train_timesteps: int, steps: int) -> list[int]:
+    """DiT's `space_timesteps(T, "N")` for one section: round(linspace(0, T-1, N)), in descending order."""
+    stride = (num_train_timesteps - 1) / max(steps - 1, 1)
+    kept, position = [], 0.0
+    for _ in range(steps):  # accumulate the stride exactly as DiT does, so rounding ties land on the same steps
+        kept.append(round(position))
+        position += stride
+    return sorted(set(kept), reverse=True)
+
+
+SPACINGS = {"leading": leading_timesteps, "respaced": respaced_timesteps}
 
 
 @dataclass(frozen=True)
@@ -51,24 +66,28 @@ class Step:
 
 
 class Schedule:
-    """ᾱ table of a DDPM schedule (linear-beta unless given) and the DDIM steps over it."""
+    """A DDPM schedule's float64 tables (β, ᾱ, ᾱ of the previous step) and the DDIM steps over them."""
 
-    def __init__(self, diffusion: DiffusionConfig | None = None, alphas_cumprod: torch.Tensor | None = None):
-        """Precompute ᾱ in float64 (the same table training uses): the linear-beta table of `diffusion`, or any
-        given float64 table (e.g. the protein prior's cosine schedule)."""
-        if (diffusion is None) == (alphas_cumprod is None):
-            raise ValueError("give exactly one of `diffusion` and `alphas_cumprod`")
-        self.alphas_cumprod = (GaussianDiffusion(diffusion).alphas_cumprod if alphas_cumprod is None
-                               else alphas_cumprod.double())
-        self.num_train_timesteps = len(self.alphas_cumprod)
+    def __init__(self, betas: torch.Tensor):
+        """Precompute ᾱ in float64 from the betas of t = 0..T−1."""
+        self.betas = betas.double()
+        self.alphas_cumprod = torch.cumprod(1.0 - self.betas, dim=0)
+        self.alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod[:-1]])
+        self.num_train_timesteps = len(self.betas)
+
+    @classmethod
+    def linear(cls, diffusion: DiffusionConfig) -> Schedule:
+        """DiT's linear-beta schedule (also DEFT's backbone and the inverse-problem baselines)."""
+        return cls(torch.linspace(diffusion.beta_start, diffusion.beta_end, diffusion.num_train_timesteps,
+                                  dtype=torch.float64))
 
     def abar(self, t: torch.Tensor | int) -> torch.Tensor:
         """ᾱ_t (float64, on the CPU where the table lives; callers move it to their device)."""
         return self.alphas_cumprod[torch.as_tensor(t, dtype=torch.long).cpu()]
 
-    def steps(self, num_steps: int) -> list[Step]:
-        """The DDIM steps for `num_steps` leading timesteps, ending at ᾱ = 1."""
-        ts = leading_timesteps(self.num_train_timesteps, num_steps)
+    def steps(self, num_steps: int, spacing: str = "leading") -> list[Step]:
+        """The DDIM steps over `num_steps` timesteps of `spacing` ('leading' or 'respaced'), ending at ᾱ = 1."""
+        ts = SPACINGS[spacing](self.num_train_timesteps, num_steps)
         nexts = ts[1:] + [-1]
         return [Step(t, s, float(self.alphas_cumprod[t]), 1.0 if s < 0 else float(self.alphas_cumprod[s]))
                 for t, s in zip(ts, nexts)]
@@ -89,20 +108,3 @@ def ddim_update(step: Step, x0: torch.Tensor, eps: torch.Tensor, eta: float, noi
     c1, c2 = step.coefficients(eta)
     out = step.abar_s ** 0.5 * x0 + c2 * eps
     return out + c1 * noise if c1 > 0 else out
-
-
-class SampleNoise:
-    """Per-sample noise streams: row i draws from its own generator seeded by seeds[i]."""
-
-    def __init__(self, seeds: list[int], device: torch.device | str = "cpu"):
-        """One CPU generator per seed (CPU generators give the same numbers on every device)."""
-        self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        self.device = device
-
-    def randn(self, shape: tuple[int, ...]) -> torch.Tensor:
-        """A len(seeds)×shape standard normal tensor, row i from generator i."""
-        return torch.stack([torch.randn(shape, generator=g) for g in self.generators]).to(self.device)
-
-    def __len__(self) -> int:
-        """Number of samples."""
-        return len(self.generators)
