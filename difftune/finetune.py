@@ -22,13 +22,13 @@ import torch
 from difftune.config import METHODS, PEFT_METHODS, FineTuneConfig
 from difftune.objective import batch_sizes, make_objective
 from difftune.peft import apply_peft, merged_copy
-from difftune.retention import RetentionSet
+from difftune.retention_set import RetentionSet
 from tunebench.cli import (add_config_args, add_training_args, config_from_args, flag_overrides, print_config,
                            run_cli, setup_logging)
 from tunebench.config import ConfigError
 from tunebench.io import git_commit, input_fingerprint, is_main_process, write_json
 from tunebench.models import count_parameters, export_dit, load_dit, null_class, weights_sha256
-from tunebench.pretrain import load_training_data
+from tunebench.pretraining import load_training_data
 from tunebench.speed import compute_record
 from tunebench.training import ImageBatches, train, write_run_config
 

@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmarks.fid import as_rgb_uint8, compare, load_reference, make_extractor
+from benchmarks.fidelity import as_rgb_uint8, compare, load_reference, make_extractor
 from tunebench.cli import add_config_args, config_from_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, to_dict
 from tunebench.io import atomic_path, git_commit, to_uint8
 from tunebench.models import load_dit, load_vae, null_class, read_sidecar
-from tunebench.sample import parse_seeds
+from tunebench.sample_folder import parse_seeds
 from tunebench.sampling import Handoff, labels_for_seeds, sample_batches
 
 log = logging.getLogger("difftune.forgetting")

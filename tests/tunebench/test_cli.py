@@ -21,9 +21,9 @@ def cli(*args, check=True):
     return result
 
 
-@pytest.mark.parametrize("module", ["tunebench.pretrain", "tunebench.sample", "tunebench.datasets", "tunebench.latents",
+@pytest.mark.parametrize("module", ["tunebench.pretrain", "tunebench.sample", "tunebench.show_datasets", "tunebench.latents",
                                     "difftune.retention", "difftune.finetune", "difftune.forgetting",
-                                    "benchmarks.results", "benchmarks.throughput", "deft.train", "deft.reconstruct",
+                                    "benchmarks.merge_results", "benchmarks.throughput", "deft.train", "deft.reconstruct",
                                     "deft.evaluate",
                                     "deft.amortised", "deft.protein.prepare", "deft.protein.problems",
                                     "deft.protein.train", "deft.protein.sample", "deft.protein.evaluate",
