@@ -21,7 +21,7 @@ from deft.protein.config import ProteinConfig
 from deft.protein.diffusion import centred_randn, protein_schedule
 from deft.protein.geometry import bond_valid_fraction
 from deft.protein.models import load_prior
-from deft.protein.problems import load_problems
+from deft.protein.motif_problems import load_problems
 from tunebench.cli import run_cli
 from tunebench.config import from_dict
 from tunebench.io import read_json, write_csv

@@ -21,8 +21,8 @@ import numpy as np
 from benchmarks.results import append_rows
 from deft.protein.config import ProteinConfig, SuccessCriteria
 from deft.protein.designability import SC_RMSD_THRESHOLD, SKIP_NOTE, load_plugin
-from deft.protein.geometry import pairwise_tm_diversity, radius_of_gyration, scaffold_metrics
-from deft.protein.problems import Problem, load_problems
+from deft.protein.geometry import pairwise_tm_diversity, radius_of_gyration
+from deft.protein.motif_problems import Problem, load_problems, per_sample_metrics
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError, config_hash, from_dict
 from tunebench.datasets import DatasetError
@@ -30,12 +30,6 @@ from tunebench.io import read_json, write_csv
 
 EXPERIMENT = "protein_motif"
 TM_SAMPLES = 20  # TM-align on all pairs of 100 samples would cost more than sampling them
-
-
-def per_sample_metrics(coords: np.ndarray, problems: list[Problem], run: ProteinConfig) -> list[list[dict]]:
-    """scaffold_metrics for every sample of every problem."""
-    return [[scaffold_metrics(sample, problem.window[problem.motif_indices()], problem.motif_indices(), run.success)
-             for sample in samples] for problem, samples in zip(problems, coords)]
 
 
 def problem_summary(problem: Problem, samples: np.ndarray, metrics: list[dict],

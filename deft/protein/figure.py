@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from deft.protein.geometry import kabsch_fit, motif_rmsd  # noqa: E402
-from deft.protein.problems import Problem, load_problems  # noqa: E402
+from deft.protein.motif_problems import Problem, load_problems  # noqa: E402
 from tunebench.cli import run_cli  # noqa: E402
 from tunebench.config import ConfigError  # noqa: E402
 from tunebench.io import atomic_path  # noqa: E402

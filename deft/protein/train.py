@@ -25,7 +25,7 @@ from deft.protein.diffusion import protein_schedule
 from deft.protein.egnn import build_head_for_fraction
 from deft.protein.models import build_prior, head_name, length_unit, load_prior
 from deft.protein.objectives import make_loss
-from deft.protein.prepare import load_prepared
+from deft.protein.chain_set import load_prepared
 from tunebench.cli import add_config_args, add_training_args, config_from_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError
 from tunebench.io import git_commit, input_fingerprint, write_json

@@ -9,7 +9,7 @@ import pytest
 from benchmarks import tables
 from benchmarks.results import read_results
 from deft.protein import denoising, evaluate, figure, prepare, problems, sample, train
-from deft.protein.problems import load_problems
+from deft.protein.motif_problems import load_problems
 
 
 @pytest.fixture(scope="module")
