@@ -18,16 +18,13 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-
-from difftune.retention_set import MANIFEST
 from tunebench.cli import run_cli, setup_logging
 from tunebench.config import SCALES, ConfigError
-from tunebench.datasets import load_dataset
-from tunebench.io import git_commit, is_main_process, read_json, save_npz, write_json
-from tunebench.sample_folder import sample_config, write_samples
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("difftune.retention")
 KINDS = ("generated", "source")
@@ -36,6 +33,10 @@ DEFAULT_N = {"paper": 50_000, "mini": 2000, "smoke": 24}
 
 def real_source_images(dataset: str, n: int, resolution: int, seed: int, root: str | None = None) -> np.ndarray:
     """N seeded draws (without replacement) from a dataset's train split, as uint8 N×H×W×C."""
+    import torch
+
+    from tunebench.datasets import load_dataset
+
     data = load_dataset(dataset, "train", resolution, 3, root)
     if n > len(data):
         raise ConfigError(f"--n {n} is more than the {len(data)} images of {dataset}/train")
@@ -63,6 +64,11 @@ def main(argv: list[str] | None = None) -> None:
     n = args.n if args.n is not None else DEFAULT_N[args.scale]
     if n <= 0:
         raise ConfigError(f"--n must be positive, got {n}")
+    # Here, not at the top: --help needs no torch.
+    from difftune.retention_set import MANIFEST
+    from tunebench.io import git_commit, is_main_process, read_json, save_npz, write_json
+    from tunebench.sample_folder import sample_config, write_samples
+
     setup_logging()
     if args.kind == "generated":
         if not args.model:

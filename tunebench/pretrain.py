@@ -12,15 +12,8 @@ import argparse
 import logging
 import time
 
-import torch
-
 from tunebench.cli import (add_config_args, add_training_args, config_from_args, print_config, run_cli,
                            setup_logging)
-from tunebench.io import git_commit, input_fingerprint, is_main_process, write_json
-from tunebench.models import count_parameters, export_dit, null_class, weights_sha256
-from tunebench.pretraining import load_training_data, make_loss, make_model
-from tunebench.speed import compute_record
-from tunebench.training import ImageBatches, train, write_run_config
 
 log = logging.getLogger("tunebench.pretrain")
 
@@ -36,6 +29,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.dry_run:
         print_config(run)
         return
+    # Here, not at the top: --help and --dry-run need no torch.
+    import torch
+
+    from tunebench.io import git_commit, input_fingerprint, is_main_process, write_json
+    from tunebench.models import count_parameters, export_dit, null_class, weights_sha256
+    from tunebench.pretraining import load_training_data, make_loss, make_model
+    from tunebench.speed import compute_record
+    from tunebench.training import ImageBatches, train, write_run_config
+
     setup_logging(args.out)
     torch.manual_seed(run.train.seed)
     model = make_model(run)

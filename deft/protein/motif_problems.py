@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from deft.protein.config import ProteinConfig
-from deft.protein.geometry import psea, scaffold_metrics
+from deft.protein.geometry import psea
 from tunebench.datasets import DatasetError
 from tunebench.io import save_npz, write_csv
 
@@ -170,9 +170,3 @@ def motif_tensors(problem: Problem, count: int, coord_scale: float) -> tuple[tor
     mask = torch.from_numpy(problem.mask())
     motif = mask[:, None] * torch.from_numpy(problem.window) * coord_scale
     return mask.expand(count, -1).clone(), motif.expand(count, -1, -1).clone()
-
-
-def per_sample_metrics(coords: np.ndarray, problems: list[Problem], run: ProteinConfig) -> list[list[dict]]:
-    """scaffold_metrics for every sample of every problem."""
-    return [[scaffold_metrics(sample, problem.window[problem.motif_indices()], problem.motif_indices(), run.success)
-             for sample in samples] for problem, samples in zip(problems, coords)]

@@ -20,7 +20,6 @@ import logging
 from deft.protein.config import ProteinConfig
 from tunebench.cli import add_config_args, config_from_args, print_config, run_cli, setup_logging
 from tunebench.config import to_dict
-from tunebench.io import write_json
 
 log = logging.getLogger("deft.protein.problems")
 
@@ -40,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging(args.out)
     from deft.protein.chain_set import load_prepared  # here: --help needs no torch
     from deft.protein.motif_problems import save_problems, select_problems
+    from tunebench.io import write_json
     problems = select_problems(load_prepared(args.data)["test"], run)
     save_problems(args.out, problems)
     write_json(f"{args.out}/config.json", to_dict(run))
