@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from benchmarks.features import read_meta
-from benchmarks.fid import (BATCH_SIZE, compare, dataset_reference, extract_features, load_reference, make_extractor,
-                            read_images)
+from benchmarks.feature_net import read_meta
+from benchmarks.fidelity import (BATCH_SIZE, compare, dataset_reference, extract_features, load_reference,
+                                 make_extractor, read_images)
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError
 from tunebench.datasets import SOURCE_DATASET, load_dataset

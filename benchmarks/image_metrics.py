@@ -1,8 +1,5 @@
-"""PSNR and SSIM of reconstructions against targets (images in [0, 1]), and a CLI writing PSNR/SSIM/LPIPS result rows.
-
-    python -m benchmarks.image_metrics --pred runs/x/recon.npz --target runs/x/truth.npz \\
-        --results results/mini/deft.csv --experiment deft_inpaint --method deft --dataset inpaint \\
-        [--lpips-weights alexnet-owt-7be5be79.pth]
+"""PSNR and SSIM of reconstructions against targets (images in [0, 1]), and their PSNR/SSIM/LPIPS result rows
+(written by `python -m benchmarks.image_scores`).
 
 Conventions (docs/results.md, following DEFT's `eval/psnr.py`): uint8 images are divided by 255, float images must
 already lie in [0, 1]; each metric is computed per image and then averaged over images. SSIM uses the Gaussian
@@ -13,17 +10,13 @@ the per-image array, is left out of the mean, and is counted in `n_identical`.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
-from tunebench.cli import run_cli
 from tunebench.config import ConfigError
-from tunebench.io import load_npz_images
 
 SSIM_SIGMA = 1.5  # Gaussian window of Wang et al. 2004; with skimage's truncate=3.5 it spans 11 pixels
 SSIM_WINDOW = 11
@@ -102,7 +95,7 @@ def ssim(pred, target) -> MetricSummary:
 
 
 #################################################################################
-#                         Result Rows and Command Line                          #
+#                                 Result Rows                                   #
 #################################################################################
 
 
@@ -120,34 +113,3 @@ def metric_rows(pred, target, lpips_weights: str | None = None) -> list[dict]:
         {"metric": "lpips", "value": lpips_summary.mean if lpips_summary else None, "extractor": LPIPS_EXTRACTOR,
          "note": lpips_reason or ""},
     ]
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Compute PSNR, SSIM and LPIPS of --pred against --target and add the rows to --results."""
-    from benchmarks.lpips_metric import add_lpips_args
-    from benchmarks.results import append_rows
-    from tunebench.io import git_commit
-
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.image_metrics", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pred", type=Path, required=True, help=".npz of uint8 N×H×W×C 'images' (reconstructions)")
-    parser.add_argument("--target", type=Path, required=True, help=".npz with the matching ground-truth 'images'")
-    parser.add_argument("--results", type=Path, required=True, help="results CSV to add the rows to (made if new)")
-    for column in ("experiment", "method", "dataset"):
-        parser.add_argument(f"--{column}", required=True, help=f"the rows' {column} column")
-    parser.add_argument("--seed", type=int, default=0, help="the seed (or first seed) the reconstructions used")
-    for column in ("scale", "model", "sampler", "reference", "config_hash"):
-        parser.add_argument(f"--{column.replace('_', '-')}", default="", help=f"provenance: the rows' {column} column")
-    parser.add_argument("--steps", type=int, default=None, help="provenance: sampler steps")
-    parser.add_argument("--guidance", type=float, default=None, help="provenance: guidance scale")
-    add_lpips_args(parser)
-    args = parser.parse_args(argv)
-    pred, target = (load_npz_images(path).transpose(0, 3, 1, 2) for path in (args.pred, args.target))
-    shared = {column: getattr(args, column) for column in ("experiment", "method", "dataset", "seed", "scale", "model",
-                                                           "steps", "sampler", "guidance", "reference", "config_hash")}
-    shared.update(n_samples=len(pred), git_commit=git_commit())
-    append_rows(args.results, [{**shared, **row} for row in metric_rows(pred, target, args.lpips_weights)])
-
-
-if __name__ == "__main__":
-    run_cli(main)

@@ -7,7 +7,6 @@ so that result files diff cleanly. The meaning of each column is in docs/results
 
 from __future__ import annotations
 
-import argparse
 import csv
 import fcntl
 import math
@@ -16,7 +15,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from tunebench.cli import run_cli
 from tunebench.config import ConfigError
 from tunebench.io import atomic_path
 
@@ -190,16 +188,3 @@ def merge(out: str | Path, csv_paths: list[str | Path]) -> int:
     rows = _union_rows(csv_paths)
     _write_text_rows(Path(out), rows)
     return len(rows)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m benchmarks.results --out ALL.csv A.csv B.csv ...`: merge per-job results files into one."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.results", description=merge.__doc__)
-    parser.add_argument("--out", required=True, type=Path, help="merged CSV (written atomically)")
-    parser.add_argument("csv", nargs="+", type=Path, help="results CSVs to merge")
-    args = parser.parse_args(argv)
-    print(f"{args.out}: {merge(args.out, args.csv)} rows")
-
-
-if __name__ == "__main__":
-    run_cli(main)

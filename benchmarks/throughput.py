@@ -39,7 +39,7 @@ from tunebench.cli import run_cli, setup_logging
 from tunebench.config import SCALES, ConfigError, RunConfig, resolve
 from tunebench.io import atomic_path, git_commit, write_csv
 from tunebench.models import build_dit, fill_zero_parameters, load_dit, load_vae, null_class
-from tunebench.pretrain import make_loss
+from tunebench.pretraining import make_loss
 from tunebench.sampling import sample_batches
 from tunebench.speed import PRECISIONS, count_flops, device_name, peak_flops, precision_scope, prepare_model
 from tunebench.training import make_optimizer, step_generator, training_step, update_ema

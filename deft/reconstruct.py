@@ -23,15 +23,15 @@ from pathlib import Path
 
 import torch
 
-from deft.amortised import amortised_sample, load_conditional
+from deft.amortised_model import amortised_sample, load_conditional
 from deft.backbone import load_backbone
 from deft.baselines import BASELINES, TASKS, config_for, run_baseline, unsupported_reason
+from deft.cli import add_deft_args, resolve_deft
 from deft.config import DeftConfig
 from deft.data import test_set, to_model_range
 from deft.head import HTransformHead
 from deft.sampler import deft_sample
 from deft.operators.tasks import build_operator
-from deft.train import add_deft_args, resolve_deft
 from tunebench.cli import print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, to_dict
 from tunebench.io import git_commit, input_fingerprint, save_npz, to_uint8, write_json

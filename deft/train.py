@@ -17,14 +17,13 @@ import time
 import torch
 
 from deft.backbone import load_backbone
+from deft.cli import add_deft_args, resolve_deft
 from deft.conditioning import stack_channels
-from deft.config import DeftConfig
 from deft.data import finetune_set
 from deft.head import build_head
 from deft.objective import make_deft_loss
-from deft.operators.tasks import TASK_PRESETS, build_operator
-from tunebench.cli import (add_config_args, add_training_args, config_from_args, print_config, run_cli,
-                           setup_logging)
+from deft.operators.tasks import build_operator
+from tunebench.cli import add_training_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError
 from tunebench.io import git_commit, input_fingerprint, write_json
 from tunebench.models import count_parameters, export_pretrained
@@ -33,35 +32,6 @@ from tunebench.speed import compute_record
 from tunebench.training import ImageBatches, train, write_run_config
 
 log = logging.getLogger("deft.train")
-
-
-def add_task_args(parser: argparse.ArgumentParser) -> None:
-    """The shared config flags plus the task preset shortcut."""
-    add_config_args(parser)
-    parser.add_argument("--task", choices=sorted(TASK_PRESETS),
-                        help="inverse problem preset (sets task.*; --set task.KEY=VALUE changes one setting)")
-
-
-def add_deft_args(parser: argparse.ArgumentParser) -> None:
-    """The task flags plus the frozen backbone (every CLI that queries it)."""
-    add_task_args(parser)
-    parser.add_argument("--backbone", help="frozen unconditional model folder (sets model.pretrained)")
-
-
-def resolve_task_run(args: argparse.Namespace, cls: type[DeftConfig] = DeftConfig,
-                     shortcuts: dict | None = None) -> DeftConfig:
-    """Paper defaults < scale < task preset < YAML files < `shortcuts` < --set."""
-    preset = {"task": {"name": args.task, **TASK_PRESETS[args.task]}} if args.task else None
-    return config_from_args(args, cls, preset=preset, shortcuts=shortcuts)
-
-
-def resolve_deft(args: argparse.Namespace) -> DeftConfig:
-    """The DEFT run of the flags; --backbone sets model.pretrained, which is required."""
-    run = resolve_task_run(args, DeftConfig, {"model": {"pretrained": args.backbone}} if args.backbone else None)
-    if not run.model.pretrained:
-        raise ConfigError("no backbone: pass --backbone FOLDER (a UNet2DModel or DiT save_pretrained folder) or "
-                          "--set model.pretrained=FOLDER")
-    return run
 
 
 def main(argv: list[str] | None = None) -> None:

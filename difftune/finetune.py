@@ -16,21 +16,15 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-
-import torch
+from typing import TYPE_CHECKING
 
 from difftune.config import METHODS, PEFT_METHODS, FineTuneConfig
-from difftune.objective import batch_sizes, make_objective
-from difftune.peft import apply_peft, merged_copy
-from difftune.retention import RetentionSet
 from tunebench.cli import (add_config_args, add_training_args, config_from_args, flag_overrides, print_config,
                            run_cli, setup_logging)
 from tunebench.config import ConfigError
-from tunebench.io import git_commit, input_fingerprint, is_main_process, write_json
-from tunebench.models import count_parameters, export_dit, load_dit, null_class, weights_sha256
-from tunebench.pretrain import load_training_data
-from tunebench.speed import compute_record
-from tunebench.training import ImageBatches, train, write_run_config
+
+if TYPE_CHECKING:
+    from difftune.retention_set import RetentionSet
 
 log = logging.getLogger("difftune.finetune")
 RETENTION_STREAM = 1_000_003  # offsets the retention loader's seed so its order and flips differ from the target's
@@ -67,6 +61,9 @@ def resolve_run(args: argparse.Namespace) -> FineTuneConfig:
 def make_batches(run: FineTuneConfig, dataset, retention: RetentionSet | None):
     """batches(step) → {images, labels[, retention]}: 26 target + 6 retention images with the defaults (the target
     images as posteriors when `dataset` is a latent cache, data.latents)."""
+    from difftune.objective import batch_sizes
+    from tunebench.training import ImageBatches
+
     n_target, n_retention = batch_sizes(run)
     target = ImageBatches(dataset, n_target, run.train.seed, run.data.hflip)
     replay = None
@@ -90,6 +87,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.dry_run:
         print_config(run)
         return
+    # Here, not at the top: --help and --dry-run need no torch.
+    import torch
+
+    from difftune.objective import batch_sizes, make_objective
+    from difftune.peft import apply_peft, merged_copy
+    from difftune.retention_set import RetentionSet
+    from tunebench.io import git_commit, input_fingerprint, is_main_process, write_json
+    from tunebench.models import count_parameters, export_dit, load_dit, null_class, weights_sha256
+    from tunebench.pretraining import load_training_data
+    from tunebench.speed import compute_record
+    from tunebench.training import train, write_run_config
+
     setup_logging(args.out)
     torch.manual_seed(run.train.seed)
     model = load_dit(run.model.pretrained)

@@ -16,18 +16,13 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-import torch
-
-from benchmarks.fid import as_rgb_uint8, compare, load_reference, make_extractor
 from tunebench.cli import add_config_args, config_from_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, to_dict
-from tunebench.io import atomic_path, git_commit, to_uint8
-from tunebench.models import load_dit, load_vae, null_class, read_sidecar
-from tunebench.sample import parse_seeds
-from tunebench.sampling import Handoff, labels_for_seeds, sample_batches
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("difftune.forgetting")
 DIRECTIONS = ("finetuned_then_pretrained", "pretrained_then_finetuned")
@@ -47,6 +42,13 @@ def parse_t0(text: str, num_timesteps: int) -> list[int]:
 def spliced_images(first, second, first_labels, second_labels, t0: int, run, seeds, progress: bool,
                    vae=None) -> torch.Tensor:
     """uint8 N×3×H×W images: `first` denoises for t >= t0, `second` below t0 (same seeds for every t0)."""
+    import numpy as np
+    import torch
+
+    from benchmarks.fidelity import as_rgb_uint8
+    from tunebench.io import to_uint8
+    from tunebench.sampling import Handoff, sample_batches
+
     handoff = Handoff(t0, second, second_labels)
     batches = sample_batches(first, run.diffusion, run.sample, seeds, first_labels, progress=progress,
                              handoff=handoff, vae=vae, vae_scaling=run.model.vae_scaling)
@@ -73,6 +75,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, type=Path, help="CSV to write (replaced atomically)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     args = parser.parse_args(argv)
+    # Here, not at the top: --help needs no torch.
+    import pandas as pd
+
+    from benchmarks.fidelity import compare, load_reference, make_extractor
+    from tunebench.io import atomic_path, git_commit
+    from tunebench.models import load_dit, load_vae, null_class, read_sidecar
+    from tunebench.sample_folder import parse_seeds
+    from tunebench.sampling import labels_for_seeds
+
     sidecar = read_sidecar(args.finetuned)
     args.scale = args.scale or sidecar.get("run_config", {}).get("scale", "paper")
     run = config_from_args(args)

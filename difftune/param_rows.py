@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks.results import append_rows
 from tunebench.cli import run_cli
 from difftune.config import FineTuneConfig
 from tunebench.config import ConfigError, config_hash, from_dict
-from tunebench.io import read_json
 
 
 def param_rows(run_dir: Path, experiment: str, method: str) -> list[dict]:
     """Two tidy rows: trainable_params (a count) and trainable_percent (of the merged model's parameters)."""
+    from tunebench.io import read_json  # here: --help needs no torch
+
     for name in ("summary.json", "config.json"):
         if not (run_dir / name).is_file():
             raise ConfigError(f"{run_dir}/{name} is missing; is {run_dir} a finished difftune.finetune run?")
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--experiment", required=True, help="the rows' experiment column")
     parser.add_argument("--method", default=None, help="the rows' method column (default: the run folder's name)")
     args = parser.parse_args(argv)
+    from benchmarks.results import append_rows  # here: --help needs no pandas
     append_rows(args.results, param_rows(args.run, args.experiment, args.method or args.run.name))
 
 

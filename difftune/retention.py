@@ -18,57 +18,25 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from tunebench.cli import run_cli, setup_logging
 from tunebench.config import SCALES, ConfigError
-from tunebench.datasets import load_dataset
-from tunebench.io import git_commit, is_main_process, load_npz_images, read_json, save_npz, write_json
-from tunebench.sample import main as sample_main
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("difftune.retention")
-MANIFEST = "manifest.json"
 KINDS = ("generated", "source")
 DEFAULT_N = {"paper": 50_000, "mini": 2000, "smoke": 24}
 
 
-class RetentionSet:
-    """A retention set on disk: uint8 N×C×H×W images (labels are irrelevant: training uses the null class)."""
-
-    def __init__(self, folder: str | Path, resolution: int | None = None, channels: int | None = None,
-                 size: int | None = None):
-        """Load OUT/samples.npz (its first `size` images when given) and check it against the manifest and (if
-        given) the model's input size."""
-        folder = Path(folder)
-        if not (folder / MANIFEST).is_file():
-            raise ConfigError(f"{folder} is not a retention set (no {MANIFEST}); make one with "
-                              f"`python -m difftune.retention --out {folder}`")
-        self.manifest = read_json(folder / MANIFEST)
-        images = load_npz_images(folder / "samples.npz")
-        if images.shape[0] != self.manifest["n"]:
-            raise ConfigError(f"{folder}/samples.npz holds {images.shape[0]} images but {MANIFEST} says "
-                              f"{self.manifest['n']}; re-run difftune.retention")
-        if size is not None and size > len(images):
-            raise ConfigError(f"difftune.retention_size={size} but retention set {folder} holds {len(images)} "
-                              "images; lower the size or make a larger set")
-        self.images = torch.from_numpy(images[:size]).permute(0, 3, 1, 2).contiguous()
-        if channels == 3 and self.images.shape[1] == 1:
-            self.images = self.images.expand(-1, 3, -1, -1).contiguous()
-        if resolution is not None and tuple(self.images.shape[2:]) != (resolution, resolution):
-            raise ConfigError(f"retention set {folder} has {tuple(self.images.shape[2:])} images but "
-                              f"data.resolution is {resolution}; make the set at the fine-tuning resolution")
-        self.labels = torch.zeros(len(self.images), dtype=torch.long)
-        self.folder = folder
-
-    def __len__(self) -> int:
-        """Number of images."""
-        return len(self.images)
-
-
 def real_source_images(dataset: str, n: int, resolution: int, seed: int, root: str | None = None) -> np.ndarray:
     """N seeded draws (without replacement) from a dataset's train split, as uint8 N×H×W×C."""
+    import torch
+
+    from tunebench.datasets import load_dataset
+
     data = load_dataset(dataset, "train", resolution, 3, root)
     if n > len(data):
         raise ConfigError(f"--n {n} is more than the {len(data)} images of {dataset}/train")
@@ -96,14 +64,18 @@ def main(argv: list[str] | None = None) -> None:
     n = args.n if args.n is not None else DEFAULT_N[args.scale]
     if n <= 0:
         raise ConfigError(f"--n must be positive, got {n}")
+    # Here, not at the top: --help needs no torch.
+    from difftune.retention_set import MANIFEST
+    from tunebench.io import git_commit, is_main_process, read_json, save_npz, write_json
+    from tunebench.sample_folder import sample_config, write_samples
+
     setup_logging()
     if args.kind == "generated":
         if not args.model:
             raise ConfigError("--kind generated needs --model (the pre-trained model folder)")
-        seeds = f"{args.seed}-{args.seed + n - 1}"
-        sample_args = ["--model", args.model, "--out", str(args.out), "--seeds", seeds, "--labels", "uniform"]
-        sample_args += [item for pair in (("--set", o) for o in args.overrides) for item in pair]
-        sample_main(sample_args + (["--no-progress"] if args.no_progress else []))
+        run, sidecar = sample_config(args.model, overrides=args.overrides)
+        write_samples(run, sidecar, args.model, args.out, f"{args.seed}-{args.seed + n - 1}", "uniform",
+                      progress=not args.no_progress)
         protocol = read_json(args.out / "protocol.json")["protocol"]
         manifest = {"kind": "generated", "n": n, "labels_used_in_training": "null", "protocol": protocol}
     else:

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+from tunebench.cli import run_cli
+from tunebench.config import ConfigError
 
-matplotlib.use("Agg")  # files only: no display on cluster or CI machines
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+if TYPE_CHECKING:  # the functions import numpy, torch and matplotlib themselves: --help needs none of them
+    import numpy as np
 
-from deft.protein.geometry import kabsch_fit, motif_rmsd  # noqa: E402
-from deft.protein.problems import Problem, load_problems  # noqa: E402
-from tunebench.cli import run_cli  # noqa: E402
-from tunebench.config import ConfigError  # noqa: E402
-from tunebench.io import atomic_path  # noqa: E402
+    from deft.protein.motif_problems import Problem
 
 
 def shown_problems(problems: list[Problem], count: int) -> list[int]:
@@ -34,6 +31,10 @@ def shown_problems(problems: list[Problem], count: int) -> list[int]:
 
 def best_sample(samples: np.ndarray, problem: Problem) -> tuple[np.ndarray, float]:
     """The sample with the lowest motif RMSD, moved onto the native window by its motif, and that RMSD."""
+    import numpy as np
+
+    from deft.protein.geometry import kabsch_fit, motif_rmsd
+
     idx = problem.motif_indices()
     motif = problem.window[idx]
     rmsds = [motif_rmsd(sample, motif, idx) for sample in samples]
@@ -44,6 +45,13 @@ def best_sample(samples: np.ndarray, problem: Problem) -> tuple[np.ndarray, floa
 
 def draw(problems: list[Problem], samples: dict[str, np.ndarray], out: Path, count: int) -> None:
     """Grid of problems (rows) × methods (columns)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on cluster or CI machines
+    import matplotlib.pyplot as plt
+
+    from tunebench.io import atomic_path
+
     rows = shown_problems(problems, count)
     fig = plt.figure(figsize=(2.6 * len(samples), 2.6 * len(rows)))
     for r, index in enumerate(rows):
@@ -65,6 +73,8 @@ def draw(problems: list[Problem], samples: dict[str, np.ndarray], out: Path, cou
 
 def parse_samples(items: list[str]) -> dict[str, np.ndarray]:
     """METHOD=FOLDER pairs → coords arrays (problems × samples × residues × 3)."""
+    import numpy as np
+
     found = {}
     for item in items:
         if "=" not in item:
@@ -87,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=4, help="problems shown (one per motif kind first)")
     parser.add_argument("--out", required=True, type=Path, help="PNG to write")
     args = parser.parse_args(argv)
+    from deft.protein.motif_problems import load_problems
+
     draw(load_problems(args.problems), parse_samples(args.samples), args.out, args.count)
     print(args.out)
 

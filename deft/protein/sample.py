@@ -20,9 +20,9 @@ import torch
 
 from deft.protein.config import ProteinConfig
 from deft.protein.diffusion import CentredNoise, protein_schedule
-from deft.protein.evaluate import per_sample_metrics
 from deft.protein.models import load_conditional, load_prior
-from deft.protein.problems import Problem, load_problems, motif_tensors
+from deft.protein.motif_problems import Problem, load_problems, motif_tensors
+from deft.protein.scoring import per_sample_metrics
 from deft.protein.samplers import METHODS, sample_motif
 from tunebench.cli import add_config_args, config_from_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, to_dict

@@ -17,21 +17,9 @@ import argparse
 import logging
 import time
 
-import torch
-
-from deft.protein.batches import CropBatches
 from deft.protein.config import AmortisedRun, HeadRun, PriorRun
-from deft.protein.diffusion import protein_schedule
-from deft.protein.egnn import build_head_for_fraction
-from deft.protein.models import build_prior, head_name, length_unit, load_prior
-from deft.protein.objectives import make_loss
-from deft.protein.prepare import load_prepared
 from tunebench.cli import add_config_args, add_training_args, config_from_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError
-from tunebench.io import git_commit, input_fingerprint, write_json
-from tunebench.models import count_parameters, export_pretrained
-from tunebench.speed import compute_record
-from tunebench.training import train, write_run_config
 
 log = logging.getLogger("deft.protein.train")
 STAGES = {"prior": PriorRun, "head": HeadRun, "amortised": AmortisedRun}
@@ -39,6 +27,13 @@ STAGES = {"prior": PriorRun, "head": HeadRun, "amortised": AmortisedRun}
 
 def build_model(stage: str, run, args):
     """(model to train, frozen prior or None, sizes for the summary, fingerprints of the input models)."""
+    import torch
+
+    from deft.protein.egnn import build_head_for_fraction
+    from deft.protein.models import build_prior, head_name, length_unit, load_prior
+    from tunebench.io import input_fingerprint
+    from tunebench.models import count_parameters
+
     torch.manual_seed(run.train.seed)
     if stage != "head":
         model = build_prior(run, motif_inputs=stage == "amortised")
@@ -73,6 +68,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.dry_run:
         print_config(run)
         return
+    # Here, not at the top: --help and --dry-run need no torch.
+    from deft.protein.batches import CropBatches
+    from deft.protein.chain_set import load_prepared
+    from deft.protein.diffusion import protein_schedule
+    from deft.protein.objectives import make_loss
+    from tunebench.io import git_commit, input_fingerprint, write_json
+    from tunebench.models import export_pretrained
+    from tunebench.speed import compute_record
+    from tunebench.training import train, write_run_config
+
     setup_logging(args.out)
     chains = load_prepared(args.data)["train"]
     model, prior, sizes, inputs = build_model(args.stage, run, args)

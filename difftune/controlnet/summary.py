@@ -17,18 +17,18 @@ import argparse
 import csv
 from pathlib import Path
 
-from benchmarks.results import append_rows
-from difftune.controlnet.config import ControlTrainConfig
-from difftune.controlnet.conditions import convergence_step, relative_acceleration
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError, config_hash, from_dict
-from tunebench.io import read_json, write_csv
 
 CURVE_COLUMNS = ("condition", "base", "step", "mean", "std", "n", "chance", "threshold")
 
 
 def read_run(folder: Path) -> dict:
     """One run: its condition and base (from the folder names), summary and curve rows (steps increasing)."""
+    # Here, not at the top: --help needs no torch or scikit-image.
+    from difftune.controlnet.config import ControlTrainConfig
+    from tunebench.io import read_json
+
     for name in ("summary.json", "fidelity.csv", "config.json"):
         if not (folder / name).is_file():
             raise ConfigError(f"{folder}/{name} is missing; is {folder} a finished difftune.controlnet.train run?")
@@ -46,6 +46,8 @@ def read_run(folder: Path) -> dict:
 
 def summary_rows(runs: list[dict], baseline: str) -> list[dict]:
     """The tidy results rows (see the module help)."""
+    from difftune.controlnet.conditions import convergence_step, relative_acceleration  # here: scikit-image
+
     steps, rows = {}, []
     for run in runs:
         curve, summary, config = run["curve"], run["summary"], run["config"]
@@ -85,6 +87,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--curves", type=Path, required=True, help="long CSV of every run's fidelity curve")
     parser.add_argument("--results", type=Path, required=True, help="results CSV to add the rows to (made if new)")
     args = parser.parse_args(argv)
+    from benchmarks.results import append_rows  # here: --help needs no pandas or torch
+    from tunebench.io import write_csv
+
     runs = [read_run(folder) for folder in args.runs]
     write_csv(args.curves, CURVE_COLUMNS, [{**row, "base": run["base"]} for run in runs for row in run["curve"]])
     append_rows(args.results, summary_rows(runs, args.baseline))

@@ -33,7 +33,7 @@ from tunebench.config import ConfigError
 from tunebench.datasets import load_dataset
 from tunebench.io import git_commit, input_fingerprint, read_json, to_uint8, write_csv, write_json
 from tunebench.models import count_parameters, load_dit, null_class
-from tunebench.pretrain import load_training_data, make_loss
+from tunebench.pretraining import load_training_data, make_loss
 from tunebench.sampling import sample_batches
 from tunebench.training import ImageBatches, train, write_run_config
 

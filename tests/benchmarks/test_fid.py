@@ -11,9 +11,9 @@ import torch_fidelity.feature_extractor_inceptionv3
 from torch.utils.data import Dataset
 from torchvision.transforms.functional import gaussian_blur
 
-from benchmarks import bench_features, fid
-from benchmarks.features import load_feature_net, save_feature_net, train_feature_net
-from benchmarks.fid import FidError, compare, dataset_reference, extract_features, make_extractor, statistics
+from benchmarks import bench_features, fid, fidelity
+from benchmarks.feature_net import load_feature_net, save_feature_net, train_feature_net
+from benchmarks.fidelity import FidError, compare, dataset_reference, extract_features, make_extractor, statistics
 from benchmarks.results import read_results
 from tunebench.cli import run_cli
 from tunebench.datasets import load_dataset
@@ -79,16 +79,16 @@ def test_fid_is_zero_on_itself_and_grows_with_noise_and_blur(images, extractor):
              for sigma in (8.0, 24.0, 64.0)]
     blurred = [gaussian_blur(images, kernel_size=7, sigma=sigma) for sigma in (0.6, 1.2, 2.4)]
     for series in (noisy, blurred):
-        fids = [fid.fid_from_statistics(reference_of(x, extractor), ref) for x in series]
+        fids = [fidelity.fid_from_statistics(reference_of(x, extractor), ref) for x in series]
         assert 0 < fids[0] < fids[1] < fids[2], fids
 
 
 def test_kid_is_unbiased_near_zero_for_one_distribution_and_positive_for_two():
     rng = np.random.default_rng(0)
-    same = [fid.kid_from_features(rng.normal(size=(800, 128)).astype(np.float32),
+    same = [fidelity.kid_from_features(rng.normal(size=(800, 128)).astype(np.float32),
                                   rng.normal(size=(1200, 128)).astype(np.float32), subsets=20)
             for _ in range(5)]
-    shifted = fid.kid_from_features(rng.normal(size=(800, 128)).astype(np.float32),
+    shifted = fidelity.kid_from_features(rng.normal(size=(800, 128)).astype(np.float32),
                                     rng.normal(0.3, 1.0, size=(1200, 128)).astype(np.float32), subsets=20)
     assert all(k["kid_subset_size"] == 800 for k in same + [shifted])  # min(1000, n1, n2)
     assert any(k["kid_mean"] < 0 for k in same)  # the unbiased estimator goes below zero
@@ -129,7 +129,7 @@ class TensorImages(Dataset):
 
 def test_cached_reference_path_equals_calculate_metrics(images, extractor):
     generated, real = images[::2], gaussian_blur(images[1::2], kernel_size=5, sigma=1.0)
-    direct = fid.fidelity_metrics(input1=TensorImages(generated), input2=TensorImages(real), fid=True, kid=True,
+    direct = fidelity.fidelity_metrics(input1=TensorImages(generated), input2=TensorImages(real), fid=True, kid=True,
                                   kid_subset_size=len(generated), **extractor.options())
     ours = compare(generated, reference_of(real, extractor), extractor)
     assert ours["fid"] == pytest.approx(direct["frechet_inception_distance"], rel=1e-3)
@@ -138,7 +138,7 @@ def test_cached_reference_path_equals_calculate_metrics(images, extractor):
 
 def test_unknown_torch_fidelity_option_is_rejected():
     with pytest.raises(FidError, match="'kid_subset_sise'.*did you mean 'kid_subset_size'"):
-        fid.fidelity_metrics(input1="unused", kid=True, kid_subset_sise=10)
+        fidelity.fidelity_metrics(input1="unused", kid=True, kid_subset_sise=10)
 
 
 #################################################################################
@@ -148,8 +148,8 @@ def test_unknown_torch_fidelity_option_is_rejected():
 
 def test_reference_is_computed_once_and_reused(extractor, tmp_path, monkeypatch):
     calls = []
-    real_extract = fid.extract_features
-    monkeypatch.setattr(fid, "extract_features", lambda *a, **k: calls.append(1) or real_extract(*a, **k))
+    real_extract = fidelity.extract_features
+    monkeypatch.setattr(fidelity, "extract_features", lambda *a, **k: calls.append(1) or real_extract(*a, **k))
     first, path = dataset_reference("textures", "test", extractor, RESOLUTION, tmp_path)
     second, again = dataset_reference("textures", "test", extractor, RESOLUTION, tmp_path)
     assert len(calls) == 1 and path == again
@@ -162,7 +162,7 @@ def test_reference_is_computed_once_and_reused(extractor, tmp_path, monkeypatch)
 
 def test_mismatched_reference_is_an_error(extractor, net_dir, images, tmp_path, monkeypatch):
     _, path = dataset_reference("textures", "test", extractor, RESOLUTION, tmp_path)
-    shutil.copy(path, fid.reference_path(tmp_path, "textures", "test", extractor.extractor_id, 24))
+    shutil.copy(path, fidelity.reference_path(tmp_path, "textures", "test", extractor.extractor_id, 24))
     with pytest.raises(FidError, match=r"resolution: file has 16, requested 24.*delete the file"):
         dataset_reference("textures", "test", extractor, 24, tmp_path)
 
@@ -172,15 +172,15 @@ def test_mismatched_reference_is_an_error(extractor, net_dir, images, tmp_path, 
     save_feature_net(net, meta, tmp_path / "other")
     other = make_extractor("local", tmp_path / "other")[0]
     assert other.extractor_id != extractor.extractor_id
-    shutil.copy(path, fid.reference_path(tmp_path, "textures", "test", other.extractor_id, RESOLUTION))
+    shutil.copy(path, fidelity.reference_path(tmp_path, "textures", "test", other.extractor_id, RESOLUTION))
     with pytest.raises(FidError, match=f"extractor: file has '{extractor.extractor_id}'"):
         dataset_reference("textures", "test", other, RESOLUTION, tmp_path)
     with pytest.raises(FidError, match=f"computed with {extractor.extractor_id}"):
-        compare(images, fid.load_reference(path), other)
+        compare(images, fidelity.load_reference(path), other)
 
     changed = load_dataset("textures", "test", RESOLUTION)
     changed = type(changed)(changed.images.flip(-1), changed.labels, changed.spec, changed.split)
-    monkeypatch.setattr(fid, "load_dataset", lambda *args, **kwargs: changed)
+    monkeypatch.setattr(fidelity, "load_dataset", lambda *args, **kwargs: changed)
     with pytest.raises(FidError, match="images_sha256"):
         dataset_reference("textures", "test", extractor, RESOLUTION, tmp_path)
 
@@ -210,24 +210,24 @@ def test_paper_folder_reference_is_streamed_and_keyed_by_its_files(extractor, tm
 
 
 def test_inception_without_weights_is_skipped_without_network(offline, tmp_path, capsys):
-    weights, reason = fid.find_inception_weights()
-    assert weights is None and "--inception-weights" in reason and fid.INCEPTION_FILE in reason
+    weights, reason = fidelity.find_inception_weights()
+    assert weights is None and "--inception-weights" in reason and fidelity.INCEPTION_FILE in reason
     assert make_extractor("inception") == (None, reason)
     with pytest.raises(SystemExit):
         run_cli(fid.main, ["ref", "--dataset", "textures", "--extractor", "inception", "--out-dir", str(tmp_path)])
     assert "cannot compute an Inception reference" in capsys.readouterr().err
     with pytest.raises(FidError, match="does not exist"):
-        fid.find_inception_weights(tmp_path / "typo.pth")
+        fidelity.find_inception_weights(tmp_path / "typo.pth")
     not_weights = tmp_path / "model.pth"
     torch.save({"config": {"layers": 3}}, not_weights)
     with pytest.raises(FidError, match="state dict of tensors"):
-        fid.inception_extractor(not_weights)
+        fidelity.inception_extractor(not_weights)
 
 
 def test_calc_cli_writes_rows_with_provenance_and_skipped_inception(offline, extractor, net_dir, tmp_path, capsys):
     run_cli(fid.main, ["ref", "--dataset", "textures", "--split", "test", "--features", str(net_dir),
                        "--resolution", str(RESOLUTION), "--out-dir", str(tmp_path / "refs")])
-    ref = fid.reference_path(tmp_path / "refs", "textures", "test", extractor.extractor_id, RESOLUTION)
+    ref = fidelity.reference_path(tmp_path / "refs", "textures", "test", extractor.extractor_id, RESOLUTION)
     samples = tmp_path / "samples"
     for seed, image in enumerate(load_dataset("textures", "train", RESOLUTION).images[:40]):
         save_png(samples / f"{seed:06d}.png", image.permute(1, 2, 0).numpy())
@@ -260,13 +260,13 @@ def test_calc_cli_writes_rows_with_provenance_and_skipped_inception(offline, ext
 def test_npz_and_tensor_inputs(tmp_path):
     grey = np.random.default_rng(0).integers(0, 256, size=(5, 8, 8, 1), dtype=np.uint8)
     np.savez(tmp_path / "samples.npz", images=grey)
-    images, protocol = fid.read_images(tmp_path / "samples.npz")
+    images, protocol = fidelity.read_images(tmp_path / "samples.npz")
     assert images.shape == (5, 3, 8, 8) and protocol == {} and torch.equal(images[:, 0], images[:, 2])
     with pytest.raises(FidError, match="found 5 images.*at least 6"):
-        fid.take_images(images, "samples.npz", None, 6)
-    assert len(fid.take_images(images, "samples.npz", 4, None)) == 4
+        fidelity.take_images(images, "samples.npz", None, 6)
+    assert len(fidelity.take_images(images, "samples.npz", 4, None)) == 4
     with pytest.raises(FidError, match="uint8"):
-        fid.as_rgb_uint8(torch.zeros(2, 3, 8, 8))
+        fidelity.as_rgb_uint8(torch.zeros(2, 3, 8, 8))
 
 
 @pytest.mark.parametrize("main, argv", [(fid.main, ["--help"]), (fid.main, ["ref", "--help"]),

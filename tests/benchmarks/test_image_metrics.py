@@ -8,7 +8,7 @@ import pytest
 import torch
 import torchvision
 
-from benchmarks import image_metrics, lpips_metric
+from benchmarks import image_scores, lpips_metric
 from benchmarks.image_metrics import ImageRangeError, psnr, ssim
 from benchmarks.lpips_metric import ALEXNET_FILE, lpips_distance, lpips_per_image, load_lpips
 from benchmarks.results import read_results
@@ -169,7 +169,7 @@ def test_cli_writes_rows_with_a_skipped_lpips_row(offline, tmp_path):
     target[2:] = 255 - pred[2:]  # pairs 0 and 1 identical
     np.savez(tmp_path / "target.npz", images=target)
     csv = tmp_path / "results.csv"
-    image_metrics.main(["--pred", str(tmp_path / "pred.npz"), "--target", str(tmp_path / "target.npz"),
+    image_scores.main(["--pred", str(tmp_path / "pred.npz"), "--target", str(tmp_path / "target.npz"),
                         "--results", str(csv), "--experiment", "deft_inpaint", "--method", "deft",
                         "--dataset", "inpaint", "--seed", "3"])
     rows = read_results(csv).set_index("metric")
@@ -181,5 +181,5 @@ def test_cli_writes_rows_with_a_skipped_lpips_row(offline, tmp_path):
 
 def test_help_names_the_lpips_weights_flag(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        image_metrics.main(["--help"])
+        image_scores.main(["--help"])
     assert exit_info.value.code == 0 and lpips_metric.ALEXNET_FILE in capsys.readouterr().out

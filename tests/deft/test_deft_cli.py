@@ -8,6 +8,7 @@ import pytest
 from benchmarks.results import read_results
 from deft import evaluate, reconstruct
 from deft import train as deft_train
+from deft.amortised_model import load_conditional
 from tunebench.models import export_dit
 
 
@@ -85,7 +86,7 @@ def test_amortised_model_trains_from_scratch_and_reconstructs(backbone, tmp_path
     out = tmp_path / "amortised"
     amortised.main(["--scale", "smoke", "--task", "inpaint", "--set", "train.steps=3", "--out", str(out),
                     "--no-progress"])
-    model = amortised.load_conditional(out / "model")
+    model = load_conditional(out / "model")
     assert model.config.in_channels == 3 + 3 + 1 and model.config.out_channels == 3  # x_t, A†y, mask → ε
     recon = tmp_path / "recon"
     reconstruct.main(["--scale", "smoke", "--backbone", str(backbone), "--task", "inpaint", "--method", "amortised",

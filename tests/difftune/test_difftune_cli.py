@@ -9,6 +9,7 @@ import safetensors.torch
 import torch
 
 from difftune import finetune, param_rows, retention
+from difftune.retention_set import RetentionSet
 from tunebench.checkpoint import CheckpointError
 from tunebench.config import ConfigError
 from tunebench.models import load_dit
@@ -26,18 +27,18 @@ def test_retention_set_manifest_and_images(retention_set):
     manifest = json.loads((retention_set / "manifest.json").read_text())
     assert manifest["kind"] == "generated" and manifest["n"] == 12
     assert manifest["protocol"]["labels"] == "uniform" and manifest["protocol"]["sample"]["steps"] == 3
-    data = retention.RetentionSet(retention_set, resolution=16, channels=3)
+    data = RetentionSet(retention_set, resolution=16, channels=3)
     assert data.images.shape == (12, 3, 16, 16) and data.images.dtype == torch.uint8
     with pytest.raises(ConfigError, match="data.resolution"):
-        retention.RetentionSet(retention_set, resolution=32)
+        RetentionSet(retention_set, resolution=32)
 
 
 def test_retention_size_replays_the_sets_first_images(retention_set):
-    whole = retention.RetentionSet(retention_set, resolution=16, channels=3)
-    prefix = retention.RetentionSet(retention_set, resolution=16, channels=3, size=5)
+    whole = RetentionSet(retention_set, resolution=16, channels=3)
+    prefix = RetentionSet(retention_set, resolution=16, channels=3, size=5)
     assert torch.equal(prefix.images, whole.images[:5]) and len(prefix) == 5
     with pytest.raises(ConfigError, match="retention_size=13 but retention set .* holds 12"):
-        retention.RetentionSet(retention_set, size=13)
+        RetentionSet(retention_set, size=13)
 
 
 def test_real_source_retention_variant(tmp_path):

@@ -24,10 +24,10 @@ import torch
 from diffusers import AutoencoderKL
 from PIL import Image
 
-from benchmarks import fid, results
+from benchmarks import fidelity, merge_results
 from benchmarks.results import RESULT_COLUMNS, ResultsError, append_rows, read_results
 from difftune import finetune, report
-from tunebench import datasets, pretrain, sample
+from tunebench import pretrain, sample, show_datasets
 from tunebench.checkpoint import CheckpointError
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError, resolve
@@ -244,7 +244,8 @@ def test_dataset_preview_cli_refuses_an_empty_class_and_keeps_the_old_preview(tm
     out.write_bytes(png_bytes(noise(0)))
     before = snapshot(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
-        datasets.main(["--preview", "artbench10", "--root", str(root), "--resolution", str(RES), "--out", str(out)])
+        show_datasets.main(["--preview", "artbench10", "--root", str(root), "--resolution", str(RES),
+                            "--out", str(out)])
     stderr = capsys.readouterr().err
     assert exit_info.value.code == 2 and stderr.count("\n") == 1 and stderr.startswith("error: class folders")
     assert_names(stderr, str(root / "train" / "class09"), "add images or remove the folders")
@@ -660,8 +661,8 @@ def test_merging_a_results_csv_of_another_schema_is_refused_and_keeps_the_merged
     merged = tmp_path / "all.csv"
     merged.write_text(GOOD_CSV)
     before = snapshot(tmp_path)
-    message = expect_error(ResultsError, results.main, ["--out", str(merged), str(DATA / "difftune_results.csv"),
-                                                        str(bad)], capsys)
+    message = expect_error(ResultsError, merge_results.main, ["--out", str(merged), str(DATA / "difftune_results.csv"),
+                                                              str(bad)], capsys)
     assert_names(message, str(bad), *parts)
     assert_nothing_lost(tmp_path, before, may_appear=())
 
@@ -795,8 +796,8 @@ def test_a_bad_sample_png_is_named_when_scoring(tmp_path, case):
     bad.write_bytes({"corrupt-png": _bad_crc_png()[:40], "zero-byte-png": b"",
                      "image-of-another-size": png_bytes(noise(1, 2 * RES))}[case])
     before = snapshot(folder)
-    with pytest.raises(fid.FidError) as caught:
-        fid.read_images(folder)
+    with pytest.raises(fidelity.FidError) as caught:
+        fidelity.read_images(folder)
     if case == "image-of-another-size":
         assert_names(str(caught.value), f"sample image {bad} is (16, 16) pixels but {folder / '000000.png'} is (8, 8)",
                      "one folder must hold the samples of one run")

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from benchmarks.results import RESULT_COLUMNS, _read_text_rows, merge
-from benchmarks.results import main as results_main
+from benchmarks.merge_results import main as results_main
 from tunebench import pretrain, sample
 from tunebench.checkpoint import list_checkpoints
 from tunebench.io import read_json, torch_load
@@ -330,7 +330,7 @@ def test_killed_results_merge_leaves_the_old_or_new_table(tmp_path):
     old, new = _read_text_rows(merged), _read_text_rows(new_in)
     args = ["--out", str(merged), str(new_in)]
     log = tmp_path / "merge.log"
-    proc = start(["-m", "benchmarks.results", *args], log)
+    proc = start(["-m", "benchmarks.merge_results", *args], log)
     kill_when(proc, lambda: bool(hidden_entries(tmp_path)), log, poll_s=0.0, then_s=rng.uniform(0.0, 0.02))
     assert _read_text_rows(merged) in (old, new)  # complete, whether or not the rename had happened
     results_main(args)  # the job run again

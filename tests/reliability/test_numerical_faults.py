@@ -20,7 +20,7 @@ from tunebench.cli import run_cli
 from tunebench.config import resolve
 from tunebench.datasets import load_dataset
 from tunebench.models import build_dit, null_class
-from tunebench.pretrain import make_loss
+from tunebench.pretraining import make_loss
 from tunebench.training import ImageBatches, NonFiniteLossError, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from benchmarks.fid import FidError, inception_extractor, load_reference
+from benchmarks.fidelity import FidError, inception_extractor, load_reference
 from benchmarks.lpips_metric import load_lpips
 from deft.operators.bkse import load_kernel_wizard
 from tunebench import pretrain
@@ -27,7 +27,7 @@ from tunebench.config import ConfigError, load_yaml, parse_set, resolve
 from tunebench.datasets import load_dataset
 from tunebench.io import FileFormatError, load_npz_images, torch_load
 from tunebench.models import build_dit, null_class
-from tunebench.pretrain import make_loss
+from tunebench.pretraining import make_loss
 from tunebench.training import ImageBatches, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")

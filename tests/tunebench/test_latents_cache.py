@@ -12,7 +12,7 @@ from diffusers import AutoencoderKL
 
 from difftune import finetune
 from difftune.controlnet import train as control_train
-from tunebench import latents, pretrain
+from tunebench import latent_cache, latents, pretrain
 from tunebench.config import ConfigError
 from tunebench.datasets import TensorImageDataset, load_dataset
 from tunebench.io import input_fingerprint, save_npz, write_json
@@ -108,7 +108,7 @@ def test_a_posterior_is_sampled_as_diffusers_samples_an_encoding(tiny_vae):
 def test_moments_do_not_depend_on_the_batch_size(cache, tiny_vae):
     data = load_dataset(DATASET, "train", 8, 3)
     first = TensorImageDataset(data.images[:12], data.labels[:12], data.spec, "train")
-    mean, std = latents.encode_dataset(first, load_vae(tiny_vae), batch_size=3, device="cpu", progress=False)
+    mean, std = latent_cache.encode_dataset(first, load_vae(tiny_vae), batch_size=3, device="cpu", progress=False)
     tensors = safetensors.torch.load_file(cache)  # encoded 256 at a time
     torch.testing.assert_close(mean, tensors["mean"][:12], rtol=0, atol=1e-6)
     torch.testing.assert_close(std, tensors["std"][:12], rtol=0, atol=1e-6)

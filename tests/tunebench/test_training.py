@@ -8,7 +8,7 @@ import torch
 from tunebench.checkpoint import CheckpointError, list_checkpoints
 from tunebench.datasets import load_dataset
 from tunebench.models import build_dit, null_class
-from tunebench.pretrain import make_loss
+from tunebench.pretraining import make_loss
 from tunebench.training import ImageBatches, NonFiniteLossError, train
 
 

@@ -169,7 +169,7 @@ rule deft_results:
         runtime=5,
         gpu=0,
     shell:
-        "{params.python} -m benchmarks.results --out {output} {input} > {log} 2>&1"
+        "{params.python} -m benchmarks.merge_results --out {output} {input} > {log} 2>&1"
 
 
 rule deft_table:

@@ -68,7 +68,7 @@ rule peft_results:
         runtime=5,
         gpu=0,
     shell:
-        "{params.python} -m benchmarks.results --out {output} {input} > {log} 2>&1"
+        "{params.python} -m benchmarks.merge_results --out {output} {input} > {log} 2>&1"
 
 
 rule peft_table:
@@ -118,7 +118,7 @@ rule ablation_results:
         runtime=5,
         gpu=0,
     shell:
-        "{params.python} -m benchmarks.results --out {output} {input} > {log} 2>&1"
+        "{params.python} -m benchmarks.merge_results --out {output} {input} > {log} 2>&1"
 
 
 rule ablation_figure:

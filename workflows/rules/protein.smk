@@ -245,7 +245,7 @@ rule protein_results:
         runtime=5,
         gpu=0,
     shell:
-        "{params.python} -m benchmarks.results --out {output} {input} > {log} 2>&1"
+        "{params.python} -m benchmarks.merge_results --out {output} {input} > {log} 2>&1"
 
 
 rule protein_table:

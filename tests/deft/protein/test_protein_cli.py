@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.results import read_results
 from deft.protein import denoising, evaluate, figure, prepare, problems, report, sample, train
-from deft.protein.problems import load_problems
+from deft.protein.motif_problems import load_problems
 
 
 @pytest.fixture(scope="module")

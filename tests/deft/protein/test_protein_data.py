@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from deft.protein import prepare, structures
+from deft.protein import chain_set, prepare, structures
 from deft.protein.config import ProteinConfig, StructureData
 from deft.protein.split import identity_clusters, sequence_identity, split_chains
 from deft.protein.structures import StructureError, load_chains, read_chains, source_files, source_root
@@ -213,7 +213,7 @@ def test_prepare_cli_round_trip(tmp_path, capsys):
     out = tmp_path / "data"
     prepare.main(["--scale", "smoke", "--set", "data.test_fraction=0.25", "--out", str(out)])
     assert {p.name for p in out.iterdir()} >= {"chains.npz", "manifest.csv", "skipped.csv", "config.json"}
-    loaded = prepare.load_prepared(out)
+    loaded = chain_set.load_prepared(out)
     chains, skipped = load_chains(resolve("smoke", cls=ProteinConfig).data)
     by_name = {c.name: c for c in chains}
     assert len(loaded["train"]) + len(loaded["test"]) == len(chains) and loaded["test"]
@@ -237,20 +237,20 @@ def test_prepare_cli_round_trip(tmp_path, capsys):
 
 def test_load_prepared_errors_name_the_file(tmp_path):
     with pytest.raises(StructureError, match=r"chains\.npz does not exist; run"):
-        prepare.load_prepared(tmp_path)
+        chain_set.load_prepared(tmp_path)
     (tmp_path / "chains.npz").write_bytes(b"not a zip")
     with pytest.raises(StructureError, match=r"chains\.npz cannot be read"):
-        prepare.load_prepared(tmp_path)
+        chain_set.load_prepared(tmp_path)
     chain = _mda("2xdgA")
-    arrays = {**prepare.chain_arrays([chain], "train"), **prepare.chain_arrays([], "test")}
+    arrays = {**chain_set.chain_arrays([chain], "train"), **chain_set.chain_arrays([], "test")}
     np.savez(tmp_path / "chains.npz", **arrays)
-    assert [len(c) for c in prepare.load_prepared(tmp_path)["train"]] == [len(chain)]
+    assert [len(c) for c in chain_set.load_prepared(tmp_path)["train"]] == [len(chain)]
     arrays["train_offsets"] = np.array([0, 5], dtype=np.int64)
     np.savez(tmp_path / "chains.npz", **arrays)
     with pytest.raises(StructureError, match="'train' arrays do not agree"):
-        prepare.load_prepared(tmp_path)
+        chain_set.load_prepared(tmp_path)
     arrays["train_offsets"] = np.array([0, len(chain)], dtype=np.int64)
     del arrays["test_sse"]
     np.savez(tmp_path / "chains.npz", **arrays)
     with pytest.raises(StructureError, match="lacks arrays test_sse"):
-        prepare.load_prepared(tmp_path)
+        chain_set.load_prepared(tmp_path)
