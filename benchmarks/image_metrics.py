@@ -1,5 +1,5 @@
-"""PSNR and SSIM of reconstructions against targets (images in [0, 1]), and their PSNR/SSIM/LPIPS result rows
-(written by `python -m benchmarks.image_scores`).
+"""PSNR and SSIM of reconstructions against targets (images in [0, 1]); `benchmarks.reconstruction_rows` turns
+them and LPIPS into result rows.
 
 Conventions (docs/results.md, following DEFT's `eval/psnr.py`): uint8 images are divided by 255, float images must
 already lie in [0, 1]; each metric is computed per image and then averaged over images. SSIM uses the Gaussian
@@ -93,23 +93,3 @@ def ssim(pred, target) -> MetricSummary:
     ])
     return MetricSummary(float(per_image.mean()), per_image)
 
-
-#################################################################################
-#                                 Result Rows                                   #
-#################################################################################
-
-
-def metric_rows(pred, target, lpips_weights: str | None = None) -> list[dict]:
-    """PSNR, SSIM and LPIPS as partial result rows (metric, value, extractor, note); LPIPS may be a skipped row."""
-    from benchmarks.lpips_metric import LPIPS_EXTRACTOR, lpips_distance  # here: lpips_metric imports this module
-
-    psnr_summary, ssim_summary = psnr(pred, target), ssim(pred, target)
-    psnr_note = (f"{psnr_summary.n_identical} of {len(psnr_summary.per_image)} pairs identical (PSNR +inf), "
-                 "left out of the mean" if psnr_summary.n_identical else "")
-    lpips_summary, lpips_reason = lpips_distance(pred, target, lpips_weights)
-    return [
-        {"metric": "psnr", "value": psnr_summary.mean, "extractor": "", "note": psnr_note},
-        {"metric": "ssim", "value": ssim_summary.mean, "extractor": "", "note": ""},
-        {"metric": "lpips", "value": lpips_summary.mean if lpips_summary else None, "extractor": LPIPS_EXTRACTOR,
-         "note": lpips_reason or ""},
-    ]

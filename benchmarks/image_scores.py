@@ -17,7 +17,7 @@ from tunebench.cli import run_cli
 
 def main(argv: list[str] | None = None) -> None:
     """Compute PSNR, SSIM and LPIPS of --pred against --target and add the rows to --results."""
-    from benchmarks.image_metrics import metric_rows
+    from benchmarks.reconstruction_rows import metric_rows
     from benchmarks.lpips_metric import add_lpips_args
     from benchmarks.results import append_rows
     from tunebench.io import git_commit, load_npz_images

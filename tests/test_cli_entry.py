@@ -20,7 +20,8 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
 # the protein samplers' names (deft.protein.samplers), the ControlNet conditions; throughput is library and CLI in
 # one module; tables and figures are being split by method. Remove a module here once its --help is light.
 HEAVY_HELP = {"tunebench.latents", "tunebench.show_datasets", "benchmarks.fid", "benchmarks.bench_features",
-              "benchmarks.image_scores", "benchmarks.throughput", "benchmarks.tables", "benchmarks.figures",
+              "benchmarks.image_scores", "benchmarks.throughput", "benchmarks.report", "difftune.report",
+              "difftune.controlnet.report", "deft.report", "deft.protein.report",
               "deft.train", "deft.amortised", "deft.reconstruct", "deft.evaluate", "deft.protein.sample",
               "difftune.controlnet.train"}
 TORCH_IMPORT = re.compile(r"^import time:.*\|\s+torch$", re.MULTILINE)

@@ -14,12 +14,12 @@ from pathlib import Path
 CLI_MODULES = (
     "tunebench.pretrain", "tunebench.sample", "tunebench.latents", "tunebench.show_datasets",
     "benchmarks.features", "benchmarks.bench_features", "benchmarks.fid", "benchmarks.image_scores",
-    "benchmarks.merge_results", "benchmarks.tables", "benchmarks.figures", "benchmarks.throughput",
-    "difftune.retention", "difftune.finetune", "difftune.forgetting", "difftune.param_rows",
-    "difftune.controlnet.train", "difftune.controlnet.summary",
-    "deft.train", "deft.amortised", "deft.reconstruct", "deft.evaluate",
+    "benchmarks.merge_results", "benchmarks.report", "benchmarks.throughput",
+    "difftune.retention", "difftune.finetune", "difftune.forgetting", "difftune.param_rows", "difftune.report",
+    "difftune.controlnet.train", "difftune.controlnet.summary", "difftune.controlnet.report",
+    "deft.train", "deft.amortised", "deft.reconstruct", "deft.evaluate", "deft.report",
     "deft.protein.prepare", "deft.protein.problems", "deft.protein.train", "deft.protein.denoising",
-    "deft.protein.sample", "deft.protein.evaluate", "deft.protein.figure",
+    "deft.protein.sample", "deft.protein.evaluate", "deft.protein.figure", "deft.protein.report",
 )
 
 
