@@ -1,8 +1,16 @@
 """CLIs are leaves: no module of the suite imports a module that has a `__main__` entry (tests may, to call `main`)."""
 
 import textwrap
+from pathlib import Path
 
-from tests.cli_modules import cli_imports, cli_modules
+from tests.import_graph import PACKAGES, REPO_ROOT, cli_modules, find_edges, find_modules
+
+
+def cli_imports(root: Path = REPO_ROOT, packages=PACKAGES) -> list[str]:
+    """'file:line: module imports cli' for every import of a module with a `__main__` block by another module."""
+    clis = set(cli_modules(root, packages))
+    edges = find_edges(find_modules(root, packages))
+    return [f"{edge.where(root)}: {edge.source} imports {edge.target}" for edge in edges if edge.target in clis]
 
 
 def test_no_module_imports_a_cli():

@@ -1,77 +1,15 @@
 """Imports point one way: tunebench < benchmarks < {difftune, deft}, the two methods never import each other, and no
-project modules import each other in a cycle (docs/architecture.md, "The direction of imports").
-
-The checker reads every module's source with `ast` (nothing is imported): `import a.b`, `from a import b` (b a
-submodule or a name), relative imports, and imports inside functions or `if` blocks all count, since each runs when
-its code does. An import names the most specific project module it reaches; the parent packages it runs on the way
-are not edges, or every package `__init__` that re-exports a submodule would form a cycle with it.
+project modules import each other in a cycle (docs/architecture.md, "The direction of imports"). The import graph
+comes from `tests.import_graph`.
 """
 
 from __future__ import annotations
 
-import ast
-from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.import_graph import REPO_ROOT, Edge, find_edges, find_modules
+
 LAYERS = {"tunebench": 0, "benchmarks": 1, "difftune": 2, "deft": 2}  # a package may import only lower layers
-
-
-@dataclass(frozen=True)
-class Edge:
-    """One import statement: module `source` (in `path`, at `line`) imports project module `target`."""
-
-    source: str
-    target: str
-    path: Path
-    line: int
-
-    def where(self, root: Path) -> str:
-        """file:line, relative to `root`."""
-        return f"{self.path.relative_to(root)}:{self.line}"
-
-
-def find_modules(root: Path, packages) -> dict[str, Path]:
-    """Every module of the packages under `root`, by dotted name (a package by its `__init__.py`)."""
-    modules = {}
-    for package in packages:
-        for path in sorted((root / package).rglob("*.py")):
-            parts = path.relative_to(root).with_suffix("").parts
-            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    return modules
-
-
-def resolve(name: str, modules: dict[str, Path]) -> str | None:
-    """The longest prefix of dotted `name` that is a project module; None outside the project."""
-    parts = name.split(".")
-    while parts and ".".join(parts) not in modules:
-        parts.pop()
-    return ".".join(parts) or None
-
-
-def imported_names(node: ast.Import | ast.ImportFrom, module: str, is_package: bool) -> list[str]:
-    """The dotted names one import statement reaches: `a.b` for `from a import b` (b a submodule or a name in a);
-    relative imports are made absolute against `module`'s package."""
-    if isinstance(node, ast.Import):
-        return [alias.name for alias in node.names]
-    base = node.module or ""
-    if node.level:
-        package = module.split(".") if is_package else module.split(".")[:-1]
-        anchor = package[:len(package) - (node.level - 1)]
-        base = ".".join(anchor + ([base] if base else []))
-    return [f"{base}.{alias.name}" for alias in node.names]
-
-
-def find_edges(root: Path, modules: dict[str, Path]) -> list[Edge]:
-    """Every import between project modules, anywhere in a module's code."""
-    edges = []
-    for module, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                names = imported_names(node, module, path.name == "__init__.py")
-                targets = {resolve(name, modules) for name in names} - {None, module}
-                edges += [Edge(module, target, path, node.lineno) for target in sorted(targets)]
-    return edges
 
 
 def layer_violations(root: Path, edges: list[Edge], layers: dict[str, int]) -> list[str]:
@@ -127,7 +65,7 @@ def import_cycles(root: Path, edges: list[Edge]) -> list[str]:
 
 def check(root: Path, layers: dict[str, int]) -> tuple[list[str], list[str], list[Edge]]:
     """The layering violations, the cycles and the edges of the packages under `root`."""
-    edges = find_edges(root, find_modules(root, layers))
+    edges = find_edges(find_modules(root, layers))
     return layer_violations(root, edges, layers), import_cycles(root, edges), edges
 
 
