@@ -18,7 +18,7 @@ from pathlib import Path
 from benchmarks.fidelity import (BATCH_SIZE, INCEPTION_FILE, FidError, dataset_reference, make_extractor, read_images,
                                  score_images, score_rows, take_images)
 from tunebench.cli import run_cli
-from tunebench.datasets import DATASETS, FOLDER_LAYOUT, SPLITS
+from tunebench.dataset_registry import DATASETS, FOLDER_LAYOUT, SPLITS
 from tunebench.io import git_commit, write_json
 
 
