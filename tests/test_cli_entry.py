@@ -17,9 +17,8 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
 # CLIs whose parser still needs a constant or flag helper from a library module that imports torch at its top (so
 # --help takes seconds): --lpips-weights (benchmarks.lpips_metric), the task presets and DeftConfig (deft.operators.tasks, deft.config),
 # the protein samplers' names (deft.protein.samplers), the ControlNet conditions; throughput is library and CLI in
-# one module; tables and figures are being split by method. Remove a module here once its --help is light.
-HEAVY_HELP = {"benchmarks.image_scores", "benchmarks.throughput", "benchmarks.report", "difftune.report",
-              "difftune.controlnet.report", "deft.report", "deft.protein.report",
+# one module. Remove a module here once its --help is light.
+HEAVY_HELP = {"benchmarks.image_scores", "benchmarks.throughput", "deft.report",
               "deft.train", "deft.amortised", "deft.reconstruct", "deft.evaluate", "deft.protein.sample",
               "difftune.controlnet.train"}
 TORCH_IMPORT = re.compile(r"^import time:.*\|\s+torch$", re.MULTILINE)
