@@ -18,7 +18,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
 # --help takes seconds): --lpips-weights (benchmarks.lpips_metric), the task presets and DeftConfig (deft.operators.tasks, deft.config),
 # the protein samplers' names (deft.protein.samplers), the ControlNet conditions; throughput is library and CLI in
 # one module. Remove a module here once its --help is light.
-HEAVY_HELP = {"benchmarks.image_scores", "benchmarks.throughput", "deft.report",
+HEAVY_HELP = {"benchmarks.image_scores", "benchmarks.throughput",
               "deft.train", "deft.amortised", "deft.reconstruct", "deft.evaluate", "deft.protein.sample",
               "difftune.controlnet.train"}
 TORCH_IMPORT = re.compile(r"^import time:.*\|\s+torch$", re.MULTILINE)
