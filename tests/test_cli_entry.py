@@ -15,9 +15,9 @@ from tunebench.console import CLI_MODULES, SCRIPTS, script_name
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
 # CLIs whose parser still needs a constant or flag helper from a library module that imports torch at its top (so
-# --help takes seconds): --lpips-weights (benchmarks.lpips_metric), the task presets and DeftConfig (deft.operators.tasks, deft.config),
-# the protein samplers' names (deft.protein.samplers), the ControlNet conditions; throughput is library and CLI in
-# one module. Remove a module here once its --help is light.
+# --help takes seconds): --lpips-weights (benchmarks.lpips_metric), the task presets and DeftConfig
+# (deft.operators.tasks, deft.config), the protein samplers' names (deft.protein.samplers), the ControlNet
+# conditions; throughput is library and CLI in one module. Remove a module here once its --help is light.
 HEAVY_HELP = {"benchmarks.image_scores", "benchmarks.throughput",
               "deft.train", "deft.amortised", "deft.reconstruct", "deft.evaluate", "deft.protein.sample",
               "difftune.controlnet.train"}
