@@ -20,16 +20,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-from PIL import Image
+from typing import TYPE_CHECKING
 
-from benchmarks.feature_net import read_meta
-from benchmarks.fidelity import (BATCH_SIZE, compare, dataset_reference, extract_features, load_reference,
-                                 make_extractor, read_images)
+from benchmarks.fid_defaults import BATCH_SIZE
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError
-from tunebench.datasets import SOURCE_DATASET, load_dataset
+from tunebench.dataset_registry import SOURCE_DATASET
 from tunebench.io import atomic_path, git_commit
+
+if TYPE_CHECKING:  # the functions import torch and the feature code themselves: --help needs none of them
+    import torch
 
 BENCH_COLUMNS = ("benchmark", "n_images", "seconds", "images_per_s", "device", "torch_threads", "load_avg_1min",
                  "extractor", "git_commit")
@@ -42,6 +42,9 @@ BENCH_COLUMNS = ("benchmark", "n_images", "seconds", "images_per_s", "device", "
 
 def stand_in_images(n_images: int, resolution: int, seed: int = 0) -> torch.Tensor:
     """`n_images` uint8 N×3×H×W source-train images, a seeded choice (with replacement only beyond the split)."""
+    import torch
+
+    from tunebench.datasets import load_dataset
     images = load_dataset(SOURCE_DATASET, "train", resolution, channels=3).images
     generator = torch.Generator().manual_seed(seed)
     if n_images <= len(images):
@@ -51,6 +54,7 @@ def stand_in_images(n_images: int, resolution: int, seed: int = 0) -> torch.Tens
 
 def write_png_folder(images: torch.Tensor, folder: Path) -> None:
     """Write images as {index:06d}.png, the layout `tunebench.sample` produces."""
+    from PIL import Image
     for index, image in enumerate(images.permute(0, 2, 3, 1).numpy()):
         Image.fromarray(image).save(folder / f"{index:06d}.png")
 
@@ -96,6 +100,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.n_images < 2 or args.batch_size < 1:
         raise ConfigError("--n-images must be at least 2 and --batch-size positive")
+    # Imported here: torch and torch-fidelity take seconds to import, and --help needs neither.
+    import torch
+
+    from benchmarks.feature_net import read_meta
+    from benchmarks.fidelity import (compare, dataset_reference, extract_features, load_reference, make_extractor,
+                                     read_images)
     extractor = make_extractor("local", args.features)[0]
     resolution = read_meta(args.features)["resolution"]
     _, ref_path = dataset_reference(SOURCE_DATASET, "test", extractor, resolution, args.ref_dir, args.batch_size)

@@ -25,7 +25,8 @@ from torch_fidelity.helpers import vassert
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from tunebench.config import ConfigError
-from tunebench.datasets import DATASETS, DOWNSTREAM_DATASETS, SOURCE_DATASET, load_dataset
+from tunebench.dataset_registry import DATASETS, DOWNSTREAM_DATASETS, SOURCE_DATASET
+from tunebench.datasets import load_dataset
 from tunebench.io import atomic_dir, file_sha256, git_commit, read_json, write_json
 from tunebench.speed import compute_record
 from tunebench.training import step_generator

@@ -15,10 +15,9 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks.fidelity import (BATCH_SIZE, INCEPTION_FILE, FidError, dataset_reference, make_extractor, read_images,
-                                 score_images, score_rows, take_images)
+from benchmarks.fid_defaults import BATCH_SIZE, INCEPTION_FILE
 from tunebench.cli import run_cli
-from tunebench.datasets import DATASETS, FOLDER_LAYOUT, SPLITS
+from tunebench.dataset_registry import DATASETS, FOLDER_LAYOUT, SPLITS
 from tunebench.io import git_commit, write_json
 
 
@@ -41,6 +40,9 @@ def provenance(args: argparse.Namespace, protocol: dict, n_images: int, dataset:
 
 def run_ref(args: argparse.Namespace) -> None:
     """`ref`: compute (or check the cached) reference statistics of one dataset split."""
+    # Imported here, as in run_calc: torch and torch-fidelity take seconds to import, and --help needs neither.
+    from benchmarks.fidelity import FidError, dataset_reference, make_extractor
+
     extractor, reason = make_extractor(args.extractor, args.features, args.inception_weights)
     if extractor is None:
         raise FidError(f"cannot compute an Inception reference: {reason}")
@@ -51,6 +53,8 @@ def run_ref(args: argparse.Namespace) -> None:
 
 def run_calc(args: argparse.Namespace) -> None:
     """`calc`: FID/KID of generated images against references; print them, optionally add result rows and JSON."""
+    from benchmarks.fidelity import FidError, read_images, score_images, score_rows, take_images
+
     if args.results and not (args.experiment and args.method):
         raise FidError("--results needs --experiment and --method (the rows' key columns)")
     images, protocol = read_images(args.images)

@@ -26,16 +26,15 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from benchmarks import feature_net as local_features
+from benchmarks.fid_defaults import BATCH_SIZE, INCEPTION_FILE
 from tunebench.config import ConfigError
 from tunebench.datasets import ImageFolderDataset, load_dataset
 from tunebench.io import file_sha256, git_commit, load_npz, load_npz_images, read_json, save_npz, torch_load
 
 INCEPTION_NAME = "inception-v3-compat"
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's file name in the torch hub cache
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
 KID_SUBSETS, KID_MAX_SUBSET = 100, 1000  # torch-fidelity's defaults; the subset shrinks to the smaller set's size
 KID_SEED = DEFAULTS["rng_seed"]
-BATCH_SIZE = DEFAULTS["batch_size"]  # torch-fidelity's 64; 32 to 256 ran equally fast on 2 CPU cores
 REF_FORMAT = "tunebench-fid-ref/1"
 
 

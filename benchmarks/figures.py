@@ -13,8 +13,6 @@ matplotlib.use("Agg")  # files only: no display on cluster or CI machines
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from torchvision.utils import make_grid  # noqa: E402
 
 from tunebench.config import ConfigError  # noqa: E402
 from tunebench.io import atomic_path  # noqa: E402
@@ -105,6 +103,10 @@ def plot_sample_grid(images: np.ndarray, out: str | Path, nrow: int = 8, title: 
                           f"{images.shape}")
     if nrow < 1:
         raise ConfigError(f"nrow must be at least 1, got {nrow}")
+    # Imported here: torch takes seconds to import, and the report CLIs' --help and tables need none of it.
+    import torch
+    from torchvision.utils import make_grid
+
     grid = make_grid(torch.from_numpy(images).permute(0, 3, 1, 2), nrow=nrow, padding=2, pad_value=255)
     grid = grid.permute(1, 2, 0).numpy()
     height, width = grid.shape[:2]

@@ -33,7 +33,7 @@ from benchmarks.tables import (DASH, Cell, Column, Table, mark_best, ordered, pr
 from difftune.variants import parse_variant
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError
-from tunebench.datasets import DOWNSTREAM_DATASETS, PAPER_DATASETS
+from tunebench.dataset_registry import DOWNSTREAM_DATASETS, PAPER_DATASETS
 
 DATASET_ORDER = DOWNSTREAM_DATASETS + PAPER_DATASETS  # the mini sets, then the paper's Table 1 order
 FORGETTING_COLUMNS = ("t0", "direction", "dataset", "metric", "value")

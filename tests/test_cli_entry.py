@@ -15,13 +15,10 @@ from tunebench.console import CLI_MODULES, SCRIPTS, script_name
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
 # CLIs whose parser still needs a constant or flag helper from a library module that imports torch at its top (so
-# --help takes seconds): the dataset registry (tunebench.datasets), torch-fidelity's defaults (benchmarks.fidelity),
-# --lpips-weights (benchmarks.lpips_metric), the task presets and DeftConfig (deft.operators.tasks, deft.config),
-# the protein samplers' names (deft.protein.samplers), the ControlNet conditions; throughput is library and CLI in
-# one module; tables and figures are being split by method. Remove a module here once its --help is light.
-HEAVY_HELP = {"tunebench.latents", "tunebench.show_datasets", "benchmarks.fid", "benchmarks.bench_features",
-              "benchmarks.image_scores", "benchmarks.throughput", "benchmarks.report", "difftune.report",
-              "difftune.controlnet.report", "deft.report", "deft.protein.report",
+# --help takes seconds): --lpips-weights (benchmarks.lpips_metric), the task presets and DeftConfig
+# (deft.operators.tasks, deft.config), the protein samplers' names (deft.protein.samplers), the ControlNet
+# conditions; throughput is library and CLI in one module. Remove a module here once its --help is light.
+HEAVY_HELP = {"benchmarks.image_scores", "benchmarks.throughput",
               "deft.train", "deft.amortised", "deft.reconstruct", "deft.evaluate", "deft.protein.sample",
               "difftune.controlnet.train"}
 TORCH_IMPORT = re.compile(r"^import time:.*\|\s+torch$", re.MULTILINE)

@@ -74,7 +74,7 @@ def setup_logging(out_dir: str | Path | None = None) -> None:
 
 # The errors a CLI reports in one line, by module: (class name, exit status). 2 = bad input (config, data, model,
 # checkpoint, unreadable or unsafe files), 3 = a run whose loss went NaN/Inf (so a workflow can tell them apart).
-USER_ERRORS = {"tunebench.config": ("ConfigError", 2), "tunebench.datasets": ("DatasetError", 2),
+USER_ERRORS = {"tunebench.config": ("ConfigError", 2), "tunebench.dataset_registry": ("DatasetError", 2),
                "tunebench.io": ("FileFormatError", 2), "tunebench.models": ("ModelLoadError", 2),
                "tunebench.checkpoint": ("CheckpointError", 2), "tunebench.training": ("NonFiniteLossError", 3)}
 

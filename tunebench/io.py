@@ -15,12 +15,15 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 from tunebench.config import ConfigError
+
+if TYPE_CHECKING:  # torch_load and to_uint8 import torch themselves
+    import torch
 
 
 _UMASK = os.umask(0)
@@ -180,6 +183,8 @@ def torch_load(path: str | Path):
     A file whose pickle names anything but tensors and plain containers, or that is not a torch file at all, raises
     FileFormatError naming it.
     """
+    import torch  # here: the CLIs that import this module for its file helpers answer --help without torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:  # the weights-only unpickler met a global it does not allow
@@ -238,5 +243,7 @@ def git_commit() -> str:
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Map model-range images in [-1, 1] (N×C×H×W) to uint8 N×H×W×C."""
+    import torch  # here: see torch_load
+
     scaled = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return scaled.permute(0, 2, 3, 1).cpu().numpy()

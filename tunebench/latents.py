@@ -18,15 +18,9 @@ import logging
 import time
 from pathlib import Path
 
-import torch
-
 from tunebench.cli import add_config_args, config_from_args, flag_overrides, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError, to_dict
-from tunebench.datasets import SPLITS, load_dataset
-from tunebench.io import git_commit
-from tunebench.latent_cache import cache_provenance, dataset_labels, encode_dataset, write_cache
-from tunebench.models import load_vae
-from tunebench.speed import set_tf32
+from tunebench.dataset_registry import SPLITS
 
 log = logging.getLogger("tunebench.latents")
 
@@ -43,8 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--split", choices=SPLITS, default="train", help="split to encode (training reads train)")
     parser.add_argument("--batch-size", type=int, default=64,
                         help="images per encoder call (each is encoded as is and flipped, in the same call)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="device of the VAE (default: cuda if available)")
+    parser.add_argument("--device", help="device of the VAE (default: cuda if available)")
     parser.add_argument("--workers", type=int, default=0, help="image-decoding processes (for image folders)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
@@ -64,18 +57,26 @@ def main(argv: list[str] | None = None) -> None:
     if args.batch_size <= 0 or args.workers < 0:
         raise ConfigError(f"--batch-size must be positive and --workers >= 0, got {args.batch_size} and "
                           f"{args.workers}")
+    # Imported here: torch and diffusers take seconds to import, and --help or a dry run needs neither.
+    from tunebench.datasets import load_dataset
+    from tunebench.io import git_commit
+    from tunebench.latent_cache import cache_provenance, dataset_labels, encode_dataset, write_cache
+    from tunebench.models import load_vae
+    from tunebench.speed import default_device, set_tf32
+
     setup_logging()
+    device = args.device or default_device()
     d = run.data
     dataset = load_dataset(d.dataset, args.split, d.resolution, d.channels, d.root)
-    vae = load_vae(run.model.vae).to(args.device)
+    vae = load_vae(run.model.vae).to(device)
     set_tf32(run.train.tf32)  # encode at the precision training encodes at (tunebench.training.train)
     provenance = cache_provenance(run, args.split, dataset)
     started = time.perf_counter()
-    mean, std = encode_dataset(dataset, vae, args.batch_size, args.device, args.workers, not args.no_progress)
+    mean, std = encode_dataset(dataset, vae, args.batch_size, device, args.workers, not args.no_progress)
     seconds = time.perf_counter() - started
     write_cache(args.out, mean, std, dataset_labels(dataset), provenance, {
         "vae_path": run.model.vae, "shape": list(mean.shape), "flip_index": {"0": "as is", "1": "flipped"},
-        "batch_size": args.batch_size, "device": args.device, "encode_seconds": round(seconds, 1),
+        "batch_size": args.batch_size, "device": device, "encode_seconds": round(seconds, 1),
         "git_commit": git_commit(), "config": to_dict(run)})
     log.info("cached %d %s/%s posteriors (%s) in %s (%.0f s)", len(dataset), d.dataset, args.split,
              "×".join(map(str, mean.shape[1:])), args.out, seconds)

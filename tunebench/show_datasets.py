@@ -4,23 +4,29 @@
     python -m tunebench.show_datasets --preview textures --split train --out grid.png
 """
 
+from __future__ import annotations
+
 import argparse
 import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-from PIL import Image
-from torch.utils.data import Dataset
-from torchvision.utils import make_grid
+from tunebench.dataset_registry import DATASETS, FOLDER_LAYOUT, SPLITS, DatasetError
 
-from tunebench.datasets import DATASETS, FOLDER_LAYOUT, SPLITS, DatasetError, ImageFolderDataset, load_dataset
+if TYPE_CHECKING:  # the functions import torch and the image code themselves: --help needs none of them
+    from torch.utils.data import Dataset
 
 
 def write_preview(dataset: Dataset, out: Path, per_class: int = 8, max_classes: int = 8) -> None:
     """Write a PNG grid with one row of ``per_class`` images for each of the first ``max_classes`` classes."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    from tunebench.datasets import ImageFolderDataset
     is_folder = isinstance(dataset, ImageFolderDataset)  # read its labels without decoding every image
     labels = np.array([label for _, label in dataset.samples]) if is_folder else dataset.labels.numpy()
     rows = [np.flatnonzero(labels == label)[:per_class] for label in np.unique(labels)[:max_classes]]
@@ -49,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1 = luminance, 3 = RGB (default: 3)")
     parser.add_argument("--root", help=f"folder of a paper-scale dataset, laid out as {FOLDER_LAYOUT}")
     args = parser.parse_args(argv)
+    from tunebench.datasets import load_dataset
     try:
         if args.list:
             print(f"{'name':<17} {'role':<10} {'classes':>7} {'train':>6} {'test':>6}  description")

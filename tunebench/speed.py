@@ -87,10 +87,15 @@ def peak_flops(device_name: str, precision: str) -> float | None:
     return None
 
 
+def default_device() -> str:
+    """The device a CLI runs on when its --device is not given: cuda if available, else cpu."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def compute_record() -> dict:
     """Where a result was computed, for its summary: floating-point results are reproducible bit for bit only with
     the same device, kernel set (torch's CPU capability: AVX2, AVX512, ...), thread count and torch version."""
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = default_device()
     return {"device": device, "device_name": device_name(device),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads(),
             "torch_version": torch.__version__}

@@ -12,7 +12,7 @@ import torch
 
 from deft.protein.config import MotifMasks, StructureData
 from deft.protein.diffusion import centre
-from tunebench.datasets import DatasetError
+from tunebench.dataset_registry import DatasetError
 from tunebench.training import step_generator
 
 

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     from deft.protein.designability import load_plugin
     from deft.protein.motif_problems import load_problems
     from deft.protein.scoring import per_sample_metrics, result_rows, write_per_sample
-    from tunebench.datasets import DatasetError
+    from tunebench.dataset_registry import DatasetError
     from tunebench.io import read_json
 
     scorer = None

@@ -22,7 +22,7 @@ import torch
 
 from deft.protein.config import ProteinConfig
 from deft.protein.geometry import psea
-from tunebench.datasets import DatasetError
+from tunebench.dataset_registry import DatasetError
 from tunebench.io import save_npz, write_csv
 
 log = logging.getLogger("deft.protein.problems")  # the CLI's name, so that log lines read as before

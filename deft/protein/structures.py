@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from deft.protein.config import StructureData, source_list
-from tunebench.datasets import DatasetError
+from tunebench.dataset_registry import DatasetError
 
 log = logging.getLogger(__name__)
 

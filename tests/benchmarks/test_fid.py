@@ -7,11 +7,12 @@ import urllib.request
 import numpy as np
 import pytest
 import torch
+import torch_fidelity.defaults
 import torch_fidelity.feature_extractor_inceptionv3
 from torch.utils.data import Dataset
 from torchvision.transforms.functional import gaussian_blur
 
-from benchmarks import bench_features, fid, fidelity
+from benchmarks import bench_features, fid, fid_defaults, fidelity
 from benchmarks.feature_net import load_feature_net, save_feature_net, train_feature_net
 from benchmarks.fidelity import FidError, compare, dataset_reference, extract_features, make_extractor, statistics
 from benchmarks.results import read_results
@@ -104,9 +105,9 @@ def test_fid_and_kid_of_hand_computed_cases():
     square = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
     ref_1, ref_2 = statistics(square, {}), statistics(square * 2 + torch.tensor([3.0, 4.0]), {})
     np.testing.assert_allclose(ref_1.sigma, np.diag([4 / 3, 4 / 3]), rtol=1e-12)
-    assert fid.fid_from_statistics(ref_1, ref_2) == pytest.approx(25 + 8 / 3, rel=1e-9)
-    assert fid.fid_from_statistics(ref_2, ref_1) == pytest.approx(25 + 8 / 3, rel=1e-9)
-    kid = fid.kid_from_features(np.array([[0.0], [1.0]]), np.array([[2.0], [3.0]]), subsets=5)
+    assert fidelity.fid_from_statistics(ref_1, ref_2) == pytest.approx(25 + 8 / 3, rel=1e-9)
+    assert fidelity.fid_from_statistics(ref_2, ref_1) == pytest.approx(25 + 8 / 3, rel=1e-9)
+    kid = fidelity.kid_from_features(np.array([[0.0], [1.0]]), np.array([[2.0], [3.0]]), subsets=5)
     assert kid["kid_subset_size"] == 2
     assert kid["kid_mean"] == pytest.approx(297.5, rel=1e-9) and kid["kid_std"] == pytest.approx(0.0, abs=1e-9)
 
@@ -139,6 +140,11 @@ def test_cached_reference_path_equals_calculate_metrics(images, extractor):
 def test_unknown_torch_fidelity_option_is_rejected():
     with pytest.raises(FidError, match="'kid_subset_sise'.*did you mean 'kid_subset_size'"):
         fidelity.fidelity_metrics(input1="unused", kid=True, kid_subset_sise=10)
+
+
+def test_the_light_flag_defaults_are_torch_fidelitys():
+    assert fid_defaults.BATCH_SIZE == torch_fidelity.defaults.DEFAULTS["batch_size"]
+    assert fid_defaults.INCEPTION_FILE in torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3
 
 
 #################################################################################

@@ -7,11 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
+from tunebench import dataset_registry as R
 from tunebench import datasets as D
+from tunebench import show_datasets
 from tunebench.datasets import DatasetError, ImageFolderDataset, load_dataset
 
 RES = 16  # small images keep the whole file well under a minute on 2 cores
-MINI = (D.SOURCE_DATASET,) + D.DOWNSTREAM_DATASETS
+MINI = (R.SOURCE_DATASET,) + R.DOWNSTREAM_DATASETS
 EXPECTED_SIZES = {  # (train, test), as documented in docs/datasets.md
     "source": (60000, 10000), "mnist5k": (4000, 1000), "digits": (1438, 359), "lfw_faces": (160, 40),
     "textures": (2400, 600), "fashion_footwear": (3000, 1500), "microscopy": (2000, 400),
@@ -24,12 +26,12 @@ EXPECTED_SIZES = {  # (train, test), as documented in docs/datasets.md
 #################################################################################
 
 def test_registry_has_source_eight_downstream_and_eight_paper_sets():
-    assert D.SOURCE_DATASET in D.DATASETS and D.DATASETS["source"].role == "source"
-    assert len(set(D.DOWNSTREAM_DATASETS)) == len(D.DOWNSTREAM_DATASETS) >= 8
-    assert all(D.DATASETS[name].role == "downstream" for name in D.DOWNSTREAM_DATASETS)
-    assert len(D.PAPER_DATASETS) == 8 and all(D.DATASETS[name].role == "paper" for name in D.PAPER_DATASETS)
-    assert D.DATASETS["sun397"].num_classes == 397 and D.DATASETS["stanford_cars"].num_classes == 196
-    for spec in D.DATASETS.values():
+    assert R.SOURCE_DATASET in R.DATASETS and R.DATASETS["source"].role == "source"
+    assert len(set(R.DOWNSTREAM_DATASETS)) == len(R.DOWNSTREAM_DATASETS) >= 8
+    assert all(R.DATASETS[name].role == "downstream" for name in R.DOWNSTREAM_DATASETS)
+    assert len(R.PAPER_DATASETS) == 8 and all(R.DATASETS[name].role == "paper" for name in R.PAPER_DATASETS)
+    assert R.DATASETS["sun397"].num_classes == 397 and R.DATASETS["stanford_cars"].num_classes == 196
+    for spec in R.DATASETS.values():
         assert spec.description and spec.split_rule
         assert not spec.class_names or len(spec.class_names) == spec.num_classes
 
@@ -40,8 +42,8 @@ def test_registry_has_source_eight_downstream_and_eight_paper_sets():
 
 @pytest.mark.parametrize("name", MINI)
 def test_mini_dataset_loads_both_splits_with_documented_sizes(name):
-    spec = D.DATASETS[name]
-    for split, expected in zip(D.SPLITS, EXPECTED_SIZES[name]):
+    spec = R.DATASETS[name]
+    for split, expected in zip(R.SPLITS, EXPECTED_SIZES[name]):
         dataset = load_dataset(name, split, resolution=RES)
         assert dataset.images.shape == (expected, 3, RES, RES) and dataset.images.dtype == torch.uint8
         assert dataset.labels.dtype == torch.int64 and len(dataset) == expected
@@ -60,7 +62,7 @@ def test_loads_are_memoised_and_builds_deterministic():
 
 def test_stratified_splits_partition_the_data():
     labels = np.repeat(np.arange(4), [10, 11, 12, 13])
-    train, test = (D._stratified_indices(labels, split, seed=7) for split in D.SPLITS)
+    train, test = (D._stratified_indices(labels, split, seed=7) for split in R.SPLITS)
     assert not set(train) & set(test) and len(train) + len(test) == len(labels)
     assert np.bincount(labels[test]).tolist() == [2, 2, 2, 3]
 
@@ -76,8 +78,8 @@ def test_channels_one_and_three():
 
 def test_source_excludes_footwear_and_footwear_holds_only_it():
     footwear = {"Sandal", "Sneaker", "Ankle boot"}
-    assert not footwear & set(D.DATASETS["source"].class_names)
-    assert set(D.DATASETS["fashion_footwear"].class_names) == footwear
+    assert not footwear & set(R.DATASETS["source"].class_names)
+    assert set(R.DATASETS["fashion_footwear"].class_names) == footwear
     source = load_dataset("source", "train", RES, 1).images.numpy()
     source_images = {image.tobytes() for image in source}
     footwear_images = load_dataset("fashion_footwear", "train", RES, 1).images.numpy()
@@ -113,7 +115,7 @@ def test_train_and_test_crops_never_share_pixels(height, width):
     boundary = int(max(height, width) * 0.75)
     position = np.arange(max(height, width), dtype=np.uint8)  # pixel value = index along the longer axis
     image = np.broadcast_to(position[:, None] if long_axis == 0 else position[None, :], (height, width)).copy()
-    for split in D.SPLITS:
+    for split in R.SPLITS:
         rng = np.random.default_rng(0)
         boxes = D.crop_boxes(height, width, 500, split, rng)
         start = boxes[:, long_axis]
@@ -129,7 +131,7 @@ def test_train_and_test_crops_never_share_pixels(height, width):
 
 
 def test_crop_sides_have_the_same_range_in_both_splits():
-    sides = {split: D.crop_boxes(512, 512, 2000, split, np.random.default_rng(1))[:, 2] for split in D.SPLITS}
+    sides = {split: D.crop_boxes(512, 512, 2000, split, np.random.default_rng(1))[:, 2] for split in R.SPLITS}
     assert sides["train"].min() == sides["test"].min() == 16 and sides["train"].max() == sides["test"].max() == 43
 
 
@@ -211,13 +213,13 @@ def test_adm_center_crop_gives_a_square():
 #################################################################################
 
 def test_cli_list_and_preview(tmp_path, capsys):
-    D.main(["--list"])
+    show_datasets.main(["--list"])
     listing = capsys.readouterr().out
-    assert all(name in listing for name in D.DATASETS) and "60000" in listing
+    assert all(name in listing for name in R.DATASETS) and "60000" in listing
     out = tmp_path / "grid.png"
-    D.main(["--preview", "textures", "--split", "test", "--resolution", str(RES), "--out", str(out)])
+    show_datasets.main(["--preview", "textures", "--split", "test", "--resolution", str(RES), "--out", str(out)])
     assert Image.open(out).size == (8 * (RES + 2) + 2, 3 * (RES + 2) + 2)
     assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]  # no temporary file left behind
     with pytest.raises(SystemExit) as exit_info:
-        D.main(["--preview", "food101"])
+        show_datasets.main(["--preview", "food101"])
     assert exit_info.value.code == 2 and "pass root" in capsys.readouterr().err
