@@ -1,6 +1,7 @@
 # The tunebench reproduction DAG: pre-train the source DiT, then the Diff-Tuning comparison and forgetting curve,
 # then DEFT and its baselines on the image inverse problems, then DEFT motif scaffolding on Cα backbones.
-# Run: snakemake --cores 2 --configfile workflows/config/mini.yaml   (smoke.yaml for a minutes-long check)
+# Run: snakemake --profile workflows/profiles/local --configfile workflows/config/mini.yaml   (smoke.yaml for a
+# minutes-long check); the profile holds the resources rules share (default-resources).
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -23,7 +24,16 @@ include: "workflows/rules/deft.smk"
 include: "workflows/rules/protein.smk"
 
 
+# Every product of the DAG for the configured scale, intermediates included: Snakemake does not rerun a job whose
+# output was deleted while its dependents are up to date, so requesting every product makes a deleted intermediate
+# (and then only its dependents) run again.
 rule all:
     default_target: True
     input:
-        final_outputs(),
+        pretrain_outputs(),
+        features_outputs(),
+        difftune_outputs(),
+        difftune_studies_outputs(),
+        controlnet_outputs(),
+        deft_outputs(),
+        protein_outputs(),

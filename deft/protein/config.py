@@ -74,6 +74,12 @@ class HeadConfig:
         return values
 
 
+def head_name(fraction: float) -> str:
+    """Method name of the head sized at `fraction` of the prior ('deft-4' for 0.04): here, torch-free, because the
+    workflow names its head runs with it while planning."""
+    return f"deft-{round(100 * fraction):d}"
+
+
 @dataclass
 class MotifMasks:
     """Random training motifs: 1..max_segments contiguous segments covering min..max of the residues (ours)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from deft.protein.config import ProteinConfig
+from deft.protein.config import ProteinConfig, head_name
 from deft.protein.egnn import CalphaEgnn, ProteinHead, build_head_for_fraction
 from tunebench.models import ModelLoadError, load_pretrained
 
@@ -39,11 +39,6 @@ def build_heads(run: ProteinConfig, prior_parameters: int) -> dict[str, ProteinH
                                                          run.prior.relpos_max, length_unit(run),
                                                          run.head.init_scaling_bias)
             for fraction in run.head.fraction_list()}
-
-
-def head_name(fraction: float) -> str:
-    """Method name of the head sized at `fraction` of the prior."""
-    return f"deft-{round(100 * fraction):d}"
 
 
 def _class_name(folder: Path) -> str:

@@ -1,10 +1,12 @@
 # ControlNet convergence: a ControlNet branch per condition on each frozen base (the pre-trained model and the
 # Diff-Tuning-adapted one), fidelity curves, sudden-convergence steps and the relative acceleration.
 
+include: "helpers/controlnet.smk"
+
 
 rule control_train:
     input:
-        base=controlnet_base,
+        base=get_controlnet_base,
     output:
         model=directory(f"{RUNS}/controlnet/{{dataset}}/{{condition}}/{{base}}/controlnet"),
         summary=f"{RUNS}/controlnet/{{dataset}}/{{condition}}/{{base}}/summary.json",
@@ -44,16 +46,11 @@ rule controlnet_summary:
     benchmark:
         f"{RUNS}/benchmarks/controlnet_summary.tsv"
     params:
-        runs=lambda wildcards, input: " ".join(str(Path(path).parent) for path in input),
+        runs=controlnet_run_dirs,
         baseline=CONTROLNET["bases"][0],
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m difftune.controlnet.summary {params.runs} --baseline {params.baseline}"
         " --curves {output.curves} --results {output.results} > {log} 2>&1"
@@ -75,11 +72,6 @@ rule controlnet_table:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m difftune.controlnet.report table --results {input} --layout controlnet"
         " --out-dir {params.out_dir} --methods {params.bases} > {log} 2>&1"
@@ -98,10 +90,5 @@ rule controlnet_figure:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m difftune.controlnet.report figure controlnet --csv {input} --out {output} > {log} 2>&1"

@@ -2,6 +2,8 @@
 # trained from scratch where configured) → reconstructions of the test images by DEFT and every baseline that can
 # solve the task → PSNR/SSIM/LPIPS/KID and costs → table.
 
+include: "helpers/deft.smk"
+
 
 rule pretrain_uncond:
     input:
@@ -23,7 +25,6 @@ rule pretrain_uncond:
     resources:
         mem_mb=4000,
         runtime=60,
-        gpu=0,
     shell:
         "{params.python} -m tunebench.pretrain --scale {params.scale} --set model.pretrained={input.source}"
         " --set train.label_dropout=1.0 --set train.steps={params.steps} --out {params.run_dir} --no-progress"
@@ -92,7 +93,7 @@ rule deft_reconstruct:
         task=DEFT_TASK_PATTERN,
     input:
         backbone=DEFT_BACKBONE,
-        trained=deft_trained_input,
+        trained=get_deft_trained,
     output:
         recon=f"{RUNS}/deft/{{task}}/{{method}}/recon.npz",
         summary=f"{RUNS}/deft/{{task}}/{{method}}/summary.json",
@@ -125,8 +126,8 @@ rule deft_evaluate:
         task=DEFT_TASK_PATTERN,
     input:
         recon=rules.deft_reconstruct.output.recon,
-        train_summary=deft_train_summary_input,
-        features=extractor_input(),
+        train_summary=get_deft_train_summary,
+        features=FEATURE_NET,
     output:
         f"{RUNS}/metrics/deft_main/{{task}}/{{method}}.csv",
     log:
@@ -135,8 +136,8 @@ rule deft_evaluate:
         f"{RUNS}/benchmarks/deft_evaluate/{{task}}/{{method}}.tsv"
     params:
         recon_dir=subpath(input.recon, parent=True),
-        train=lambda wildcards, input: f"--train-summary {input.train_summary}" if input.train_summary else "",
-        extractor=deft_extractor_flags,
+        train=train_summary_flag,
+        extractor=scoring_extractor_flags,
         python=PYTHON,
     conda:
         CONDA_ENV
@@ -144,7 +145,6 @@ rule deft_evaluate:
     resources:
         mem_mb=2000,
         runtime=20,
-        gpu=0,
     shell:
         "{params.python} -m deft.evaluate --recon {params.recon_dir} {params.train} {params.extractor}"
         " --results {output} > {log} 2>&1"
@@ -163,11 +163,6 @@ rule deft_results:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m benchmarks.merge_results --out {output} {input} > {log} 2>&1"
 
@@ -188,11 +183,6 @@ rule deft_table:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m deft.report table --results {input} --layout deft --out-dir {params.out_dir}"
         " --methods {params.methods} > {log} 2>&1"

@@ -1,6 +1,8 @@
 # Diff-Tuning: retention set → fine-tune every (dataset × method) → sample → FID → table; chain-of-forgetting curve.
 # At paper scale fine-tuning reads latent caches (workflows/rules/latents.smk) when difftune.cache_latents is set.
 
+include: "helpers/difftune.smk"
+
 
 rule retention_set:
     input:
@@ -31,8 +33,8 @@ rule retention_set:
 rule finetune:
     input:
         pretrained=PRETRAINED,
-        retention=retention_input,
-        latents=latents_input,
+        retention=get_retention,
+        latents=get_latents,
     output:
         model=directory(f"{RUNS}/finetune/{{dataset}}/{{method}}/model"),
         summary=f"{RUNS}/finetune/{{dataset}}/{{method}}/summary.json",
@@ -42,7 +44,7 @@ rule finetune:
         f"{RUNS}/benchmarks/finetune/{{dataset}}/{{method}}.tsv"
     params:
         run_dir=subpath(output.summary, parent=True),
-        retention=lambda wildcards, input: f"--retention {input.retention}" if input.retention else "",
+        retention=retention_flag,
         variant=finetune_variant_flags,
         data=finetune_data_flag,
         latents=latents_flag,
@@ -91,9 +93,9 @@ rule sample_finetuned:
 # FID rows of one experiment's method; an ablation point at its default value scores the plain run's samples.
 rule fid_finetuned:
     input:
-        samples=lambda wildcards: f"{RUNS}/samples/{wildcards.dataset}/{model_run(wildcards)}",
+        samples=get_scored_samples,
         ref=f"{RUNS}/fid-refs/{{dataset}}",
-        features=extractor_input(),
+        features=FEATURE_NET,
     output:
         f"{RUNS}/metrics/{{experiment}}/{{dataset}}/{{method}}.csv",
     log:
@@ -112,7 +114,6 @@ rule fid_finetuned:
     resources:
         mem_mb=4000,
         runtime=10,
-        gpu=0,
     shell:
         "{params.python} -m benchmarks.fid calc --images {input.samples} --ref {input.ref}/*.npz"
         " {params.extractor} --results {output} --experiment {wildcards.experiment} --method {wildcards.method}"
@@ -132,11 +133,6 @@ rule difftune_results:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m benchmarks.merge_results --out {output} {input} > {log} 2>&1"
 
@@ -158,11 +154,6 @@ rule difftune_table:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m difftune.report table --results {input} --layout difftune --out-dir {params.out_dir}"
         " --methods {params.methods} --metric {params.metric} --baseline full_ft > {log} 2>&1"
@@ -173,7 +164,7 @@ rule forgetting_curve:
         finetuned=f"{RUNS}/finetune/{DIFFTUNE['forgetting']['dataset']}/{DIFFTUNE['forgetting']['method']}/model",
         pretrained=PRETRAINED,
         ref=f"{RUNS}/fid-refs/{DIFFTUNE['forgetting']['dataset']}",
-        features=extractor_input(),
+        features=FEATURE_NET,
     output:
         f"{RESULTS}/forgetting.csv",
     log:
@@ -213,11 +204,6 @@ rule forgetting_figure:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m difftune.report figure forgetting --csv {input} --out {output} --metric {params.metric}"
         " > {log} 2>&1"

@@ -1,6 +1,8 @@
 # Diff-Tuning's further experiments: the PEFT-compatibility table and one-knob ablations (τ, λ, retention ratio,
 # retention set size vs real source images). Runs are named by difftune.variants and trained by rule finetune.
 
+include: "helpers/difftune_studies.smk"
+
 
 rule retention_source:
     output:
@@ -15,11 +17,9 @@ rule retention_source:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-        gpu=0,
     shell:
         "{params.python} -m difftune.retention --kind source --dataset source --scale {params.scale}"
         " --n {params.n} --out {output} > {log} 2>&1"
@@ -39,11 +39,6 @@ rule finetune_params:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m difftune.param_rows --run {params.run_dir} --results {output}"
         " --experiment difftune_peft --method {wildcards.method} > {log} 2>&1"
@@ -62,11 +57,6 @@ rule peft_results:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m benchmarks.merge_results --out {output} {input} > {log} 2>&1"
 
@@ -87,11 +77,6 @@ rule peft_table:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m difftune.report table --results {input} --layout peft --out-dir {params.out_dir}"
         " --metric {params.metric} > {log} 2>&1"
@@ -99,7 +84,7 @@ rule peft_table:
 
 rule ablation_results:
     input:
-        lambda wildcards: ablation_metric_files(wildcards.knob),
+        get_ablation_metrics,
     output:
         f"{RESULTS}/ablation_{{knob}}.csv",
     log:
@@ -112,11 +97,6 @@ rule ablation_results:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m benchmarks.merge_results --out {output} {input} > {log} 2>&1"
 
@@ -137,11 +117,6 @@ rule ablation_figure:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m difftune.report figure ablation --csv {input} --out {output} --metric {params.metric}"
         " > {log} 2>&1"

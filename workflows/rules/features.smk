@@ -1,6 +1,8 @@
 # The local feature network (fid_local/kid_local; mini and smoke) and the reference statistics of every downstream
 # dataset (local features, or Inception at paper scale).
 
+include: "helpers/features.smk"
+
 
 rule feature_net:
     output:
@@ -20,7 +22,6 @@ rule feature_net:
     resources:
         mem_mb=6000,
         runtime=20,
-        gpu=0,
     shell:
         "{params.python} -m benchmarks.features --out {output} --epochs {params.epochs}"
         " --max-per-class {params.max_per_class} --resolution {params.resolution} > {log} 2>&1"
@@ -28,7 +29,7 @@ rule feature_net:
 
 rule fid_reference:
     input:
-        features=extractor_input(),
+        features=FEATURE_NET,
     output:
         directory(f"{RUNS}/fid-refs/{{dataset}}"),
     log:
@@ -46,7 +47,6 @@ rule fid_reference:
     resources:
         mem_mb=4000,
         runtime=10,
-        gpu=0,
     shell:
         "{params.python} -m benchmarks.fid ref --dataset {wildcards.dataset} {params.root} --split train"
         " {params.extractor} --resolution {params.resolution} --out-dir {output} > {log} 2>&1"

@@ -1,6 +1,8 @@
 # Paper scale (difftune.cache_latents): the VAE posteriors of each fine-tuning dataset's train split, both flips,
 # encoded once, so that every fine-tuning run on it samples latents instead of encoding each batch.
 
+include: "helpers/latents.smk"
+
 
 rule cache_latents:
     input:

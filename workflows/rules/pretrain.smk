@@ -1,6 +1,8 @@
 # Pre-train the "pre-trained" source model (mini/smoke; paper scale loads DiT-XL/2 from config paper.pretrained) and
 # sample a class grid from it.
 
+include: "helpers/pretrain.smk"
+
 
 rule pretrain_source:
     output:
@@ -20,7 +22,6 @@ rule pretrain_source:
     resources:
         mem_mb=4000,
         runtime=90,
-        gpu=0,
     shell:
         "{params.python} -m tunebench.pretrain --scale {params.scale} --out {params.run_dir} --no-progress > {log} 2>&1"
         " && cp {params.run_dir}/summary.json {output.summary}"
@@ -47,7 +48,6 @@ rule sample_source_grid:
     resources:
         mem_mb=2000,
         runtime=30,
-        gpu=0,
     shell:
         "{params.python} -m tunebench.sample --model {input.model} --out {output.samples} --seeds {params.seeds}"
         " --labels cycle --grid {output.grid} --no-progress > {log} 2>&1"

@@ -2,6 +2,8 @@
 # DEFT heads (4% and 9% of the prior) and the amortised model → motif problems from held-out chains → scaffolds by
 # every method → folding-free metrics → tables and a figure.
 
+include: "helpers/protein.smk"
+
 
 rule protein_prepare:
     output:
@@ -17,11 +19,9 @@ rule protein_prepare:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
     resources:
         mem_mb=2000,
         runtime=20,
-        gpu=0,
     shell:
         "{params.python} -m deft.protein.prepare --scale {params.scale} {params.root} --out {output.data} > {log} 2>&1"
         " && cp {output.data}/manifest.csv {output.manifest}"
@@ -42,11 +42,6 @@ rule protein_problems:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m deft.protein.problems --scale {params.scale} {params.root} --data {input.data}"
         " --out {output} > {log} 2>&1"
@@ -93,11 +88,8 @@ rule protein_prior_denoising:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
     resources:
         mem_mb=2000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m deft.protein.denoising --prior {input.prior} --problems {input.problems} --out {output}"
         " > {log} 2>&1"
@@ -118,7 +110,7 @@ rule protein_train_head:
         f"{RUNS}/benchmarks/protein_train/{{head}}.tsv"
     params:
         run_dir=subpath(output.summary, parent=True),
-        fraction=lambda wildcards: PROTEIN_HEADS[wildcards.head],
+        fraction=head_fraction,
         root=protein_data_flag(),
         scale=SCALE,
         python=PYTHON,
@@ -165,7 +157,7 @@ rule protein_sample:
     wildcard_constraints:
         method="|".join(PROTEIN_METHODS),
     input:
-        unpack(protein_model_input),
+        unpack(get_protein_model),
         problems=rules.protein_problems.output,
         prior=rules.protein_train_prior.output.model,
     output:
@@ -178,7 +170,7 @@ rule protein_sample:
     params:
         out_dir=subpath(output.samples, parent=True),
         sampler=protein_sampler,
-        model=lambda wildcards, input: f"--model {input.model}" if "model" in input.keys() else "",
+        model=protein_model_flag,
         root=protein_data_flag(),
         scale=SCALE,
         python=PYTHON,
@@ -201,7 +193,7 @@ rule protein_evaluate:
     input:
         problems=rules.protein_problems.output,
         samples=rules.protein_sample.output.samples,
-        train_summary=protein_train_summary,
+        train_summary=get_protein_train_summary,
     output:
         results=f"{RUNS}/metrics/protein/{{method}}.csv",
         per_sample=f"{RUNS}/metrics/protein/{{method}}.samples.csv",
@@ -211,15 +203,13 @@ rule protein_evaluate:
         f"{RUNS}/benchmarks/protein_evaluate/{{method}}.tsv"
     params:
         samples_dir=subpath(input.samples, parent=True),
-        train=lambda wildcards, input: f"--train-summary {input.train_summary}" if input.train_summary else "",
+        train=train_summary_flag,
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-        gpu=0,
     shell:
         "rm -f {output.results} && {params.python} -m deft.protein.evaluate --problems {input.problems}"
         " --samples {params.samples_dir} --method {wildcards.method} {params.train} --results {output.results}"
@@ -239,11 +229,6 @@ rule protein_results:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m benchmarks.merge_results --out {output} {input} > {log} 2>&1"
 
@@ -266,11 +251,6 @@ rule protein_table:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     shell:
         "({params.python} -m deft.protein.report table --results {input} --layout protein --out-dir {params.out_dir}"
         " --methods {params.methods} && {params.python} -m deft.protein.report table --results {input}"
@@ -288,16 +268,12 @@ rule protein_figure:
     benchmark:
         f"{RUNS}/benchmarks/protein_figure.tsv"
     params:
-        samples=lambda wildcards, input: " ".join(f"{m}={Path(p).parent}" for m, p in zip(PROTEIN_METHODS,
-                                                                                           input.samples)),
+        samples=protein_sample_dirs,
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 1
     resources:
         mem_mb=2000,
-        runtime=5,
-        gpu=0,
     shell:
         "{params.python} -m deft.protein.figure --problems {input.problems} --samples {params.samples}"
         " --out {output} > {log} 2>&1"

@@ -1,0 +1,90 @@
+# Helpers of DEFT on image inverse problems (workflows/rules/deft.smk). Which baselines run on which task is config
+# (deft.task_baselines), not decided here: building a task's operator needs torch, and planning imports none.
+# tests/test_workflow_plan.py checks each list against deft.baselines.supports on the task's operator.
+
+DEFT = config["deft"]
+# The frozen unconditional model of DEFT: trained by the DAG from the source model (mini/smoke), a local folder at
+# paper scale (e.g. ADM ImageNet-256 converted to diffusers).
+DEFT_BACKBONE = PAPER.get("deft_backbone") if PAPER_SCALE else f"{RUNS}/uncond/model"
+DEFT_TASK_PATTERN = "|".join(DEFT["tasks"])
+DEFT_METHOD_PATTERN = "|".join(["deft", "amortised", *DEFT["baselines"]])
+
+
+def check_deft_baselines():
+    """deft.task_baselines has an entry for every task of deft.tasks, naming only baselines of deft.baselines.
+
+    Entries of other tasks are ignored: Snakemake merges a --configfile into the Snakefile's default (mini) config
+    key by key, so a smoke run also sees the mini entries of tasks it does not run.
+    """
+    missing = [task for task in DEFT["tasks"] if task not in DEFT["task_baselines"]]
+    if missing:
+        raise WorkflowError(f"config key 'deft.task_baselines' has no entry for {missing} (tasks of deft.tasks); "
+                            "list the baselines that can solve each")
+    for task in DEFT["tasks"]:
+        unknown = [name for name in DEFT["task_baselines"][task] if name not in DEFT["baselines"]]
+        if unknown:
+            raise WorkflowError(f"config key 'deft.task_baselines.{task}': {unknown} not in deft.baselines "
+                                f"{DEFT['baselines']}")
+
+
+check_deft_baselines()
+
+
+def deft_data_flag():
+    """The DEFT CLIs' data.root override at paper scale (mini/smoke images come from installed packages)."""
+    return f"--set data.root={PAPER['deft_data_root']}" if PAPER_SCALE else ""
+
+
+def deft_trained_folder(task, method):
+    """Where the model a method samples from is trained: DEFT's head, the amortised model (None for baselines)."""
+    return {"deft": f"{RUNS}/deft/{task}/train", "amortised": f"{RUNS}/deft/{task}/amortised-train"}.get(method)
+
+
+def get_deft_trained(wildcards):
+    """The trained model a reconstruction needs (DEFT's head folder, the amortised model folder; none otherwise)."""
+    folder = deft_trained_folder(wildcards.task, wildcards.method)
+    return [f"{folder}/{'head' if wildcards.method == 'deft' else 'model'}"] if folder else []
+
+
+def deft_trained_flag(wildcards, input):
+    """`deft.reconstruct`'s flag for that model."""
+    if not input.trained:
+        return ""
+    return f"{'--head' if wildcards.method == 'deft' else '--conditional'} {input.trained}"
+
+
+def get_deft_train_summary(wildcards):
+    """The training summary whose stats give the method's training time (DEFT, amortised)."""
+    folder = deft_trained_folder(wildcards.task, wildcards.method)
+    return [f"{folder}/summary.json"] if folder else []
+
+
+def deft_methods(task):
+    """DEFT, the amortised model where configured, and the baselines configured for `task`."""
+    amortised = ["amortised"] if task in DEFT["amortised"] else []
+    return ["deft", *amortised, *DEFT["task_baselines"][task]]
+
+
+def deft_pairs():
+    """(task, method) of every reconstruction."""
+    return [(task, method) for task in DEFT["tasks"] for method in deft_methods(task)]
+
+
+def deft_metric_files():
+    """One results CSV per (task, method) of the DEFT comparison."""
+    return [f"{RUNS}/metrics/deft_main/{task}/{method}.csv" for task, method in deft_pairs()]
+
+
+def deft_outputs():
+    """Every DEFT product: heads, amortised models, reconstructions, results; the backbone at mini/smoke."""
+    products = [
+        *expand(f"{RUNS}/deft/{{task}}/train/head", task=DEFT["tasks"]),
+        *expand(f"{RUNS}/deft/{{task}}/amortised-train/model", task=DEFT["amortised"]),
+        *[f"{RUNS}/deft/{task}/{method}/recon.npz" for task, method in deft_pairs()],
+        *deft_metric_files(),
+        f"{RESULTS}/deft_main.csv",
+        f"{RESULTS}/tables/deft_main.md",
+    ]
+    if not PAPER_SCALE:
+        products.append(DEFT_BACKBONE)
+    return products
