@@ -22,7 +22,7 @@ import torch
 
 from benchmarks.fidelity import FidError, as_rgb_uint8, extract_features, kid_from_features, make_extractor
 from benchmarks.reconstruction_rows import metric_rows
-from benchmarks.lpips_metric import add_lpips_args
+from benchmarks.lpips_args import add_lpips_args
 from benchmarks.results import append_rows
 from deft.config import DeftConfig
 from tunebench.cli import run_cli
