@@ -12,16 +12,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from benchmarks.lpips_args import add_lpips_args
 from tunebench.cli import run_cli
 
 
 def main(argv: list[str] | None = None) -> None:
     """Compute PSNR, SSIM and LPIPS of --pred against --target and add the rows to --results."""
-    from benchmarks.reconstruction_rows import metric_rows
-    from benchmarks.lpips_metric import add_lpips_args
-    from benchmarks.results import append_rows
-    from tunebench.io import git_commit, load_npz_images
-
     parser = argparse.ArgumentParser(prog="python -m benchmarks.image_scores", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pred", type=Path, required=True, help=".npz of uint8 N×H×W×C 'images' (reconstructions)")
@@ -36,6 +32,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--guidance", type=float, default=None, help="provenance: guidance scale")
     add_lpips_args(parser)
     args = parser.parse_args(argv)
+    # the metrics import torch, lpips and pandas: only after parsing, so --help answers at once
+    from benchmarks.reconstruction_rows import metric_rows
+    from benchmarks.results import append_rows
+    from tunebench.io import git_commit, load_npz_images
+
     pred, target = (load_npz_images(path).transpose(0, 3, 1, 2) for path in (args.pred, args.target))
     shared = {column: getattr(args, column) for column in ("experiment", "method", "dataset", "seed", "scale", "model",
                                                            "steps", "sampler", "guidance", "reference", "config_hash")}

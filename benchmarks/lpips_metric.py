@@ -9,7 +9,6 @@ trunk is never reported under the LPIPS name.
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from pathlib import Path
 
@@ -18,11 +17,10 @@ import numpy as np
 import torch
 
 from benchmarks.image_metrics import ImageRangeError, MetricSummary, paired_images
+from benchmarks.lpips_args import ALEXNET_FILE
 from tunebench.config import ConfigError
 from tunebench.io import torch_load
 
-ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's file name, which lpips would download
-LPIPS_EXTRACTOR = "lpips-0.1.4-alex-v0.1"  # the `extractor` column of LPIPS result rows
 LPIPS_MIN_SIDE = 31  # smaller images vanish in AlexNet's second max-pool
 # Input convention, stated once: callers pass images in [0, 1] (or uint8), as for PSNR/SSIM; LPIPS itself expects
 # [-1, 1] (unlike DEFT's torchmetrics call in `eval/psnr.py`, which fed [0, 1] with normalize=False).
@@ -83,13 +81,6 @@ def load_lpips(weights_path: str | Path | None = None) -> tuple[lpips.LPIPS | No
         model = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)  # random trunk: no download
     model.net.load_state_dict(trunk_state_dict(torch_load(path), model.net))
     return model.eval(), None
-
-
-def add_lpips_args(parser: argparse.ArgumentParser) -> None:
-    """Add --lpips-weights, the one way every CLI takes the AlexNet trunk."""
-    parser.add_argument("--lpips-weights", default=None, metavar="PATH",
-                        help=f"torchvision AlexNet state dict ({ALEXNET_FILE}) for LPIPS; default "
-                             f"$TORCH_HOME/hub/checkpoints/{ALEXNET_FILE}; LPIPS is skipped when neither exists")
 
 
 #################################################################################

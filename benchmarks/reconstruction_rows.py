@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from benchmarks.image_metrics import psnr, ssim
-from benchmarks.lpips_metric import LPIPS_EXTRACTOR, lpips_distance
+from benchmarks.lpips_args import LPIPS_EXTRACTOR
+from benchmarks.lpips_metric import lpips_distance
 
 
 def metric_rows(pred, target, lpips_weights: str | None = None) -> list[dict]:

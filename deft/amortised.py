@@ -17,17 +17,9 @@ import argparse
 import logging
 import time
 
-import torch
-
-from deft.amortised_model import AmortisedConfig, build_conditional, condition, make_loss
 from deft.cli import add_task_args, resolve_task_run
-from deft.operators.tasks import build_operator
+from deft.config import AmortisedConfig
 from tunebench.cli import add_training_args, print_config, run_cli, setup_logging
-from tunebench.datasets import load_dataset
-from tunebench.io import git_commit, write_json
-from tunebench.models import count_parameters, export_dit
-from tunebench.schedule import Schedule
-from tunebench.training import ImageBatches, train, write_run_config
 
 log = logging.getLogger("deft.amortised")
 
@@ -44,6 +36,17 @@ def main(argv: list[str] | None = None) -> None:
         print_config(run)
         return
     setup_logging(args.out)
+    # the model, the data and the training loop import torch and diffusers: only once the flags ask for training
+    import torch
+
+    from deft.amortised_model import build_conditional, condition, make_loss
+    from deft.operators.tasks import build_operator
+    from tunebench.datasets import load_dataset
+    from tunebench.io import git_commit, write_json
+    from tunebench.models import count_parameters, export_dit
+    from tunebench.schedule import Schedule
+    from tunebench.training import ImageBatches, train, write_run_config
+
     channels, side = run.data.channels, run.data.resolution
     dataset = load_dataset(run.data.dataset, "train", side, channels, run.data.root)
     torch.manual_seed(run.train.seed)

@@ -5,10 +5,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import field
 from pathlib import Path
-from typing import ClassVar
 
 import torch
 from diffusers import DiTTransformer2DModel
@@ -19,24 +16,11 @@ from deft.config import DeftConfig
 from deft.objective import TRAIN_IDS_START, random_generators
 from deft.operators.base import Operator
 from deft.operators.tasks import build_operator
-from tunebench.config import ConfigError, TrainConfig
+from tunebench.config import ConfigError
 from tunebench.models import apply_dit_fixes, initialize_dit_weights, load_pretrained
 from tunebench.noise import SampleNoise
 from tunebench.sampling import chunked
 from tunebench.schedule import Schedule, ddim_update
-
-
-@dataclasses.dataclass
-class AmortisedConfig(DeftConfig):
-    """DEFT's task and image settings with the backbone's pre-training recipe (TrainConfig defaults + scale)."""
-
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-    # Mini: 4000 steps of 64 (half the backbone's 8000): ~12 min per task on 2 cores.
-    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = {
-        scale: {**{k: v for k, v in overrides.items() if k != "train"},
-                **({"train": {"steps": 4000}} if scale == "mini" else {})}
-        for scale, overrides in DeftConfig.SCALE_OVERRIDES.items()}
 
 
 def condition_channels(run: DeftConfig, channels: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from deft.config import DeftConfig
-from deft.operators.tasks import TASK_PRESETS
+from deft.operators.task_settings import TASK_PRESETS
 from tunebench.cli import add_config_args, config_from_args
 from tunebench.config import ConfigError
 

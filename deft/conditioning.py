@@ -18,7 +18,7 @@ import torch
 
 from deft.config import HeadConfig
 from deft.operators.base import Operator
-from deft.operators.tasks import TaskConfig
+from deft.operators.task_settings import TaskConfig
 
 
 def stack_kind(operator: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from deft.operators.tasks import TaskConfig, check_task
+from deft.operators.task_settings import TaskConfig, check_task
 from tunebench.config import ConfigError, RunConfig, SampleConfig, TrainConfig
 
 
@@ -129,6 +129,19 @@ class DeftConfig(RunConfig):
                               f"[1, {self.diffusion.num_train_timesteps}] or null")
         if self.sample.sampler != "ddim":
             raise ConfigError(f"config key 'sample.sampler' is {self.sample.sampler!r}; DEFT samples with 'ddim'")
+
+
+@dataclass
+class AmortisedConfig(DeftConfig):
+    """DEFT's task and image settings with the backbone's pre-training recipe (TrainConfig defaults + scale)."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    # Mini: 4000 steps of 64 (half the backbone's 8000): ~12 min per task on 2 cores.
+    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = {
+        scale: {**{k: v for k, v in overrides.items() if k != "train"},
+                **({"train": {"steps": 4000}} if scale == "mini" else {})}
+        for scale, overrides in DeftConfig.SCALE_OVERRIDES.items()}
 
 
 def _int_list(text: str, key: str) -> list[int]:

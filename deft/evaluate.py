@@ -17,17 +17,15 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from benchmarks.fidelity import FidError, as_rgb_uint8, extract_features, kid_from_features, make_extractor
-from benchmarks.reconstruction_rows import metric_rows
-from benchmarks.lpips_metric import add_lpips_args
-from benchmarks.results import append_rows
+from benchmarks.lpips_args import add_lpips_args
 from deft.config import DeftConfig
 from tunebench.cli import run_cli
 from tunebench.config import config_hash, from_dict
-from tunebench.io import git_commit, load_npz_images, read_json
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("deft.evaluate")
 TRUTH_REFERENCE = "test-truth"  # KID compares with the ground-truth test images, as DEFT/RED-diff do
@@ -46,6 +44,8 @@ def training_seconds(stats_path: Path) -> float:
 def kid_rows(pred: torch.Tensor, truth: torch.Tensor, kind: str, features: str | None,
              inception_weights: str | None) -> list[dict]:
     """kid_{kind} of the reconstructions against the truth images (a skipped row when Inception has no weights)."""
+    from benchmarks.fidelity import FidError, extract_features, kid_from_features, make_extractor
+
     extractor, reason = make_extractor(kind, features, inception_weights)
     if extractor is None:
         return [{"metric": f"kid_{kind}", "value": None, "extractor": "inception-v3-compat",
@@ -87,6 +87,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--inception-weights", default=None, help="torch-fidelity Inception weights (kid_inception)")
     add_lpips_args(parser)
     args = parser.parse_args(argv)
+    # the metrics import torch, lpips, torch-fidelity and pandas: only after parsing, so --help answers at once
+    import torch
+
+    from benchmarks.fidelity import as_rgb_uint8
+    from benchmarks.reconstruction_rows import metric_rows
+    from benchmarks.results import append_rows
+    from tunebench.io import git_commit, load_npz_images, read_json
+
     summary = read_json(args.recon / "summary.json")
     pred, truth = (torch.from_numpy(load_npz_images(args.recon / name)).permute(0, 3, 1, 2)
                    for name in ("recon.npz", "truth.npz"))

@@ -14,6 +14,7 @@ import pandas as pd
 from benchmarks.report_cli import add_table_command, report_parser, run_table_command
 from benchmarks.results import ResultsError
 from benchmarks.tables import Cell, Column, Table, mark_best, ordered, protocol_caption, seed_phrase, select, summarise
+from deft.operators.task_settings import TASK_PRESETS
 from tunebench.cli import run_cli
 
 DEFT_COLUMNS = (Column("psnr", "PSNR↑", +1, 2), Column("ssim", "SSIM↑", +1, 3), Column("lpips", "LPIPS↓", -1, 3),
@@ -25,8 +26,6 @@ DEFT_COLUMNS = (Column("psnr", "PSNR↑", +1, 2), Column("ssim", "SSIM↑", +1, 
 
 def time_ratios(rows: pd.DataFrame, against: tuple[str, ...] = ("dps", "reddiff")) -> str:
     """'Total time of DPS / DEFT: …' per task: the paper's speed-up claim counts DEFT's training time."""
-    from deft.operators.tasks import TASK_PRESETS  # here, as in deft_table: the operators import torch
-
     totals = rows[rows["metric"] == "time_total_s"].groupby(["dataset", "method"])["value"].mean()
     parts = []
     for task in ordered(rows["dataset"], TASK_PRESETS):
@@ -40,8 +39,6 @@ def time_ratios(rows: pd.DataFrame, against: tuple[str, ...] = ("dps", "reddiff"
 
 def deft_table(rows: pd.DataFrame, name: str, methods: list[str] | None = None, metric: str = "kid_local") -> Table:
     """DEFT Table 1: methods grouped by task (the dataset column): quality, KID (`metric`), network passes and time."""
-    from deft.operators.tasks import TASK_PRESETS
-
     columns = [dataclasses.replace(c, metric=metric) if c.metric == "kid_local" else c for c in DEFT_COLUMNS]
     metrics = [c.metric for c in columns]
     rows = select(rows, metrics, methods)

@@ -14,22 +14,9 @@ import argparse
 import logging
 import time
 
-import torch
-
-from deft.backbone import load_backbone
 from deft.cli import add_deft_args, resolve_deft
-from deft.conditioning import stack_channels
-from deft.data import finetune_set
-from deft.head import build_head
-from deft.objective import make_deft_loss
-from deft.operators.tasks import build_operator
 from tunebench.cli import add_training_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError
-from tunebench.io import git_commit, input_fingerprint, write_json
-from tunebench.models import count_parameters, export_pretrained
-from tunebench.schedule import Schedule
-from tunebench.speed import compute_record
-from tunebench.training import ImageBatches, train, write_run_config
 
 log = logging.getLogger("deft.train")
 
@@ -46,6 +33,21 @@ def main(argv: list[str] | None = None) -> None:
         print_config(run)
         return
     setup_logging(args.out)
+    # the models and the training loop import torch and diffusers: only once the flags ask for training
+    import torch
+
+    from deft.backbone import load_backbone
+    from deft.conditioning import stack_channels
+    from deft.data import finetune_set
+    from deft.head import build_head
+    from deft.objective import make_deft_loss
+    from deft.operators.tasks import build_operator
+    from tunebench.io import git_commit, input_fingerprint, write_json
+    from tunebench.models import count_parameters, export_pretrained
+    from tunebench.schedule import Schedule
+    from tunebench.speed import compute_record
+    from tunebench.training import ImageBatches, train, write_run_config
+
     backbone = load_backbone(run.model.pretrained, chunk=run.sample.compute_chunk)
     channels, side = backbone.channels, backbone.sample_size
     if (side, channels) != (run.data.resolution, run.data.channels):

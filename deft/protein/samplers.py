@@ -19,13 +19,11 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from deft.protein.config import ProteinConfig
+from deft.protein.config import METHODS, ProteinConfig
 from deft.protein.diffusion import CentredNoise, centre
 from deft.protein.objectives import deft_eps
 from tunebench.sampling import chunked
 from tunebench.schedule import Schedule, ddim_update
-
-METHODS = ("unconditional", "replacement", "dps", "deft", "amortised")
 
 
 @dataclass

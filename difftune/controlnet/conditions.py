@@ -30,8 +30,8 @@ from skimage.feature import canny
 from skimage.filters import gaussian, threshold_otsu
 from skimage.transform import downscale_local_mean
 
-CONDITIONS = ("canny", "blur", "lowres", "segmentation", "inpaint")
-CHANNELS = {"canny": 1, "blur": 3, "lowres": 3, "segmentation": 1, "inpaint": 4}
+from difftune.controlnet.config import CONDITIONS
+
 CANNY_SIGMA = 1.0
 BLUR_SIGMA = 2.0
 LOWRES_FACTOR = 4

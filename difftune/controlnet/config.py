@@ -7,14 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from difftune.controlnet.conditions import CONDITIONS
 from tunebench.config import ConfigError, RunConfig
+
+# The conditions `difftune.controlnet.conditions` computes, and their channels, as plain data: it imports
+# scikit-image, which the CLI's --help should not wait for.
+CONDITIONS = ("canny", "blur", "lowres", "segmentation", "inpaint")
+CHANNELS = {"canny": 1, "blur": 3, "lowres": 3, "segmentation": 1, "inpaint": 4}
 
 @dataclass
 class ControlConfig:
     """What the branch sees and how its control fidelity is scored during training."""
 
-    condition: str = "canny"  # a key of difftune.controlnet.conditions.CONDITIONS
+    condition: str = "canny"  # one of CONDITIONS
     num_blocks: int | None = None  # copied blocks; None = half the base's blocks (PixArt-δ: 13 of 28)
     eval_images: int = 64  # held-out images whose conditions are scored at every checkpoint (seeds 0..N-1)
     eval_sample_steps: int = 50  # sampler steps of those samples (guidance 1: the condition is the guidance)

@@ -19,26 +19,13 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
 
-import torch
-
-from difftune.controlnet.config import ControlTrainConfig
-from difftune.controlnet.model import ControlledDiT, DiTControlNet, export_controlnet
-from difftune.controlnet.conditions import (CHANNELS, CONDITIONS, chance_fidelity, convergence_threshold, fidelity,
-                               make_conditions)
+from difftune.controlnet.config import CHANNELS, CONDITIONS, ControlTrainConfig
 from tunebench.cli import (add_config_args, add_training_args, config_from_args, flag_overrides, print_config,
                            run_cli, setup_logging)
 from tunebench.config import ConfigError
-from tunebench.datasets import load_dataset
-from tunebench.io import git_commit, input_fingerprint, read_json, to_uint8, write_csv, write_json
-from tunebench.models import count_parameters, load_dit, null_class
-from tunebench.pretraining import load_training_data, make_loss
-from tunebench.sampling import sample_batches
-from tunebench.training import ImageBatches, train, write_run_config
 
 log = logging.getLogger("difftune.controlnet.train")
-EVAL_SEED = 20_240_613  # orders the test split for the held-out evaluation images
 CURVE_COLUMNS = ("step", "condition", "mean", "std", "n", "chance", "threshold")
 
 
@@ -66,6 +53,12 @@ def resolve_run(args: argparse.Namespace) -> ControlTrainConfig:
 
 def make_batches(run: ControlTrainConfig, dataset):
     """batches(step) → {images, labels, controls}: the step's images and their conditions."""
+    import torch
+
+    from difftune.controlnet.conditions import make_conditions
+    from tunebench.io import to_uint8
+    from tunebench.training import ImageBatches
+
     source = ImageBatches(dataset, run.train.batch_size, run.train.seed, hflip=False)
 
     def batches(step: int) -> dict:
@@ -77,49 +70,6 @@ def make_batches(run: ControlTrainConfig, dataset):
     return batches
 
 
-class FidelityProbe:
-    """Samples the held-out evaluation images from their conditions and scores how well the samples follow them."""
-
-    def __init__(self, run: ControlTrainConfig, out_dir: Path, vae=None):
-        """Fix the evaluation images (a seeded draw from the test split), their conditions, labels and seeds."""
-        test = load_dataset(run.data.dataset, "test", run.data.resolution, run.data.channels, run.data.root)
-        count = min(run.control.eval_images, len(test))
-        order = torch.randperm(len(test), generator=torch.Generator().manual_seed(EVAL_SEED))[:count]
-        items = [test[int(i)] for i in order]
-        self.images = torch.stack([image for image, _ in items]).permute(0, 2, 3, 1).numpy()
-        self.labels = [int(label) for _, label in items]
-        self.controls = torch.from_numpy(make_conditions(run.control.condition, self.images))
-        self.run, self.vae, self.folder = run, vae, out_dir / "fidelity"
-        self.chance = chance_fidelity(run.control.condition, self.images)
-        given = run.control.threshold
-        self.threshold = convergence_threshold(run.control.condition, self.chance) if given is None else given
-        self.sample = type(run.sample)(**{**vars(run.sample), "steps": run.control.eval_sample_steps,
-                                          "guidance_scale": 1.0})
-
-    def path(self, step: int) -> Path:
-        """The score file of one evaluation step."""
-        return self.folder / f"step-{step:07d}.json"
-
-    def __call__(self, step: int, model: ControlledDiT) -> None:
-        """Score the model at `step` (skipped when a resumed run already has that step's file)."""
-        if self.path(step).is_file():
-            return
-        device = next(model.parameters()).device
-        seeds = list(range(len(self.labels)))
-        chunks = [images for _, images in sample_batches(
-            model, self.run.diffusion, self.sample, seeds, self.labels, vae=self.vae,
-            vae_scaling=self.run.model.vae_scaling, device=device, progress=False, controls=self.controls)]
-        scores = fidelity(self.run.control.condition, self.images, to_uint8(torch.cat(chunks).cpu()))
-        write_json(self.path(step), {"step": step, "condition": self.run.control.condition,
-                                     "mean": float(scores.mean()), "std": float(scores.std(ddof=1)),
-                                     "n": len(scores), "chance": self.chance, "threshold": self.threshold})
-        log.info("step %d: %s fidelity %.4f", step, self.run.control.condition, scores.mean())
-
-    def curve(self) -> list[dict]:
-        """Every evaluated step's scores, by step."""
-        return sorted((read_json(path) for path in self.folder.glob("step-*.json")), key=lambda row: row["step"])
-
-
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, train the branch with fidelity probes, export it."""
     args = parse_args(argv)
@@ -128,6 +78,16 @@ def main(argv: list[str] | None = None) -> None:
         print_config(run)
         return
     setup_logging(args.out)
+    # the models, data and training loop import torch, diffusers and scikit-image: only once the flags ask to train
+    import torch
+
+    from difftune.controlnet.fidelity_probe import FidelityProbe
+    from difftune.controlnet.model import ControlledDiT, DiTControlNet, export_controlnet
+    from tunebench.io import git_commit, input_fingerprint, write_csv, write_json
+    from tunebench.models import count_parameters, load_dit, null_class
+    from tunebench.pretraining import load_training_data, make_loss
+    from tunebench.training import train, write_run_config
+
     torch.manual_seed(run.train.seed)
     base = load_dit(run.model.pretrained)
     dataset, vae = load_training_data(run, base)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks import throughput
+from benchmarks import throughput, throughput_bench
 from tunebench import pretrain
 from tunebench.config import ConfigError, resolve
 from tunebench.speed import count_flops, peak_flops, precision_scope, prepare_model
@@ -26,16 +26,16 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "OMP_NUM_TH
 
 def test_flops_of_dit_xl2_and_the_sd_vae_are_counted_not_estimated():
     run = resolve("paper")
-    forward = throughput.count_forward_flops(run)
+    forward = throughput_bench.count_forward_flops(run)
     # The DiT paper's 118.6 "Gflops" for XL/2 at 256 are multiply-adds: 2 FLOPs each.
     assert 2 * 118.5e9 < forward < 2 * 119.0e9
-    training = throughput.count_training_flops(run)
+    training = throughput_bench.count_training_flops(run)
     assert training == pytest.approx(712.0e9, rel=1e-3)  # forward + backward = 3.0 forwards, not 6·N·tokens
     assert training < 6 * 675e6 * 256
-    vae = throughput.sd_vae_architecture()
-    assert throughput.decode_flops(vae, run) == pytest.approx(622.2e9, rel=2e-3)
-    encode = throughput.count_module_flops(lambda: throughput.sd_vae_architecture(), (1, 3, 256, 256),
-                                           lambda module, x: module.encode(x).latent_dist.mean)
+    vae = throughput_bench.sd_vae_architecture()
+    assert throughput_bench.decode_flops(vae, run) == pytest.approx(622.2e9, rel=2e-3)
+    encode = throughput_bench.count_module_flops(throughput_bench.sd_vae_architecture, (1, 3, 256, 256),
+                                                 lambda module, x: module.encode(x).latent_dist.mean)
     assert encode == pytest.approx(272.7e9, rel=2e-3)
 
 
@@ -66,17 +66,17 @@ def test_smoke_benchmark_writes_tidy_rows_and_agreement(tmp_path):
                      "--batch-sizes", "2", "--precisions", "bf16", "--warmup", "1", "--iterations", "1",
                      "--out", str(out)])
     rows = pd.read_csv(out)
-    assert list(rows.columns) == list(throughput.COLUMNS)
+    assert list(rows.columns) == list(throughput_bench.COLUMNS)
     assert list(zip(rows.workload, rows.precision)) == [
         ("train", "bf16"), ("sample_ddim50_cfg", "bf16"), ("features", "bf16")]
     assert (rows.images_per_s > 0).all() and rows.mfu.isna().all()  # no peak is known for a CPU
     assert rows.device.str.contains("cores").all()
     run = resolve("smoke")
     train = rows[rows.workload == "train"].iloc[0]
-    assert train.gflops_per_image == pytest.approx(throughput.count_training_flops(run) / 1e9, abs=1e-3)
+    assert train.gflops_per_image == pytest.approx(throughput_bench.count_training_flops(run) / 1e9, abs=1e-3)
     ddim = rows[rows.workload == "sample_ddim50_cfg"].iloc[0]
     assert ddim.sampler_steps == 50 and ddim.guidance == 1.5 and ddim.seeds == "0-1"
-    assert ddim.gflops_per_image == pytest.approx(100 * throughput.count_forward_flops(run) / 1e9, abs=1e-3)
+    assert ddim.gflops_per_image == pytest.approx(100 * throughput_bench.count_forward_flops(run) / 1e9, abs=1e-3)
     assert rows[rows.workload == "features"].resolution.eq(299).all()
     table = (tmp_path / "bench.md").read_text()
     assert table.count("| bf16 |") == 3 and "cores" in table.splitlines()[0]

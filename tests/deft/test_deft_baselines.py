@@ -8,6 +8,7 @@ from deft.backbone import FrozenEps
 from deft.baselines.pigdm import pigdm_vector
 from deft.baselines import (BASELINES, DDRMConfig, DPSConfig, RedDiffConfig, config_for, run_baseline,
                             supports)
+from deft.method_names import BASELINE_NAMES
 from tests.deft.gaussian import GaussianPrior
 from deft.operators.base import DenseLinear, LinearOperator, Operator
 from tunebench.config import DiffusionConfig
@@ -91,6 +92,10 @@ def _run(name, prior, schedule, op, y, seeds, **changes):
     """`run_baseline` with the fast test settings of `name`, updated by `changes`."""
     config = config_for(name, **{**FAST[name], **changes})
     return run_baseline(name, prior, schedule, op, y, SampleNoise(seeds), config)
+
+
+def test_the_light_names_are_the_registry_s_in_its_order():
+    assert BASELINE_NAMES == tuple(BASELINES)  # the CLIs offer them without importing the samplers
 
 
 @pytest.mark.parametrize("name", sorted(BASELINES))

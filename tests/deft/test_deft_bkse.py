@@ -13,7 +13,8 @@ import torch
 import deft.operators.bkse
 from deft.operators.bkse import (DEFAULT_OPTIONS, BkseBlur, KernelWizard, KernelWizardOptions, ResidualBlockNoBN, expected_layout,
                        kernel_latent, load_kernel_wizard)
-from deft.operators.tasks import build_operator, task_config
+from deft.operators.task_settings import task_config
+from deft.operators.tasks import build_operator
 from tunebench.config import ConfigError
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -13,7 +13,8 @@ from deft.operators.linear import (Convolution2D, avgpool_matrix, bicubic_matrix
 from deft.operators.masks import FREEFORM_LABEL, box_mask, freeform_mask, mask_batch, random_missing_fraction
 from deft.operators.nonlinear import NONLINEAR_BLUR_LABEL, PhaseRetrieval
 from deft.operators.base import DenseLinear
-from deft.operators.tasks import OPERATORS, TASK_PRESETS, TaskConfig, build_operator, task_config
+from deft.operators.task_settings import OPERATOR_NAMES, TASK_PRESETS, TaskConfig, task_config
+from deft.operators.tasks import OPERATORS, build_operator
 from tunebench.config import ConfigError
 
 SVD_OPS = ["inpaint_box", "inpaint_random", "inpaint_freeform", "sr_avgpool", "sr_bicubic", "deblur_gauss"]
@@ -374,6 +375,10 @@ def test_registry_and_presets():
         task = task_config(name)
         assert task.name == name and task.operator in OPERATORS
         assert build_operator(task, torch.arange(2), 16, 3).name == task.operator
+
+
+def test_the_settings_name_the_registry_s_operators_in_its_order():
+    assert OPERATOR_NAMES == tuple(OPERATORS)  # the light settings check names; the registry builds them
     assert task_config("inpaint") == TaskConfig()  # the defaults are DEFT's inpainting task
     assert task_config("inpaint").sigma_y == 0.05 and task_config("deblur_motion").sigma_y == 0.025
     assert task_config("sr4").factor == 4 and task_config("sr4").sigma_y == 0.0

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from difftune.controlnet.conditions import (CHANNELS, CONDITIONS, convergence_step, edge_f1, fidelity, inpaint_mask,
-                               make_conditions, relative_acceleration)
+from difftune.controlnet.conditions import (convergence_step, edge_f1, fidelity, inpaint_mask, make_conditions,
+                                            relative_acceleration)
+from difftune.controlnet.config import CHANNELS, CONDITIONS
 
 
 def _squares(count=3, side=32, seed=0):

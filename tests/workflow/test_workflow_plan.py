@@ -14,7 +14,8 @@ import yaml
 
 from deft.baselines import supports
 from deft.config import DeftConfig
-from deft.operators.tasks import TASK_PRESETS, build_operator
+from deft.operators.task_settings import TASK_PRESETS
+from deft.operators.tasks import build_operator
 from tunebench.config import resolve
 
 ROOT = Path(__file__).resolve().parents[2]

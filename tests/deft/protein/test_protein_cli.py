@@ -9,6 +9,7 @@ import pytest
 from benchmarks.results import read_results
 from deft.protein import denoising, evaluate, figure, prepare, problems, report, sample, train
 from deft.protein.motif_problems import load_problems
+from deft.protein.motif_sampling import sample_problems
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +154,7 @@ def test_samples_do_not_depend_on_batching_across_problems(pipeline):
     outputs = []
     for batch_size, chunk in ((2, 2), (6, 4)):
         run = resolve("smoke", {"sample": {"batch_size": batch_size, "compute_chunk": chunk}}, cls=ProteinConfig)
-        coords, seeds, cost = sample.sample_problems("dps", prior, run, problem_list, 3, dps_scale=0.5)
+        coords, seeds, cost = sample_problems("dps", prior, run, problem_list, 3, dps_scale=0.5)
         outputs.append(coords)
         assert cost["prior_vjps_per_sample"] == run.sample.steps
     assert np.allclose(outputs[0], outputs[1], atol=1e-5)
