@@ -19,7 +19,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from benchmarks.fid_defaults import BATCH_SIZE
@@ -104,8 +103,14 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from benchmarks.feature_net import read_meta
-    from benchmarks.fidelity import (compare, dataset_reference, extract_features, load_reference, make_extractor,
-                                     read_images)
+    from benchmarks.fidelity import (
+        compare,
+        dataset_reference,
+        extract_features,
+        load_reference,
+        make_extractor,
+        read_images,
+    )
     extractor = make_extractor("local", args.features)[0]
     resolution = read_meta(args.features)["resolution"]
     _, ref_path = dataset_reference(SOURCE_DATASET, "test", extractor, resolution, args.ref_dir, args.batch_size)

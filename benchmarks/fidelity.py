@@ -17,12 +17,12 @@ import numpy as np
 import torch
 import torch_fidelity
 from PIL import Image
+from torch.utils.data import DataLoader
 from torch_fidelity.defaults import DEFAULTS
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from torch_fidelity.utils import create_feature_extractor
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from benchmarks import feature_net as local_features

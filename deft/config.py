@@ -68,7 +68,7 @@ class DeftData:
 
 @dataclass
 class BaselineSettings:
-    """Scale-wide settings of the baselines (their per-task step sizes are in `TASK_SETTINGS` of each `deft.baselines` module)."""
+    """Scale-wide settings of the baselines (per-task step sizes: each `deft.baselines` module's `TASK_SETTINGS`)."""
 
     steps: int | None = None  # None: each method's published count (DPS/RED-diff 1000, ΠGDM/DDNM 100, DDRM 20)
 

@@ -20,8 +20,8 @@ def _permuted(split_size: int, seed: int) -> torch.Tensor:
 
 
 def _selection(run: DeftConfig) -> dict[str, tuple]:
-    """{'finetune': (dataset, split, indices), 'test': (dataset, split, indices)}; each split is opened once and nothing is
-    decoded; errors name the key to change when a split is too small."""
+    """{'finetune': (dataset, split, indices), 'test': (dataset, split, indices)}; each split is opened once and
+    nothing is decoded; errors name the key to change when a split is too small."""
     d = run.images
     shared = d.finetune_split == d.test_split
     splits = {split: load_dataset(run.data.dataset, split, run.data.resolution, run.data.channels, run.data.root)

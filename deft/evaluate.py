@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     run = summary["run_config"]
     comparable = "" if summary.get("comparable", True) else (
         f"operator {summary['operator']} is a seeded stand-in: not comparable to published numbers")
-    shared = {"extractor": "", "experiment": args.experiment, "method": summary["method"], "dataset": summary["task"], "seed": 0,
+    shared = {"extractor": "", "experiment": args.experiment, "method": summary["method"], "dataset": summary["task"],
+              "seed": 0,
               "scale": summary["scale"], "model": summary["backbone"], "steps": summary["steps"],
               "sampler": summary["sampler"], "guidance": None, "n_samples": summary["n_images"],
               "reference": TRUTH_REFERENCE, "git_commit": git_commit(),

@@ -16,8 +16,8 @@ from deft.config import DeftConfig
 from deft.data import test_set, to_model_range
 from deft.head import HTransformHead
 from deft.method_names import TRAINED
-from deft.sampler import deft_sample
 from deft.operators.tasks import build_operator
+from deft.sampler import deft_sample
 from tunebench.config import ConfigError
 from tunebench.models import load_pretrained, read_sidecar
 from tunebench.noise import SampleNoise

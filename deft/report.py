@@ -58,8 +58,10 @@ def deft_table(rows: pd.DataFrame, name: str, methods: list[str] | None = None, 
         table.rows.extend(group)
     table.caption = (f"{time_ratios(rows)}PSNR and SSIM on [0, 1] images (data_range 1), LPIPS (AlexNet, v0.1), "
                      f"{metric} ×10³ against "
-                     "the ground-truth test images; NFE = network evaluations (the frozen model's; the amortised model's "
-                     "own) and VJPs = backprops through the frozen model, per image; wall seconds to train (DEFT's head) and to reconstruct all test images, and their total; "
+                     "the ground-truth test images; NFE = network evaluations (the frozen model's; the amortised "
+                     "model's "
+                     "own) and VJPs = backprops through the frozen model, per image; wall seconds to train (DEFT's "
+                     "head) and to reconstruct all test images, and their total; "
                      f"{seed_phrase(rows, ['method', 'dataset', 'metric'])}; best per task in bold (↑ higher, ↓ lower "
                      f"is better). {protocol_caption(rows)}")
     return table

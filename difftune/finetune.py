@@ -19,8 +19,15 @@ import time
 from typing import TYPE_CHECKING
 
 from difftune.config import METHODS, PEFT_METHODS, FineTuneConfig
-from tunebench.cli import (add_config_args, add_training_args, config_from_args, flag_overrides, print_config,
-                           run_cli, setup_logging)
+from tunebench.cli import (
+    add_config_args,
+    add_training_args,
+    config_from_args,
+    flag_overrides,
+    print_config,
+    run_cli,
+    setup_logging,
+)
 from tunebench.config import ConfigError
 
 if TYPE_CHECKING:

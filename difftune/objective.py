@@ -1,8 +1,8 @@
 """The chain-of-forgetting objective: target and retention images in one batch, t drawn from mirrored power laws.
 
 Official code (`train.py`, lines 210–281): target t ~ P(t) ∝ (t+1)^τ over t = 0..T-1 (t = 0 least noisy), retention
-t ~ P(t) ∝ (T-t)^τ, retention labels forced to the null class, one forward pass, total = mean(target) + λ·mean(retention).
-The weighting is done by importance-sampling t, not by multiplying the loss.
+t ~ P(t) ∝ (T-t)^τ, retention labels forced to the null class, one forward pass, total = mean(target) +
+λ·mean(retention). The weighting is done by importance-sampling t, not by multiplying the loss.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tunebench.cli import run_cli
 from difftune.config import FineTuneConfig
+from tunebench.cli import run_cli
 from tunebench.config import ConfigError, config_hash, from_dict
 
 

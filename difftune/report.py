@@ -25,11 +25,26 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.figures import metric_label, plot_lines, require_columns, save_figure, single_metric
-from benchmarks.report_cli import (add_figure_command, add_table_command, report_parser, run_figure_command,
-                                   run_table_command)
+from benchmarks.report_cli import (
+    add_figure_command,
+    add_table_command,
+    report_parser,
+    run_figure_command,
+    run_table_command,
+)
 from benchmarks.results import ResultsError
-from benchmarks.tables import (DASH, Cell, Column, Table, mark_best, ordered, protocol_caption, seed_phrase, select,
-                               summarise)
+from benchmarks.tables import (
+    DASH,
+    Cell,
+    Column,
+    Table,
+    mark_best,
+    ordered,
+    protocol_caption,
+    seed_phrase,
+    select,
+    summarise,
+)
 from difftune.variants import parse_variant
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError

@@ -10,7 +10,8 @@ import tomllib
 
 import pytest
 
-from tests.import_graph import REPO_ROOT as ROOT, cli_modules, parse_modules
+from tests.import_graph import REPO_ROOT as ROOT
+from tests.import_graph import cli_modules, parse_modules
 from tunebench.console import CLI_MODULES, SCRIPTS, script_name
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}

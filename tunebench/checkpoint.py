@@ -149,9 +149,9 @@ def load_checkpoint(path: str | Path, model, ema, optimizer, run: RunConfig,
     """Restore model, EMA, optimiser and RNG from `path` (in place) and return the step to continue from."""
     path = Path(path)
     state = check_checkpoint(path, run, inputs)
-    for module, name in ((model, "model"), (ema, "ema")):
+    for module, name in ((model, "model"), (ema, "ema")):  # _read calls the lambda at once, with this module
         missing, unexpected = _read(path / f"{name}.safetensors",
-                                    lambda file: safetensors.torch.load_model(module, str(file), strict=False))
+                                    lambda file: safetensors.torch.load_model(module, str(file), strict=False))  # noqa: B023
         if missing or unexpected:
             raise CheckpointError(f"{path / name}.safetensors does not match the model "
                                   f"(missing {missing[:3]}, unexpected {unexpected[:3]})")

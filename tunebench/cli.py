@@ -9,8 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tunebench.config import (SCALES, ConfigError, RunConfig, check_overrides, load_yaml, parse_set, resolve,
-                              to_dict)
+from tunebench.config import SCALES, RunConfig, check_overrides, load_yaml, parse_set, resolve, to_dict
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:

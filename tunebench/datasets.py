@@ -16,9 +16,22 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from tunebench.dataset_registry import (CROP_SETS, DATASETS, FOLDER_LAYOUT, FOOTWEAR_CLASSES, FOOTWEAR_PER_CLASS,
-                                        IMAGE_EXTENSIONS, SEEDS, SOURCE_CROPS_PER_PHOTO, SOURCE_FASHION_CLASSES,
-                                        SOURCE_PHOTOS, SPLITS, STRATIFIED_TEST_FRACTION, DatasetError, DatasetSpec)
+from tunebench.dataset_registry import (
+    CROP_SETS,
+    DATASETS,
+    FOLDER_LAYOUT,
+    FOOTWEAR_CLASSES,
+    FOOTWEAR_PER_CLASS,
+    IMAGE_EXTENSIONS,
+    SEEDS,
+    SOURCE_CROPS_PER_PHOTO,
+    SOURCE_FASHION_CLASSES,
+    SOURCE_PHOTOS,
+    SPLITS,
+    STRATIFIED_TEST_FRACTION,
+    DatasetError,
+    DatasetSpec,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,7 @@ import argparse
 import logging
 import time
 
-from tunebench.cli import (add_config_args, add_training_args, config_from_args, print_config, run_cli,
-                           setup_logging)
+from tunebench.cli import add_config_args, add_training_args, config_from_args, print_config, run_cli, setup_logging
 
 log = logging.getLogger("tunebench.pretrain")
 

@@ -20,8 +20,16 @@ from torchvision.utils import make_grid
 
 from tunebench.cli import config_from_args
 from tunebench.config import ConfigError, RunConfig, to_dict
-from tunebench.io import (atomic_path, git_commit, read_json, remove_temporaries, save_npz, save_png, to_uint8,
-                          write_json)
+from tunebench.io import (
+    atomic_path,
+    git_commit,
+    read_json,
+    remove_temporaries,
+    save_npz,
+    save_png,
+    to_uint8,
+    write_json,
+)
 from tunebench.models import load_dit, load_vae, null_class, read_sidecar
 from tunebench.sampling import labels_for_seeds, sample_batches
 from tunebench.speed import prepare_model

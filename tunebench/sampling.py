@@ -1,8 +1,8 @@
 """Sampling loops: DDPM with learned variance (DiT respacing) and DDIM, classifier-free guidance, per-sample seeds.
 
 Image i depends only on seed i: each sample owns a CPU `torch.Generator` (`SampleNoise`) for its initial noise and
-every step's noise, and the model always runs on `compute_chunk` rows (the last chunk padded), so neither the batch size nor
-the position of a sample in its batch changes a single bit of its output.
+every step's noise, and the model always runs on `compute_chunk` rows (the last chunk padded), so neither the batch
+size nor the position of a sample in its batch changes a single bit of its output.
 """
 
 from __future__ import annotations
@@ -95,7 +95,8 @@ def labels_for_seeds(seeds: list[int], mode: str, num_classes: int, null: int) -
     try:
         chosen = [int(part) for part in mode.split(",")]
     except ValueError:
-        raise ValueError(f"labels must be 'uniform', 'cycle', 'null' or a comma list of class ids, got {mode!r}")
+        raise ValueError(
+            f"labels must be 'uniform', 'cycle', 'null' or a comma list of class ids, got {mode!r}") from None
     bad = [c for c in chosen if not 0 <= c < num_classes]
     if bad:
         raise ValueError(f"class ids {bad} are outside [0, {num_classes})")

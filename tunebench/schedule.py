@@ -103,7 +103,8 @@ class Schedule:
         return (xt - (1 - abar).sqrt() * eps) / abar.sqrt()
 
 
-def ddim_update(step: Step, x0: torch.Tensor, eps: torch.Tensor, eta: float, noise: torch.Tensor | None) -> torch.Tensor:
+def ddim_update(step: Step, x0: torch.Tensor, eps: torch.Tensor, eta: float,
+                noise: torch.Tensor | None) -> torch.Tensor:
     """x_s = sqrt(ᾱ_s)·x̂0 + c1·z + c2·ε (z = `noise`, needed only when c1 > 0)."""
     c1, c2 = step.coefficients(eta)
     out = step.abar_s ** 0.5 * x0 + c2 * eps

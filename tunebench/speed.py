@@ -18,7 +18,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from tunebench.config import PRECISIONS, ConfigError
 
-
 # Dense peak TFLOP/s (no sparsity) by device-name fragment, checked in order (NVIDIA H100 whitepaper: H100 SXM5 989.4
 # bf16 / 494.7 TF32 / 66.9 fp32; the H200 has the H100 SXM's compute; PCIe H100 and A100 from their datasheets).
 PEAK_TFLOPS: tuple[tuple[str, dict[str, float]], ...] = (

@@ -19,8 +19,7 @@ from accelerate import Accelerator
 from diffusers.utils.torch_utils import randn_tensor
 from tqdm.auto import tqdm
 
-from tunebench.checkpoint import (CheckpointError, check_checkpoint, list_checkpoints, load_checkpoint,
-                                  save_checkpoint)
+from tunebench.checkpoint import CheckpointError, check_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from tunebench.config import ConfigError, RunConfig, to_dict
 from tunebench.diffusion import GaussianDiffusion
 from tunebench.io import atomic_path, write_json

@@ -11,8 +11,16 @@ from dataclasses import dataclass
 
 import torch
 
-from deft.baselines.common import (TINY, conjugate_gradient, ddim_noise, denoise_with_vjp, has_pinv, image_shape,
-                                   pinv_start, step_bar)
+from deft.baselines.common import (
+    TINY,
+    conjugate_gradient,
+    ddim_noise,
+    denoise_with_vjp,
+    has_pinv,
+    image_shape,
+    pinv_start,
+    step_bar,
+)
 from deft.operators.base import LinearOperator, Operator, SVDOperator
 from tunebench.noise import SampleNoise
 from tunebench.schedule import Schedule, ddim_update
@@ -67,7 +75,8 @@ def sample(eps_model, schedule: Schedule, op: Operator, y: torch.Tensor, noise: 
     for step in step_bar(steps, "PiGDM", progress):
         def inner_product(x0: torch.Tensor) -> torch.Tensor:
             """⟨sg(v), x̂0⟩ per image, with v at the detached x̂0 (r_t² = 1 − ᾱ_t)."""
-            v = pigdm_vector(op, y, x0.detach(), 1 - step.abar_t, config.cg_iterations)
+            # Called only within this step, so `step` is always the step it belongs to.
+            v = pigdm_vector(op, y, x0.detach(), 1 - step.abar_t, config.cg_iterations)  # noqa: B023
             return (v * x0).flatten(1).sum(1)
 
         eps, x0, grad, _ = denoise_with_vjp(eps_model, step, x, inner_product)

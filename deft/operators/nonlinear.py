@@ -11,8 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deft.operators.linear import OnDevice, motion_kernel, scaled_odd_size
 from deft.operators.base import Operator
+from deft.operators.linear import OnDevice, motion_kernel, scaled_odd_size
 
 NONLINEAR_BLUR_LABEL = "seeded non-linear blur stand-in (not bkse GOPRO_wVAE; numbers not comparable to published ones)"
 

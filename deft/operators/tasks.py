@@ -10,10 +10,10 @@ import functools
 
 import torch
 
+from deft.operators.base import Operator
 from deft.operators.linear import Inpainting, deblur_gauss, deblur_gauss_dps, deblur_motion, sr_avgpool, sr_bicubic
 from deft.operators.masks import FREEFORM_LABEL, mask_batch
 from deft.operators.nonlinear import HDR, NonlinearBlurStandin, PhaseRetrieval
-from deft.operators.base import Operator
 from deft.operators.task_settings import TaskConfig, check_task
 
 
@@ -40,8 +40,8 @@ def _bkse_blur(weights: str, resolution: int, channels: int, seed: int, sigma_y:
 
 
 def _nonlinear_blur(task: TaskConfig, image_ids: torch.Tensor, resolution: int, channels: int) -> Operator:
-    """bkse's KernelWizard (deft.operators.bkse.BkseBlur, comparable to published numbers) when task.bkse_weights names the
-    GOPRO_wVAE.pth file, its kernel code drawn from task.nl_seed; otherwise the seeded stand-in (not comparable).
+    """bkse's KernelWizard (deft.operators.bkse.BkseBlur, comparable to published numbers) when task.bkse_weights names
+    the GOPRO_wVAE.pth file, its kernel code drawn from task.nl_seed; otherwise the seeded stand-in (not comparable).
 
     BkseBlur raises ConfigError naming task.bkse_weights when the file is missing or is not a KernelWizard state
     dict, or when the images are not 3-channel with a side that is a multiple of 128.

@@ -69,7 +69,8 @@ class HeadConfig:
         try:
             values = [float(v) for v in self.fractions.split(",") if v.strip()]
         except ValueError:
-            raise ConfigError(f"config key 'head.fractions' = {self.fractions!r} must be comma-separated numbers") from None
+            raise ConfigError(
+                f"config key 'head.fractions' = {self.fractions!r} must be comma-separated numbers") from None
         if not values or min(values) <= 0 or max(values) >= 1:
             raise ConfigError(f"config key 'head.fractions' = {self.fractions!r} must list fractions in (0, 1)")
         return values

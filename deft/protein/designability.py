@@ -29,8 +29,8 @@ def load_plugin(spec: str, weights: str | Path) -> ScRmsd:
     if not module_name or not factory_name:
         raise ConfigError(f"--designability {spec!r} must be 'package.module:factory'")
     if not Path(weights).exists():
-        raise ConfigError(f"--designability-weights {weights} does not exist; point it at the local ProteinMPNN/ESMFold "
-                          "weights (nothing is downloaded)")
+        raise ConfigError(f"--designability-weights {weights} does not exist; point it at the local "
+                          "ProteinMPNN/ESMFold weights (nothing is downloaded)")
     try:
         factory = getattr(importlib.import_module(module_name), factory_name)
     except (ImportError, AttributeError) as err:

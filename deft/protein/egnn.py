@@ -23,7 +23,6 @@ from deft.protein.config import ProteinDiffusion
 from deft.protein.diffusion import centre, protein_schedule
 from tunebench.models import count_parameters
 
-
 RBF_CENTRES = torch.linspace(0.2, 1.6, 15)  # nm: Cα–Cα bond (0.38) to contact distances
 RBF_WIDTH = 0.1  # nm
 

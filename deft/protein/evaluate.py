@@ -1,14 +1,16 @@
 """Score one method's scaffolds on every motif problem and append tidy result rows.
 
     python -m deft.protein.evaluate --problems runs/mini/protein/problems --samples runs/mini/protein/samples/deft-4 \\
-        --method deft-4 --train-summary runs/mini/protein/deft-4/summary.json --results runs/mini/metrics/protein/deft-4.csv
+        --method deft-4 --train-summary runs/mini/protein/deft-4/summary.json \\
+        --results runs/mini/metrics/protein/deft-4.csv
 
 Per problem (the `dataset` column): success rate and solved (≥ 1 success, the paper's convention), the share with
-the motif placed (motif RMSD under the threshold, geometry aside), median motif RMSD, valid-bond and clash-free fractions, P-SEA helix/strand/coil fractions, radius of gyration (and the native
-window's), pairwise TM-score diversity of the first `TM_SAMPLES` samples, and the method's cost. Success is the
-folding-free stand-in of `success` (motif RMSD, Cα–Cα bonds, clashes). The paper's scRMSD (ProteinMPNN + ESMFold)
-is added by a --designability plug-in with local weights (deft.protein.designability); without one its rows are
-written empty with the reason. Also writes --per-sample CSV when given.
+the motif placed (motif RMSD under the threshold, geometry aside), median motif RMSD, valid-bond and clash-free
+fractions, P-SEA helix/strand/coil fractions, radius of gyration (and the native window's), pairwise TM-score diversity
+of the first `TM_SAMPLES` samples, and the method's cost. Success is the folding-free stand-in of `success` (motif
+RMSD, Cα–Cα bonds, clashes). The paper's scRMSD (ProteinMPNN + ESMFold) is added by a --designability plug-in with
+local weights (deft.protein.designability); without one its rows are written empty with the reason. Also writes
+--per-sample CSV when given.
 """
 
 from __future__ import annotations

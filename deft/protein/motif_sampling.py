@@ -11,8 +11,8 @@ import torch
 from deft.protein.config import ProteinConfig
 from deft.protein.diffusion import CentredNoise, protein_schedule
 from deft.protein.motif_problems import Problem, motif_tensors
-from deft.protein.scoring import per_sample_metrics
 from deft.protein.samplers import sample_motif
+from deft.protein.scoring import per_sample_metrics
 
 log = logging.getLogger("deft.protein.sample")  # the CLI's name: the sweep logs for `deft.protein.sample`
 SWEEP_SEED_OFFSET = 500_000  # the DPS sweep's seeds never coincide with the reported samples' seeds

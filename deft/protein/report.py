@@ -13,8 +13,18 @@ import pandas as pd
 
 from benchmarks.report_cli import add_table_command, report_parser, run_table_command
 from benchmarks.results import ResultsError
-from benchmarks.tables import (DASH, Cell, Column, Table, mark_best, ordered, protocol_caption, protocol_values,
-                               select, summarise)
+from benchmarks.tables import (
+    DASH,
+    Cell,
+    Column,
+    Table,
+    mark_best,
+    ordered,
+    protocol_caption,
+    protocol_values,
+    select,
+    summarise,
+)
 from tunebench.cli import run_cli
 
 PROTEIN_QUALITY_COLUMNS = (
@@ -66,9 +76,9 @@ def protein_table(rows: pd.DataFrame, name: str, methods: list[str] | None = Non
     table.group_starts.append(len(table.rows))
     table.rows.append([Cell("Solved"), *totals])
     samples = protocol_values(rows, "n_samples")
-    table.caption = (f"Motif scaffolding: share of the {'/'.join(samples)} samples per problem that succeed; ✓ = solved "
-                     "(at least one success, the paper's convention); last row: problems solved; best per row in "
-                     f"bold. {protocol_caption(rows)}")
+    table.caption = (f"Motif scaffolding: share of the {'/'.join(samples)} samples per problem that succeed; "
+                     "✓ = solved (at least one success, the paper's convention); last row: problems solved; "
+                     f"best per row in bold. {protocol_caption(rows)}")
     return table
 
 
@@ -90,7 +100,8 @@ def protein_quality_table(rows: pd.DataFrame, name: str, methods: list[str] | No
         mark_best([row[index] for row in table.rows], column)
     native = rows.loc[rows["metric"] == "radius_of_gyration_native", "value"].mean()
     table.caption = (f"Motif scaffolding, means over the {len(_problem_order(rows))} problems: success rate, share of "
-                     "samples with the motif placed (its half of the criterion alone), median Kabsch motif RMSD, Cα–Cα bonds within tolerance, samples without Cα clashes, P-SEA helix and "
+                     "samples with the motif placed (its half of the criterion alone), median Kabsch motif RMSD, "
+                     "Cα–Cα bonds within tolerance, samples without Cα clashes, P-SEA helix and "
                      f"strand content, radius of gyration (native windows: {native:.1f} Å), mean pairwise TM-score "
                      "of the first 20 samples (lower = more diverse), trained parameters (DEFT heads: only the head), "
                      "training and sampling wall time, prior evaluations and VJPs through it per sample. "

@@ -1,7 +1,8 @@
 """Sample scaffolds for every motif problem with one method (see `deft.protein.samplers`).
 
     python -m deft.protein.sample deft --scale mini --problems runs/mini/protein/problems \\
-        --prior runs/mini/protein/prior/model --model runs/mini/protein/deft-4/model --out runs/mini/protein/samples/deft-4
+        --prior runs/mini/protein/prior/model --model runs/mini/protein/deft-4/model \\
+        --out runs/mini/protein/samples/deft-4
     python -m deft.protein.sample dps --scale mini --problems ... --prior ... --out ...
 
 DPS first sweeps `dps.scales` on `dps.sweep_samples` samples per problem (seeds disjoint from the final ones) and

@@ -36,7 +36,8 @@ def problem_summary(problem: Problem, samples: np.ndarray, metrics: list[dict],
             "bond_valid": float(column["bond_valid_fraction"].mean()),
             "clash_free": float((column["clashes"] == 0).mean()),
             "helix": float(column["helix_fraction"].mean()), "strand": float(column["strand_fraction"].mean()),
-            "coil": float(column["coil_fraction"].mean()), "radius_of_gyration": float(column["radius_of_gyration"].mean()),
+            "coil": float(column["coil_fraction"].mean()),
+            "radius_of_gyration": float(column["radius_of_gyration"].mean()),
             "radius_of_gyration_native": radius_of_gyration(problem.window),
             "tm_diversity": pairwise_tm_diversity(list(samples[:TM_SAMPLES]))}
 

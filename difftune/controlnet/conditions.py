@@ -8,7 +8,7 @@ generated sample:
 | --- | --- | --- |
 | canny | Canny edges of the grey image (σ = `CANNY_SIGMA`), 1 channel | edge F1 with a 1-pixel tolerance |
 | blur | Gaussian blur (σ = `BLUR_SIGMA`), 3 channels | PSNR (dB) between the blurred sample and the condition |
-| lowres | 4× area downsampling, shown nearest-upsampled, 3 channels | PSNR (dB) between the downsampled sample and the condition |
+| lowres | 4× area downsampling, shown nearest-upsampled, 3 channels | PSNR (dB): downsampled sample vs condition |
 | segmentation | Otsu threshold of the grey image, 1 channel | IoU of the two foreground masks |
 | inpaint | the image with its centre half-square removed, plus the mask, 4 channels | PSNR (dB) on the kept pixels |
 

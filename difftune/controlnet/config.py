@@ -22,7 +22,8 @@ class ControlConfig:
     num_blocks: int | None = None  # copied blocks; None = half the base's blocks (PixArt-δ: 13 of 28)
     eval_images: int = 64  # held-out images whose conditions are scored at every checkpoint (seeds 0..N-1)
     eval_sample_steps: int = 50  # sampler steps of those samples (guidance 1: the condition is the guidance)
-    # Sudden-convergence threshold of the fidelity score; None = difftune.controlnet.conditions.convergence_threshold (relative
+    # Sudden-convergence threshold of the fidelity score; None = difftune.controlnet.conditions.convergence_threshold
+    # (relative
     # to the chance score of the probe images, so one rule fits every condition and dataset).
     threshold: float | None = None
 

@@ -18,8 +18,13 @@ import matplotlib.pyplot as plt  # Agg: benchmarks.figures selects it on import
 import pandas as pd
 
 from benchmarks.figures import plot_lines, require_columns, save_figure
-from benchmarks.report_cli import (add_figure_command, add_table_command, report_parser, run_figure_command,
-                                   run_table_command)
+from benchmarks.report_cli import (
+    add_figure_command,
+    add_table_command,
+    report_parser,
+    run_figure_command,
+    run_table_command,
+)
 from benchmarks.tables import Cell, Column, Table, mark_best, ordered, protocol_caption, seed_phrase, summarise
 from tunebench.cli import run_cli
 

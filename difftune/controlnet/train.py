@@ -6,9 +6,9 @@
         --out runs/mini/controlnet/mnist5k/canny/diff_tuning
 
 The branch (difftune.controlnet.model) learns the standard denoising loss (uniform t, 10% label dropout) on the training
-split of data.dataset, its condition computed from each image (difftune.controlnet.conditions). At step 0 and at every checkpoint
-the current (non-EMA) weights sample control.eval_images held-out test images from their conditions (seed i for
-image i, the image's own label, guidance 1) and score the control fidelity; a resumed run keeps the scores it has.
+split of data.dataset, its condition computed from each image (difftune.controlnet.conditions). At step 0 and at every
+checkpoint the current (non-EMA) weights sample control.eval_images held-out test images from their conditions (seed i
+for image i, the image's own label, guidance 1) and score the control fidelity; a resumed run keeps the scores it has.
 Writes OUT/config.json, OUT/checkpoints/, OUT/stats.jsonl, OUT/fidelity/step-NNNNNNN.json,
 OUT/fidelity.csv (step, score mean and std, chance score, threshold), OUT/controlnet/ (the trained branch,
 save_pretrained) and OUT/summary.json.
@@ -21,8 +21,15 @@ import logging
 import time
 
 from difftune.controlnet.config import CHANNELS, CONDITIONS, ControlTrainConfig
-from tunebench.cli import (add_config_args, add_training_args, config_from_args, flag_overrides, print_config,
-                           run_cli, setup_logging)
+from tunebench.cli import (
+    add_config_args,
+    add_training_args,
+    config_from_args,
+    flag_overrides,
+    print_config,
+    run_cli,
+    setup_logging,
+)
 from tunebench.config import ConfigError
 
 log = logging.getLogger("difftune.controlnet.train")

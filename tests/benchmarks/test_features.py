@@ -8,8 +8,15 @@ import torch
 from torch_fidelity.utils import create_feature_extractor
 
 from benchmarks import features
-from benchmarks.feature_net import (FEATURE_LAYER, FIDELITY_NAME, FeatureNetError, load_feature_net, read_meta,
-                                    save_feature_net, train_feature_net)
+from benchmarks.feature_net import (
+    FEATURE_LAYER,
+    FIDELITY_NAME,
+    FeatureNetError,
+    load_feature_net,
+    read_meta,
+    save_feature_net,
+    train_feature_net,
+)
 from tunebench.cli import run_cli
 from tunebench.dataset_registry import DOWNSTREAM_DATASETS, SOURCE_DATASET
 from tunebench.datasets import load_dataset

@@ -10,7 +10,7 @@ import torchvision
 
 from benchmarks import image_scores, lpips_metric
 from benchmarks.image_metrics import ImageRangeError, psnr, ssim
-from benchmarks.lpips_metric import ALEXNET_FILE, lpips_distance, lpips_per_image, load_lpips
+from benchmarks.lpips_metric import ALEXNET_FILE, load_lpips, lpips_distance, lpips_per_image
 from benchmarks.results import read_results
 from tunebench.config import ConfigError
 

@@ -5,12 +5,11 @@ import torch
 from diffusers import UNet2DModel
 
 from deft.backbone import FrozenEps
+from deft.baselines import BASELINES, DDRMConfig, DPSConfig, RedDiffConfig, config_for, run_baseline, supports
 from deft.baselines.pigdm import pigdm_vector
-from deft.baselines import (BASELINES, DDRMConfig, DPSConfig, RedDiffConfig, config_for, run_baseline,
-                            supports)
 from deft.method_names import BASELINE_NAMES
-from tests.deft.gaussian import GaussianPrior
 from deft.operators.base import DenseLinear, LinearOperator, Operator
+from tests.deft.gaussian import GaussianPrior
 from tunebench.config import DiffusionConfig
 from tunebench.noise import SampleNoise
 from tunebench.schedule import Schedule

@@ -1,4 +1,5 @@
-"""bkse's KernelWizard (deft.operators.bkse): module tree and parameter count of the default options, weights-only checkpoint
+"""bkse's KernelWizard (deft.operators.bkse): module tree and parameter count of the default options, weights-only
+checkpoint
 loading with key checks, the BkseBlur operator and its wiring into deft.operators.tasks.
 
 GOPRO_wVAE.pth itself is not available here: checkpoints are state dicts of randomly initialised KernelWizards,
@@ -11,8 +12,16 @@ import pytest
 import torch
 
 import deft.operators.bkse
-from deft.operators.bkse import (DEFAULT_OPTIONS, BkseBlur, KernelWizard, KernelWizardOptions, ResidualBlockNoBN, expected_layout,
-                       kernel_latent, load_kernel_wizard)
+from deft.operators.bkse import (
+    DEFAULT_OPTIONS,
+    BkseBlur,
+    KernelWizard,
+    KernelWizardOptions,
+    ResidualBlockNoBN,
+    expected_layout,
+    kernel_latent,
+    load_kernel_wizard,
+)
 from deft.operators.task_settings import task_config
 from deft.operators.tasks import build_operator
 from tunebench.config import ConfigError

@@ -9,12 +9,12 @@ import torch
 from deft.backbone import FrozenEps
 from deft.conditioning import stack_channels
 from deft.config import DeftConfig
-from tests.deft.gaussian import GaussianPrior
 from deft.head import HTransformHead, build_head
 from deft.objective import make_deft_loss, predict_with_head
 from deft.operators.base import DenseLinear
-from deft.sampler import deft_sample
 from deft.operators.tasks import build_operator
+from deft.sampler import deft_sample
+from tests.deft.gaussian import GaussianPrior
 from tunebench.config import ConfigError, resolve
 from tunebench.noise import SampleNoise
 from tunebench.schedule import Schedule

@@ -8,11 +8,18 @@ import scipy.ndimage
 import torch
 import torch.nn.functional as F
 
-from deft.operators.linear import (Convolution2D, avgpool_matrix, bicubic_matrix, deblur_gauss_matrix, motion_kernel,
-                             scaled_odd_size, sr_avgpool)
+from deft.operators.base import DenseLinear
+from deft.operators.linear import (
+    Convolution2D,
+    avgpool_matrix,
+    bicubic_matrix,
+    deblur_gauss_matrix,
+    motion_kernel,
+    scaled_odd_size,
+    sr_avgpool,
+)
 from deft.operators.masks import FREEFORM_LABEL, box_mask, freeform_mask, mask_batch, random_missing_fraction
 from deft.operators.nonlinear import NONLINEAR_BLUR_LABEL, PhaseRetrieval
-from deft.operators.base import DenseLinear
 from deft.operators.task_settings import OPERATOR_NAMES, TASK_PRESETS, TaskConfig, task_config
 from deft.operators.tasks import OPERATORS, build_operator
 from tunebench.config import ConfigError

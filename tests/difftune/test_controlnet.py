@@ -11,8 +11,8 @@ from benchmarks.results import read_results
 from benchmarks.tables import to_markdown
 from difftune.controlnet import summary as control_summary
 from difftune.controlnet import train as control_train
-from difftune.controlnet.model import ControlledDiT, DiTControlNet, export_controlnet, load_controlnet
 from difftune.controlnet.conditions import chance_fidelity, convergence_threshold
+from difftune.controlnet.model import ControlledDiT, DiTControlNet, export_controlnet, load_controlnet
 from difftune.controlnet.report import controlnet_table
 from tunebench.config import ConfigError, resolve
 from tunebench.sampling import sample_batches

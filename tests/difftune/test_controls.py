@@ -1,10 +1,17 @@
-"""ControlNet conditions and control-fidelity scores (difftune.controlnet.conditions): shapes, ranges and what each score rewards."""
+"""ControlNet conditions and control-fidelity scores (difftune.controlnet.conditions): shapes, ranges and what each
+score rewards."""
 
 import numpy as np
 import pytest
 
-from difftune.controlnet.conditions import (convergence_step, edge_f1, fidelity, inpaint_mask, make_conditions,
-                                            relative_acceleration)
+from difftune.controlnet.conditions import (
+    convergence_step,
+    edge_f1,
+    fidelity,
+    inpaint_mask,
+    make_conditions,
+    relative_acceleration,
+)
 from difftune.controlnet.config import CHANNELS, CONDITIONS
 
 

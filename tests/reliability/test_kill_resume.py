@@ -24,8 +24,8 @@ import safetensors.torch
 import torch
 from PIL import Image
 
-from benchmarks.results import RESULT_COLUMNS, _read_text_rows, merge
 from benchmarks.merge_results import main as results_main
+from benchmarks.results import RESULT_COLUMNS, _read_text_rows, merge
 from tunebench import pretrain, sample
 from tunebench.checkpoint import list_checkpoints
 from tunebench.io import read_json, torch_load
@@ -291,11 +291,13 @@ def test_killed_metric_writes_leave_old_or_new_files_never_partial(tmp_path):
         out.mkdir()
         jobs.append((start(["-c", WRITER, str(out)], out.with_suffix(".log")), out.with_suffix(".log")))
     torn = 0
+    # The lambdas are polled by kill_when before the next iteration, so they read this iteration's log and out.
     for kill, (out, (proc, log)) in enumerate(zip(outs, jobs)):
         if kill % 2:  # while a temporary file exists, i.e. mid-write
-            kill_when(proc, lambda: "ready" in log.read_text() and bool(hidden_entries(out)), log, poll_s=0.0)
+            kill_when(proc, lambda: "ready" in log.read_text() and bool(hidden_entries(out)), log,  # noqa: B023
+                      poll_s=0.0)
         else:  # at a random moment
-            kill_when(proc, lambda: "ready" in log.read_text(), log, then_s=rng.uniform(0.0, 0.5))
+            kill_when(proc, lambda: "ready" in log.read_text(), log, then_s=rng.uniform(0.0, 0.5))  # noqa: B023
         torn += bool(hidden_entries(out))
         text = (out / "scores.csv").read_text()
         assert text in (contents[0][0], contents[1][0]), "scores.csv is neither the old nor the new complete file"

@@ -6,7 +6,6 @@ import pytest
 from tunebench import pretrain, sample
 from tunebench.config import ConfigError
 
-
 LATENT = ["--scale", "smoke", "--set", "model.sample_size=8", "--set", "model.in_channels=4",
           "--set", "model.patch_size=2", "--set", "sample.guided_channels=3"]
 

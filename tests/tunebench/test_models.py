@@ -7,8 +7,17 @@ import pytest
 import torch
 from diffusers import DiTTransformer2DModel
 
-from tunebench.models import (ModelLoadError, apply_dit_fixes, build_dit, count_parameters, drop_labels, export_dit,
-                              load_dit, null_class, read_sidecar)
+from tunebench.models import (
+    ModelLoadError,
+    apply_dit_fixes,
+    build_dit,
+    count_parameters,
+    drop_labels,
+    export_dit,
+    load_dit,
+    null_class,
+    read_sidecar,
+)
 
 
 def _inputs(model, n=6, seed=0):

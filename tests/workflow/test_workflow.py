@@ -153,7 +153,8 @@ def test_unknown_config_key_stops_the_run(workdir):
 
 def test_wrong_type_names_the_key(workdir):
     bad = workdir / "bad-type.yaml"
-    bad.write_text((workdir / "workflows/config/smoke.yaml").read_text().replace("retention_n: 16", "retention_n: many"))
+    smoke = (workdir / "workflows/config/smoke.yaml").read_text()
+    bad.write_text(smoke.replace("retention_n: 16", "retention_n: many"))
     result = snakemake("--configfile", str(bad), "--dry-run", cwd=workdir)
     assert result.returncode != 0 and "retention_n" in result.stdout + result.stderr
 

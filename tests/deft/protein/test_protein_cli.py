@@ -136,7 +136,8 @@ def test_designability_is_skipped_with_a_note_or_scored_by_a_plugin(pipeline, tm
                    str(tmp_path)])
     rows = read_results(scored).set_index("metric")
     assert (rows.loc["sc_rmsd_median", "value"] == 0).all()
-    assert (rows.loc["designable_success_rate", "value"].to_numpy() == rows.loc["success_rate", "value"].to_numpy()).all()
+    designable = rows.loc["designable_success_rate", "value"].to_numpy()
+    assert (designable == rows.loc["success_rate", "value"].to_numpy()).all()
     from tunebench.cli import run_cli
     with pytest.raises(SystemExit):
         run_cli(evaluate.main, ["--problems", str(pipeline / "problems"), "--samples", str(out), "--method", "r",
@@ -145,9 +146,9 @@ def test_designability_is_skipped_with_a_note_or_scored_by_a_plugin(pipeline, tm
 
 
 def test_samples_do_not_depend_on_batching_across_problems(pipeline):
-    from tunebench.config import resolve
     from deft.protein.config import ProteinConfig
     from deft.protein.models import load_prior
+    from tunebench.config import resolve
 
     prior = load_prior(pipeline / "prior/model")
     problem_list = load_problems(pipeline / "problems")

@@ -6,9 +6,19 @@ import numpy as np
 import pytest
 
 from deft.protein.config import StructureData, SuccessCriteria
-from deft.protein.geometry import (bond_valid_fraction, ca_bond_lengths, clash_count, kabsch_superpose, motif_rmsd,
-                                   pairwise_tm_diversity, psea, radius_of_gyration, scaffold_metrics, sse_fractions,
-                                   tm_score)
+from deft.protein.geometry import (
+    bond_valid_fraction,
+    ca_bond_lengths,
+    clash_count,
+    kabsch_superpose,
+    motif_rmsd,
+    pairwise_tm_diversity,
+    psea,
+    radius_of_gyration,
+    scaffold_metrics,
+    sse_fractions,
+    tm_score,
+)
 from deft.protein.structures import read_chains, source_root
 
 DSSP_ROOT = source_root("mdanalysis_dssp", StructureData(sources="mdanalysis_dssp"))

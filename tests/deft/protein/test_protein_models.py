@@ -11,8 +11,7 @@ from deft.config import DeftConfig
 from deft.protein.batches import CropBatches, random_motif_masks, random_rotations
 from deft.protein.config import HeadRun, MotifMasks, PriorRun, ProteinConfig, StructureData
 from deft.protein.diffusion import CentredNoise, centre, protein_schedule
-from deft.protein.egnn import (CalphaEgnn, ProteinHead, build_head_for_fraction, exact_scaling,
-                               likelihood_gradient)
+from deft.protein.egnn import CalphaEgnn, ProteinHead, build_head_for_fraction, exact_scaling, likelihood_gradient
 from deft.protein.geometry import motif_rmsd
 from deft.protein.objectives import deft_eps, make_loss
 from deft.protein.samplers import sample_motif
