@@ -31,7 +31,7 @@ def controlnet_summaries():
 
 
 def controlnet_run_dirs(wildcards, input):
-    """The run folders of those summaries, as `difftune.control_summary` takes them."""
+    """The run folders of those summaries, as `difftune.controlnet.summary` takes them."""
     return " ".join(str(Path(path).parent) for path in input)
 
 
