@@ -37,3 +37,8 @@ rule all:
         controlnet_outputs(),
         deft_outputs(),
         protein_outputs(),
+
+
+# Per-job wall and CPU times of the run, from every rule's benchmark file (also jobs of earlier runs still there).
+onsuccess:
+    shell(f"{PYTHON} -m benchmarks.timing_summary {RUNS}/benchmarks --out {RESULTS}/timing.csv")

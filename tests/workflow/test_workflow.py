@@ -56,6 +56,10 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     results = workdir / "results/smoke"
     assert (results / "pretrain/source_grid.png").is_file()
     assert (workdir / "runs/smoke/benchmarks/pretrain_source.tsv").is_file()
+    timing = pd.read_csv(results / "timing.csv")  # written by the Snakefile's onsuccess, one row per job
+    assert {"pretrain_source", "finetune", "deft_train", "protein_sample"} <= set(timing["rule"])
+    assert len(timing) == len(list((workdir / "runs/smoke/benchmarks").rglob("*.tsv")))
+    assert timing["wall_s"].gt(0).all()
     assert "wrote 13 images" in (workdir / "runs/smoke/logs/sample_source_grid.log").read_text()
     table = (results / "tables/difftune_main.md").read_text()
     assert "| full_ft |" in table and "| diff_tuning |" in table and "Rel. change vs full_ft" in table
