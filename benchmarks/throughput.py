@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks.throughput_settings import SDPA_KERNELS, WORKLOADS, Setting
 from tunebench.cli import run_cli, setup_logging
-from tunebench.config import PRECISIONS, SCALES, ConfigError
+from tunebench.config import PRECISIONS, SCALE_NAMES, ConfigError
 
 
 def parse_list(text: str, flag: str, allowed=None, kind=str) -> list:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     """Parse flags, measure every combination, write the CSVs."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", choices=list(SCALES), default="mini",
+    parser.add_argument("--scale", choices=SCALE_NAMES, default="mini",
                         help="model sizes: paper (DiT-XL/2 at 256 px, SD VAE), mini or smoke (pixel-space DiTs)")
     parser.add_argument("--model", default=None, help="a DiT save_pretrained folder (default: random weights)")
     parser.add_argument("--vae", default=None, help="an AutoencoderKL folder (default at paper scale: the SD VAE "

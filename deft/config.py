@@ -84,29 +84,9 @@ class DeftConfig(RunConfig):
     images: DeftData = field(default_factory=DeftData)
     baselines: BaselineSettings = field(default_factory=BaselineSettings)
 
-    # Mini: the source domain's own held-out images (the backbone never saw the test split) at 32 px; a 12/24-channel
-    # head without attention is ~7% of the 1.3M-parameter backbone, inside the paper's 4–9%.
-    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = {
-        "paper": {"data": {"dataset": "imagenet_val", "hflip": False}},
-        "mini": {"data": {"dataset": "source", "hflip": False},
-                 "train": {"steps": 2000, "batch_size": 16, "lr": 5e-4, "ema_decay": 0.999, "ema_warmup": False,
-                           "log_every": 50, "checkpoint_every": 500},
-                 "sample": {"clip_x0": False, "batch_size": 50, "compute_chunk": 25},
-                 "head": {"base_channels": 12, "channel_mult": "1,2", "attention_resolutions": "", "norm_groups": 4},
-                 # HIO at 7 × 50 iterations costs ~1 s per batch of 16 on 2 cores, per training and sampling step.
-                 "task": {"hio_rounds": 2, "hio_iterations": 25},
-                 "images": {"finetune_split": "test", "test_split": "test", "finetune_images": 1000,
-                            "test_images": 100}},
-        "smoke": {"data": {"dataset": "source", "hflip": False},
-                  "train": {"steps": 6, "batch_size": 4, "ema_decay": 0.9, "ema_warmup": False, "ema_start": 0,
-                            "ema_every": 1, "log_every": 2, "checkpoint_every": 3},
-                  "sample": {"steps": 5, "clip_x0": False, "batch_size": 4, "compute_chunk": 4},
-                  "head": {"base_channels": 8, "channel_mult": "1,2", "attention_resolutions": "", "norm_groups": 4},
-                  "task": {"hio_rounds": 2, "hio_iterations": 5},
-                  "images": {"finetune_split": "test", "test_split": "test", "finetune_images": 16,
-                             "test_images": 4},
-                  "baselines": {"steps": 5}},
-    }
+    # Its scale settings: the core DiT sizes, DEFT's task and image settings, then the head's training
+    # (workflows/config/SCALE.yaml).
+    SCALE_SECTIONS: ClassVar[tuple[str, ...]] = ("core", "deft", "deft_head")
 
     def validate(self) -> None:
         """Check the DEFT sections, naming the key."""
@@ -137,11 +117,8 @@ class AmortisedConfig(DeftConfig):
 
     train: TrainConfig = field(default_factory=TrainConfig)
 
-    # Mini: 4000 steps of 64 (half the backbone's 8000): ~12 min per task on 2 cores.
-    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = {
-        scale: {**{k: v for k, v in overrides.items() if k != "train"},
-                **({"train": {"steps": 4000}} if scale == "mini" else {})}
-        for scale, overrides in DeftConfig.SCALE_OVERRIDES.items()}
+    # DEFT's task and image settings, then the amortised model's training instead of the head's.
+    SCALE_SECTIONS: ClassVar[tuple[str, ...]] = ("core", "deft", "deft_amortised")
 
 
 def _int_list(text: str, key: str) -> list[int]:

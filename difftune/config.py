@@ -60,17 +60,8 @@ class FineTuneConfig(RunConfig):
 
     difftune: DiffTuneConfig = field(default_factory=DiffTuneConfig)
 
-    # Mini: 1000 steps of 32 at the paper's lr; the EMA decay keeps 0.9976^1000 ≈ 9% of the pre-trained weights,
-    # the same share as the paper's 0.9999^24000 (`train.py`: `update_ema`, `--max-steps`). Smoke: seconds.
-    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = {
-        "mini": {"data": {"dataset": "mnist5k"},
-                 "train": {"steps": 1000, "batch_size": 32, "lr": 1e-4, "ema_decay": 0.9976, "ema_warmup": False,
-                           "log_every": 50, "checkpoint_every": 250},
-                 "sample": {"steps": 50}},
-        "smoke": {"data": {"dataset": "mnist5k"},
-                  "train": {"steps": 8, "batch_size": 10, "ema_decay": 0.9, "ema_warmup": False,
-                            "log_every": 2, "checkpoint_every": 4}},
-    }
+    # Its scale settings: the core DiT sizes, then fine-tuning's own steps and EMA (workflows/config/SCALE.yaml).
+    SCALE_SECTIONS: ClassVar[tuple[str, ...]] = ("core", "difftune")
 
     def validate(self) -> None:
         """Check the difftune section, naming the key."""

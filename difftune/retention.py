@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tunebench.cli import run_cli, setup_logging
-from tunebench.config import SCALES, ConfigError
+from tunebench.config import SCALE_NAMES, ConfigError, resolve
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", help="pre-trained model folder (for --kind generated)")
     parser.add_argument("--dataset", default="source", help="source-domain dataset (for --kind source)")
     parser.add_argument("--root", default=None, help="folder of a paper-scale --dataset (ImageFolder layout)")
-    parser.add_argument("--scale", choices=list(SCALES), default="mini", help="sets the default --n and resolution")
+    parser.add_argument("--scale", choices=SCALE_NAMES, default="mini", help="sets the default --n and resolution")
     parser.add_argument("--n", type=int, default=None, help="number of images (default: paper 50000, mini 2000)")
     parser.add_argument("--seed", type=int, default=0, help="first seed (image i uses seed+i)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         protocol = read_json(args.out / "protocol.json")["protocol"]
         manifest = {"kind": "generated", "n": n, "labels_used_in_training": "null", "protocol": protocol}
     else:
-        resolution = SCALES[args.scale].get("data", {}).get("resolution", 256)
+        resolution = resolve(args.scale).data.resolution
         images = real_source_images(args.dataset, n, resolution, args.seed, args.root)
         save_npz(args.out / "samples.npz", images=images)
         manifest = {"kind": "source", "n": n, "dataset": args.dataset, "split": "train", "resolution": resolution,

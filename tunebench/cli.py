@@ -9,12 +9,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tunebench.config import SCALES, RunConfig, check_overrides, load_yaml, parse_set, resolve, to_dict
+from tunebench.config import SCALE_NAMES, RunConfig, check_overrides, load_yaml, parse_set, resolve, to_dict
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     """Add --scale, --config, --set and --dry-run."""
-    parser.add_argument("--scale", choices=list(SCALES), default="mini",
+    parser.add_argument("--scale", choices=SCALE_NAMES, default="mini",
                         help="preset of sizes: smoke (tests), mini (CPU reproduction), paper (DiT-XL/2 on GPUs)")
     parser.add_argument("--config", action="append", default=[], metavar="YAML",
                         help="YAML file of overrides (sections model/diffusion/data/train/sample); repeatable")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -127,9 +128,9 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
 
-    # A method package subclasses RunConfig with its own sections; its per-scale overrides go here and are applied
-    # after SCALES (e.g. fine-tuning steps differ from pre-training steps at the same scale).
-    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = {}
+    # The sections of a scale's settings (`scale_settings`) this config applies, in order; a method package's
+    # subclass adds its own after "core" (e.g. fine-tuning steps differ from pre-training steps at the same scale).
+    SCALE_SECTIONS: ClassVar[tuple[str, ...]] = ("core",)
 
     def validate(self) -> None:
         """Cross-field checks of a subclass's own sections (the core sections are checked by `resolve`)."""
@@ -139,29 +140,42 @@ class RunConfig:
 #                    Scales: overrides of the paper defaults                    #
 #################################################################################
 
-SCALES: dict[str, dict] = {
-    "paper": {"model": {"pretrained": None}},
-    # CPU-sized reproduction: 32×32 RGB pixels, patch 4 → 64 tokens, 4 blocks of width 128, 13 source classes.
-    "mini": {
-        "model": {"sample_size": 32, "patch_size": 4, "in_channels": 3, "num_layers": 4, "num_heads": 4,
-                  "head_dim": 32, "num_classes": 13},
-        "data": {"dataset": "source", "resolution": 32},
-        # 8000 steps: at 3000 the ε error at high noise (t ≥ 600) was still too large for class structure to form
-        # (x̂0 no better than the class mean at t = 600, labels ignored) and samples were texture noise.
-        "train": {"steps": 8000, "batch_size": 64, "lr": 3e-4, "ema_decay": 0.999, "ema_warmup": True,
-                  "log_every": 50, "checkpoint_every": 500},
-        "sample": {"guided_channels": None, "clip_x0": True, "batch_size": 64, "compute_chunk": 16},
-    },
-    # Seconds-long runs for tests: 16×16 pixels, 16 tokens, 2 narrow blocks.
-    "smoke": {
-        "model": {"sample_size": 16, "patch_size": 4, "in_channels": 3, "num_layers": 2, "num_heads": 2,
-                  "head_dim": 16, "num_classes": 13},
-        "data": {"dataset": "source", "resolution": 16},
-        "train": {"steps": 20, "batch_size": 16, "lr": 1e-3, "ema_decay": 0.9, "ema_warmup": True,
-                  "log_every": 5, "checkpoint_every": 10},
-        "sample": {"steps": 10, "guided_channels": None, "clip_x0": True, "batch_size": 8, "compute_chunk": 8},
-    },
-}
+# smoke: seconds-long runs for tests; mini: the CPU reproduction; paper: the papers' models on GPUs.
+SCALE_NAMES = ("paper", "mini", "smoke")
+# Each scale's settings are the `settings` mapping of its workflow config, SETTINGS_DIR/<scale>.yaml: one section
+# per stage, each overriding the paper defaults. The package runs from a clone, so the folder is the clone's.
+SETTINGS_DIR = Path(__file__).resolve().parents[1] / "workflows" / "config"
+
+
+def settings_file(scale: str) -> Path:
+    """The workflow config holding `scale`'s settings."""
+    return SETTINGS_DIR / f"{scale}.yaml"
+
+
+def scale_settings(scale: str) -> dict[str, dict]:
+    """The `settings` mapping of `scale`'s workflow config: section name -> overrides of the paper defaults."""
+    return _load_settings(settings_file(scale))
+
+
+@functools.cache
+def _load_settings(path: Path) -> dict[str, dict]:
+    """Read and cache one file's `settings` mapping (every CLI resolves its config once; tests resolve many)."""
+    settings = load_yaml(path).get("settings")
+    if not isinstance(settings, dict):
+        raise ConfigError(f"config file {path} has no 'settings' mapping (one section of overrides per stage); "
+                          "add it")
+    return settings
+
+
+def _scale_sections(scale: str, cls: type) -> list[tuple[str, dict]]:
+    """The (source, overrides) of each section `cls` applies at `scale`, in order; a missing section is an error."""
+    path = settings_file(scale)
+    settings = scale_settings(scale)
+    missing = [name for name in cls.SCALE_SECTIONS if name not in settings]
+    if missing:
+        raise ConfigError(f"config file {path}: 'settings' has no section {', '.join(map(repr, missing))} "
+                          f"(applied by {cls.__name__}); add it ({{}} if the scale keeps the paper values)")
+    return [(f"config file {path}, settings.{name}", settings[name]) for name in cls.SCALE_SECTIONS]
 
 
 #################################################################################
@@ -222,8 +236,8 @@ def _apply(obj, overrides: dict, prefix: str = ""):
 
 def _validate(cfg: RunConfig):
     """Cross-field checks that types alone cannot express."""
-    if cfg.scale not in SCALES:
-        raise ConfigError(f"config key 'scale' is {cfg.scale!r}; choose one of {', '.join(SCALES)}")
+    if cfg.scale not in SCALE_NAMES:
+        raise ConfigError(f"config key 'scale' is {cfg.scale!r}; choose one of {', '.join(SCALE_NAMES)}")
     checks = [
         ("model.sample_size", cfg.model.sample_size % cfg.model.patch_size == 0,
          "must be divisible by model.patch_size"),
@@ -300,25 +314,29 @@ def check_overrides(mapping: dict, source: str, cls: type[RunConfig] = RunConfig
 
     Cross-field checks need the merged config and are left to `resolve`.
     """
+    _apply_from(cls(), mapping, source)
+
+
+def _apply_from(cfg, mapping: dict, source: str) -> None:
+    """`_apply` with errors prefixed by `source` (the file and section the mapping came from)."""
     try:
-        _apply(cls(), mapping)
+        _apply(cfg, mapping)
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
 
 
 def resolve(scale: str = "paper", *overrides: dict, cls: type[RunConfig] = RunConfig) -> RunConfig:
-    """Build the run config: paper defaults, then the scale's overrides, then each override mapping in order.
+    """Build the run config: paper defaults, then the scale's settings, then each override mapping in order.
 
-    `cls` is RunConfig or a method's subclass of it; its SCALE_OVERRIDES are applied after the core SCALES. A config
-    with sections of its own (e.g. `deft.protein.config`, no DiT) is any dataclass with `scale`, `SCALE_OVERRIDES`
-    and `validate()`: it gets only its own overrides and checks.
+    `cls` is RunConfig or a method's subclass of it; the sections of the scale's settings named by its
+    SCALE_SECTIONS are applied in order. A config with sections of its own (e.g. `deft.protein.config`, no DiT) is
+    any dataclass with `scale`, `SCALE_SECTIONS` and `validate()`: it gets only its own sections and checks.
     """
-    if scale not in SCALES:
-        raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    if scale not in SCALE_NAMES:
+        raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(SCALE_NAMES)}")
     cfg = cls(scale=scale)
-    if isinstance(cfg, RunConfig):
-        _apply(cfg, SCALES[scale])
-    _apply(cfg, cls.SCALE_OVERRIDES.get(scale, {}))
+    for source, mapping in _scale_sections(scale, cls):
+        _apply_from(cfg, mapping, source)
     for mapping in overrides:
         _apply(cfg, mapping)
     _check(cfg)

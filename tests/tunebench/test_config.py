@@ -1,10 +1,35 @@
-"""Config: paper defaults, scale overrides, YAML/--set overrides and their validation errors."""
+"""Config: paper defaults, each scale's settings file, YAML/--set overrides and their validation errors."""
 
 import math
+import re
+import shutil
 
 import pytest
+import yaml
 
-from tunebench.config import ConfigError, from_dict, load_yaml, parse_set, resolve, to_dict
+import tunebench.config
+from deft.config import AmortisedConfig, DeftConfig
+from deft.protein.config import AmortisedRun, HeadRun, PriorRun, ProteinConfig
+from difftune.config import FineTuneConfig
+from difftune.controlnet.config import ControlTrainConfig
+from tunebench.config import (
+    SCALE_NAMES,
+    ConfigError,
+    RunConfig,
+    from_dict,
+    load_yaml,
+    parse_set,
+    resolve,
+    scale_settings,
+    settings_file,
+    to_dict,
+)
+
+# Every config class a stage resolves, and what its paper-scale config needs besides the paper defaults (the
+# local files and choices the paper scale leaves to the user).
+STAGE_CLASSES = {RunConfig: {}, FineTuneConfig: {}, ControlTrainConfig: {"data": {"hflip": False}}, DeftConfig: {},
+                 AmortisedConfig: {}, ProteinConfig: {"data": {"root": "pdb"}}, PriorRun: {"data": {"root": "pdb"}},
+                 HeadRun: {"data": {"root": "pdb"}}, AmortisedRun: {"data": {"root": "pdb"}}}
 
 
 def test_paper_defaults_are_dit_xl2_and_difftuning_recipe():
@@ -74,3 +99,74 @@ def test_exponent_floats_without_a_dot_are_numbers():
         resolve("smoke", parse_set(["train.lr=1e400"]))
     with pytest.raises(ConfigError, match="'train.steps' must be int"):
         resolve("smoke", parse_set(["train.steps=1e3"]))
+
+
+def leaves(mapping: dict, prefix: str = "") -> dict:
+    """{'section.key': value} of every leaf of a nested mapping."""
+    out = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            out.update(leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize("scale", SCALE_NAMES)
+@pytest.mark.parametrize("cls", list(STAGE_CLASSES), ids=lambda cls: cls.__name__)
+def test_every_stage_takes_its_scale_settings_from_the_file(cls, scale):
+    # The last of the class's sections to set a key wins (e.g. difftune's train.steps over core's).
+    expected = {}
+    for section in cls.SCALE_SECTIONS:
+        expected.update(leaves(scale_settings(scale)[section]))
+    resolved = leaves(to_dict(resolve(scale, STAGE_CLASSES[cls] if scale == "paper" else {}, cls=cls)))
+    assert expected or scale == "paper"  # the paper scale keeps most papers' values
+    assert {key: resolved[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("scale", SCALE_NAMES)
+def test_every_settings_section_is_applied_by_a_stage(scale):
+    used = {section for cls in STAGE_CLASSES for section in cls.SCALE_SECTIONS}
+    assert set(scale_settings(scale)) == used
+
+
+def copy_settings(tmp_path, monkeypatch, edit) -> None:
+    """Point the loader at a copy of the workflow configs whose mini settings `edit` changed in place."""
+    for scale in SCALE_NAMES:
+        shutil.copy(settings_file(scale), tmp_path)
+    config = yaml.safe_load((tmp_path / "mini.yaml").read_text())
+    edit(config["settings"])
+    (tmp_path / "mini.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setattr(tunebench.config, "SETTINGS_DIR", tmp_path)
+
+
+def test_editing_the_scale_file_changes_resolution(tmp_path, monkeypatch):
+    assert resolve("mini").train.steps == 8000
+    copy_settings(tmp_path, monkeypatch, lambda settings: settings["core"]["train"].update(steps=123))
+    assert resolve("mini").train.steps == 123
+    assert resolve("mini", cls=FineTuneConfig).train.steps == 1000  # its own section still wins
+    assert resolve("smoke").train.steps == 20
+
+
+def test_a_typo_in_the_settings_names_the_file_and_key(tmp_path, monkeypatch):
+    copy_settings(tmp_path, monkeypatch, lambda settings: settings["difftune"]["train"].update(stepz=5))
+    mini = re.escape(str(tmp_path / "mini.yaml"))
+    with pytest.raises(ConfigError, match=rf"{mini}, settings.difftune: unknown config key 'train.stepz' "
+                                          r"\(did you mean 'train.steps'\?\)"):
+        resolve("mini", cls=FineTuneConfig)
+
+
+def test_a_missing_section_or_file_names_the_file(tmp_path, monkeypatch):
+    copy_settings(tmp_path, monkeypatch, lambda settings: settings.pop("protein_head"))
+    mini = re.escape(str(tmp_path / "mini.yaml"))
+    with pytest.raises(ConfigError, match=rf"{mini}: 'settings' has no section 'protein_head' \(applied by HeadRun\)"):
+        resolve("mini", cls=HeadRun)
+    assert resolve("mini", cls=PriorRun).train.steps == 4000
+    (tmp_path / "smoke.yaml").unlink()
+    with pytest.raises(ConfigError, match=rf"config file {re.escape(str(tmp_path / 'smoke.yaml'))} does not exist"):
+        resolve("smoke")
+
+
+def test_no_scale_dicts_remain_in_python():
+    assert not hasattr(tunebench.config, "SCALES")
+    assert not [cls for cls in STAGE_CLASSES if hasattr(cls, "SCALE_OVERRIDES")]

@@ -9,7 +9,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from tunebench.config import SCALES
+from tunebench.config import resolve
 
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
@@ -18,7 +18,8 @@ SCALE = config["scale"]
 PAPER_SCALE = SCALE == "paper"
 RUNS = f"runs/{SCALE}"
 RESULTS = f"results/{SCALE}"
-RESOLUTION = SCALES[SCALE].get("data", {}).get("resolution", 256)
+# The DiT runs' image side: the scale's core settings (workflows/config/SCALE.yaml, read by tunebench.config).
+RESOLUTION = resolve(SCALE).data.resolution
 # The CLIs run under the interpreter that runs Snakemake (the suite's venv), not whatever `python` is on PATH.
 PYTHON = sys.executable
 # The conda environment of every rule (relative to workflows/rules/), for --sw-deployment-method conda.
