@@ -21,14 +21,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tunebench.cli import run_cli, setup_logging
-from tunebench.config import SCALE_NAMES, ConfigError, resolve
+from tunebench.config import SCALE_NAMES, ConfigError, load_yaml, resolve, settings_file
 
 if TYPE_CHECKING:
     import numpy as np
 
 log = logging.getLogger("difftune.retention")
 KINDS = ("generated", "source")
-DEFAULT_N = {"paper": 50_000, "mini": 2000, "smoke": 24}
+
+
+def scale_retention_n(scale: str) -> int:
+    """The retention set's size at `scale`: `difftune.retention_n` of its workflow config, the DAG's own value."""
+    path = settings_file(scale)
+    n = load_yaml(path).get("difftune", {}).get("retention_n")
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise ConfigError(f"config file {path}: 'difftune.retention_n' is {n!r}; give the set's size as an integer")
+    return n
 
 
 def real_source_images(dataset: str, n: int, resolution: int, seed: int, root: str | None = None) -> np.ndarray:
@@ -55,13 +63,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", default="source", help="source-domain dataset (for --kind source)")
     parser.add_argument("--root", default=None, help="folder of a paper-scale --dataset (ImageFolder layout)")
     parser.add_argument("--scale", choices=SCALE_NAMES, default="mini", help="sets the default --n and resolution")
-    parser.add_argument("--n", type=int, default=None, help="number of images (default: paper 50000, mini 2000)")
+    parser.add_argument("--n", type=int, default=None,
+                        help="number of images (default: difftune.retention_n of the scale's workflow config)")
     parser.add_argument("--seed", type=int, default=0, help="first seed (image i uses seed+i)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="sampling overrides passed to tunebench.sample, e.g. sample.guidance_scale=4")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
-    n = args.n if args.n is not None else DEFAULT_N[args.scale]
+    n = args.n if args.n is not None else scale_retention_n(args.scale)
     if n <= 0:
         raise ConfigError(f"--n must be positive, got {n}")
     # Here, not at the top: --help needs no torch.

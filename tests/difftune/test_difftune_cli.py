@@ -11,7 +11,7 @@ import torch
 from difftune import finetune, param_rows, retention
 from difftune.retention_set import RetentionSet
 from tunebench.checkpoint import CheckpointError
-from tunebench.config import ConfigError
+from tunebench.config import ConfigError, settings_file
 from tunebench.models import load_dit
 
 
@@ -46,6 +46,20 @@ def test_real_source_retention_variant(tmp_path):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["kind"] == "source" and manifest["dataset"] == "source"
     assert np.load(tmp_path / "samples.npz")["images"].shape == (7, 16, 16, 3)
+
+
+def test_retention_size_defaults_to_the_scale_files_retention_n(tmp_path, monkeypatch):
+    smoke = settings_file("smoke").read_text()
+    assert "  retention_n: 16\n" in smoke
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "smoke.yaml").write_text(smoke.replace("  retention_n: 16\n", "  retention_n: 5\n"))
+    monkeypatch.setattr("tunebench.config.SETTINGS_DIR", config)
+    retention.main(["--kind", "source", "--scale", "smoke", "--out", str(tmp_path / "set")])
+    assert np.load(tmp_path / "set/samples.npz")["images"].shape[0] == 5
+    (config / "smoke.yaml").write_text(smoke.replace("  retention_n: 16\n", "  retention_n: many\n"))
+    with pytest.raises(ConfigError, match="smoke.yaml: 'difftune.retention_n' is 'many'"):
+        retention.main(["--kind", "source", "--scale", "smoke", "--out", str(tmp_path / "other")])
 
 
 def _finetune(out, pretrained, retention_set, *extra):
