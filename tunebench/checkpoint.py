@@ -18,7 +18,7 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
-from tunebench.config import RunConfig, to_dict
+from tunebench.config import RunConfig, flat_keys, to_dict
 from tunebench.io import FileFormatError, atomic_dir, read_json, torch_load
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d{7})$")
@@ -81,22 +81,11 @@ def remove_leftovers(out_dir: str | Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _flatten(data: dict, prefix: str = "") -> dict:
-    """{'a': {'b': 1}} -> {'a.b': 1}."""
-    flat = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def check_compatible(saved: dict, run: RunConfig, where: Path) -> None:
     """Refuse to resume from a checkpoint whose config differs in anything but the step budget and logging."""
-    old, new = _flatten(saved), _flatten(to_dict(run))
+    old, new = flat_keys(saved), flat_keys(to_dict(run))
     # A key the checkpoint lacks was added to the code later; its default reproduces what the old run did.
-    defaults = _flatten(to_dict(type(run)()))
+    defaults = flat_keys(to_dict(type(run)()))
     old.update({k: defaults[k] for k in new.keys() - old.keys() if k in defaults})
     # With a linear learning-rate decay the step budget fixes the schedule, so it cannot change either.
     resumable = RESUMABLE_CHANGES - ({"train.steps"} if run.train.lr_schedule == "linear" else set())

@@ -355,6 +355,17 @@ def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
+def flat_keys(mapping: dict, prefix: str = "") -> dict:
+    """{'a': {'b': 1}} -> {'a.b': 1}: every leaf of a nested mapping under its dotted config key."""
+    flat = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            flat.update(flat_keys(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def from_dict(data: dict, cls: type[RunConfig] = RunConfig) -> RunConfig:
     """Rebuild a config saved with `to_dict` (as `cls`), validating every key."""
     data = dict(data)

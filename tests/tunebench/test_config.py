@@ -16,6 +16,7 @@ from tunebench.config import (
     SCALE_NAMES,
     ConfigError,
     RunConfig,
+    flat_keys,
     from_dict,
     load_yaml,
     parse_set,
@@ -101,25 +102,14 @@ def test_exponent_floats_without_a_dot_are_numbers():
         resolve("smoke", parse_set(["train.steps=1e3"]))
 
 
-def leaves(mapping: dict, prefix: str = "") -> dict:
-    """{'section.key': value} of every leaf of a nested mapping."""
-    out = {}
-    for key, value in mapping.items():
-        if isinstance(value, dict):
-            out.update(leaves(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 @pytest.mark.parametrize("scale", SCALE_NAMES)
 @pytest.mark.parametrize("cls", list(STAGE_CLASSES), ids=lambda cls: cls.__name__)
 def test_every_stage_takes_its_scale_settings_from_the_file(cls, scale):
     # The last of the class's sections to set a key wins (e.g. difftune's train.steps over core's).
     expected = {}
     for section in cls.SCALE_SECTIONS:
-        expected.update(leaves(scale_settings(scale)[section]))
-    resolved = leaves(to_dict(resolve(scale, STAGE_CLASSES[cls] if scale == "paper" else {}, cls=cls)))
+        expected.update(flat_keys(scale_settings(scale)[section]))
+    resolved = flat_keys(to_dict(resolve(scale, STAGE_CLASSES[cls] if scale == "paper" else {}, cls=cls)))
     assert expected or scale == "paper"  # the paper scale keeps most papers' values
     assert {key: resolved[key] for key in expected} == expected
 
