@@ -7,8 +7,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTE_NAMES = "difftuning|inverse|offline|paper_reference|perf|slurm|style"  # no docs/ page has these names
 PRIVATE = re.compile(
-    r"(?<![\w-])notes/[\w.-]+"  # notes/inverse.md, shared/notes/perf.md, ../shared/notes/…
-    r"|\.\./shared\b|\bshared/notes\b|/work/shared\b"
+    r"(?<![\w-])notes[/][\w.-]+"  # a path into a notes folder, wherever it sits
+    r"|\.\./shared\b|\bshared[/]notes\b|/work/shared\b"  # [/]: this file names the pattern without matching it
     rf"|(?<![\w/.-])(?:{NOTE_NAMES})\.md\b"  # a note named without its folder: "perf.md §2.3"
     r"|(?<![\w/.-])(?:deft|protein)\.md §"  # docs/deft.md and docs/protein.md exist; the bare names with a § do not
     r"|\bnotes §"  # "see notes §6"

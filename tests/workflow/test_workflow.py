@@ -3,7 +3,6 @@ intermediate reruns only its dependents, an HTML report), the config schema, and
 profile as a dry run."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,15 +22,6 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 def snakemake(*args, cwd):
     return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=600, env=ENV)
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    """A scratch copy of the workflow files, so runs never write into the checkout."""
-    work = tmp_path_factory.mktemp("workflow")
-    shutil.copy(ROOT / "Snakefile", work)
-    shutil.copytree(ROOT / "workflows", work / "workflows")
-    return work
 
 
 def test_lint_is_clean(workdir):

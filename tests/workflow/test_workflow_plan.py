@@ -3,7 +3,6 @@ baseline lists that stand in for building operators while planning agree with th
 test on each task's operator."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,15 +30,6 @@ except SystemExit as stop:
     code = stop.code
 print("PLAN " + json.dumps({"code": code, "torch": sorted(m for m in sys.modules if m.split(".")[0] == "torch")}))
 """
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    """A scratch copy of the workflow files, so plans never write into the checkout."""
-    work = tmp_path_factory.mktemp("plan")
-    shutil.copy(ROOT / "Snakefile", work)
-    shutil.copytree(ROOT / "workflows", work / "workflows")
-    return work
 
 
 @pytest.mark.parametrize("scale", ["smoke", "mini"])
