@@ -22,6 +22,7 @@ include: "workflows/rules/difftune_studies.smk"
 include: "workflows/rules/controlnet.smk"
 include: "workflows/rules/deft.smk"
 include: "workflows/rules/protein.smk"
+include: "workflows/rules/assets.smk"
 
 
 # Every product of the DAG for the configured scale, intermediates included: Snakemake does not rerun a job whose

@@ -28,6 +28,7 @@ from tunebench.config import ConfigError
 from tunebench.dataset_registry import DATASETS, DOWNSTREAM_DATASETS, SOURCE_DATASET
 from tunebench.datasets import load_dataset
 from tunebench.io import atomic_dir, file_sha256, git_commit, read_json, write_json
+from tunebench.pinned_assets import verify_if_pinned
 from tunebench.speed import compute_record
 from tunebench.training import step_generator
 
@@ -217,8 +218,10 @@ def feature_dir(path: str | Path) -> Path:
 
 
 def read_meta(path: str | Path) -> dict:
-    """Read meta.json and check that weights.safetensors has the recorded hash (a swapped file is an error)."""
+    """Read meta.json and check that weights.safetensors has the recorded hash (a swapped file is an error), and a
+    pinned folder's files against its manifest."""
     folder = feature_dir(path)
+    verify_if_pinned(folder)
     weights, meta_path = folder / WEIGHTS_FILE, folder / META_FILE
     if not weights.is_file() or not meta_path.is_file():
         raise FeatureNetError(f"{folder} must hold {WEIGHTS_FILE} and {META_FILE}; train it with "

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 CLI_MODULES = (
-    "tunebench.pretrain", "tunebench.sample", "tunebench.latents", "tunebench.show_datasets",
+    "tunebench.pretrain", "tunebench.sample", "tunebench.latents", "tunebench.show_datasets", "tunebench.assets",
     "benchmarks.features", "benchmarks.bench_features", "benchmarks.fid", "benchmarks.image_scores",
     "benchmarks.merge_results", "benchmarks.report", "benchmarks.throughput", "benchmarks.timing_summary",
     "difftune.retention", "difftune.finetune", "difftune.forgetting", "difftune.param_rows", "difftune.report",

@@ -21,6 +21,7 @@ from torch import nn
 
 from tunebench.config import ModelConfig, RunConfig, to_dict
 from tunebench.io import atomic_dir, file_sha256, is_main_process, read_json
+from tunebench.pinned_assets import verify_if_pinned
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,8 @@ def _load_component(cls, name: str | Path, component: str, what: str, hub_subfol
     path = Path(name)
     if not path.is_dir() and not _looks_like_hub_id(str(name)):
         raise ModelLoadError(f"{what} folder {path} does not exist (expected a save_pretrained folder)")
+    if path.is_dir():
+        verify_if_pinned(path)
     try:
         if path.is_dir():
             model, info = cls.from_pretrained(path, subfolder=_subfolder(path, component), output_loading_info=True)
@@ -189,7 +192,9 @@ def check_weights_fit(name: str | Path, info: dict) -> None:
 
 def load_pretrained(cls, folder: str | Path):
     """`cls.from_pretrained(folder)` for a local save_pretrained folder of any of the suite's models, refusing
-    weights that do not fit its config.json (missing, extra or of another shape) with a ModelLoadError."""
+    weights that do not fit its config.json (missing, extra or of another shape) with a ModelLoadError; a pinned
+    folder (one with a manifest.json) is first checked against its manifest."""
+    verify_if_pinned(folder)
     try:
         model, info = cls.from_pretrained(folder, output_loading_info=True)
     except (OSError, ValueError) as err:  # diffusers raises ValueError for a tensor of another shape

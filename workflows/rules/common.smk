@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from tunebench.config import resolve
+from tunebench.pinned_assets import ASSETS, AssetError, pinned_dir, verify_asset
 
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
@@ -24,9 +25,34 @@ RESOLUTION = resolve(SCALE).data.resolution
 PYTHON = sys.executable
 # The conda environment of every rule (relative to workflows/rules/), for --sw-deployment-method conda.
 CONDA_ENV = "../envs/tunebench.yaml"
-# Paper scale: the pre-trained DiT-XL/2 and the datasets are local folders; mini/smoke train their own source model.
 PAPER = config.get("paper", {})
-PRETRAINED = PAPER.get("pretrained") if PAPER_SCALE else f"{RUNS}/source/model"
+# The pre-trained models and the feature network behind fid_local. Paper scale: local copies of the downloaded
+# DiT-XL/2, ADM and Inception (config paper.*). Mini: the folders pinned under assets/mini/ (config `assets:
+# pinned`), checked against their manifests while planning, so every machine computes with the same weights.
+# Smoke: built by the DAG (`assets: build`). The build rules always write BUILT_ASSETS; the `assets` target
+# (workflows/rules/assets.smk) rebuilds them at any scale and compares them with the pins.
+BUILT_ASSETS = {"source_dit": f"{RUNS}/source/model", "deft_backbone": f"{RUNS}/uncond/model",
+                "feature_net": f"{RUNS}/features", "protein_prior": f"{RUNS}/protein/prior/model"}
+PINNED_ASSETS = config["assets"] == "pinned" and not PAPER_SCALE
+
+
+def asset(name):
+    """The folder the DAG reads asset `name` from: its pin (assets/SCALE/NAME) or the DAG's own build."""
+    return str(pinned_dir(SCALE, name, root="assets")) if PINNED_ASSETS else BUILT_ASSETS[name]
+
+
+def check_pinned_assets():
+    """Stop before anything runs when a pinned file differs from its manifest, naming the file."""
+    for name in ASSETS:
+        try:
+            verify_asset(asset(name))
+        except AssetError as err:
+            raise WorkflowError(f"pinned asset {name}: {err}") from None
+
+
+if PINNED_ASSETS:
+    check_pinned_assets()
+PRETRAINED = PAPER.get("pretrained") if PAPER_SCALE else asset("source_dit")
 # GPUs of each data-parallel job at paper scale (the rules that launch() their CLI); one CPU job otherwise.
 GPUS_PER_JOB = PAPER.get("gpus_per_job", 1) if PAPER_SCALE else 1
 

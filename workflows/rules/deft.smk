@@ -7,7 +7,7 @@ include: "helpers/deft.smk"
 
 rule pretrain_uncond:
     input:
-        source=PRETRAINED,
+        source=BUILT_ASSETS["source_dit"],
     output:
         model=directory(f"{RUNS}/uncond/model"),
     log:
@@ -17,6 +17,8 @@ rule pretrain_uncond:
     params:
         run_dir=subpath(output.model, parent=True),
         steps=DEFT["uncond_steps"],
+        # Eight checkpoints, all kept: the points of the backbone's quality curve (rule asset_quality_dit).
+        every=max(1, DEFT["uncond_steps"] // 8),
         scale=SCALE,
         python=PYTHON,
     conda:
@@ -27,8 +29,8 @@ rule pretrain_uncond:
         runtime=60,
     shell:
         "{params.python} -m tunebench.pretrain --scale {params.scale} --set model.pretrained={input.source}"
-        " --set train.label_dropout=1.0 --set train.steps={params.steps} --out {params.run_dir} --no-progress"
-        " > {log} 2>&1"
+        " --set train.label_dropout=1.0 --set train.steps={params.steps} --set train.checkpoint_every={params.every}"
+        " --set train.checkpoints_keep=1000 --out {params.run_dir} --no-progress > {log} 2>&1"
 
 
 rule deft_train:

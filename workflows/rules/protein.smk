@@ -51,7 +51,7 @@ rule protein_train_prior:
     input:
         data=rules.protein_prepare.output.data,
     output:
-        model=directory(f"{RUNS}/protein/prior/model"),
+        model=directory(BUILT_ASSETS["protein_prior"]),
         summary=f"{RUNS}/protein/prior/summary.json",
     log:
         f"{RUNS}/logs/protein_train/prior.log",
@@ -70,14 +70,15 @@ rule protein_train_prior:
         runtime=240,
         gpu=1,
     shell:
+        # Every checkpoint is kept: the asset's quality curve is measured on them (rule asset_quality_prior).
         "{params.python} -m deft.protein.train prior --scale {params.scale} {params.root} --data {input.data}"
-        " --out {params.run_dir} --no-progress > {log} 2>&1"
+        " --set train.checkpoints_keep=1000 --out {params.run_dir} --no-progress > {log} 2>&1"
 
 
 rule protein_prior_denoising:
     input:
         problems=rules.protein_problems.output,
-        prior=rules.protein_train_prior.output.model,
+        prior=PROTEIN_PRIOR,
     output:
         f"{RESULTS}/protein_prior_denoising.csv",
     log:
@@ -100,7 +101,7 @@ rule protein_train_head:
         head="|".join(PROTEIN_HEADS),
     input:
         data=rules.protein_prepare.output.data,
-        prior=rules.protein_train_prior.output.model,
+        prior=PROTEIN_PRIOR,
     output:
         model=directory(f"{RUNS}/protein/{{head}}/model"),
         summary=f"{RUNS}/protein/{{head}}/summary.json",
@@ -159,7 +160,7 @@ rule protein_sample:
     input:
         unpack(get_protein_model),
         problems=rules.protein_problems.output,
-        prior=rules.protein_train_prior.output.model,
+        prior=PROTEIN_PRIOR,
     output:
         samples=f"{RUNS}/protein/samples/{{method}}/samples.npz",
         stats=f"{RUNS}/protein/samples/{{method}}/stats.json",

@@ -3,9 +3,9 @@
 # tests/test_workflow_plan.py checks each list against deft.baselines.supports on the task's operator.
 
 DEFT = config["deft"]
-# The frozen unconditional model of DEFT: trained by the DAG from the source model (mini/smoke), a local folder at
-# paper scale (e.g. ADM ImageNet-256 converted to diffusers).
-DEFT_BACKBONE = PAPER.get("deft_backbone") if PAPER_SCALE else f"{RUNS}/uncond/model"
+# The frozen unconditional model of DEFT: pinned (mini) or trained by the DAG from the source model (smoke), a local
+# folder at paper scale (e.g. ADM ImageNet-256 converted to diffusers).
+DEFT_BACKBONE = PAPER.get("deft_backbone") if PAPER_SCALE else asset("deft_backbone")
 DEFT_TASK_PATTERN = "|".join(DEFT["tasks"])
 DEFT_METHOD_PATTERN = "|".join(["deft", "amortised", *DEFT["baselines"]])
 
@@ -76,7 +76,7 @@ def deft_metric_files():
 
 
 def deft_outputs():
-    """Every DEFT product: heads, amortised models, reconstructions, results; the backbone at mini/smoke."""
+    """Every DEFT product: heads, amortised models, reconstructions, results; the backbone when the DAG builds it."""
     products = [
         *expand(f"{RUNS}/deft/{{task}}/train/head", task=DEFT["tasks"]),
         *expand(f"{RUNS}/deft/{{task}}/amortised-train/model", task=DEFT["amortised"]),
@@ -85,6 +85,6 @@ def deft_outputs():
         f"{RESULTS}/deft_main.csv",
         f"{RESULTS}/tables/deft_main.md",
     ]
-    if not PAPER_SCALE:
+    if not PAPER_SCALE and not PINNED_ASSETS:
         products.append(DEFT_BACKBONE)
     return products

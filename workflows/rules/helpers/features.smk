@@ -2,7 +2,7 @@
 # scoring rules: the local feature network at mini/smoke, Inception weights (a local file) at paper scale.
 
 # The feature network the scoring rules read (none at paper scale).
-FEATURE_NET = [] if PAPER_SCALE else [f"{RUNS}/features"]
+FEATURE_NET = [] if PAPER_SCALE else [asset("feature_net")]
 
 
 def reference_extractor_flags(wildcards, input):
@@ -21,5 +21,5 @@ def scoring_extractor_flags(wildcards, input):
 
 
 def features_outputs():
-    """The feature network (mini/smoke); the reference statistics are each study's."""
-    return FEATURE_NET
+    """The feature network when the DAG builds it (smoke); the reference statistics are each study's."""
+    return [] if PINNED_ASSETS else FEATURE_NET

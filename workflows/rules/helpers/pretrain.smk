@@ -2,8 +2,8 @@
 
 
 def pretrain_outputs():
-    """The source model's products: its class grid, and at mini/smoke the model the DAG trains and its summary."""
+    """The source model's products: its class grid, and the model and its summary when the DAG trains it."""
     products = [f"{RESULTS}/pretrain/source_grid.png"]
-    if not PAPER_SCALE:
-        products += [f"{RESULTS}/pretrain/summary.json", PRETRAINED]
+    if not PAPER_SCALE and not PINNED_ASSETS:
+        products += [f"{RUNS}/source/summary.json", PRETRAINED]
     return products

@@ -5,6 +5,8 @@ from deft.protein.config import head_name
 PROTEIN = config["protein"]
 PROTEIN_HEADS = {head_name(fraction): fraction for fraction in PROTEIN["heads"]}
 PROTEIN_METHODS = [*PROTEIN["baselines"], *PROTEIN_HEADS]
+# The unconditional prior every method samples with: pinned at mini, trained by the DAG at smoke and paper scale.
+PROTEIN_PRIOR = asset("protein_prior")
 
 
 def protein_data_flag():
@@ -57,7 +59,7 @@ def protein_outputs():
     return [
         f"{RUNS}/protein/data",
         f"{RUNS}/protein/problems",
-        f"{RUNS}/protein/prior/model",
+        *([] if PINNED_ASSETS else [PROTEIN_PRIOR]),
         *[f"{RUNS}/protein/{name}/model" for name in PROTEIN_HEADS],
         *([f"{RUNS}/protein/amortised/model"] if "amortised" in PROTEIN["baselines"] else []),
         *expand(f"{RUNS}/protein/samples/{{method}}/samples.npz", method=PROTEIN_METHODS),
