@@ -10,7 +10,7 @@ structure, each with a 95% interval (docs/protein.md, "Prior quality").
 Samples use the sampler settings of the motif table at --scale (sample.steps, sample.eta, sample.noise_scale);
 sample k uses seed k. The reference row (step "data") scores as many crops of the training split, of the same length.
 OUT-CSV gets one row per prior and is rewritten after each; steps it already holds are skipped, so a rerun computes
-only what is missing. OUT-JSON holds the last prior's row and the data row.
+only what is missing. OUT-JSON holds the last prior's row (top level) and the data row.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--length", type=int, help="residues per sample and crop (default: problems.length of the "
                                                    "scale, the motif table's scaffold length; 48 at mini)")
     parser.add_argument("--out-csv", required=True, type=Path, help="the curve: one row per prior and the data row")
-    parser.add_argument("--out-json", required=True, type=Path, help="the last prior's row and the data row")
+    parser.add_argument("--out-json", required=True, type=Path, help="the last prior's row (top level) and the data row")
     parser.add_argument("--figure", type=Path, help="PNG of valid bonds and clash-free samples against step")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
                         progress=not args.no_progress)
     by_step = {row["step"]: row for row in rows}
     last = sources[-1][0]
-    write_json(args.out_json, {"prior": by_step[last], "data": by_step[DATA_STEP],
+    # The last prior's figures at the top level: what a pinned asset's manifest records as its quality.
+    write_json(args.out_json, {**by_step[last], "data": by_step[DATA_STEP],
                                "source": str(args.run or args.model), "data_folder": str(args.data),
                                "success_criteria": to_dict(run.success), "git_commit": git_commit()})
     if args.figure:
