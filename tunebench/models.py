@@ -10,6 +10,7 @@ model this suite builds or loads goes through it.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -259,6 +260,16 @@ def export_pretrained(model, folder: str | Path, run: RunConfig, extra: dict | N
 def weights_sha256(folder: str | Path) -> str:
     """SHA-256 of an exported folder's weights file: two runs made the same model exactly when these agree."""
     return file_sha256(Path(folder) / SAFETENSORS_WEIGHTS_NAME)
+
+
+def tensors_sha256(module: nn.Module) -> str:
+    """SHA-256 of a module's weights as tensors (names, dtypes, shapes, bytes): unlike a file's hash, the same for a
+    training checkpoint's model.safetensors and the save_pretrained folder exported from it."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(f"{name}\t{tensor.dtype}\t{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def read_sidecar(folder: str | Path) -> dict:

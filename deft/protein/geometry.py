@@ -216,23 +216,28 @@ def pairwise_tm_diversity(structures: list) -> float:
     return float(np.mean(scores))
 
 
-def scaffold_metrics(ca, motif_coords, motif_idx, criteria: SuccessCriteria) -> dict:
-    """All per-sample metrics of a generated scaffold and its folding-free success (success.* thresholds)."""
+def chain_metrics(ca, criteria: SuccessCriteria) -> dict:
+    """The motif-free metrics of one Cα trace: the chain-geometry half of the success criterion (valid Cα–Cα bonds,
+    clashes, with the success.* thresholds), radius of gyration and P-SEA secondary-structure fractions."""
     ca = _points(ca, "ca")
-    rmsd = motif_rmsd(ca, motif_coords, motif_idx)
     bonds = ca_bond_lengths(ca)
-    valid = bond_valid_fraction(ca, criteria.bond_length, criteria.bond_tolerance)
-    clashes = clash_count(ca, criteria.clash_distance)
     helix, strand, coil = sse_fractions(psea(ca))
     return {
-        "motif_rmsd": rmsd,
-        "bond_valid_fraction": valid,
+        "bond_valid_fraction": bond_valid_fraction(ca, criteria.bond_length, criteria.bond_tolerance),
         "bond_deviation": float(np.mean(np.abs(bonds - criteria.bond_length))) if len(bonds) else math.nan,
-        "clashes": clashes,
+        "clashes": clash_count(ca, criteria.clash_distance),
         "radius_of_gyration": radius_of_gyration(ca),
         "helix_fraction": helix,
         "strand_fraction": strand,
         "coil_fraction": coil,
-        # NaN comparisons are False: a trace without bonds never succeeds.
-        "success": bool(rmsd < criteria.motif_rmsd and valid >= criteria.min_valid_bonds and clashes == 0),
     }
+
+
+def scaffold_metrics(ca, motif_coords, motif_idx, criteria: SuccessCriteria) -> dict:
+    """All per-sample metrics of a generated scaffold and its folding-free success (success.* thresholds)."""
+    rmsd = motif_rmsd(ca, motif_coords, motif_idx)
+    chain = chain_metrics(ca, criteria)
+    # NaN comparisons are False: a trace without bonds never succeeds.
+    success = (rmsd < criteria.motif_rmsd and chain["bond_valid_fraction"] >= criteria.min_valid_bonds
+               and chain["clashes"] == 0)
+    return {"motif_rmsd": rmsd, **chain, "success": bool(success)}

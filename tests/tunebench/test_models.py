@@ -17,6 +17,7 @@ from tunebench.models import (
     load_dit,
     null_class,
     read_sidecar,
+    tensors_sha256,
 )
 
 
@@ -105,6 +106,14 @@ def test_export_reloads_offline_identically(tiny_model, smoke_run, tmp_path):
     assert all(b.norm1.emb is loaded.transformer_blocks[0].norm1.emb for b in loaded.transformer_blocks)
     plain = DiTTransformer2DModel.from_pretrained(folder)  # a standard diffusers folder
     assert count_parameters(plain) > count_parameters(loaded)
+
+
+def test_tensors_sha256_identifies_weights_across_file_formats(tiny_model, smoke_run, tmp_path):
+    loaded = load_dit(export_dit(tiny_model, tmp_path / "model", smoke_run))
+    assert tensors_sha256(loaded) == tensors_sha256(tiny_model)
+    with torch.no_grad():
+        loaded.proj_out_2.bias[0] += 1e-6
+    assert tensors_sha256(loaded) != tensors_sha256(tiny_model)
 
 
 def test_hub_id_offline_fails_with_local_folder_advice():

@@ -3,9 +3,10 @@
 import dataclasses
 
 import pytest
+import safetensors.torch
 import torch
 
-from tunebench.checkpoint import CheckpointError, list_checkpoints
+from tunebench.checkpoint import CheckpointError, list_checkpoints, load_weights
 from tunebench.datasets import load_dataset
 from tunebench.models import build_dit, null_class
 from tunebench.pretraining import make_loss
@@ -151,3 +152,16 @@ def test_resume_accepts_a_checkpoint_older_than_a_new_setting(smoke_run, digits,
     _fit(_run(smoke_run, 6, lr_schedule="linear"), tmp_path / "other", digits)
     with pytest.raises(CheckpointError, match="train.lr_schedule"):
         _fit(_run(smoke_run, 8, lr_schedule="constant"), tmp_path / "other", digits)
+
+
+def test_load_weights_fills_a_module_or_names_the_file_that_does_not_fit(tmp_path):
+    torch.manual_seed(0)
+    saved = torch.nn.Linear(2, 2)
+    safetensors.torch.save_model(saved, str(tmp_path / "ema.safetensors"))
+    same = torch.nn.Linear(2, 2)
+    load_weights(tmp_path, same, "ema")
+    assert torch.equal(same.weight, saved.weight)
+    with pytest.raises(CheckpointError, match="ema.safetensors does not match"):
+        load_weights(tmp_path, torch.nn.Sequential(torch.nn.Linear(2, 2)), "ema")
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        load_weights(tmp_path, same, "model")

@@ -7,19 +7,17 @@ import numpy as np
 import pytest
 
 from benchmarks.results import read_results
-from deft.protein import denoising, evaluate, figure, prepare, problems, report, sample, train
+from deft.protein import denoising, evaluate, figure, problems, report, sample, train
 from deft.protein.motif_problems import load_problems
 from deft.protein.motif_sampling import sample_problems
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    """Prepared chains, problems and the three trained models of the smoke scale."""
-    root = tmp_path_factory.mktemp("protein")
-    prepare.main(["--scale", "smoke", "--out", str(root / "data")])
+def pipeline(smoke_prior):
+    """Prepared chains, problems and the three trained models of the smoke scale (chains and prior shared)."""
+    root = smoke_prior
     problems.main(["--scale", "smoke", "--data", str(root / "data"), "--out", str(root / "problems")])
     common = ["--scale", "smoke", "--data", str(root / "data"), "--no-progress"]
-    train.main(["prior", *common, "--out", str(root / "prior")])
     train.main(["head", *common, "--prior", str(root / "prior/model"), "--fraction", "0.09", "--out",
                 str(root / "head")])
     train.main(["amortised", *common, "--out", str(root / "amortised")])

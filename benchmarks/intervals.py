@@ -1,0 +1,37 @@
+"""95% confidence intervals of summary figures: Wilson's score interval for a share of independent yes/no outcomes,
+and the percentile bootstrap for the mean of independent per-sample values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+Z95 = 1.959963984540054  # two-sided 95% quantile of the standard normal
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of the share successes/n (Brown, Cai & DasGupta 2001 recommend it over the normal
+    approximation, which collapses to a point at 0 and 1); (NaN, NaN) for n = 0."""
+    if n == 0:
+        return math.nan, math.nan
+    share, z2 = successes / n, z * z
+    denominator = 1 + z2 / n
+    centre = (share + z2 / (2 * n)) / denominator
+    half = z * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bootstrap_mean_interval(values, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
+                            level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean (Efron & Tibshirani 1993, ch. 13): the samples are redrawn with
+    replacement `resamples` times from a generator seeded `seed`, so the interval is reproducible; (NaN, NaN) for no
+    values."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return math.nan, math.nan
+    draws = np.random.default_rng(seed).integers(0, values.size, size=(resamples, values.size))
+    means = values[draws].mean(axis=1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)

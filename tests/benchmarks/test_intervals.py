@@ -1,0 +1,28 @@
+"""Wilson and bootstrap intervals against known values."""
+
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks.intervals import bootstrap_mean_interval, wilson_interval
+
+
+def test_wilson_interval_by_hand_and_at_the_edges():
+    # 8 of 10, z = 1.96: centre (0.8 + z²/20) / (1 + z²/10) = 0.7167, half-width z·√(0.016 + z²/400) / 1.384 = 0.2266.
+    low, high = wilson_interval(8, 10)
+    assert (low, high) == pytest.approx((0.4902, 0.9433), abs=1e-4)
+    assert wilson_interval(0, 20)[0] == 0.0 and 0 < wilson_interval(0, 20)[1] < 0.2
+    assert wilson_interval(20, 20)[1] == 1.0 and 0.8 < wilson_interval(20, 20)[0] < 1
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+
+
+def test_bootstrap_mean_interval_is_reproducible_and_brackets_the_mean():
+    values = np.random.default_rng(1).normal(5.0, 2.0, 200)
+    low, high = bootstrap_mean_interval(values)
+    assert low < values.mean() < high
+    half = 1.96 * values.std(ddof=1) / math.sqrt(len(values))  # the normal-theory width
+    assert high - low == pytest.approx(2 * half, rel=0.15)
+    assert bootstrap_mean_interval(values) == (low, high)
+    assert bootstrap_mean_interval(np.ones(7)) == (1.0, 1.0)
+    assert all(math.isnan(v) for v in bootstrap_mean_interval([]))
