@@ -133,17 +133,23 @@ def check_checkpoint(path: str | Path, run: RunConfig, inputs: dict[str, str] | 
     return state
 
 
+def load_weights(path: str | Path, module, name: str) -> None:
+    """Load a checkpoint's `name` weights ("model" or "ema") into `module` in place; a file that is unreadable or does
+    not fit the module is a CheckpointError naming it."""
+    file = Path(path) / f"{name}.safetensors"
+    # strict=False returns what is missing or extra instead of raising a bare RuntimeError that names no file.
+    missing, unexpected = _read(file, lambda f: safetensors.torch.load_model(module, str(f), strict=False))
+    if missing or unexpected:
+        raise CheckpointError(f"{file} does not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+
 def load_checkpoint(path: str | Path, model, ema, optimizer, run: RunConfig,
                     inputs: dict[str, str] | None = None) -> int:
     """Restore model, EMA, optimiser and RNG from `path` (in place) and return the step to continue from."""
     path = Path(path)
     state = check_checkpoint(path, run, inputs)
-    for module, name in ((model, "model"), (ema, "ema")):  # _read calls the lambda at once, with this module
-        missing, unexpected = _read(path / f"{name}.safetensors",
-                                    lambda file: safetensors.torch.load_model(module, str(file), strict=False))  # noqa: B023
-        if missing or unexpected:
-            raise CheckpointError(f"{path / name}.safetensors does not match the model "
-                                  f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    load_weights(path, model, "model")
+    load_weights(path, ema, "ema")
     optimizer.load_state_dict(_read(path / "optimizer.pt", torch_load))
     rng = _read(path / "rng.safetensors", lambda file: safetensors.torch.load_file(str(file)))
     torch.set_rng_state(rng["torch_cpu"])
