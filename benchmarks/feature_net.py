@@ -27,7 +27,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from tunebench.config import ConfigError
 from tunebench.dataset_registry import DATASETS, DOWNSTREAM_DATASETS, SOURCE_DATASET
 from tunebench.datasets import load_dataset
-from tunebench.io import atomic_dir, file_sha256, git_commit, read_json, write_json
+from tunebench.io import atomic_dir, file_sha256, git_commit, read_json, write_csv, write_json
 from tunebench.pinned_assets import verify_if_pinned
 from tunebench.speed import compute_record
 from tunebench.training import step_generator
@@ -36,7 +36,8 @@ log = logging.getLogger("benchmarks.features")  # the CLI's name, so that log li
 
 FIDELITY_NAME = "tunebench-local"  # the torch-fidelity registry name (feature_extractor=...)
 FEATURE_LAYER = "penultimate"  # the one feature layer it provides, used for FID and KID
-WEIGHTS_FILE, META_FILE = "weights.safetensors", "meta.json"
+WEIGHTS_FILE, META_FILE, CURVE_FILE = "weights.safetensors", "meta.json", "curve.csv"
+CURVE_COLUMNS = ("epoch", "mean_loss", "test_accuracy")
 META_FORMAT = "tunebench-local-features/1"
 ALL_DATASETS = (SOURCE_DATASET, *DOWNSTREAM_DATASETS)
 
@@ -141,16 +142,24 @@ def predict(net: FeatureNet, images: torch.Tensor, batch_size: int = 500) -> tor
     return torch.cat([net(images[i:i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
 
 
+def accuracy(correct: torch.Tensor) -> float:
+    """The share of True in a boolean tensor, rounded to 4 decimals as meta.json records accuracies."""
+    return round(float(correct.float().mean()), 4)
+
+
 def train_feature_net(names: tuple[str, ...] = ALL_DATASETS, resolution: int = 32, epochs: int = 3,
                       max_per_class: int | None = 1000, seed: int = 0, widths: tuple[int, ...] = (32, 64, 128),
                       feature_dim: int = 128, batch_size: int = 128, lr: float = 2e-3) -> tuple[FeatureNet, dict]:
-    """Train the classifier on the train splits of `names` and measure it on their full test splits.
+    """Train the classifier on the train splits of `names` and measure it on their full test splits after every
+    epoch (meta's `curve`; the last epoch's accuracy is `test_accuracy`).
 
     Deterministic for a given seed and thread count: initialisation from `torch.manual_seed(seed)`, the order of
-    epoch e from `step_generator(seed, e)`. AdamW with a cosine decay to zero over all steps, no augmentation.
+    epoch e from `step_generator(seed, e)`. AdamW with a cosine decay to zero over all steps, no augmentation. The
+    test evaluations draw no random numbers and leave BatchNorm's running statistics alone (eval mode), so the
+    weights are those of training without them.
     Returns the network (eval mode) and its meta.json content, without the weights hash (added on saving).
     """
-    started = time.perf_counter()  # train_seconds covers building the training data and the epochs
+    started = time.perf_counter()  # train_seconds covers building the training data and the epochs, not the tests
     ranges = label_ranges(names)
     images, labels = union_split(ranges, "train", resolution, max_per_class, seed)
     cfg = NetConfig(tuple(widths), feature_dim, sum(r["num_classes"] for r in ranges), resolution)
@@ -159,6 +168,10 @@ def train_feature_net(names: tuple[str, ...] = ALL_DATASETS, resolution: int = 3
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     steps_per_epoch = -(-len(labels) // batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+    test_started = time.perf_counter()
+    test_images, test_labels = union_split(ranges, "test", resolution, None, seed)
+    test_seconds = time.perf_counter() - test_started
+    curve = []
     for epoch in range(epochs):
         net.train()
         order = torch.randperm(len(labels), generator=step_generator(seed, epoch))
@@ -173,19 +186,23 @@ def train_feature_net(names: tuple[str, ...] = ALL_DATASETS, resolution: int = 3
             optimizer.step()
             schedule.step()
             total += float(loss.detach()) * len(batch)
-        log.info("epoch %d/%d: mean loss %.4f", epoch + 1, epochs, total / len(labels))
-    train_seconds = time.perf_counter() - started
-    test_images, test_labels = union_split(ranges, "test", resolution, None, seed)
-    correct = predict(net, test_images) == test_labels
+        test_started = time.perf_counter()
+        correct = predict(net, test_images) == test_labels
+        test_seconds += time.perf_counter() - test_started
+        curve.append({"epoch": epoch + 1, "mean_loss": round(total / len(labels), 6),
+                      "test_accuracy": accuracy(correct)})
+        log.info("epoch %d/%d: mean loss %.4f, test accuracy %.4f", epoch + 1, epochs, total / len(labels),
+                 curve[-1]["test_accuracy"])
+    train_seconds = time.perf_counter() - started - test_seconds
     per_dataset = {}
     for entry in ranges:
         inside = (test_labels >= entry["first_label"]) & (test_labels < entry["first_label"] + entry["num_classes"])
-        per_dataset[entry["dataset"]] = round(float(correct[inside].float().mean()), 4)
+        per_dataset[entry["dataset"]] = accuracy(correct[inside])
     meta = {"format": META_FORMAT, "architecture": asdict(cfg), "datasets": ranges, "resolution": resolution,
             "channels": 3, "epochs": epochs, "seed": seed, "max_per_class": max_per_class, "batch_size": batch_size,
             "lr": lr, "train_images": len(labels), "train_seconds": round(train_seconds, 1),
-            "test_images": len(test_labels),
-            "test_accuracy": round(float(correct.float().mean()), 4), "test_accuracy_per_dataset": per_dataset,
+            "test_seconds": round(test_seconds, 1), "test_images": len(test_labels),
+            "test_accuracy": curve[-1]["test_accuracy"], "test_accuracy_per_dataset": per_dataset, "curve": curve,
             **compute_record(), "git_commit": git_commit()}
     return net, meta
 
@@ -201,13 +218,15 @@ def extractor_id(meta: dict) -> str:
 
 
 def save_feature_net(net: FeatureNet, meta: dict, out_dir: str | Path) -> dict:
-    """Write weights.safetensors and meta.json (with the weights hash) as one folder, atomically; return the meta."""
+    """Write weights.safetensors, meta.json (with the weights hash) and curve.csv (meta's per-epoch curve, for
+    plotting and tables) as one folder, atomically; return the meta."""
     with atomic_dir(out_dir) as tmp:
         # Bytes written by Python, not safetensors' save_file, which creates the file readable by its owner only.
         (tmp / WEIGHTS_FILE).write_bytes(safetensors_bytes({k: v.contiguous() for k, v in net.state_dict().items()}))
         meta = {**meta, "weights_sha256": file_sha256(tmp / WEIGHTS_FILE)}
         meta["extractor_id"] = extractor_id(meta)
         write_json(tmp / META_FILE, meta)
+        write_csv(tmp / CURVE_FILE, CURVE_COLUMNS, meta["curve"])
     return meta
 
 

@@ -272,12 +272,13 @@ def folder_batches(data: ImageFolderDataset, batch_size: int):
         yield as_rgb_uint8(images)
 
 
-def dataset_reference(dataset: str, split: str, extractor: Extractor, resolution: int, out_dir: str | Path,
-                      batch_size: int = BATCH_SIZE, root: str | Path | None = None) -> tuple[Reference, Path]:
+def dataset_reference(dataset: str, split: str, extractor: Extractor, resolution: int, out_dir: str | Path | None,
+                      batch_size: int = BATCH_SIZE, root: str | Path | None = None) -> tuple[Reference, Path | None]:
     """Load the cached reference of a dataset split, or compute and save it once; a stale file is an error.
 
     Mini sets are keyed by the SHA-256 of their pixels; a paper-scale folder (`root`) by its file listing
     (`folder_fingerprint`), so checking the cache does not decode every image. Folder images are streamed.
+    With `out_dir` None the reference is computed in memory and not saved (the path returned is None).
     """
     data = load_dataset(dataset, split, resolution, channels=3, root=root)
     expected = {"format": REF_FORMAT, "dataset": dataset, "split": split, "extractor": extractor.extractor_id,
@@ -288,13 +289,14 @@ def dataset_reference(dataset: str, split: str, extractor: Extractor, resolution
     else:
         images = as_rgb_uint8(data.images)
         expected["images_sha256"] = images_sha256(images)
-    path = reference_path(out_dir, dataset, split, extractor.extractor_id, resolution)
-    if path.exists():
+    path = None if out_dir is None else reference_path(out_dir, dataset, split, extractor.extractor_id, resolution)
+    if path is not None and path.exists():
         return load_reference(path, expected), path
     meta = {**expected, "extractor_kind": extractor.kind, "weights_path": extractor.weights_path,
             "torch_fidelity": torch_fidelity.__version__, "git_commit": git_commit()}
     ref = statistics(extract_features(images, extractor, batch_size), meta)
-    save_reference(path, ref)
+    if path is not None:
+        save_reference(path, ref)
     return ref, path
 
 

@@ -1,6 +1,7 @@
 """Figures as PNG (matplotlib, Agg) from long-format CSVs: input checks, a mean line with a min–max band over the
-rows (seeds) that share an x, atomic saving, and the two generic figures, a metric against training step and a grid
-of sample images. The papers' figures live with their methods (`difftune.report`, `difftune.controlnet.report`).
+rows (seeds) that share an x, atomic saving, and the generic figures: a metric against training step (one line per
+method), several metrics of one run against step, and a grid of sample images. The papers' figures live with their
+methods (`difftune.report`, `difftune.controlnet.report`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ matplotlib.use("Agg")  # files only: no display on cluster or CI machines
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from tunebench.config import ConfigError  # noqa: E402
 from tunebench.io import atomic_path  # noqa: E402
@@ -92,6 +94,22 @@ def plot_metric_vs_step(df: pd.DataFrame, out: str | Path) -> None:
     ax.set_title(f"{metric} during fine-tuning")
     ax.grid(alpha=0.3)
     ax.legend(title="method", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    save_figure(fig, out)
+
+
+def plot_columns_vs_step(df: pd.DataFrame, columns: tuple[str, ...], out: str | Path, title: str = "") -> None:
+    """Several metrics of one run against training step, one panel per column of `df` (a wide table, e.g. a
+    quality curve), sharing the step axis."""
+    require_columns(df, ("step", *columns), "plot_columns_vs_step")
+    fig, axes = plt.subplots(len(columns), 1, figsize=(6.4, 2.4 * len(columns)), sharex=True, squeeze=False)
+    for ax, column in zip(axes[:, 0], columns):
+        plot_lines(ax, df.rename(columns={column: "value"}), "step", column)
+        ax.set_ylabel(metric_label(column))
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("training step (optimizer updates)")
+    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))  # no ticks between updates on short curves
+    if title:
+        axes[0, 0].set_title(title, fontsize=10)
     save_figure(fig, out)
 
 

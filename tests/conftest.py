@@ -4,6 +4,7 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+import contextlib  # noqa: E402
 import logging  # noqa: E402
 
 import pytest  # noqa: E402
@@ -27,16 +28,26 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture
-def restore_logging():
-    """Undo the log handlers a CLI `main` installs (its log.txt handler would otherwise stay open)."""
+@contextlib.contextmanager
+def kept_log_handlers():
+    """Undo the log handlers a CLI `main` installs inside the block (its log.txt handler would otherwise stay open);
+    for module-scoped fixtures, which cannot use `restore_logging`."""
     root = logging.getLogger()
     handlers = root.handlers[:]
-    yield
-    for handler in root.handlers:
-        if handler not in handlers:
-            handler.close()
-    root.handlers[:] = handlers
+    try:
+        yield
+    finally:
+        for handler in root.handlers:
+            if handler not in handlers:
+                handler.close()
+        root.handlers[:] = handlers
+
+
+@pytest.fixture
+def restore_logging():
+    """Undo the log handlers a CLI `main` installs during the test."""
+    with kept_log_handlers():
+        yield
 
 
 @pytest.fixture

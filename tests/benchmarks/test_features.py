@@ -53,6 +53,10 @@ def test_cli_writes_weights_and_meta(tiny_net_dir):
     assert firsts == [sum(sizes[:i]) for i in range(len(sizes))] and sum(sizes) == 53  # consecutive, disjoint ranges
     assert meta["train_images"] <= 20 * 53 and meta["epochs"] == 1 and meta["seed"] == 0
     assert 0.0 <= meta["test_accuracy"] <= 1.0
+    assert [entry["epoch"] for entry in meta["curve"]] == [1] and meta["curve"][-1]["test_accuracy"] == meta[
+        "test_accuracy"]
+    assert (tiny_net_dir / "curve.csv").read_text().splitlines() == [
+        "epoch,mean_loss,test_accuracy", f"1,{meta['curve'][0]['mean_loss']},{meta['test_accuracy']}"]
     assert set(meta["test_accuracy_per_dataset"]) == {r["dataset"] for r in meta["datasets"]}
     assert meta["git_commit"] and not list(tiny_net_dir.parent.glob(".*tmp"))  # written atomically, nothing left over
 
@@ -66,11 +70,15 @@ def test_cli_help_and_bad_flag(capsys):
     assert exit_info.value.code == 2 and "error: --epochs must be positive" in capsys.readouterr().err
 
 
-def test_training_is_deterministic():
-    kwargs = dict(names=("textures", "lfw_faces"), resolution=16, epochs=1, max_per_class=16, widths=(4, 8, 8),
+def test_training_is_deterministic_and_records_a_test_curve_per_epoch():
+    kwargs = dict(names=("textures", "lfw_faces"), resolution=16, epochs=3, max_per_class=16, widths=(4, 8, 8),
                   batch_size=8)
-    (net_a, meta_a), (net_b, _) = train_feature_net(**kwargs), train_feature_net(**kwargs)
+    (net_a, meta_a), (net_b, meta_b) = train_feature_net(**kwargs), train_feature_net(**kwargs)
     assert meta_a["architecture"]["num_classes"] == 5
+    assert [entry["epoch"] for entry in meta_a["curve"]] == [1, 2, 3] and meta_a["curve"] == meta_b["curve"]
+    assert meta_a["curve"][-1]["test_accuracy"] == meta_a["test_accuracy"]
+    assert all(entry["mean_loss"] > 0 and 0 <= entry["test_accuracy"] <= 1 for entry in meta_a["curve"])
+    assert not net_a.training  # returned in eval mode, as after the last test evaluation
     for (name, a), b in zip(net_a.state_dict().items(), net_b.state_dict().values()):
         assert torch.equal(a, b), name
 
