@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--length", type=int, help="residues per sample and crop (default: problems.length of the "
                                                    "scale, the motif table's scaffold length; 48 at mini)")
     parser.add_argument("--out-csv", required=True, type=Path, help="the curve: one row per prior and the data row")
-    parser.add_argument("--out-json", required=True, type=Path, help="the last prior's row (top level) and the data row")
+    parser.add_argument("--out-json", required=True, type=Path,
+                        help="the last prior's row (top level) and the data row")
     parser.add_argument("--figure", type=Path, help="PNG of valid bonds and clash-free samples against step")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
