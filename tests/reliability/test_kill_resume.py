@@ -26,6 +26,7 @@ from PIL import Image
 
 from benchmarks.merge_results import main as results_main
 from benchmarks.results import RESULT_COLUMNS, _read_text_rows, merge
+from tests.conftest import kept_log_handlers
 from tunebench import pretrain, sample
 from tunebench.checkpoint import list_checkpoints
 from tunebench.io import read_json, torch_load
@@ -64,15 +65,12 @@ def kill_when(proc: subprocess.Popen, ready, log: Path, poll_s: float = 0.002, t
 def like_a_job():
     """Run a CLI `main` here as its process would: one torch thread; its log handlers removed afterwards."""
     root, threads = logging.getLogger(), torch.get_num_threads()
-    handlers, level = root.handlers[:], root.level
+    level = root.level
     torch.set_num_threads(1)
     try:
-        yield
+        with kept_log_handlers():
+            yield
     finally:
-        for handler in root.handlers:
-            if handler not in handlers:
-                handler.close()
-        root.handlers[:] = handlers
         root.setLevel(level)
         torch.set_num_threads(threads)
 
