@@ -23,7 +23,7 @@ rule pretrain_uncond:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: 1  # one thread: the pinned asset's bytes depend on it (docs/assets.md), and two builds share 2 cores
     resources:
         mem_mb=4000,
         runtime=60,

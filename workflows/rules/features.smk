@@ -18,7 +18,7 @@ rule feature_net:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: 1  # one thread: the pinned asset's bytes depend on it (docs/assets.md), and two builds share 2 cores
     resources:
         mem_mb=6000,
         runtime=20,
