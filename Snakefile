@@ -37,6 +37,7 @@ rule all:
         difftune_studies_outputs(),
         controlnet_outputs(),
         deft_outputs(),
+        deft_amortised_outputs(),
         protein_outputs(),
 
 

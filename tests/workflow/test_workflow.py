@@ -60,11 +60,15 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert set(curve["t0"]) == {0, 500, 1000} and set(curve["direction"]) == set(DIRECTIONS)
     assert (results / "figures/forgetting.png").stat().st_size > 10_000
     deft_rows = read_results(results / "deft_main.csv")
-    assert set(zip(deft_rows["dataset"], deft_rows["method"])) == {
-        ("inpaint", "deft"), ("inpaint", "amortised"), ("inpaint", "ddrm")}
+    assert set(zip(deft_rows["dataset"], deft_rows["method"])) == {("inpaint", "deft"), ("inpaint", "ddrm")}
     assert deft_rows[deft_rows["metric"] == "kid_local"]["value"].notna().all()
     deft_table = (results / "tables/deft_main.md").read_text()
     assert "| inpaint | ddrm |" in deft_table and "|  | deft |" in deft_table
+    amortised_rows = read_results(results / "deft_amortised.csv")  # DEFT's rows beside the amortised model's
+    assert set(zip(amortised_rows["method"], amortised_rows["experiment"])) == {
+        ("amortised", "deft_amortised"), ("deft", "deft_amortised")}
+    amortised_table = (results / "tables/deft_amortised.md").read_text()
+    assert "| inpaint | amortised |" in amortised_table and "|  | deft |" in amortised_table
     protein_rows = read_results(results / "protein_motif.csv")
     assert set(protein_rows["method"]) == {"replacement", "amortised", "deft-9"}
     assert len(set(protein_rows["dataset"])) == 2  # the smoke scale's two motif problems
@@ -104,7 +108,7 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     html = (workdir / "report.html").read_text(errors="replace")
     assert "forgetting.png" in html and "source_grid.png" in html and "difftune_main.md" in html
     assert "deft_main.md" in html and "protein_motif.md" in html and "protein_scaffolds.png" in html
-    assert "difftune_peft.md" in html and "controlnet.png" in html
+    assert "difftune_peft.md" in html and "controlnet.png" in html and "deft_amortised.md" in html
 
 
 ABLATIONS = """  ablations:
