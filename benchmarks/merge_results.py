@@ -1,6 +1,6 @@
 """Merge per-job results CSVs into one (each checked; a key in two files is an error).
 
-    python -m benchmarks.merge_results --out ALL.csv A.csv B.csv ...
+    python -m benchmarks.merge_results --out ALL.csv [--experiment NAME] A.csv B.csv ...
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.merge_results", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, type=Path, help="merged CSV (written atomically)")
+    parser.add_argument("--experiment", default=None,
+                        help="write this experiment name in every row (a table of rows measured for several)")
     parser.add_argument("csv", nargs="+", type=Path, help="results CSVs to merge")
     args = parser.parse_args(argv)
     from benchmarks.results import merge  # here: --help needs no pandas
-    print(f"{args.out}: {merge(args.out, args.csv)} rows")
+    print(f"{args.out}: {merge(args.out, args.csv, args.experiment)} rows")
 
 
 if __name__ == "__main__":

@@ -170,11 +170,14 @@ def read_results(*csv_paths: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _union_rows(csv_paths) -> list[dict[str, str]]:
-    """The rows of several results CSVs, each file checked; one key in two files is an error."""
+def _union_rows(csv_paths, experiment: str | None = None) -> list[dict[str, str]]:
+    """The rows of several results CSVs, each file checked, with `experiment` in every row when given; one key in two
+    files is an error."""
     rows, source = [], {}
     for path in map(Path, csv_paths):
         for row in _read_text_rows(path):
+            if experiment:
+                row["experiment"] = experiment
             key = _sort_key(row)
             if key in source:
                 raise ResultsError(f"{dict(zip(KEY_COLUMNS, key))} appears in both {source[key]} and {path}")
@@ -183,8 +186,12 @@ def _union_rows(csv_paths) -> list[dict[str, str]]:
     return rows
 
 
-def merge(out: str | Path, csv_paths: list[str | Path]) -> int:
-    """Write the union of several results CSVs (each checked; a key in two files is an error) to `out`; return rows."""
-    rows = _union_rows(csv_paths)
+def merge(out: str | Path, csv_paths: list[str | Path], experiment: str | None = None) -> int:
+    """Write the union of several results CSVs (each checked; a key in two files is an error) to `out`; return rows.
+
+    `experiment` relabels every row: one experiment's file assembled from rows measured for others (DEFT's main rows
+    beside the amortised model's), so that its table is named after it.
+    """
+    rows = _union_rows(csv_paths, experiment)
     _write_text_rows(Path(out), rows)
     return len(rows)

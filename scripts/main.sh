@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# The main job: the mini reproduction, offline on CPU, as one Snakemake DAG (pre-train the source DiT, the Diff-Tuning
-# comparison on the 8 mini datasets, the chain-of-forgetting curve, tables and figures into results/mini/).
-# Re-running resumes: finished rules are skipped and interrupted training continues from its last checkpoint.
-# Extra arguments go to snakemake (e.g. --dry-run, or --configfile workflows/config/smoke.yaml for a quick check).
+# The main job: the mini reproduction, offline on CPU, as one Snakemake DAG in two tiers (docs/workflow.md).
+#   bash scripts/main.sh [ARGS...]       the headline: pre-train the source DiT, Diff-Tuning vs full fine-tuning on
+#                                        the 8 mini datasets, the chain-of-forgetting curve, DEFT with every baseline
+#                                        on 5 inverse problems, protein motif scaffolding; tables, figures
+#   bash scripts/main.sh all [ARGS...]   the headline and every study: PEFT on the 8 datasets, the ablations,
+#                                        ControlNet convergence, DEFT's amortised upper bound
+# Results go to results/mini/, the time of every job to results/mini/timing.csv. Re-running resumes: finished rules
+# are skipped and interrupted training continues from its last checkpoint. ARGS go to snakemake (e.g. --dry-run,
+# --report report.html, or --configfile workflows/config/smoke.yaml for a quick check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target=headline
+if [ "${1:-}" = all ]; then
+  target=all
+  shift
+fi
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1
-exec .venv/bin/snakemake --profile workflows/profiles/local --configfile workflows/config/mini.yaml "$@"
+exec .venv/bin/snakemake --profile workflows/profiles/local --configfile workflows/config/mini.yaml "$target" "$@"

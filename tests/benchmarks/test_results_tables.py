@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from benchmarks import figures, report
+from benchmarks import figures, merge_results, report
 from benchmarks.results import KEY_COLUMNS, RESULT_COLUMNS, ResultsError, append_rows, read_results
 from benchmarks.tables import Cell, Column, Table, mark_best, summarise, to_latex, to_markdown, write_tables
 from tunebench.config import ConfigError
@@ -85,6 +85,21 @@ def test_read_results_concatenates_and_rejects_a_key_in_two_files(tmp_path):
     with pytest.raises(ResultsError, match="repeat the key"):
         append_rows(tmp_path / "d.csv", [row(), row(value=3.0)])
     assert KEY_COLUMNS == ("experiment", "method", "dataset", "metric", "seed")
+
+
+def test_merge_can_name_the_experiment_of_rows_measured_for_others(tmp_path):
+    """deft_amortised.csv: the amortised model's rows beside DEFT's, measured as deft_main, form one experiment."""
+    append_rows(tmp_path / "deft.csv", [row(experiment="deft_main", method="deft")])
+    append_rows(tmp_path / "amortised.csv", [row(experiment="deft_main", method="amortised")])
+    merge_results.main(["--experiment", "deft_amortised", "--out", str(tmp_path / "merged.csv"),
+                        str(tmp_path / "deft.csv"), str(tmp_path / "amortised.csv")])
+    merged = read_results(tmp_path / "merged.csv")
+    assert set(merged["experiment"]) == {"deft_amortised"} and set(merged["method"]) == {"deft", "amortised"}
+    assert set(read_results(tmp_path / "deft.csv")["experiment"]) == {"deft_main"}  # the inputs are unchanged
+    append_rows(tmp_path / "other.csv", [row(experiment="other", method="deft")])
+    with pytest.raises(ResultsError, match="both"):  # the new label must not hide a key measured twice
+        merge_results.main(["--experiment", "deft_amortised", "--out", str(tmp_path / "twice.csv"),
+                            str(tmp_path / "deft.csv"), str(tmp_path / "other.csv")])
 
 
 #################################################################################

@@ -1,6 +1,6 @@
-"""The Snakemake DAG: lint, a smoke run end to end in a scratch folder (nothing to do on a second run, a deleted
-intermediate reruns only its dependents, an HTML report), the config schema, and the paper config under the SLURM
-profile as a dry run."""
+"""The Snakemake DAG: lint, a smoke run of target `all` end to end in a scratch folder (nothing to do on a second
+run of either tier, a deleted intermediate reruns only its dependents, an HTML report), the config schema, and the
+paper config under the SLURM profile as a dry run."""
 
 import os
 import subprocess
@@ -39,7 +39,7 @@ def planned_jobs(output: str) -> dict[str, int]:
 
 def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     # --max-threads 1: two one-thread jobs at a time on the profile's 2 cores (a smoke job is mostly its imports)
-    config = ["--configfile", "workflows/config/smoke.yaml", "--profile", "workflows/profiles/local",
+    config = ["all", "--configfile", "workflows/config/smoke.yaml", "--profile", "workflows/profiles/local",
               "--max-threads", "1"]
     first = snakemake(*config, cwd=workdir)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -60,11 +60,15 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert set(curve["t0"]) == {0, 500, 1000} and set(curve["direction"]) == set(DIRECTIONS)
     assert (results / "figures/forgetting.png").stat().st_size > 10_000
     deft_rows = read_results(results / "deft_main.csv")
-    assert set(zip(deft_rows["dataset"], deft_rows["method"])) == {
-        ("inpaint", "deft"), ("inpaint", "amortised"), ("inpaint", "ddrm")}
+    assert set(zip(deft_rows["dataset"], deft_rows["method"])) == {("inpaint", "deft"), ("inpaint", "ddrm")}
     assert deft_rows[deft_rows["metric"] == "kid_local"]["value"].notna().all()
     deft_table = (results / "tables/deft_main.md").read_text()
     assert "| inpaint | ddrm |" in deft_table and "|  | deft |" in deft_table
+    amortised_rows = read_results(results / "deft_amortised.csv")  # DEFT's rows beside the amortised model's
+    assert set(zip(amortised_rows["method"], amortised_rows["experiment"])) == {
+        ("amortised", "deft_amortised"), ("deft", "deft_amortised")}
+    amortised_table = (results / "tables/deft_amortised.md").read_text()
+    assert "| inpaint | amortised |" in amortised_table and "|  | deft |" in amortised_table
     protein_rows = read_results(results / "protein_motif.csv")
     assert set(protein_rows["method"]) == {"replacement", "amortised", "deft-9"}
     assert len(set(protein_rows["dataset"])) == 2  # the smoke scale's two motif problems
@@ -84,8 +88,9 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert set(curves["base"]) == {"pretrained", "diff_tuning"} and set(curves["step"]) == {0, 2, 4}
     assert "| canny |" in (results / "tables/controlnet.md").read_text()
     assert (results / "figures/controlnet.png").stat().st_size > 10_000
-    second = snakemake(*config, "--dry-run", cwd=workdir)
-    assert second.returncode == 0 and "Nothing to be done" in second.stdout + second.stderr
+    for target in ("all", "headline"):  # a headline product is the same whichever tier made it
+        second = snakemake(*config[1:], target, "--dry-run", cwd=workdir)
+        assert second.returncode == 0 and "Nothing to be done" in second.stdout + second.stderr, target
 
     # A deleted intermediate (one FID result) reruns that job and its dependents, nothing else.
     (workdir / "runs/smoke/metrics/difftune_main/textures/diff_tuning.csv").unlink()
@@ -104,7 +109,7 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     html = (workdir / "report.html").read_text(errors="replace")
     assert "forgetting.png" in html and "source_grid.png" in html and "difftune_main.md" in html
     assert "deft_main.md" in html and "protein_motif.md" in html and "protein_scaffolds.png" in html
-    assert "difftune_peft.md" in html and "controlnet.png" in html
+    assert "difftune_peft.md" in html and "controlnet.png" in html and "deft_amortised.md" in html
 
 
 ABLATIONS = """  ablations:
@@ -121,7 +126,8 @@ def test_ablations_plan_one_run_per_point_that_is_not_a_default(workdir):
     config = workdir / "ablations.yaml"
     config.write_text((workdir / "workflows/config/smoke.yaml").read_text().replace("  ablations: null", ABLATIONS))
     # --forceall: the whole plan, whether or not the smoke run in this shared scratch folder already made the main runs
-    result = snakemake("--configfile", str(config), "--dry-run", "--forceall", "--printshellcmds", cwd=workdir)
+    result = snakemake("all", "--configfile", str(config), "--dry-run", "--forceall", "--printshellcmds",
+                       cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = planned_jobs(result.stdout)
     # 2 main + 2 PEFT runs, and the points τ=0, λ=1, 12 images, source images (τ=1, λ=0.1, ratio 0.2: the main run)
@@ -181,7 +187,7 @@ def paper_config(workdir, tmp_path, **paths):
 def test_paper_config_dry_runs_under_the_slurm_profile(workdir, tmp_path):
     pytest.importorskip("snakemake_executor_plugin_slurm")
     config = paper_config(workdir, tmp_path)
-    result = snakemake("--profile", "workflows/profiles/slurm", "--configfile", str(config), "--dry-run",
+    result = snakemake("all", "--profile", "workflows/profiles/slurm", "--configfile", str(config), "--dry-run",
                        "--printshellcmds", cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = planned_jobs(result.stdout)

@@ -11,7 +11,8 @@ DEFT_METHOD_PATTERN = "|".join(["deft", "amortised", *DEFT["baselines"]])
 
 
 def check_deft_baselines():
-    """deft.task_baselines has an entry for every task of deft.tasks, naming only baselines of deft.baselines.
+    """deft.task_baselines has an entry for every task of deft.tasks, naming only baselines of deft.baselines; the
+    amortised baseline's tasks (deft.amortised) are tasks of deft.tasks.
 
     Entries of other tasks are ignored: Snakemake merges a --configfile into the Snakefile's default (mini) config
     key by key, so a smoke run also sees the mini entries of tasks it does not run.
@@ -25,6 +26,10 @@ def check_deft_baselines():
         if unknown:
             raise WorkflowError(f"config key 'deft.task_baselines.{task}': {unknown} not in deft.baselines "
                                 f"{DEFT['baselines']}")
+    # The amortised comparison sets the amortised model beside DEFT's head, which is trained for deft.tasks only.
+    unknown = [task for task in DEFT["amortised"] if task not in DEFT["tasks"]]
+    if unknown:
+        raise WorkflowError(f"config key 'deft.amortised': {unknown} not in deft.tasks {DEFT['tasks']}")
 
 
 check_deft_baselines()
@@ -59,32 +64,46 @@ def get_deft_train_summary(wildcards):
     return [f"{folder}/summary.json"] if folder else []
 
 
-def deft_methods(task):
-    """DEFT, the amortised model where configured, and the baselines configured for `task`."""
-    amortised = ["amortised"] if task in DEFT["amortised"] else []
-    return ["deft", *amortised, *DEFT["task_baselines"][task]]
-
-
 def deft_pairs():
-    """(task, method) of every reconstruction."""
-    return [(task, method) for task in DEFT["tasks"] for method in deft_methods(task)]
+    """(task, method) of the main comparison: DEFT and the baselines configured for each task."""
+    return [(task, method) for task in DEFT["tasks"] for method in ["deft", *DEFT["task_baselines"][task]]]
 
 
-def deft_metric_files():
-    """One results CSV per (task, method) of the DEFT comparison."""
-    return [f"{RUNS}/metrics/deft_main/{task}/{method}.csv" for task, method in deft_pairs()]
+def deft_metric_files(pairs):
+    """The results CSV of each (task, method) in `pairs`."""
+    return [f"{RUNS}/metrics/deft_main/{task}/{method}.csv" for task, method in pairs]
+
+
+def amortised_pairs():
+    """(task, method) of the amortised comparison: the amortised model and DEFT on each task of deft.amortised.
+    Its own target (deft_amortised_outputs), so that deft_main.csv is the same whichever tier ran."""
+    return [(task, method) for task in DEFT["amortised"] for method in ("amortised", "deft")]
 
 
 def deft_outputs():
-    """Every DEFT product: heads, amortised models, reconstructions, results; the backbone when the DAG builds it."""
+    """Every product of DEFT and its baselines: heads, reconstructions, results; the backbone when the DAG builds
+    it."""
     products = [
         *expand(f"{RUNS}/deft/{{task}}/train/head", task=DEFT["tasks"]),
-        *expand(f"{RUNS}/deft/{{task}}/amortised-train/model", task=DEFT["amortised"]),
         *[f"{RUNS}/deft/{task}/{method}/recon.npz" for task, method in deft_pairs()],
-        *deft_metric_files(),
+        *deft_metric_files(deft_pairs()),
         f"{RESULTS}/deft_main.csv",
         f"{RESULTS}/tables/deft_main.md",
     ]
     if not PAPER_SCALE and not PINNED_ASSETS:
         products.append(DEFT_BACKBONE)
     return products
+
+
+def deft_amortised_outputs():
+    """Every product of the amortised comparison: the amortised models, their reconstructions, results, table (none
+    without tasks in deft.amortised, as at paper scale)."""
+    if not DEFT["amortised"]:
+        return []
+    return [
+        *expand(f"{RUNS}/deft/{{task}}/amortised-train/model", task=DEFT["amortised"]),
+        *[f"{RUNS}/deft/{task}/amortised/recon.npz" for task in DEFT["amortised"]],
+        *deft_metric_files(amortised_pairs()),
+        f"{RESULTS}/deft_amortised.csv",
+        f"{RESULTS}/tables/deft_amortised.md",
+    ]

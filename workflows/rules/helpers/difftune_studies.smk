@@ -3,11 +3,13 @@
 from difftune.variants import Variant
 
 PEFT = DIFFTUNE["peft"]
+# `datasets: all` follows difftune.datasets, so the table cannot drift from the main comparison's list.
+PEFT_DATASETS = DIFFTUNE["datasets"] if PEFT["datasets"] == "all" else PEFT["datasets"]
 
 
 def check_difftune_studies():
     """The PEFT table and the ablations compare with the main runs: their datasets must be main datasets."""
-    for key, datasets in (("difftune.peft.datasets", PEFT["datasets"]),
+    for key, datasets in (("difftune.peft.datasets", PEFT_DATASETS),
                           ("difftune.ablations.dataset", [ABLATIONS["dataset"]] if ABLATIONS else [])):
         unknown = sorted(set(datasets) - set(DIFFTUNE["datasets"]))
         if unknown:
@@ -55,7 +57,7 @@ def peft_methods():
 
 def study_runs():
     """(dataset, run name) of every model the PEFT table and the ablations train or reuse."""
-    runs = {(dataset, name) for dataset in PEFT["datasets"] for name in peft_methods()}
+    runs = {(dataset, name) for dataset in PEFT_DATASETS for name in peft_methods()}
     runs |= {(ABLATIONS["dataset"], ablation_variant(knob, value).plain(DIFFTUNE["retention_n"]).name)
              for knob in ABLATION_KNOBS for value in ABLATIONS[knob]}  # no knobs without an ablations section
     return sorted(runs)
@@ -63,7 +65,7 @@ def study_runs():
 
 def peft_metric_files():
     """FID rows and trainable-parameter rows of every PEFT-table run."""
-    pairs = dict(dataset=PEFT["datasets"], method=peft_methods())
+    pairs = dict(dataset=PEFT_DATASETS, method=peft_methods())
     return (expand(f"{RUNS}/metrics/difftune_peft/{{dataset}}/{{method}}.csv", **pairs)
             + expand(f"{RUNS}/metrics/difftune_peft_params/{{dataset}}/{{method}}.csv", **pairs))
 
