@@ -1,18 +1,23 @@
 """Per-job wall and CPU time of a DAG run, from the Snakemake `benchmark:` files its rules write.
 
 Every rule writes `runs/<scale>/benchmarks/<rule>[/<wildcard>/…].tsv` (Snakemake's columns: s, h:m:s, max_rss,
-…, mean_load, cpu_time). `timing_rows` turns a benchmarks folder into one row per job; `rule_totals` sums them per
-rule. Reads only text files (no torch), so it runs in moments after a run.
+…, mean_load, cpu_time). `timing_rows` turns a benchmarks folder into one row per job (its end time is the file's
+modification time); `rule_totals` sums them per rule; `run_record` is one row of a whole run: its wall time from
+start to finish (what the budgets are about, with jobs running side by side), the jobs it ran, the commit and the
+machine. Reads only text files (no torch), so it runs in moments after a run.
 """
 
 from __future__ import annotations
 
 import csv
+from datetime import datetime, timezone
 from pathlib import Path
 
-from tunebench.io import FileFormatError
+from tunebench.io import FileFormatError, cpu_name, git_commit
 
-COLUMNS = ("rule", "job", "wall_s", "cpu_s", "max_rss_mb", "mean_load")
+COLUMNS = ("rule", "job", "wall_s", "cpu_s", "max_rss_mb", "mean_load", "ended_utc")
+RUN_COLUMNS = ("targets", "started_utc", "ended_utc", "wall_s", "jobs_run", "job_wall_s", "job_cpu_s", "git_commit",
+               "machine")
 
 
 class TimingError(FileFormatError):
@@ -53,8 +58,25 @@ def timing_rows(folder: Path) -> list[dict]:
     for path in sorted(folder.rglob("*.tsv")):
         parts = path.relative_to(folder).with_suffix("").parts
         rule, job = (parts[0], "/".join(parts[1:])) if len(parts) > 1 else (parts[0], "")
-        rows.append({"rule": rule, "job": job, **read_benchmark(path)})
+        rows.append({"rule": rule, "job": job, **read_benchmark(path), "ended_utc": utc(path.stat().st_mtime)})
     return rows
+
+
+def utc(timestamp: float) -> str:
+    """A POSIX time as ISO 8601 UTC to the second."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
+
+
+def run_record(rows: list[dict], targets: list[str], started: float, ended: float) -> dict:
+    """One run of the DAG: its wall time from `started` to `ended` (POSIX seconds), the jobs among `rows` that
+    finished inside it (earlier runs' files are still in the folder) with their summed wall and CPU seconds, the
+    commit and the machine."""
+    inside = [row for row in rows if row["ended_utc"] >= utc(started)]
+    return {"targets": " ".join(targets), "started_utc": utc(started), "ended_utc": utc(ended),
+            "wall_s": round(ended - started, 1), "jobs_run": len(inside),
+            "job_wall_s": round(sum(row["wall_s"] or 0 for row in inside), 1),
+            "job_cpu_s": round(sum(row["cpu_s"] or 0 for row in inside), 1), "git_commit": git_commit(),
+            "machine": cpu_name()}
 
 
 def rule_totals(rows: list[dict]) -> list[dict]:

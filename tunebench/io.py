@@ -9,6 +9,7 @@ import io
 import json
 import os
 import pickle
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -226,6 +227,17 @@ def input_fingerprint(path: str | Path) -> str:
     for file in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".npz")):
         digest.update(f"{file.relative_to(path)}\t{file_sha256(file)}\n".encode())
     return digest.hexdigest()
+
+
+def cpu_name() -> str:
+    """The CPU's model name and core count, e.g. 'Intel(R) Xeon(R) ... (2 cores)' (torch-free)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    model = platform.processor() or "cpu"
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    return f"{model} ({os.cpu_count()} cores)"
 
 
 def git_commit() -> str:

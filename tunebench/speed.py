@@ -9,14 +9,12 @@ The pipeline reads them from the config (`train.mixed_precision`, `train.tf32`, 
 from __future__ import annotations
 
 import contextlib
-import os
-import platform
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from tunebench.config import PRECISIONS, ConfigError
+from tunebench.io import cpu_name
 
 # Dense peak TFLOP/s (no sparsity) by device-name fragment, checked in order (NVIDIA H100 whitepaper: H100 SXM5 989.4
 # bf16 / 494.7 TF32 / 66.9 fp32; the H200 has the H100 SXM's compute; PCIe H100 and A100 from their datasheets).
@@ -103,12 +101,4 @@ def compute_record() -> dict:
 def device_name(device: str | torch.device) -> str:
     """What a measurement ran on: the GPU's name, or the CPU model and core count."""
     device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    cpuinfo = Path("/proc/cpuinfo")
-    model = platform.processor() or "cpu"
-    if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        model = names[0] if names else model
-    return f"{model} ({os.cpu_count()} cores)"
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()

@@ -50,6 +50,9 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert {"pretrain_source", "finetune", "deft_train", "protein_sample"} <= set(timing["rule"])
     assert len(timing) == len(list((workdir / "runs/smoke/benchmarks").rglob("*.tsv")))
     assert timing["wall_s"].gt(0).all()
+    run = pd.read_csv(results / "run_times.csv")  # the run's own wall time (onstart → onsuccess)
+    assert list(run["targets"]) == ["all"] and run["jobs_run"][0] == len(timing)
+    assert 0 < run["wall_s"][0] < timing["wall_s"].sum()  # two jobs at a time
     assert "wrote 13 images" in (workdir / "runs/smoke/logs/sample_source_grid.log").read_text()
     table = (results / "tables/difftune_main.md").read_text()
     assert "| full_ft |" in table and "| diff_tuning |" in table and "Rel. change vs full_ft" in table
