@@ -207,6 +207,27 @@ def train_feature_net(names: tuple[str, ...] = ALL_DATASETS, resolution: int = 3
     return net, meta
 
 
+REFERENCE_BATCH_FILE = "reference_batch.npz"
+# What a machine's features of the reference batch may differ by from the pinned ones: float32 convolutions with
+# another CPU kernel set (AVX2 vs AVX-512) or thread count round differently, by ~1e-6 of these unit-scale features.
+REFERENCE_ATOL, REFERENCE_RTOL = 1e-4, 1e-4
+
+
+def reference_batch(net: FeatureNet, names: tuple[str, ...] = ALL_DATASETS, per_dataset: int = 4,
+                    resolution: int = 32) -> dict[str, np.ndarray]:
+    """A small fixed batch for checking that a machine computes the pinned network's features: `per_dataset` test
+    images of each dataset, evenly spaced over its test split (which is stored class by class), as uint8, with
+    their features."""
+    images = []
+    for name in names:
+        data = load_dataset(name, "test", resolution, channels=3)
+        images.append(data.images[torch.arange(per_dataset) * len(data) // per_dataset])
+    batch = torch.cat(images)
+    with torch.no_grad():
+        features = net.eval().features(batch)
+    return {"images": batch.numpy(), "features": features.numpy(), "datasets": np.array(names)}
+
+
 #################################################################################
 #                           Saving and Loading Weights                          #
 #################################################################################
