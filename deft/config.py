@@ -20,6 +20,9 @@ from deft.operators.task_settings import TaskConfig, check_task
 from tunebench.config import ConfigError, RunConfig, SampleConfig, TrainConfig
 
 HEAD_BLOCKS = ("scale_shift", "diffusers_default")  # head.block: the keys of `deft.head.BLOCKS` (a test checks)
+# The values of the baselines' protocol switches, the default first (docs/deft.md, "Deviations from the official code").
+BASELINE_CHOICES = {"protocol": ("paper", "run_commands"), "start": ("official", "pinv_only"),
+                    "pigdm_form": ("pinv", "noisy"), "ddrm_threshold": ("strict", "inclusive")}
 
 
 def _paper_train() -> TrainConfig:
@@ -76,6 +79,14 @@ class BaselineSettings:
     """Scale-wide settings of the baselines (per-task step sizes: each `deft.baselines` module's `TASK_SETTINGS`)."""
 
     steps: int | None = None  # None: each method's published count (DPS/RED-diff 1000, ΠGDM/DDNM 100, DDRM 20)
+    # "paper": the step counts the DEFT paper states; "run_commands": DEFT's `run_commands.md` RED-diff SR×4 command
+    # (100 steps; each module's RUN_COMMANDS)
+    protocol: str = "paper"
+    start: str = "official"  # DPS/ΠGDM/RED-diff start from the official H_pinv(y) (`Operator.rough_inverse`:
+    # phase retrieval's |F⁻¹y|, the blur of y) or, "pinv_only", from A†y only where it exists (else noise / zeros)
+    pigdm_form: str = "pinv"  # ΠGDM: the official A†(y − A x̂0) with its inpainting and HDR terms, or "noisy"
+    # (r²Aᵀ(r²AAᵀ + σ²I)⁻¹(y − A x̂0), neither term)
+    ddrm_threshold: str = "strict"  # DDRM trusts ȳ where s·σ_s > σ_y (official, strict) or ≥ ("inclusive")
 
 
 @dataclass
@@ -111,6 +122,10 @@ class DeftConfig(RunConfig):
                               f"= {h.base_channels}")
         if h.block not in HEAD_BLOCKS:
             raise ConfigError(f"config key 'head.block' is {h.block!r}; choose one of {', '.join(HEAD_BLOCKS)}")
+        for key, options in BASELINE_CHOICES.items():
+            if getattr(self.baselines, key) not in options:
+                raise ConfigError(f"config key 'baselines.{key}' is {getattr(self.baselines, key)!r}; choose one of "
+                                  f"{', '.join(options)}")
         if self.baselines.steps is not None and not 1 <= self.baselines.steps <= self.diffusion.num_train_timesteps:
             raise ConfigError(f"config key 'baselines.steps' = {self.baselines.steps} must be in "
                               f"[1, {self.diffusion.num_train_timesteps}] or null")
