@@ -2,8 +2,9 @@
 
 Paper defaults, with where they come from:
 - h-transform network: guided-diffusion UNet, 64 base channels, multipliers (1, 1, 2, 2, 4, 4), one res-block per
-  level, attention at 32 and 16 px, head width 16 (`imagenet256_htransform.yaml`); NN2's last bias 0.01
-  (paper-era `default_config.py`; the hydra config says 0.001, the deepinv port 1.0).
+  level, attention at 32 and 16 px, head width 16, scale-shift norm and res-block up/down sampling, NN2's last bias
+  0.001 (`_configs/htransform_model/imagenet256_htransform.yaml`, the config `run_commands.md` trains with; the
+  July 2024 `configs/default_config.py` had bias 0.01, the deepinv port 1.0).
 - Training: Adam, batch 16, lr 5e-4 decayed linearly to 0, 200 epochs of 1000 images = 12,400 steps with
   drop_last, EMA 0.999 from update 400 every 10 updates (`run_commands.md` SR×4 replication, `deft.yaml`).
 - Sampling: DDIM, 100 leading steps, η = 1 (replication command), no x̂0 clipping, non-EMA weights (`master`
@@ -17,6 +18,11 @@ from typing import ClassVar
 
 from deft.operators.task_settings import TaskConfig, check_task
 from tunebench.config import ConfigError, RunConfig, SampleConfig, TrainConfig
+
+HEAD_BLOCKS = ("scale_shift", "diffusers_default")  # head.block: the keys of `deft.head.BLOCKS` (a test checks)
+# The values of the baselines' protocol switches, the default first (docs/deft.md, "Deviations from the official code").
+BASELINE_CHOICES = {"protocol": ("paper", "run_commands"), "start": ("official", "pinv_only"),
+                    "pigdm_form": ("pinv", "noisy"), "ddrm_threshold": ("strict", "inclusive")}
 
 
 def _paper_train() -> TrainConfig:
@@ -41,7 +47,9 @@ class HeadConfig:
     attention_resolutions: str = "32,16"  # feature-map sides (px) that get self-attention; "" = none
     attention_head_dim: int = 16
     norm_groups: int = 32
-    init_scaling_bias: float = 0.01  # NN2's output bias at initialisation (its weight starts at 0)
+    init_scaling_bias: float = 0.001  # NN2's output bias at initialisation (its weight starts at 0; yaml line 12)
+    block: str = "scale_shift"  # NN1's res-blocks: "scale_shift" (the official scale-shift norm and res-block
+    # up/down sampling, yaml lines 22 and 28) or "diffusers_default" (additive time embedding, conv resampling)
     use_x0hat: bool = True  # ablation switches of the official code (`use_x0hat`, `use_loggrad`, `use_residual`)
     use_loggrad: bool = True  # False feeds Aᵀy (A†y for non-linear A) instead of the likelihood gradient
     use_residual: bool = True  # the −NN2(t)·g branch
@@ -71,6 +79,14 @@ class BaselineSettings:
     """Scale-wide settings of the baselines (per-task step sizes: each `deft.baselines` module's `TASK_SETTINGS`)."""
 
     steps: int | None = None  # None: each method's published count (DPS/RED-diff 1000, ΠGDM/DDNM 100, DDRM 20)
+    # "paper": the step counts the DEFT paper states; "run_commands": DEFT's `run_commands.md` RED-diff SR×4 command
+    # (100 steps; each module's RUN_COMMANDS)
+    protocol: str = "paper"
+    start: str = "official"  # DPS/ΠGDM/RED-diff start from the official H_pinv(y) (`Operator.rough_inverse`:
+    # phase retrieval's |F⁻¹y|, the blur of y) or, "pinv_only", from A†y only where it exists (else noise / zeros)
+    pigdm_form: str = "pinv"  # ΠGDM: the official A†(y − A x̂0) with its inpainting and HDR terms, or "noisy"
+    # (r²Aᵀ(r²AAᵀ + σ²I)⁻¹(y − A x̂0), neither term)
+    ddrm_threshold: str = "strict"  # DDRM trusts ȳ where s·σ_s > σ_y (official, strict) or ≥ ("inclusive")
 
 
 @dataclass
@@ -104,6 +120,12 @@ class DeftConfig(RunConfig):
         if h.base_channels % h.norm_groups:
             raise ConfigError(f"config key 'head.norm_groups' = {h.norm_groups} must divide head.base_channels "
                               f"= {h.base_channels}")
+        if h.block not in HEAD_BLOCKS:
+            raise ConfigError(f"config key 'head.block' is {h.block!r}; choose one of {', '.join(HEAD_BLOCKS)}")
+        for key, options in BASELINE_CHOICES.items():
+            if getattr(self.baselines, key) not in options:
+                raise ConfigError(f"config key 'baselines.{key}' is {getattr(self.baselines, key)!r}; choose one of "
+                                  f"{', '.join(options)}")
         if self.baselines.steps is not None and not 1 <= self.baselines.steps <= self.diffusion.num_train_timesteps:
             raise ConfigError(f"config key 'baselines.steps' = {self.baselines.steps} must be in "
                               f"[1, {self.diffusion.num_train_timesteps}] or null")

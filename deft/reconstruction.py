@@ -11,7 +11,7 @@ import torch
 
 from deft.amortised_model import amortised_sample, load_conditional
 from deft.backbone import load_backbone
-from deft.baselines import TASKS, config_for, run_baseline, unsupported_reason
+from deft.baselines import configured, run_baseline, unsupported_reason
 from deft.config import DeftConfig
 from deft.data import test_set, to_model_range
 from deft.head import HTransformHead
@@ -42,15 +42,21 @@ def load_head(folder: str | Path) -> HTransformHead:
     return load_pretrained(HTransformHead, folder).eval().requires_grad_(False)
 
 
+# The task settings that make what a head sees (its stack and g): sampling must use those it was trained with.
+# Sidecars written before a key existed do not record it; those keys are not compared.
+HEAD_TASK_KEYS = ("operator", "gradient", "phase_grad_at", "hio_tie", "noise")
+
+
 def check_head(head_folder: Path, run: DeftConfig) -> None:
-    """Refuse a head trained for another operator or backbone (its sidecar records both)."""
+    """Refuse a head trained for another operator, conditioning or backbone (its sidecar records them)."""
     sidecar = read_sidecar(head_folder)
     if not sidecar:
         return
     trained = sidecar["run_config"]
-    if trained["task"]["operator"] != run.task.operator:
-        raise ConfigError(f"the head in {head_folder} was trained with task.operator={trained['task']['operator']!r}, "
-                          f"not {run.task.operator!r}")
+    for key in HEAD_TASK_KEYS:
+        if key in trained["task"] and trained["task"][key] != getattr(run.task, key):
+            raise ConfigError(f"the head in {head_folder} was trained with task.{key}={trained['task'][key]!r}, "
+                              f"not {getattr(run.task, key)!r}")
     if Path(trained["model"]["pretrained"]).resolve() != Path(run.model.pretrained).resolve():
         raise ConfigError(f"the head in {head_folder} was trained on the backbone {trained['model']['pretrained']}, "
                           f"not {run.model.pretrained}")
@@ -80,9 +86,7 @@ def reconstruct(run: DeftConfig, method: str, trained: Path | None, progress: bo
         elif method == "amortised":
             out, stats = amortised_sample(conditional, schedule, run, op, y, noise, progress)
         else:
-            # Tasks without published step sizes (e.g. inpaint_box) run with the method's defaults.
-            steps = {"steps": run.baselines.steps} if run.baselines.steps else {}
-            config = config_for(method, run.task.name if run.task.name in TASKS else None, **steps)
+            config = configured(method, run.task.name, run.baselines)
             out, stats = run_baseline(method, backbone, schedule, op, y, noise, config=config, progress=progress)
             stats = {**stats, "sampler": method, "method_config": dataclasses.asdict(config)}
         seconds += time.perf_counter() - started

@@ -2,7 +2,8 @@
 
 Starts from N(0, I) (no conditional initialisation). Each step is one frozen-model and one head evaluation; sample
 k's noise comes only from seed k, and both networks run on fixed-size chunks, so results do not depend on the
-batch size.
+batch size, with one exception: phase retrieval's official HIO channel tie (`task.hio_tie`) ties the batch's first
+image only, as the official code does.
 """
 
 from __future__ import annotations

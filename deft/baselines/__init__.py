@@ -2,11 +2,11 @@
 
 One module per method (as RED-diff's `algos/{dps,pgdm,ddrm,reddiff}.py`, vendored in alexdenker/DEFT, and
 wyhuai/DDNM's `guided_diffusion/diffusion.py`, in the RED-diff flavour that DEFT's comparisons inherit) holds its
-config dataclass
-(defaults are the papers'/RED-diff's), its `TASK_SETTINGS` (the per-task values of RED-diff's `sample_test.sh` and
-DEFT's `run_commands.md`), `unsupported_reason(op)` and `sample(...)`. This package's registry applies them:
-`config_for(name, task)`, `supports(name, op)` and `run_baseline(...)`. Noise is σ_y in [-1, 1] units,
-`op.noise_std` (= 2·sigma_y), for every method.
+config dataclass (defaults are the papers'/RED-diff's code's), its `TASK_SETTINGS` (the per-task values of RED-diff's
+`sample_test.sh` and DEFT's `run_commands.md`), its `RUN_COMMANDS` (what `baselines.protocol=run_commands` changes),
+`unsupported_reason(op)` and `sample(...)`. This package's registry applies them: `config_for(name, task)`,
+`configured(name, task, settings)` (the `baselines` config section), `supports(name, op)` and `run_baseline(...)`.
+Noise is σ_y in [-1, 1] units, `op.noise_std` (= 2·sigma_y), for every method.
 """
 
 from __future__ import annotations
@@ -18,19 +18,23 @@ from types import ModuleType
 import torch
 
 from deft.baselines import ddnm, ddrm, dps, pigdm, reddiff
+from deft.baselines.common import check_choice
 from deft.baselines.ddnm import DDNMConfig
 from deft.baselines.ddrm import DDRMConfig
 from deft.baselines.dps import DPSConfig
 from deft.baselines.pigdm import PiGDMConfig
 from deft.baselines.reddiff import RedDiffConfig
+from deft.config import BaselineSettings
 from deft.operators.base import Operator
 from tunebench.noise import SampleNoise
 from tunebench.schedule import Schedule
 
 __all__ = ["BASELINES", "TASKS", "DDNMConfig", "DDRMConfig", "DPSConfig", "PiGDMConfig", "RedDiffConfig",
-           "config_for", "run_baseline", "supports", "unsupported_reason"]
+           "config_for", "configured", "run_baseline", "supports", "unsupported_reason"]
 
 TASKS = ("inpaint", "sr4", "hdr", "phase_retrieval", "nonlinear_deblur", "deblur_gauss", "deblur_motion")
+# The `baselines` switches and the method config field each sets, on the methods whose config has that field.
+SWITCH_FIELDS = {"start": "start", "pigdm_form": "form", "ddrm_threshold": "threshold"}
 
 
 @dataclass(frozen=True)
@@ -62,13 +66,27 @@ def _baseline(name: str) -> Baseline:
     return BASELINES[name]
 
 
-def config_for(name: str, task: str | None = None, **overrides):
-    """The method's default config with its `TASK_SETTINGS[task]` and then `overrides` applied."""
+def config_for(name: str, task: str | None = None, protocol: str = "paper", **overrides):
+    """The method's default config with its `TASK_SETTINGS[task]`, its `RUN_COMMANDS[task]` under the run_commands
+    protocol, and then `overrides` applied."""
     baseline = _baseline(name)
     if task is not None and task not in TASKS:
         raise ValueError(f"unknown task {task!r}; TASK_SETTINGS knows {list(TASKS)}")
-    settings = {**baseline.module.TASK_SETTINGS.get(task, {}), **overrides}
+    check_choice(protocol, "protocol")
+    protocol_settings = baseline.module.RUN_COMMANDS.get(task, {}) if protocol == "run_commands" else {}
+    settings = {**baseline.module.TASK_SETTINGS.get(task, {}), **protocol_settings, **overrides}
     return dataclasses.replace(baseline.config_type(), **settings)
+
+
+def configured(name: str, task: str, settings: BaselineSettings):
+    """The config `deft.reconstruct` runs baseline `name` with on the task labelled `task`: `config_for` under the
+    `baselines` section's protocol and switches, and its step count when set. Tasks without published step sizes
+    (e.g. inpaint_box) run with the method's defaults."""
+    fields = {field.name for field in dataclasses.fields(_baseline(name).config_type)}
+    overrides = {field: getattr(settings, key) for key, field in SWITCH_FIELDS.items() if field in fields}
+    if settings.steps:
+        overrides["steps"] = settings.steps
+    return config_for(name, task if task in TASKS else None, settings.protocol, **overrides)
 
 
 def unsupported_reason(name: str, op: Operator) -> str | None:

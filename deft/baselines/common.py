@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 import torch
 from tqdm.auto import tqdm
 
+from deft.config import BASELINE_CHOICES
 from deft.operators.base import Operator
 from tunebench.noise import SampleNoise
 from tunebench.schedule import Step
@@ -24,6 +25,24 @@ TINY = 1e-12  # guards divisions by a residual norm or a singular value that can
 def has_pinv(op: Operator) -> bool:
     """Whether `op` overrides `Operator.pinv` (the base class raises)."""
     return type(op).pinv is not Operator.pinv
+
+
+def check_choice(value: str, key: str) -> None:
+    """Raise ValueError unless `value` is one of the values of the switch `baselines.{key}`."""
+    if value not in BASELINE_CHOICES[key]:
+        raise ValueError(f"baselines.{key} is {value!r}; choose one of {', '.join(BASELINE_CHOICES[key])}")
+
+
+def start_estimate(op: Operator, y: torch.Tensor, start: str) -> torch.Tensor | None:
+    """The image the samplers start from: A†y; with `start="official"` also, where A has no pseudo-inverse, the
+    official `H_pinv(y)` (`Operator.rough_inverse`), which DEFT's DPS, ΠGDM and RED-diff start from (alexdenker/DEFT
+    @2495d46 `algos/dps.py` line 88, `algos/pgdm.py` line 118, `algos/reddiff.py` line 160); None when neither."""
+    check_choice(start, "start")
+    if has_pinv(op):
+        return op.pinv(y)
+    if start == "official" and type(op).rough_inverse is not Operator.rough_inverse:
+        return op.rough_inverse(y)
+    return None
 
 
 def image_shape(eps_model) -> tuple[int, int, int]:
@@ -53,12 +72,14 @@ def ddim_noise(noise: SampleNoise, step: Step, eta: float, shape: tuple[int, ...
     return noise.randn(shape) if step.coefficients(eta)[0] > 0 else None
 
 
-def pinv_start(op: Operator, y: torch.Tensor, first: Step, noise: SampleNoise, shape: tuple[int, ...]):
-    """x_T = sqrt(ᾱ_T)·A†y + sqrt(1 − ᾱ_T)·z (RED-diff's DPS/ΠGDM start), pure noise when A has no A†."""
+def diffused_start(op: Operator, y: torch.Tensor, first: Step, noise: SampleNoise, shape: tuple[int, ...], start: str):
+    """x_T = sqrt(ᾱ_T)·x̂ + sqrt(1 − ᾱ_T)·z with x̂ = `start_estimate` (RED-diff's DPS/ΠGDM start), pure noise when
+    there is none."""
     z = noise.randn(shape)
-    if not has_pinv(op):
+    estimate = start_estimate(op, y, start)
+    if estimate is None:
         return z
-    return first.abar_t ** 0.5 * op.pinv(y) + (1 - first.abar_t) ** 0.5 * z
+    return first.abar_t ** 0.5 * estimate + (1 - first.abar_t) ** 0.5 * z
 
 
 def rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

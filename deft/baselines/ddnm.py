@@ -28,6 +28,7 @@ class DDNMConfig:
 
 
 TASK_SETTINGS: dict[str, dict] = {}  # DDNM's settings for every task
+RUN_COMMANDS: dict[str, dict] = {}  # DEFT's `run_commands.md` has no DDNM command
 
 
 def unsupported_reason(op: Operator) -> str | None:

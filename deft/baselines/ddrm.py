@@ -1,7 +1,9 @@
 """DDRM (Kawar et al. 2022): its settings and its spectral sampler.
 
-DDRM tests s_i·σ_s ≥ σ_y (DDRM's code: strict >), so the noiseless last step (σ_s = 0) sets the measured components
-to ȳ and A x = y exactly; x_T = sqrt(ᾱ_T)·V x̄_T (DDRM's code divides x̄_T by σ_T instead, a factor
+DDRM trusts ȳ where s_i·σ_s > σ_y, strictly (bahjat-kawar/ddrm@32b6b3c `functions/denoising.py` lines 23 and 74-75;
+DEFT's copy `algos/ddrm.py` lines 51 and 110-111): at the noiseless last step (σ_s = 0) with σ_y = 0 neither case
+holds, so the measured components keep x̂0 and A x ≠ y. `threshold="inclusive"` (≥) sends them to ȳ there, so
+noiseless runs reproduce y exactly. x_T = sqrt(ᾱ_T)·V x̄_T (DDRM's code divides x̄_T by σ_T instead, a factor
 1/sqrt(1 − ᾱ_T) ≈ 1 + 5e-5 larger).
 """
 
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from deft.baselines.common import image_shape, step_bar, timesteps_like, tweedie_x0
+from deft.baselines.common import check_choice, image_shape, step_bar, timesteps_like, tweedie_x0
 from deft.operators.base import Operator, SVDOperator
 from tunebench.noise import SampleNoise
 from tunebench.schedule import Schedule
@@ -26,9 +28,15 @@ class DDRMConfig:
     steps: int = 20  # DDRM README, RED-diff `ddrm.yaml`
     eta: float = 0.85  # DDRM README (RED-diff's `sample_test.sh` runs 1.0)
     eta_b: float = 1.0  # DDRM README
+    threshold: str = "strict"  # baselines.ddrm_threshold: trust ȳ where s·σ_s > σ_y (DDRM's code) or ≥
+
+    def __post_init__(self):
+        """Refuse an unknown threshold."""
+        check_choice(self.threshold, "ddrm_threshold")
 
 
 TASK_SETTINGS: dict[str, dict] = {}  # DDRM's README settings for every task
+RUN_COMMANDS: dict[str, dict] = {}  # DEFT's `run_commands.md` has no DDRM command
 
 
 def unsupported_reason(op: Operator) -> str | None:
@@ -56,10 +64,15 @@ def sample(eps_model, schedule: Schedule, op: SVDOperator, y: torch.Tensor, nois
     y_bar = torch.where(measured, op.ut(y) / s_safe, torch.zeros_like(s))
     floor = sigma_y / s_safe  # noise std of ȳ_i (only read where measured)
 
+    def trusts_y(sigma: float) -> torch.Tensor:
+        """Where ȳ is no noisier than the level σ: s·σ > σ_y (strict) or ≥ (inclusive)."""
+        level = s * sigma
+        return measured & (level > sigma_y if config.threshold == "strict" else level >= sigma_y)
+
     # x_T as DDRM initialises it: ȳ plus the missing noise where y is no noisier than x_T, pure σ_T·z elsewhere.
     sigma_T = steps[0].sigma_t
     z = noise.randn(shape)
-    trusted = measured & (s * sigma_T >= sigma_y)
+    trusted = trusts_y(sigma_T)
     x_bar = torch.where(trusted, y_bar + (sigma_T ** 2 - floor ** 2).clamp_min(0).sqrt() * z, sigma_T * z)
     x = steps[0].abar_t ** 0.5 * op.v(x_bar)
     for step in step_bar(steps, LABEL, progress):
@@ -69,12 +82,11 @@ def sample(eps_model, schedule: Schedule, op: SVDOperator, y: torch.Tensor, nois
         z = noise.randn(shape) if sigma_s > 0 else torch.zeros_like(x0_bar)
         keep, fresh = (1 - eta ** 2) ** 0.5 * sigma_s, eta * sigma_s * z
         unmeasured = x0_bar + keep * eps_bar + fresh
-        # ≥ (not DDRM's strict >) sends σ_y = 0 to the ȳ case even at σ_s = 0, so A x = y exactly at the end.
-        trusted = measured & (s * sigma_s >= sigma_y)
+        trusted = trusts_y(sigma_s)
         to_y = (1 - eta_b) * x0_bar + eta_b * y_bar + (sigma_s ** 2 - eta_b ** 2 * floor ** 2).clamp_min(0).sqrt() * z
         x_bar = torch.where(trusted, to_y, unmeasured)
-        if sigma_y > 0:  # the middle case exists only with measurement noise
-            noisy = measured & ~trusted
+        if sigma_y > 0:  # the middle case exists only with measurement noise; s·σ_s = σ_y (strict) is in neither
+            noisy = measured & (s * sigma_s < sigma_y)
             x_bar = torch.where(noisy, x0_bar + keep * (y_bar - x0_bar) / floor + fresh, x_bar)
         x = step.abar_s ** 0.5 * op.v(x_bar)
     return x, 0

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from deft.baselines.common import has_pinv, image_shape, step_bar, timesteps_like
+from deft.baselines.common import check_choice, image_shape, start_estimate, step_bar, timesteps_like
 from deft.operators.base import Operator
 from tunebench.noise import SampleNoise
 from tunebench.schedule import Schedule
@@ -25,6 +25,11 @@ class RedDiffConfig:
     lr: float = 0.1  # Adam learning rate, RED-diff `reddiff.yaml`
     lam: float = 0.25  # λ (grad_term_weight), RED-diff `reddiff.yaml`
     obs_weight: float = 1.0  # v, RED-diff `reddiff.yaml`
+    start: str = "official"  # baselines.start: μ starts at the official H_pinv(y), or at A†y only where it exists
+
+    def __post_init__(self):
+        """Refuse an unknown start."""
+        check_choice(self.start, "start")
 
 
 # RED-diff `sample_test.sh` lr (λ stays 0.25; it uses λ 1.0 for σ_y = 0.1 inpainting).
@@ -37,6 +42,9 @@ TASK_SETTINGS: dict[str, dict] = {
     "deblur_gauss": {"lr": 0.5},
     "deblur_motion": {"lr": 0.5},  # no published value: Gaussian deblur's (our assumption)
 }
+# baselines.protocol=run_commands: DEFT's `run_commands.md` RED-diff SR×4 command runs `exp.num_steps=100`
+# (alexdenker/DEFT@2495d46 line 17; its lr 0.25 and λ 0.25 are TASK_SETTINGS' and the default's).
+RUN_COMMANDS: dict[str, dict] = {"sr4": {"steps": 100}}
 
 
 def unsupported_reason(op: Operator) -> str | None:
@@ -47,13 +55,16 @@ def unsupported_reason(op: Operator) -> str | None:
 @torch.no_grad()
 def sample(eps_model, schedule: Schedule, op: Operator, y: torch.Tensor, noise: SampleNoise,
            config: RedDiffConfig, progress: bool = False) -> tuple[torch.Tensor, int]:
-    """RED-diff: Adam on μ with loss v·mean‖y − A(μ)‖²/2 + λσ_t·mean(sg(ε̂ − ε) ⊙ μ), one step per timestep.
+    """RED-diff: Adam on μ with loss v·mean‖y − A(μ)‖²/2 + λσ_t·mean(sg(ε̂ − ε) ⊙ μ), one step per timestep, from
+    μ = `start_estimate` (zeros when there is none).
 
     Each image's loss is its own mean and the batch loss their sum, so with Adam's elementwise update image k
     never sees the others (RED-diff's single batch `.mean()` matches this at batch size 1).
     """
     steps, shape = schedule.steps(config.steps), image_shape(eps_model)
-    start = op.pinv(y) if has_pinv(op) else torch.zeros(y.shape[0], *shape, device=y.device)
+    start = start_estimate(op, y, config.start)
+    if start is None:
+        start = torch.zeros(y.shape[0], *shape, device=y.device)
     mu = start.detach().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([mu], lr=config.lr, betas=(0.9, 0.99))
     for step in step_bar(steps, LABEL, progress):

@@ -59,15 +59,37 @@ class Operator:
         """A pseudo-inverse A†y, image-shaped (start points, ΠGDM, DDNM); operators without one raise."""
         raise NotImplementedError(f"operator '{self.name}' has no pseudo-inverse")
 
+    def rough_inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """The official code's `H_pinv(y)` (the baselines' start): A†y; operators without one override it or raise."""
+        return self.pinv(y)
+
     def residual_norm_sq(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-image ‖y − A(x)‖²."""
         r = y - self.forward(x)
         return r.flatten(1).pow(2).sum(1)
 
-    def likelihood_grad(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """∇_x log p(y | x) = −J_A(x)ᵀ(A(x) − y)/noise_std², with the 1/σ² dropped when σ = 0 (DEFT's g)."""
-        grad = -self.vjp(x, self.forward(x) - y)
+    def per_noise(self, grad: torch.Tensor) -> torch.Tensor:
+        """grad/noise_std², or grad itself when σ = 0 (the official likelihoods' `if self.sigma_y == 0` branch, which
+        is a Gaussian likelihood with σ = 1: `htransform/likelihoods.py` lines 238-240 at alexdenker/DEFT@2495d46)."""
         return grad / self.noise_std ** 2 if self.noise_std > 0 else grad
+
+    def likelihood_grad(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """∇_x log p(y | x) = −J_A(x)ᵀ(A(x) − y)/noise_std², 1/σ² dropped when σ = 0 (`task.gradient=exact_vjp`)."""
+        return self.per_noise(-self.vjp(x, self.forward(x) - y))
+
+    def official_likelihood_grad(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """DEFT's g as the official likelihood class of this operator computes it (`task.gradient=official`).
+
+        The exact gradient unless a subclass says otherwise: for the linear Gaussian likelihoods (super-resolution,
+        `GaussianLikelihood`) the official −Aᵀ(A x − y)/σ² is exact.
+        """
+        return self.likelihood_grad(x, y)
+
+
+def pinv_surrogate_grad(op: Operator, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """−H_pinv(A(x) − y)/σ²: the official gradient of the HDR and non-linear blur likelihoods, which call `H_pinv`
+    their `A_adjoint` (alexdenker/DEFT@2495d46 `htransform/likelihoods.py` lines 270-275 and 287-288, 305-311)."""
+    return op.per_noise(-op.rough_inverse(op.forward(x) - y))
 
 
 class LinearOperator(Operator):

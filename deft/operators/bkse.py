@@ -29,6 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from deft.operators.base import Operator
+from deft.operators.nonlinear import BlurAsPinv
 from tunebench.config import ConfigError
 from tunebench.io import torch_load
 
@@ -342,14 +343,15 @@ def load_kernel_wizard(path: str | Path, options: KernelWizardOptions = DEFAULT_
 #################################################################################
 
 
-class BkseBlur(Operator):
+class BkseBlur(BlurAsPinv, Operator):
     """bkse's non-linear blur: y = clamp(2·G((x + 1)/2, k) − 1, −1, 1) with GOPRO_wVAE's KernelWizard G.
 
     k = 1.2·N(0, I), 1×512×(H/128)×(W/128), is drawn once from `seed` (RED-diff and DEFT fix it, seed 42; DPS draws
     a new k on every call, so its measurement and guidance disagree) and shared by every image of a batch, so an
     image's measurement does not depend on its batch. Images are B×3×H×W in [-1, 1] with H = W = `resolution`, a
-    multiple of 128 (256 in the papers). The gradient is the base class's autograd VJP through G. `comparable` is
-    True: with the released weights, at 256 px and seed 42, this is the published operator.
+    multiple of 128 (256 in the papers). `likelihood_grad` is the base class's autograd VJP through G,
+    `official_likelihood_grad` DEFT's −A(A(x) − y) (`BlurAsPinv`). `comparable` is True: with the released weights,
+    at 256 px and seed 42, this is the published operator.
     """
 
     name = "nonlinear_blur"

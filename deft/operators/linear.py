@@ -43,25 +43,40 @@ def scaled_odd_size(size_at_256: int, resolution: int) -> int:
 
 
 class Inpainting(OnDevice, SVDOperator):
-    """y = m ⊙ x, image-shaped with zeros in the hole; V = U = identity on pixels and the singular values are m.
+    """y = m ⊙ x, image-shaped; V = U = identity on pixels and the singular values are m.
 
-    `mask` is B×1×H×W (1 = keep, the same hole in every channel), one row per image of the batch.
+    `mask` is B×1×H×W (1 = keep, the same hole in every channel), one row per image of the batch. The hole's entries
+    of y are not measurements: every method but DEFT's official gradient reads y through m (Uᵀ, A†, the masked
+    residual). `hole_noise` says what they hold: the measurement noise (DEFT's `InPainting.sample` adds σ-noise to
+    the whole masked image, alexdenker/DEFT@2495d46 `htransform/likelihoods.py` lines 542-545) or 0.
     """
 
     name = "inpaint"
     _tensors = ("mask",)
 
-    def __init__(self, mask: torch.Tensor, sigma_y: float = 0.0, label: str = "", comparable: bool = True):
+    def __init__(self, mask: torch.Tensor, sigma_y: float = 0.0, label: str = "", comparable: bool = True,
+                 hole_noise: bool = True):
         """`label` describes where the masks come from; `comparable` is False for stand-in masks."""
         super().__init__(sigma_y)
         if mask.ndim != 4 or mask.shape[1] != 1:
             raise ValueError(f"mask must be B×1×H×W, got {tuple(mask.shape)}")
         self.mask = mask.float()
-        self.label, self.comparable = label, comparable
+        self.label, self.comparable, self.hole_noise = label, comparable, hole_noise
 
     def measure(self, x: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
-        """m ⊙ (x + noise): y stays 0 in the hole (DEFT's code also put noise there, which Aᵀ discards anyway)."""
-        return super().measure(x, generators) * self.mask.to(x)
+        """m ⊙ x + noise everywhere (`hole_noise`, DEFT's code) or m ⊙ (x + noise) (y = 0 in the hole)."""
+        y = super().measure(x, generators)
+        return y if self.hole_noise else y * self.mask.to(x)
+
+    def residual_norm_sq(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-image ‖m ⊙ (y − A x)‖²: the hole holds no measurement, so its noise never enters DPS's step."""
+        return ((y - self.forward(x)) * self.mask.to(y)).flatten(1).pow(2).sum(1)
+
+    def official_likelihood_grad(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """+(m ⊙ x − y)/σ²: DEFT's `InPainting.log_likelihood_grad` returns −(y − m ⊙ x)/σ², the opposite sign of
+        its other likelihoods, over the whole image, so the hole's measurement noise enters g (alexdenker/DEFT@2495d46
+        `htransform/likelihoods.py` lines 523-531)."""
+        return self.per_noise(self.forward(x) - y)
 
     def singulars(self) -> torch.Tensor:
         """The mask itself (B×1×H×W): singular value 1 on kept pixels, 0 in the hole."""
@@ -111,8 +126,12 @@ class SeparableOperator(OnDevice, SVDOperator):
     _tensors = ("_ur", "_vr", "_uc", "_vc", "_s", "_kept")
 
     def __init__(self, rows: torch.Tensor, cols: torch.Tensor, sigma_y: float = 0.0, zero_below: float = 1e-10,
-                 name: str = "separable"):
-        """`rows` is R (m_r×H) and `cols` is C (m_c×W); both are decomposed once in float64."""
+                 name: str = "separable", ddrm_pairing_channels: int | None = None):
+        """`rows` is R (m_r×H) and `cols` is C (m_c×W); both are decomposed once in float64.
+
+        `ddrm_pairing_channels` = C scales the coefficients of C-channel images by the singular values as DDRM's
+        deblurring code lays them out (`ddrm_pairing`), a different operator; None keeps the true pairing.
+        """
         super().__init__(sigma_y)
         for key, matrix in (("rows", rows), ("cols", cols)):
             if matrix.ndim != 2 or matrix.shape[0] > matrix.shape[1]:
@@ -122,9 +141,11 @@ class SeparableOperator(OnDevice, SVDOperator):
         (self.m_r, self.height), (self.m_c, self.width) = rows.shape, cols.shape
         self._ur, s_r, self._vr = _svd(self.rows, zero_below)
         self._uc, s_c, self._vc = _svd(self.cols, zero_below)
-        grid = s_r[:, None] * s_c[None, :]
-        self._s = grid.float()[None, None]
-        self._kept = grid[:self.m_r, :self.m_c] > 0  # measured entries of the spectral block
+        grid = (s_r[:, None] * s_c[None, :])[None]
+        if ddrm_pairing_channels is not None:
+            grid = ddrm_pairing(grid[0], ddrm_pairing_channels)
+        self._s = grid.float()[None]
+        self._kept = grid[:, :self.m_r, :self.m_c] > 0  # measured entries of the spectral block, per channel
 
     def _check(self, x: torch.Tensor, height: int, width: int) -> None:
         """Refuse inputs of the wrong spatial size with a clear message."""
@@ -132,7 +153,7 @@ class SeparableOperator(OnDevice, SVDOperator):
             raise ValueError(f"operator '{self.name}' expects {height}×{width} inputs, got {tuple(x.shape[-2:])}")
 
     def singulars(self) -> torch.Tensor:
-        """s_r[i]·s_c[j] on the H×W grid (1×1×H×W)."""
+        """s_r[i]·s_c[j] on the H×W grid (1×1×H×W; 1×C×H×W with the DDRM pairing)."""
         return self._s
 
     def vt(self, x: torch.Tensor) -> torch.Tensor:
@@ -156,6 +177,25 @@ class SeparableOperator(OnDevice, SVDOperator):
         """U_r c U_cᵀ from the top-left block, reading only entries with s > 0."""
         block = coefficients[..., :self.m_r, :self.m_c].double() * self._kept.to(coefficients.device)
         return (self._ur.to(block.device) @ block @ self._uc.T.to(block.device)).to(coefficients.dtype)
+
+
+def ddrm_pairing(grid: torch.Tensor, channels: int) -> torch.Tensor:
+    """C×H×W: the H×W grid of singular values paired with the coefficients as DDRM's `Deblurring` code pairs them.
+
+    DDRM sorts the n = H·W values descending and lays the coefficients out rank by rank with the C channels of a
+    rank side by side (entry C·p + c for rank p, channel c), but its `singulars()` returns
+    `self._singulars.repeat(1, 3)`, the sorted list repeated channel block after channel block, so entry C·p + c is
+    scaled by sorted value (C·p + c) mod n instead of p (bahjat-kawar/ddrm@32b6b3c `functions/svd_replacement.py`
+    lines 434-440 and 460-461, `Deblurring2D` lines 538-539; its `SRConv` pairs them with `repeat_interleave(3)`,
+    line 388; DEFT's copy, `utils/degredations.py` lines 535-543 and 571-572). C = 3 is DDRM's case, C = 1 the true
+    pairing. Ties are ranked in grid order (a stable sort; DDRM's unstable sort leaves their order unspecified).
+    """
+    flat = grid.flatten()
+    values, order = torch.sort(flat, descending=True, stable=True)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(flat.numel())
+    entry = channels * rank[None, :] + torch.arange(channels)[:, None]
+    return values[entry % flat.numel()].reshape(channels, *grid.shape)
 
 
 def avgpool_matrix(n: int, factor: int) -> torch.Tensor:
@@ -205,8 +245,9 @@ def deblur_gauss_matrix(n: int, sigma: float, drop_last_tap: bool = True) -> tor
     """n×n zero-boundary blur matrix: A[i, i + k − 2] = tap k of `gaussian_taps(sigma)`.
 
     DDRM's `Deblurring` loop (copied by RED-diff and DEFT) runs over j in [i − 2, i + 2), so it uses taps 0…3 only
-    and its rows sum to ≈ 0.8 for σ ≥ 10; `drop_last_tap=True` reproduces that matrix, False gives the symmetric
-    5-tap blur the code meant.
+    and its rows sum to ≈ 0.8 for σ ≥ 10; `drop_last_tap=True` reproduces that 1-D matrix, False gives the
+    symmetric 5-tap blur the code meant. (DDRM's 2-D operator is not this matrix applied along both axes: its
+    singular values are paired with the wrong coefficients, see `ddrm_pairing`.)
     """
     taps = gaussian_taps(sigma)
     if drop_last_tap:
@@ -233,14 +274,16 @@ def sr_bicubic(resolution: int, factor: int = 4, sigma_y: float = 0.0, zero_belo
 
 
 def deblur_gauss(resolution: int, sigma: float = 25.0, drop_last_tap: bool = True, sigma_y: float = 0.0,
-                 zero_below: float = 3e-2) -> SeparableOperator:
+                 zero_below: float = 3e-2, ddrm_pairing_channels: int | None = None) -> SeparableOperator:
     """DDRM-family separable Gaussian deblurring (see `deblur_gauss_matrix`); σ is in pixels of the tap grid.
 
     The kernel is 5 taps at every resolution in the DDRM-family code, so σ is not rescaled with the resolution
-    (RED-diff/DEFT use σ = 25, DDRM/DDNM σ = 10; both make the taps nearly uniform).
+    (RED-diff/DEFT use σ = 25, DDRM/DDNM σ = 10; both make the taps nearly uniform). `ddrm_pairing_channels`: the
+    operator DDRM's code actually applies (`ddrm_pairing`), for comparisons with published deblurring numbers.
     """
     matrix = deblur_gauss_matrix(resolution, sigma, drop_last_tap)
-    return SeparableOperator(matrix, matrix, sigma_y, zero_below, name="deblur_gauss")
+    return SeparableOperator(matrix, matrix, sigma_y, zero_below, name="deblur_gauss",
+                             ddrm_pairing_channels=ddrm_pairing_channels)
 
 
 #################################################################################

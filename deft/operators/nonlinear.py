@@ -1,8 +1,9 @@
 """Non-linear forward operators: HDR, Fourier phase retrieval (with DEFT's two classical inverses), and a seeded
 stand-in for the bkse non-linear blur.
 
-Definitions follow DEFT's `utils/degredations.py` and `htransform/likelihoods.py`; gradients are the base class's
-autograd VJPs (the true ∇ log p(y | x)), whatever cheaper surrogate the official code fed its network.
+Definitions follow DEFT's `utils/degredations.py` and `htransform/likelihoods.py`. `likelihood_grad` is the base
+class's autograd VJP (the true ∇ log p(y | x)); `official_likelihood_grad` is the cheaper surrogate each official
+likelihood class fed its network, and `rough_inverse` the official `H_pinv` the baselines start from.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deft.operators.base import Operator
+from deft.operators.base import Operator, pinv_surrogate_grad
 from deft.operators.linear import OnDevice, motion_kernel, scaled_odd_size
+from deft.operators.task_settings import CHOICES
 
 NONLINEAR_BLUR_LABEL = "seeded non-linear blur stand-in (not bkse GOPRO_wVAE; numbers not comparable to published ones)"
 
@@ -20,8 +22,8 @@ NONLINEAR_BLUR_LABEL = "seeded non-linear blur stand-in (not bkse GOPRO_wVAE; nu
 class HDR(OnDevice, Operator):
     """RED-diff's HDR: A(x) = clip(2x, −1, 1) on [-1, 1] images, with the "pseudo-inverse" A†(y) = y/2.
 
-    `likelihood_grad` stays the base class's true gradient −J_Aᵀ(A(x) − y)/σ² (2·(A(x) − y) where |2x| < 1,
-    0 where clipped). DEFT's code used −A†(A(x) − y) = −(A(x) − y)/2 instead, everywhere.
+    `likelihood_grad` is the base class's true gradient −J_Aᵀ(A(x) − y)/σ² (−2·(A(x) − y)/σ² where |2x| < 1,
+    0 where clipped); DEFT's code uses −A†(A(x) − y)/σ² = −(A(x) − y)/(2σ²) instead, saturated pixels included.
     """
 
     name = "hdr"
@@ -33,6 +35,10 @@ class HDR(OnDevice, Operator):
     def pinv(self, y: torch.Tensor) -> torch.Tensor:
         """y/2 (exact on unclipped pixels)."""
         return y / 2
+
+    def official_likelihood_grad(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """−(clip(2x) − y)/(2σ²), non-zero on saturated pixels (`HDR.log_likelihood_grad`, `A_adjoint` = `H_pinv`)."""
+        return pinv_surrogate_grad(self, x, y)
 
 
 #################################################################################
@@ -82,6 +88,17 @@ class PhaseRetrieval(OnDevice, Operator):
         """|F_c(pad((x + 1)/2))|, shape B×C×(H + 2·pad)×(W + 2·pad)."""
         return centred_fft(self._padded((x + 1) / 2)).abs()
 
+    def rough_inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """2·crop(|F_c⁻¹ y|) − 1: the official `PhaseRetrievalOperator.H_pinv`, crop(|F_c⁻¹ y|) (DEFT
+        `utils/degredations.py` lines 1156-1159), mapped from the (x + 1)/2 units this operator measures in back to
+        [-1, 1]. The measured magnitudes with every phase set to 0: a centred, symmetric blob, not the image."""
+        return 2 * self._crop(centred_ifft(y).abs()) - 1
+
+    def official_likelihood_grad(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """∇ of −‖y − A‖²/2 with respect to the [0, 1] image u = (x + 1)/2, which is 2·∇_x, and without 1/σ²
+        (`PhaseRetrieval.log_likelihood_grad`, DEFT `htransform/likelihoods.py` lines 325-337)."""
+        return -2 * self.vjp(x, self.forward(x) - y)
+
     def phase_swap(self, y: torch.Tensor, x0hat: torch.Tensor) -> torch.Tensor:
         """DEFT's "cheap guidance": the measured magnitudes with x̂0's phases, back in image space.
 
@@ -92,7 +109,7 @@ class PhaseRetrieval(OnDevice, Operator):
         return 2 * self._crop(centred_ifft(y.abs() * torch.exp(1j * phase)).abs()) - 1
 
     def hio(self, y: torch.Tensor, init: torch.Tensor, rounds: int = 7, iterations: int = 50, beta: float = 0.95,
-            tie_round: int = 3, box: bool = False) -> torch.Tensor:
+            tie_round: int = 3, tie: str = "official", box: bool = False) -> torch.Tensor:
         """Fienup's error-reduction / hybrid input–output, warm-started at `init` (DEFT's "simple inverse").
 
         Rounds alternate ER (even rounds) and HIO (odd rounds), `iterations` each. Every iteration replaces the
@@ -100,12 +117,16 @@ class PhaseRetrieval(OnDevice, Operator):
         object constraint: ER projects g onto the constraint set; HIO keeps g where it is feasible and sets z − β·g
         elsewhere. With `box=False` (DEFT) the constraint is the un-padded support and the iterates stay complex;
         with `box=True` they are real and must also lie in [0, 1] (Fienup's positivity, here with an upper bound).
-        During round `tie_round` every channel is replaced by the channel mean after each iteration (DEFT copies
-        channel 0 over the others during its round 3, for the first image of the batch only; here every image),
-        which aligns the channels' flip/shift ambiguity before the last rounds refine them separately.
-        Vectorised over the batch; each image's result depends on its own y and init only. Returns an image in
-        [-1, 1] space: 2·|crop(z)| − 1 (box=False) or 2·clip(crop(z), 0, 1) − 1 (box=True).
+        During round `tie_round`, after each iteration, the channels are tied, which aligns their flip/shift
+        ambiguity before the last rounds refine them separately: `tie="official"` copies channel 0 over the others
+        for the first image of the batch only, as DEFT's `simple_inverse` does (`htransform/likelihoods.py` lines
+        401-405), so that image's result depends on its place in the batch; `tie="channel_mean"` replaces every
+        image's channels by their mean, so each image's result depends on its own y and init only. Vectorised over
+        the batch. Returns an image in [-1, 1] space: 2·|crop(z)| − 1 (box=False) or 2·clip(crop(z), 0, 1) − 1
+        (box=True).
         """
+        if tie not in CHOICES["hio_tie"]:
+            raise ValueError(f"HIO channel tie {tie!r}; choose one of {', '.join(CHOICES['hio_tie'])}")
         magnitude = y.abs()
         z = self._padded((init + 1) / 2)
         z = z if box else z.to(torch.complex64 if z.dtype == torch.float32 else torch.complex128)
@@ -124,7 +145,11 @@ class PhaseRetrieval(OnDevice, Operator):
                 else:  # hybrid input-output: Fienup's feedback z − β·g where g violates the constraints
                     z = torch.where(feasible, g, z - beta * g)
                 if round_index == tie_round and z.shape[1] > 1:
-                    z = z.mean(dim=1, keepdim=True).expand_as(z).clone()
+                    if tie == "official":
+                        z = z.clone()
+                        z[0, 1:] = z[0, :1]
+                    else:
+                        z = z.mean(dim=1, keepdim=True).expand_as(z).clone()
         out = self._crop(z).clamp(0, 1) if box else self._crop(z).abs()
         return 2 * out.to(init.dtype) - 1
 
@@ -134,7 +159,22 @@ class PhaseRetrieval(OnDevice, Operator):
 #################################################################################
 
 
-class NonlinearBlurStandin(OnDevice, Operator):
+class BlurAsPinv:
+    """Mixin of the non-linear blurs: the official `NonlinearBlurOperator.H_pinv` is the blur itself (DEFT
+    `utils/degredations.py` lines 1135-1136), the baselines' start A(y) and, applied to the residual, the likelihood
+    gradient −A(A(x) − y) (`NonLinearBlur.log_likelihood_grad`, `htransform/likelihoods.py` lines 305-311; the
+    official blur is noiseless, so its missing 1/σ² agrees with `per_noise`)."""
+
+    def rough_inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """A(y)."""
+        return self.forward(y)
+
+    def official_likelihood_grad(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """−A(A(x) − y)/σ² (σ = 0: −A(A(x) − y))."""
+        return pinv_surrogate_grad(self, x, y)
+
+
+class NonlinearBlurStandin(BlurAsPinv, OnDevice, Operator):
     """A content-dependent, spatially varying blur standing in for bkse's KernelWizard (NONLINEAR_BLUR_LABEL).
 
     u = (x + 1)/2; K seeded motion kernels k_1…k_K (31 px at 256 px scaled to the resolution, intensity 0.5, kernel

@@ -18,6 +18,11 @@ from tunebench.config import ConfigError
 OPERATOR_NAMES = ("inpaint_box", "inpaint_random", "inpaint_freeform", "sr_avgpool", "sr_bicubic", "deblur_gauss",
                   "deblur_gauss_dps", "deblur_motion", "hdr", "phase_retrieval", "nonlinear_blur")
 
+# The values of the protocol switches, the default first (docs/deft.md, "Deviations from the official code").
+CHOICES = {"gradient": ("official", "exact_vjp"), "phase_grad_at": ("xt", "x0hat"),
+           "hio_tie": ("official", "channel_mean"), "noise": ("official", "masked"),
+           "deblur_singulars": ("correct", "official")}
+
 
 @dataclass
 class TaskConfig:
@@ -47,6 +52,16 @@ class TaskConfig:
     nl_kernels: int = 4  # nonlinear_blur: motion kernels the stand-in mixes
     bkse_weights: str | None = None  # nonlinear_blur: path to bkse's GOPRO_wVAE.pth; set = the real KernelWizard
     # operator (deft.operators.bkse.BkseBlur; 3-channel images, side a multiple of 128), unset = the seeded stand-in
+    # DEFT's likelihood gradient g: "official" = each official likelihood class's formula (the inpainting sign, HDR's
+    # and the blur's H_pinv in place of the adjoint, phase retrieval's gradient in [0, 1] units); "exact_vjp" =
+    # −J_A(x)ᵀ(A(x) − y)/σ² for every operator (deft.operators.base.Operator)
+    gradient: str = "official"
+    phase_grad_at: str = "xt"  # phase_retrieval: g evaluated at x_t (official code) or at x̂0 (the paper's text)
+    hio_tie: str = "official"  # phase_retrieval HIO round 3: copy channel 0 of the batch's first image (official)
+    # or replace every image's channels by their mean ("channel_mean")
+    noise: str = "official"  # inpainting: noise over the whole image, hole included (official), or y = 0 in the hole
+    deblur_singulars: str = "correct"  # deblur_gauss: singular values paired with their coefficients ("correct") or
+    # laid out as DDRM's `Deblurring.singulars` returns them ("official": not the blur its matrices build)
 
 
 TASK_PRESETS: dict[str, dict] = {
@@ -90,6 +105,8 @@ def check_task(task: TaskConfig) -> None:
         ("nl_kernels", task.nl_kernels >= 1, "must be >= 1"),
         ("hio_rounds", task.hio_rounds >= 1, "must be >= 1"),
         ("hio_iterations", task.hio_iterations >= 1, "must be >= 1"),
+        *[(key, getattr(task, key) in options, f"must be one of {', '.join(options)}")
+          for key, options in CHOICES.items()],
     ]
     for key, ok, why in checks:
         if not ok:

@@ -26,7 +26,7 @@ def _inpainting(kind: str):
         masks = mask_batch(kind, image_ids, resolution, task.seed, low, high)
         standin = kind == "freeform"
         return Inpainting(masks, task.sigma_y, label=FREEFORM_LABEL if standin else f"{kind} masks (DPS code)",
-                          comparable=not standin)
+                          comparable=not standin, hole_noise=task.noise == "official")
 
     return build
 
@@ -58,8 +58,9 @@ OPERATORS = {
     "inpaint_freeform": _inpainting("freeform"),
     "sr_avgpool": lambda task, ids, res, ch: sr_avgpool(res, task.factor, task.sigma_y),
     "sr_bicubic": lambda task, ids, res, ch: sr_bicubic(res, task.factor, task.sigma_y, task.svd_zero),
-    "deblur_gauss": lambda task, ids, res, ch: deblur_gauss(res, task.blur_sigma, task.blur_drop_last_tap,
-                                                            task.sigma_y, task.svd_zero),
+    "deblur_gauss": lambda task, ids, res, ch: deblur_gauss(
+        res, task.blur_sigma, task.blur_drop_last_tap, task.sigma_y, task.svd_zero,
+        ch if task.deblur_singulars == "official" else None),
     "deblur_gauss_dps": lambda task, ids, res, ch: deblur_gauss_dps(res, task.kernel_size, task.kernel_sigma,
                                                                     task.sigma_y),
     "deblur_motion": lambda task, ids, res, ch: deblur_motion(res, task.seed, task.kernel_size,

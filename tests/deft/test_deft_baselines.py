@@ -113,7 +113,8 @@ def test_each_image_depends_only_on_its_seed(name, prior, schedule, matrix):
 
 
 # Measured error ratios (mean-of-32-samples to posterior mean, over prior mean to posterior mean) on this toy:
-# exact posterior samples 0.10, DPS 0.27, ΠGDM 0.14, DDRM 0.49, DDNM+ 0.22, RED-diff 0.29. Bounds leave room.
+# exact posterior samples 0.10, DPS 0.27, ΠGDM 0.14 (noisy form; 0.29 in the official pinv form, which ignores
+# σ_y), DDRM 0.49, DDNM+ 0.22, RED-diff 0.29. Bounds leave room.
 # - DPS: w·∇‖r‖ has a fixed length whatever the image size, so ImageNet's w (0.5 over 196,608 pixels) overshoots
 #   on 16 pixels (ratio ≈ 1.9); w = 0.02 is the toy's equivalent.
 # - DDRM with its 20 steps jumps from σ = 0.18 (t = 50) to 0.01 (t = 0), below σ_y/s_i, and there keeps x̂0
@@ -121,8 +122,8 @@ def test_each_image_depends_only_on_its_seed(name, prior, schedule, matrix):
 # - RED-diff's loss has no σ_y: it fits y's noise (‖Ax − y‖ ≈ 0.02 against the posterior's ≈ 0.14); at
 #   σ_y = 0.05 it is no better than the prior mean, which is why RED-diff runs λ = 1.0 for noisy inpainting.
 #   It is a point estimate: its seed-to-seed spread is Adam's jitter, so only the samplers' spread is checked.
-QUALITY = [("dps", {"scale": 0.02}, 0.4), ("pigdm", {}, 0.3), ("ddrm", {}, 0.65), ("ddnm", {}, 0.4),
-           ("reddiff", {}, 0.45)]
+QUALITY = [("dps", {"scale": 0.02}, 0.4), ("pigdm", {"form": "noisy"}, 0.3), ("pigdm", {}, 0.4), ("ddrm", {}, 0.65),
+           ("ddnm", {}, 0.4), ("reddiff", {}, 0.45)]
 
 
 @pytest.mark.parametrize("name, changes, bound", QUALITY)
@@ -141,11 +142,12 @@ def test_sample_mean_approaches_exact_posterior_mean(name, changes, bound, prior
     assert name == "reddiff" or 0.3 < spread < 1.5, (name, spread.item())
 
 
-@pytest.mark.parametrize("name", ["ddrm", "ddnm"])
-def test_noiseless_ddrm_and_ddnm_reproduce_y(name, prior, schedule, matrix):
+@pytest.mark.parametrize("name, changes", [("ddrm", {"threshold": "inclusive"}), ("ddnm", {})])
+def test_noiseless_ddrm_and_ddnm_reproduce_y(name, changes, prior, schedule, matrix):
+    """DDRM's official strict threshold keeps x̂0 at the last step (tests/deft/baselines); ≥ projects onto y."""
     op = DenseLinear(matrix, SHAPE, sigma_y=0.0)
     x0, y = _measure(prior, op, 6)
-    x, _ = run_baseline(name, prior, schedule, op, y, SampleNoise(list(range(6))))
+    x, _ = run_baseline(name, prior, schedule, op, y, SampleNoise(list(range(6))), config_for(name, **changes))
     assert (x.abs() < 1).all()  # nothing clamped, so consistency is the sampler's own
     assert (op(x) - y).norm(dim=1).max() < 1e-4
     assert (x - x0).norm() > 1e-2  # the unmeasured directions come from the prior, not from the truth
@@ -209,11 +211,12 @@ def test_pigdm_direction_cg_and_pinv_match_svd(prior, matrix):
     x0 = prior.sample(3, torch.Generator().manual_seed(4))
     y = DenseLinear(matrix, SHAPE)(prior.sample(3, torch.Generator().manual_seed(5)))
     for sigma_y in (0.0, SIGMA_Y):
-        exact = pigdm_vector(DenseLinear(matrix, SHAPE, sigma_y), y, x0, 0.3, 50)
-        solved = pigdm_vector(PlainLinear(matrix, sigma_y), y, x0, 0.3, 50)
+        exact = pigdm_vector(DenseLinear(matrix, SHAPE, sigma_y), y, x0, 0.3, 50, noisy=True)
+        solved = pigdm_vector(PlainLinear(matrix, sigma_y), y, x0, 0.3, 50, noisy=True)
         assert torch.allclose(solved, exact, atol=1e-4), sigma_y
     noiseless = DenseLinear(matrix, SHAPE)
-    assert torch.allclose(pigdm_vector(noiseless, y, x0, 0.3, 50), noiseless.pinv(y - noiseless(x0)), atol=1e-5)
+    assert torch.allclose(pigdm_vector(noiseless, y, x0, 0.3, 50, noisy=True), noiseless.pinv(y - noiseless(x0)),
+                          atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["dps", "reddiff"])

@@ -64,6 +64,11 @@ def test_reconstruct_refuses_a_head_of_another_task_and_an_unsupported_baseline(
                                                "--method", "deft", "--head", str(out / "head"),
                                                "--out", str(tmp_path / "x")])
     assert stop.value.code == 2 and "task.operator" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a head sees g as its training made it: the gradient switch must match
+        reconstruct.run_cli(reconstruct.main, ["--scale", "smoke", "--backbone", str(backbone), "--task", "sr4",
+                                               "--set", "task.gradient=exact_vjp", "--method", "deft",
+                                               "--head", str(out / "head"), "--out", str(tmp_path / "w")])
+    assert "trained with task.gradient='official', not 'exact_vjp'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         reconstruct.run_cli(reconstruct.main, ["--scale", "smoke", "--backbone", str(backbone), "--task", "hdr",
                                                "--method", "ddrm", "--out", str(tmp_path / "y")])
