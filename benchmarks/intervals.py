@@ -20,7 +20,10 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     denominator = 1 + z2 / n
     centre = (share + z2 / (2 * n)) / denominator
     half = z * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 or n successes the bound is exactly 0 or 1; rounding would leave it a hair inside, above the share.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 def bootstrap_mean_interval(values, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
