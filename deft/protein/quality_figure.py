@@ -26,8 +26,9 @@ def plot_quality_curve(rows: list[dict], out: str | Path) -> None:
         if priors:
             steps = [r["step"] for r in priors]
             values = [r[metric] for r in priors]
-            errors = [[v - r[f"{metric}_low"] for v, r in zip(values, priors)],
-                      [r[f"{metric}_high"] - v for v, r in zip(values, priors)]]
+            # max(0, ·): a bound read back from a CSV may sit a rounding error inside the share at 0 or 1
+            errors = [[max(0.0, v - r[f"{metric}_low"]) for v, r in zip(values, priors)],
+                      [max(0.0, r[f"{metric}_high"] - v) for v, r in zip(values, priors)]]
             ax.errorbar(steps, values, yerr=errors, marker="o", markersize=4, capsize=3, label="prior")
         ax.set_ylim(-0.02, 1.02)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole optimiser updates
