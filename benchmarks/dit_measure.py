@@ -1,5 +1,6 @@
 """One DiT's quality figures: fid_local/kid_local of samples drawn with the suite's sampler, and the ε-prediction
-error on real images (eps_mse). `benchmarks.quality_curve` applies them to every checkpoint of a run (docs/fid.md).
+error on real images (eps_mse), and the columns of their curve over a run's checkpoints (`benchmarks.quality_curve`,
+docs/fid.md).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ SAMPLER = "ddim"
 MEASURES = ("fid_local", "kid_local", "kid_local_std", "eps_mse")
 EPS_TIMESTEPS = (100, 300, 500, 700, 900)
 EPS_NOISE_SEED = 0  # one noise draw for every checkpoint: eps_mse differences then come from the weights alone
+NUMBER_COLUMNS = {"step": int, "n": int, "steps": int, "denoise_images": int, "guidance": float,
+                  **dict.fromkeys(MEASURES, float)}
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class Protocol:
                 "labels": self.labels, "dataset": self.dataset, "split": self.split, "extractor": self.extractor,
                 "seeds": f"0-{self.n - 1}", "denoise_images": self.denoise_images,
                 "eps_timesteps": ",".join(map(str, EPS_TIMESTEPS))}
+
+    def curve_columns(self) -> list[str]:
+        """The curve CSV's columns: the step, the measures, the protocol's columns and the weights' SHA-256."""
+        return ["step", *MEASURES, *self.columns(), "weights_sha256"]
 
 
 def class_labels(model, protocol: Protocol, count: int) -> list[int]:

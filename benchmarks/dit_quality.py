@@ -24,9 +24,29 @@ from pathlib import Path
 from tunebench.cli import run_cli, setup_logging
 from tunebench.config import ConfigError
 from tunebench.dataset_registry import DATASETS, SPLITS
+from tunebench.io import write_json
 
 log = logging.getLogger("benchmarks.dit_quality")
 MINI_DATASETS = [name for name, spec in DATASETS.items() if spec.role != "paper"]  # paper sets need a --root
+
+
+def summary(rows: list[dict]) -> dict:
+    """The last row (highest step) with the best step by fid_local (the earliest of equal ones)."""
+    best = min(rows, key=lambda row: (row["fid_local"], row["step"]))
+    return {**rows[-1], "best_step": best["step"], "best_fid_local": best["fid_local"]}
+
+
+def write_summary(rows: list[dict], out_json: Path, figure: Path | None) -> None:
+    """Write the summary JSON and, when asked, the figure of fid_local and eps_mse against step."""
+    write_json(out_json, summary(rows))
+    if figure is not None:
+        # Imported here: matplotlib and pandas are needed only for the figure.
+        import pandas as pd
+
+        from benchmarks.figures import plot_columns_vs_step
+        plot_columns_vs_step(pd.DataFrame(rows), ("fid_local", "eps_mse"), figure,
+                             f"{rows[-1]['dataset']} {rows[-1]['split']}, {rows[-1]['n']} samples, "
+                             f"{rows[-1]['steps']} DDIM steps, guidance {rows[-1]['guidance']}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,10 +85,10 @@ def main(argv: list[str] | None = None) -> None:
             raise ConfigError(f"{flag} must be at least {least}, got {value}")
     setup_logging()
     # Here, not at the top: --help needs no torch.
-    from benchmarks.dit_measure import Protocol, denoising_set, measure
+    from benchmarks.dit_measure import NUMBER_COLUMNS, Protocol, denoising_set, measure
     from benchmarks.dit_sources import ModelSource, RunSource
     from benchmarks.fidelity import dataset_reference, make_extractor
-    from benchmarks.quality_curve import measure_curve, write_summary
+    from benchmarks.quality_curve import measure_curve
     from tunebench.models import load_vae
     from tunebench.speed import default_device
 
@@ -88,12 +108,13 @@ def main(argv: list[str] | None = None) -> None:
         vae = load_vae(run.model.vae).to(device) if run.model.vae else None
         return reference, denoising_set(protocol, run), vae
 
-    def measure_weights(item):
+    def measure_weights(checkpoint, model):
         """The measures of one checkpoint's (or the model's) weights."""
         reference, denoising, vae = inputs()
-        return measure(source.load(item).to(device), run, protocol, reference, extractor, denoising, device, vae)
+        return measure(model.to(device), run, protocol, reference, extractor, denoising, device, vae)
 
-    rows = measure_curve(source.weights, measure_weights, protocol.columns(), args.out_csv,
+    rows = measure_curve(source.checkpoints, measure_weights, protocol.columns(), args.out_csv,
+                         protocol.curve_columns(), NUMBER_COLUMNS, headline=("fid_local", "eps_mse"),
                          progress=not args.no_progress)
     lost = source.lost_steps({row["step"] for row in rows})
     if lost:

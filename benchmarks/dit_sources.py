@@ -1,30 +1,21 @@
 """The DiT weights a quality curve measures: the EMA weights of every checkpoint a `tunebench.pretrain` run kept, or
-one exported model folder. Both give the run config they were trained with, their weights (step, folder, SHA-256) and
-a loader."""
+one exported model folder. Both give the run config they were trained with and their `quality_curve.Checkpoint`s
+(step, folder, loader)."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from benchmarks.quality_curve import Checkpoint
 from tunebench.checkpoint import list_checkpoints, load_weights
 from tunebench.config import ConfigError, RunConfig, from_dict
-from tunebench.io import file_sha256, read_json
-from tunebench.models import SIDECAR, ModelLoadError, load_dit, read_sidecar, weights_sha256
+from tunebench.io import read_json
+from tunebench.models import SIDECAR, ModelLoadError, load_dit, read_sidecar
 from tunebench.pretraining import make_model
 
 CORE_SECTIONS = {field.name for field in dataclasses.fields(RunConfig)}
-
-
-@dataclass(frozen=True)
-class Weights:
-    """One set of DiT weights to measure: the training step it was taken after, its checkpoint or model folder and
-    the SHA-256 of its weights file (ema.safetensors of a checkpoint, the exported weights of a model)."""
-
-    step: int
-    folder: Path
-    sha256: str
 
 
 def core_config(saved: dict) -> RunConfig:
@@ -47,23 +38,24 @@ class RunSource:
         states = [read_json(folder / "state.json") for folder in found]
         self.run = core_config(states[-1]["run_config"])
         self.train = states[-1]["run_config"]["train"]
-        self.weights = [Weights(state["step"], folder, file_sha256(folder / "ema.safetensors"))
-                        for folder, state in zip(found, states)]
+        self.checkpoints = [Checkpoint(state["step"], folder, partial(self.load, folder))
+                            for folder, state in zip(found, states)]
         self._model = None
 
-    def load(self, weights: Weights):
-        """The DiT with `weights` loaded (the same module each time: every checkpoint of a run has its architecture)."""
+    def load(self, folder: Path):
+        """The DiT with the EMA weights of checkpoint `folder` loaded (the same module each time: every checkpoint of
+        a run has its architecture)."""
         if self._model is None:
             self._model = make_model(self.run)
-        load_weights(weights.folder, self._model, "ema")
+        load_weights(folder, self._model, "ema")
         return self._model
 
     def lost_steps(self, measured: set[int]) -> list[int]:
         """Checkpoint steps up to the newest one that were neither measured nor kept: the run deleted them
         (train.checkpoints_keep) before they were measured, so the curve lacks them."""
-        every, last = self.train["checkpoint_every"], self.weights[-1].step
+        every, last = self.train["checkpoint_every"], self.checkpoints[-1].step
         expected = set(range(every, last + 1, every)) | {last}
-        return sorted(expected - measured - {w.step for w in self.weights})
+        return sorted(expected - measured - {item.step for item in self.checkpoints})
 
 
 class ModelSource:
@@ -77,11 +69,7 @@ class ModelSource:
             raise ModelLoadError(f"{Path(model_dir) / SIDECAR} does not record the run config and steps; pass a folder "
                                  "exported by this suite (e.g. RUN/model of `python -m tunebench.pretrain`)")
         self.run = core_config(sidecar["run_config"])
-        self.weights = [Weights(sidecar["steps"], Path(model_dir), weights_sha256(model_dir))]
-
-    def load(self, weights: Weights):
-        """The exported DiT (there is only one)."""
-        return self.model
+        self.checkpoints = [Checkpoint(sidecar["steps"], Path(model_dir), lambda: self.model)]
 
     def lost_steps(self, measured: set[int]) -> list[int]:
         """None: a model folder has one step."""

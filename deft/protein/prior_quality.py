@@ -53,16 +53,16 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     # Here, not at the top: --help and --dry-run need no torch.
     from deft.protein.chain_set import load_prepared
-    from deft.protein.quality_curve import model_source, run_sources, update_curve
-    from deft.protein.quality_table import DATA_STEP
+    from deft.protein.quality import DATA_STEP
+    from deft.protein.quality_curve import model_checkpoint, run_checkpoints, update_curve
     from tunebench.io import git_commit, write_json
 
-    sources = run_sources(args.run) if args.run else [model_source(args.model)]
+    checkpoints = run_checkpoints(args.run) if args.run else [model_checkpoint(args.model)]
     chains = load_prepared(args.data)["train"]
-    rows = update_curve(args.out_csv, sources, chains, str(args.data / "chains.npz"), run, args.samples, length,
+    rows = update_curve(args.out_csv, checkpoints, chains, str(args.data / "chains.npz"), run, args.samples, length,
                         progress=not args.no_progress)
     by_step = {row["step"]: row for row in rows}
-    last = sources[-1][0]
+    last = checkpoints[-1].step
     # The last prior's figures at the top level: what a pinned asset's manifest records as its quality.
     write_json(args.out_json, {**by_step[last], "data": by_step[DATA_STEP],
                                "source": str(args.run or args.model), "data_folder": str(args.data),

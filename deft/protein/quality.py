@@ -20,6 +20,7 @@ from deft.protein.geometry import chain_metrics
 from deft.protein.structures import Chain
 from tunebench.dataset_registry import DatasetError
 
+DATA_STEP = "data"  # the step of the training crops' reference row in a prior-quality curve
 METRICS = ("valid_bonds", "clash_free", "rg_mean", "rg_std", "helix", "strand")
 WITH_INTERVALS = ("valid_bonds", "clash_free", "rg_mean", "helix", "strand")
 # The per-trace value (`geometry.chain_metrics` key) behind each bootstrapped mean.

@@ -1,6 +1,10 @@
 """The prior-quality curve: the priors of a training run's kept checkpoints (or one exported prior) sampled
-unconditionally with the motif table's sampler, scored by `deft.protein.quality`, beside the training crops' row, in a
-table (`deft.protein.quality_table`) that is rewritten after every row and resumed by step.
+unconditionally with the motif table's sampler, scored by `deft.protein.quality`, beside the training crops' row
+(step "data"), in a `benchmarks.quality_curve` table that is rewritten after every row and resumed by step.
+
+Columns: step; samples and length (traces scored, residues each); sampler, sample_steps, eta and noise_scale (the
+motif table's unconditional sampler; blank in the data row); the figures of `deft.protein.quality`; weights_sha256
+(`tunebench.models.tensors_sha256` of the evaluated prior, the same for a checkpoint and its exported folder).
 
 The motif table samples the exported `OUT/model` of `python -m deft.protein.train prior`, which holds the trained
 (not the EMA) weights; a checkpoint's counterpart of those is `model.safetensors`, so that is what each curve row
@@ -9,8 +13,6 @@ evaluates, and the last checkpoint's row has the exported folder's weights_sha25
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -18,22 +20,23 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from benchmarks.quality_curve import Checkpoint, ReferenceRow, measure_curve, read_curve
 from deft.protein.config import PriorRun, ProteinConfig
 from deft.protein.diffusion import CentredNoise, protein_schedule
 from deft.protein.models import build_prior, length_unit, load_prior
-from deft.protein.quality import quality_summary, training_crops
-from deft.protein.quality_table import DATA_STEP, check_settings, read_table, row_settings, write_table
+from deft.protein.quality import DATA_STEP, metric_columns, quality_summary, training_crops
 from deft.protein.samplers import sample_motif
 from deft.protein.structures import Chain
 from tunebench.checkpoint import CHECKPOINT_PATTERN, CheckpointError, list_checkpoints, load_weights
 from tunebench.config import ConfigError, from_dict
 from tunebench.io import read_json
-from tunebench.models import read_sidecar, tensors_sha256
+from tunebench.models import read_sidecar
 
-log = logging.getLogger("deft.protein.prior_quality")  # the CLI's name, so that log lines read as its own
 EXPORTED_WEIGHTS = "model"  # the checkpoint file `deft.protein.train` exports as OUT/model (see the docstring)
-
-PriorSource = tuple[object, Callable[[], torch.nn.Module]]  # (step, loader of the prior)
+COLUMNS = ("step", "samples", "length", "sampler", "sample_steps", "eta", "noise_scale", *metric_columns(),
+           "weights_sha256")
+NUMBERS = {"samples": int, "length": int, "sample_steps": int, "eta": float, "noise_scale": float,
+           **dict.fromkeys(metric_columns(), float)}
 
 
 def checkpoint_prior(path: Path) -> torch.nn.Module:
@@ -47,18 +50,19 @@ def checkpoint_prior(path: Path) -> torch.nn.Module:
     return prior.eval().requires_grad_(False)
 
 
-def run_sources(run_dir: Path) -> list[PriorSource]:
-    """(step, loader) of every kept checkpoint of a prior's training run, oldest first."""
+def run_checkpoints(run_dir: Path) -> list[Checkpoint]:
+    """Every kept checkpoint of a prior's training run, oldest first."""
     found = list_checkpoints(run_dir)
     if not found:
         raise CheckpointError(f"{run_dir / 'checkpoints'} holds no complete checkpoint-NNNNNNN folder; pass the --out "
                               "folder of python -m deft.protein.train prior, or --model for an exported prior")
-    return [(int(CHECKPOINT_PATTERN.match(path.name).group(1)), partial(checkpoint_prior, path)) for path in found]
+    return [Checkpoint(int(CHECKPOINT_PATTERN.match(path.name).group(1)), path, partial(checkpoint_prior, path))
+            for path in found]
 
 
-def model_source(folder: Path) -> PriorSource:
-    """(step, loader) of an exported prior: the step is the training steps its sidecar records, else 'model'."""
-    return read_sidecar(folder).get("steps", "model"), partial(load_prior, folder)
+def model_checkpoint(folder: Path) -> Checkpoint:
+    """An exported prior, at the training steps its sidecar records (else the step 'model')."""
+    return Checkpoint(read_sidecar(folder).get("steps", "model"), folder, partial(load_prior, folder))
 
 
 def check_units(prior: torch.nn.Module, run: ProteinConfig, where: str) -> None:
@@ -88,43 +92,30 @@ def unconditional_samples(prior: torch.nn.Module, run: ProteinConfig, count: int
     return torch.cat(batches).numpy().astype(np.float64)
 
 
-def prior_row(step, prior: torch.nn.Module, run: ProteinConfig, count: int, length: int, progress: bool) -> dict:
-    """The table row of one prior."""
-    samples = unconditional_samples(prior, run, count, length, progress)
-    return {"step": step, **row_settings(step, count, length, run), **quality_summary(samples, run.success),
-            "weights_sha256": tensors_sha256(prior)}
+def read_table(path: str | Path) -> list[dict]:
+    """The rows of a prior-quality table (none when the file does not exist yet)."""
+    return read_curve(path, COLUMNS, NUMBERS)
 
 
-def data_row(chains: list[Chain], run: ProteinConfig, count: int, length: int, source: str) -> dict:
-    """The reference row: `count` crops of the training chains, scored like the samples."""
-    crops = training_crops(chains, count, length, source)
-    return {"step": DATA_STEP, **row_settings(DATA_STEP, count, length, run), **quality_summary(crops, run.success),
-            "weights_sha256": None}
-
-
-def update_curve(table: Path, sources: list[PriorSource], chains: list[Chain], data_source: str, run: ProteinConfig,
-                 count: int, length: int, progress: bool = False) -> list[dict]:
-    """Add the data row and every source's row that `table` lacks, rewriting it after each; returns all rows.
+def update_curve(table: Path, checkpoints: list[Checkpoint], chains: list[Chain], data_source: str,
+                 run: ProteinConfig, count: int, length: int, progress: bool = False) -> list[dict]:
+    """Add the data row (`count` crops of the training chains read from `data_source`, scored like the samples) and
+    every checkpoint's row that `table` lacks, rewriting it after each; returns all rows, the data row first.
 
     Rows already in the table are kept as they are (after checking their settings and weights), so an interrupted
     or repeated call computes only what is missing.
     """
-    rows = read_table(table)
-    expected = {step: row_settings(step, count, length, run) for step in [DATA_STEP, *(s for s, _ in sources)]}
-    check_settings(table, rows, expected)
-    done = {row["step"]: row for row in rows}
-    if DATA_STEP not in done:
-        rows.append(data_row(chains, run, count, length, data_source))
-        write_table(table, rows)
-    for step, load in tqdm(sources, desc="priors", unit="prior", disable=not progress):
-        prior = load()
-        if step in done:  # loading is cheap next to sampling: check that the row is of these weights
-            if done[step]["weights_sha256"] != tensors_sha256(prior):
-                raise ConfigError(f"{table}: the row of step {step} was computed from other weights than the prior's "
-                                  "now (retrained?); delete the file to recompute")
-            continue
-        check_units(prior, run, f"the prior of step {step}")
-        rows.append(prior_row(step, prior, run, count, length, progress))
-        write_table(table, rows)
-        log.info("step %s: valid bonds %.3f, clash-free %.3f", step, rows[-1]["valid_bonds"], rows[-1]["clash_free"])
-    return rows
+    def prior_row(checkpoint: Checkpoint, prior: torch.nn.Module) -> dict:
+        """The figures of one prior's unconditional samples."""
+        check_units(prior, run, f"the prior of step {checkpoint.step}")
+        return quality_summary(unconditional_samples(prior, run, count, length, progress), run.success)
+
+    scored = {"samples": count, "length": length}
+    # The motif table samples every method (unconditional included) with the DDIM settings of `run.sample`; the
+    # data row is not sampled, so its sampler columns stay blank.
+    sampler = {"sampler": "ddim", "sample_steps": run.sample.steps, "eta": run.sample.eta,
+               "noise_scale": run.sample.noise_scale}
+    data = ReferenceRow(DATA_STEP, {**scored, **dict.fromkeys(sampler)},
+                        lambda: quality_summary(training_crops(chains, count, length, data_source), run.success))
+    return measure_curve(checkpoints, prior_row, {**scored, **sampler}, table, COLUMNS, NUMBERS, references=[data],
+                         headline=("valid_bonds", "clash_free"), progress=progress)

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # Agg: benchmarks.figures selects it on import
 from matplotlib.ticker import MaxNLocator
 
 from benchmarks.figures import save_figure
-from deft.protein.quality_table import DATA_STEP
+from deft.protein.quality import DATA_STEP
 
 PANELS = (("valid_bonds", "valid Cα–Cα bonds (share)"), ("clash_free", "clash-free samples (share)"))
 

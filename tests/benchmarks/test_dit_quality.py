@@ -10,14 +10,13 @@ import pytest
 import torch
 
 from benchmarks import dit_measure, dit_quality
-from benchmarks.dit_measure import Protocol, draw_samples
+from benchmarks.dit_measure import NUMBER_COLUMNS, Protocol, draw_samples
 from benchmarks.dit_sources import ModelSource
 from benchmarks.feature_net import FeatureNetError, save_feature_net, train_feature_net
-from benchmarks.quality_curve import NUMBER_COLUMNS
 from tests.conftest import kept_log_handlers
 from tunebench import pretrain
 from tunebench.config import ConfigError
-from tunebench.io import file_sha256
+from tunebench.models import load_dit, tensors_sha256
 
 RUN_FLAGS = ["--scale", "smoke", "--no-progress", "--set", "data.dataset=digits", "--set", "train.steps=6",
              "--set", "train.checkpoint_every=2"]  # checkpoints after steps 2, 4 and 6; the smoke scale keeps two
@@ -75,10 +74,11 @@ def test_one_row_per_kept_checkpoint_and_the_json_is_the_last_row(curve_dir, run
             "n": 8, "sampler": "ddim", "steps": 4, "guidance": 1.5, "labels": "cycle", "dataset": "digits",
             "split": "test", "seeds": "0-7", "denoise_images": 24}
         assert row["extractor"] == extractor
-        ema = run_dir / "checkpoints" / f"checkpoint-{row['step']:07d}" / "ema.safetensors"
-        assert row["weights_sha256"] == file_sha256(ema)
         assert row["eps_mse"] > 0 and row["kid_local_std"] >= 0
     assert rows[0]["eps_mse"] != rows[1]["eps_mse"]  # other weights, other denoising error
+    # The SHA-256 of the weights' tensors: step 6's EMA weights are those the run exported, in another file format.
+    assert rows[0]["weights_sha256"] != rows[1]["weights_sha256"]
+    assert rows[1]["weights_sha256"] == tensors_sha256(load_dit(run_dir / "model"))
     best = min(rows, key=lambda row: row["fid_local"])
     summary = json.loads((curve_dir / "quality.json").read_text())
     assert summary == {**rows[-1], "best_step": best["step"], "best_fid_local": best["fid_local"]}
@@ -109,13 +109,13 @@ def test_identical_weights_give_identical_figures(curve_dir, run_dir, features_d
     (exported,) = read_rows(tmp_path / "curve.csv")
     step_6 = read_rows(curve_dir / "curve.csv")[-1]
     assert exported["step"] == 6  # the exported model is the EMA of the last step, stored in another file format
-    for key in dit_measure.MEASURES:
+    for key in (*dit_measure.MEASURES, "weights_sha256"):
         assert exported[key] == step_6[key], key
 
 
 def test_samples_depend_only_on_their_seed(run_dir):
     source = ModelSource(run_dir / "model")
-    model = source.load(source.weights[0])
+    model = source.checkpoints[0].load()
 
     def protocol(n):
         """A cycle-label protocol of n samples."""

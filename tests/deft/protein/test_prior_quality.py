@@ -10,8 +10,8 @@ from deft.protein import prior_quality, quality_curve
 from deft.protein.config import ProteinConfig
 from deft.protein.geometry import chain_metrics
 from deft.protein.models import load_prior
-from deft.protein.quality import METRICS, WITH_INTERVALS, quality_summary, training_crops
-from deft.protein.quality_table import DATA_STEP, read_table
+from deft.protein.quality import DATA_STEP, METRICS, WITH_INTERVALS, quality_summary, training_crops
+from deft.protein.quality_curve import read_table
 from deft.protein.structures import Chain
 from tunebench.cli import run_cli
 from tunebench.config import resolve
@@ -123,7 +123,7 @@ def test_errors_name_the_file_and_the_fix(smoke_prior, tmp_path, capsys):
                                          "--no-progress", *flags])
         return capsys.readouterr().err
 
-    assert "samples = 6 (now 7)" in fails("curve.csv", "--model", str(smoke_prior / "prior/model"), "--samples", "7")
+    assert "samples 6, now 7" in fails("curve.csv", "--model", str(smoke_prior / "prior/model"), "--samples", "7")
     assert "no complete checkpoint-NNNNNNN" in fails("other.csv", "--run", str(smoke_prior / "data"))
     table = tmp_path / "curve.csv"
     table.write_text(table.read_text().replace(read_table(table)[-1]["weights_sha256"], "0" * 64))
