@@ -131,7 +131,7 @@ def copy_settings(tmp_path, monkeypatch, edit) -> None:
 
 
 def test_editing_the_scale_file_changes_resolution(tmp_path, monkeypatch):
-    assert resolve("mini").train.steps == 8000
+    assert resolve("mini").train.steps == scale_settings("mini")["core"]["train"]["steps"]
     copy_settings(tmp_path, monkeypatch, lambda settings: settings["core"]["train"].update(steps=123))
     assert resolve("mini").train.steps == 123
     assert resolve("mini", cls=FineTuneConfig).train.steps == 1000  # its own section still wins
@@ -151,7 +151,7 @@ def test_a_missing_section_or_file_names_the_file(tmp_path, monkeypatch):
     mini = re.escape(str(tmp_path / "mini.yaml"))
     with pytest.raises(ConfigError, match=rf"{mini}: 'settings' has no section 'protein_head' \(applied by HeadRun\)"):
         resolve("mini", cls=HeadRun)
-    assert resolve("mini", cls=PriorRun).train.steps == 4000
+    assert resolve("mini", cls=PriorRun).train.steps == scale_settings("mini")["protein_prior"]["train"]["steps"]
     (tmp_path / "smoke.yaml").unlink()
     with pytest.raises(ConfigError, match=rf"config file {re.escape(str(tmp_path / 'smoke.yaml'))} does not exist"):
         resolve("smoke")
