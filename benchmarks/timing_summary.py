@@ -43,7 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.run_started:
         start = read_json(args.run_started)
         record = run_record(rows, start["targets"], start["started"], time.time())
-        previous = list(csv.DictReader(args.runs_out.open(newline=""))) if args.runs_out.is_file() else []
+        previous = []
+        if args.runs_out.is_file():
+            with args.runs_out.open(newline="") as handle:
+                previous = list(csv.DictReader(handle))
         write_csv(args.runs_out, RUN_COLUMNS, [*previous, record])
         print(f"run of {record['targets']}: {record['wall_s']:.1f} s wall, {record['jobs_run']} jobs → {args.runs_out}")
     for total in rule_totals(rows):

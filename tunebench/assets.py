@@ -65,8 +65,9 @@ def verify(args: argparse.Namespace) -> None:
 def pin(args: argparse.Namespace) -> None:
     """Copy a build into the pinned location with its manifest."""
     summary = read_json(args.summary)
-    sidecar = args.build / "tunebench.json"
-    seed = read_json(sidecar).get("run_config", {}).get("train", {}).get("seed") if sidecar.is_file() else None
+    from tunebench.models import read_sidecar  # here: --help and verify need no torch
+
+    seed = read_sidecar(args.build).get("run_config", {}).get("train", {}).get("seed")
     target = pin_asset(args.name, args.scale, args.build, args.extra, args.command, provenance_from(summary, seed),
                        read_json(args.quality), args.root, replace=args.replace)
     log.info("pinned %s at %s", args.name, target)
