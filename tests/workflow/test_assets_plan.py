@@ -14,11 +14,12 @@ QUALITY = {"fid_local": 1.0, "eps_mse": 0.1, "test_accuracy": 0.9, "valid_bonds"
 BUILD_JOBS = {"pretrain_source", "feature_net", "pretrain_uncond", "protein_train_prior"}
 
 
-def plan(workdir, target, *args):
-    """The completed dry run of `target` at smoke scale (its job table: --quiet rules)."""
+def plan(workdir, target, *args, overlays=()):
+    """The completed dry run of `target` at smoke scale (its job table: --quiet rules), with config files
+    `overlays` merged over the smoke config."""
     return subprocess.run([sys.executable, "-m", "snakemake", target, "--dry-run", "--forceall", "--quiet", "rules",
-                           *args, "--configfile", "workflows/config/smoke.yaml"], cwd=workdir, capture_output=True,
-                          text=True, timeout=300)
+                           *args, "--configfile", "workflows/config/smoke.yaml", *overlays], cwd=workdir,
+                          capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,25 @@ def test_pinned_assets_replace_the_build_rules(pinned_workdir):
     assert jobs and not BUILD_JOBS & set(jobs), jobs
     built = plan(pinned_workdir, "all")
     assert BUILD_JOBS <= set(job_counts(built)), built.stdout[-2000:]
+
+
+def test_assets_can_be_pinned_one_by_one(pinned_workdir):
+    overlay = pinned_workdir / "partial_pins.yaml"
+    overlay.write_text("assets: {feature_net: pinned, source_dit: pinned, protein_prior: build}\n")
+    result = plan(pinned_workdir, "all", overlays=[str(overlay)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = job_counts(result)
+    # the backbone is trained from the pinned source, so nothing trains the source
+    assert {"pretrain_uncond", "protein_train_prior"} <= set(jobs), jobs
+    assert not {"pretrain_source", "feature_net"} & set(jobs), jobs
+
+
+def test_an_unknown_asset_name_stops_planning(pinned_workdir):
+    overlay = pinned_workdir / "typo_pins.yaml"
+    overlay.write_text("assets: {source_dits: pinned}\n")
+    result = plan(pinned_workdir, "all", overlays=[str(overlay)])
+    assert result.returncode != 0
+    assert "config key 'assets' names ['source_dits']" in result.stdout + result.stderr
 
 
 def test_a_changed_pinned_file_stops_planning_naming_it(pinned_workdir):

@@ -28,30 +28,49 @@ CONDA_ENV = "../envs/tunebench.yaml"
 PAPER = config.get("paper", {})
 # The pre-trained models and the feature network behind fid_local. Paper scale: local copies of the downloaded
 # DiT-XL/2, ADM and Inception (config paper.*). Mini: the folders pinned under assets/mini/ (config `assets:
-# pinned`), checked against their manifests while planning, so every machine computes with the same weights.
-# Smoke: built by the DAG (`assets: build`). The build rules always write BUILT_ASSETS; the `assets` target
+# pinned`, or per asset), checked against their manifests while planning, so every machine computes with the same
+# weights. Smoke: built by the DAG (`assets: build`). The build rules always write BUILT_ASSETS; the `assets` target
 # (workflows/rules/assets.smk) rebuilds them at any scale and compares them with the pins.
 BUILT_ASSETS = {"source_dit": f"{RUNS}/source/model", "deft_backbone": f"{RUNS}/uncond/model",
                 "feature_net": f"{RUNS}/features", "protein_prior": f"{RUNS}/protein/prior/model"}
-PINNED_ASSETS = config["assets"] == "pinned" and not PAPER_SCALE
+
+
+def pinned_asset_names(setting):
+    """The assets read from their pins, from config `assets`: 'pinned' (all), 'build' (none) or a mapping of asset
+    names to 'pinned' or 'build' (the schema checks the values; a name left out is built)."""
+    if PAPER_SCALE:
+        return set()
+    if isinstance(setting, str):
+        return set(ASSETS) if setting == "pinned" else set()
+    unknown = sorted(set(setting) - set(ASSETS))
+    if unknown:
+        raise WorkflowError(f"config key 'assets' names {unknown}, which are not assets; use {sorted(ASSETS)}")
+    return {name for name, source in setting.items() if source == "pinned"}
+
+
+PINNED_ASSETS = pinned_asset_names(config["assets"])
 
 
 def asset(name):
     """The folder the DAG reads asset `name` from: its pin (assets/SCALE/NAME) or the DAG's own build."""
-    return str(pinned_dir(SCALE, name, root="assets")) if PINNED_ASSETS else BUILT_ASSETS[name]
+    return str(pinned_dir(SCALE, name, root="assets")) if name in PINNED_ASSETS else BUILT_ASSETS[name]
+
+
+def built_by_dag(name):
+    """Whether the main targets build asset `name` (not pinned, not a paper-scale download)."""
+    return not PAPER_SCALE and name not in PINNED_ASSETS
 
 
 def check_pinned_assets():
     """Stop before anything runs when a pinned file differs from its manifest, naming the file."""
-    for name in ASSETS:
+    for name in sorted(PINNED_ASSETS):
         try:
             verify_asset(asset(name))
         except AssetError as err:
             raise WorkflowError(f"pinned asset {name}: {err}") from None
 
 
-if PINNED_ASSETS:
-    check_pinned_assets()
+check_pinned_assets()
 PRETRAINED = PAPER.get("pretrained") if PAPER_SCALE else asset("source_dit")
 # GPUs of each data-parallel job at paper scale (the rules that launch() their CLI); one CPU job otherwise.
 GPUS_PER_JOB = PAPER.get("gpus_per_job", 1) if PAPER_SCALE else 1

@@ -8,7 +8,8 @@ include: "helpers/deft.smk"
 
 rule pretrain_uncond:
     input:
-        source=BUILT_ASSETS["source_dit"],
+        # The pinned source where there is one, so that a rebuilt backbone is compared with its pin on equal terms.
+        source=asset("source_dit"),
     output:
         model=directory(f"{RUNS}/uncond/model"),
     log:

@@ -90,7 +90,7 @@ def deft_outputs():
         f"{RESULTS}/deft_main.csv",
         f"{RESULTS}/tables/deft_main.md",
     ]
-    if not PAPER_SCALE and not PINNED_ASSETS:
+    if built_by_dag("deft_backbone"):
         products.append(DEFT_BACKBONE)
     return products
 

@@ -22,4 +22,4 @@ def scoring_extractor_flags(wildcards, input):
 
 def features_outputs():
     """The feature network when the DAG builds it (smoke); the reference statistics are each study's."""
-    return [] if PINNED_ASSETS else FEATURE_NET
+    return FEATURE_NET if built_by_dag("feature_net") else []

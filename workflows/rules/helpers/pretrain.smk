@@ -4,6 +4,6 @@
 def pretrain_outputs():
     """The source model's products: its class grid, and the model and its summary when the DAG trains it."""
     products = [f"{RESULTS}/pretrain/source_grid.png"]
-    if not PAPER_SCALE and not PINNED_ASSETS:
+    if built_by_dag("source_dit"):
         products += [f"{RUNS}/source/summary.json", PRETRAINED]
     return products

@@ -59,7 +59,7 @@ def protein_outputs():
     return [
         f"{RUNS}/protein/data",
         f"{RUNS}/protein/problems",
-        *([] if PINNED_ASSETS else [PROTEIN_PRIOR]),
+        *([PROTEIN_PRIOR] if built_by_dag("protein_prior") else []),
         *[f"{RUNS}/protein/{name}/model" for name in PROTEIN_HEADS],
         *([f"{RUNS}/protein/amortised/model"] if "amortised" in PROTEIN["baselines"] else []),
         *expand(f"{RUNS}/protein/samples/{{method}}/samples.npz", method=PROTEIN_METHODS),
