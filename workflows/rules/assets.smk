@@ -30,7 +30,7 @@ rule asset_quality_dit:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=60,
@@ -59,7 +59,7 @@ rule asset_quality_prior:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=60,

@@ -26,6 +26,8 @@ PYTHON = sys.executable
 # The conda environment of every rule (relative to workflows/rules/), for --sw-deployment-method conda.
 CONDA_ENV = "../envs/tunebench.yaml"
 PAPER = config.get("paper", {})
+# Threads of every training, sampling and scoring job (config job_threads; the asset builds use one).
+JOB_THREADS = config["job_threads"]
 # The pre-trained models and the feature network behind fid_local. Paper scale: local copies of the downloaded
 # DiT-XL/2, ADM and Inception (config paper.*). Mini: the folders pinned under assets/mini/ (config `assets:
 # pinned`, or per asset), checked against their manifests while planning, so every machine computes with the same

@@ -54,7 +54,7 @@ rule deft_train:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=240,
@@ -81,7 +81,7 @@ rule amortised_train:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=240,
@@ -113,7 +113,7 @@ rule deft_reconstruct:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=240,
@@ -145,7 +145,7 @@ rule deft_evaluate:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=2000,
         runtime=20,

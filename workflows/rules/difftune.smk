@@ -20,7 +20,7 @@ rule retention_set:
         launch=launch("difftune.retention"),
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=60,
@@ -53,7 +53,7 @@ rule finetune:
         launch=launch("difftune.finetune"),
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=120,
@@ -80,7 +80,7 @@ rule sample_finetuned:
         launch=launch("tunebench.sample"),
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=60,
@@ -110,7 +110,7 @@ rule fid_finetuned:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=10,
@@ -179,7 +179,7 @@ rule forgetting_curve:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=60,

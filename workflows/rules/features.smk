@@ -43,7 +43,7 @@ rule fid_reference:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=10,

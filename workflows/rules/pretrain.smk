@@ -46,7 +46,7 @@ rule sample_source_grid:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=2000,
         runtime=30,

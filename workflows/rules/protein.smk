@@ -117,7 +117,7 @@ rule protein_train_head:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=240,
@@ -144,7 +144,7 @@ rule protein_train_amortised:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=240,
@@ -177,7 +177,7 @@ rule protein_sample:
         python=PYTHON,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=240,
