@@ -240,14 +240,21 @@ def cpu_name() -> str:
     return f"{model} ({os.cpu_count()} cores)"
 
 
-def git_commit() -> str:
-    """The current git commit of the suite (with '+dirty' if modified), or 'unknown' outside a checkout."""
-    root = Path(__file__).resolve().parent.parent
+# Outputs the DAG itself rewrites: a run from a clean commit changes these tracked files as it goes, and they do not
+# change the code that made a number, so they do not make the checkout '+dirty'.
+OUTPUT_FOLDERS = ("results",)
+
+
+def git_commit(root: str | Path | None = None) -> str:
+    """The current git commit of the suite (with '+dirty' if a tracked file outside OUTPUT_FOLDERS is modified), or
+    'unknown' outside a checkout; `root` defaults to this package's repository."""
+    root = Path(__file__).resolve().parent.parent if root is None else Path(root)
+    excluded = [f":(exclude){folder}" for folder in OUTPUT_FOLDERS]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *excluded],
+                               cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
