@@ -20,6 +20,7 @@ from tunebench.io import atomic_dir, file_sha256, read_json, write_json
 
 ASSETS_ROOT = Path(__file__).resolve().parent.parent / "assets"
 MANIFEST_FILE = "manifest.json"
+CARD_FILE = "README.md"  # the model card, written by `pin` from the manifest
 MANIFEST_FORMAT = 1
 # The four together stay small enough to commit (issue budget: 25 MB).
 SIZE_LIMIT_BYTES = 25 * 1024 * 1024
@@ -38,17 +39,22 @@ class AssetSpec:
     role: str
     stands_in_for: str
     quality: dict[str, str]
+    loader: str  # the call that loads the folder with the suite's fixes (named in the model card)
 
 
 ASSETS = {spec.name: spec for spec in (
     AssetSpec("source_dit", "the class-conditional source DiT every fine-tune starts from",
-              "DiT-XL/2 (facebook/DiT-XL-2-256)", {"fid_local": "lower", "eps_mse": "lower"}),
+              "DiT-XL/2 (facebook/DiT-XL-2-256)", {"fid_local": "lower", "eps_mse": "lower"},
+              "tunebench.models.load_dit(folder)"),
     AssetSpec("deft_backbone", "the unconditional DiT that DEFT keeps frozen",
-              "guided-diffusion 256x256_diffusion_uncond.pt (ADM)", {"fid_local": "lower", "eps_mse": "lower"}),
+              "guided-diffusion 256x256_diffusion_uncond.pt (ADM)", {"fid_local": "lower", "eps_mse": "lower"},
+              "deft.backbone.load_backbone(folder)"),
     AssetSpec("feature_net", "the feature network behind fid_local and kid_local",
-              "Inception-v3 (torch-fidelity's FID weights)", {"test_accuracy": "higher"}),
+              "Inception-v3 (torch-fidelity's FID weights)", {"test_accuracy": "higher"},
+              "benchmarks.feature_net.load_feature_net(folder)"),
     AssetSpec("protein_prior", "the unconditional Cα-backbone prior of motif scaffolding",
-              "Genie trained on SCOPe", {"valid_bonds": "higher", "clash_free": "higher"}),
+              "Genie trained on SCOPe", {"valid_bonds": "higher", "clash_free": "higher"},
+              "deft.protein.models.load_prior(folder)"),
 )}
 # Provenance every manifest carries, read from the build's summary (or meta.json) by `pin`.
 PROVENANCE_KEYS = ("git_commit", "seed", "torch_threads", "torch_version", "cpu_capability", "device_name",
@@ -158,15 +164,50 @@ def pin_asset(name: str, scale: str, build: str | Path, extras: list[Path], comm
         for extra in extras:
             shutil.copy2(extra, tmp / Path(extra).name)
         (tmp / MANIFEST_FILE).unlink(missing_ok=True)
+        spec = asset_spec(name)
+        record = {"format": MANIFEST_FORMAT, "name": name, "scale": scale, "role": spec.role,
+                  "stands_in_for": spec.stands_in_for, "command": command, **provenance,
+                  "quality": check_quality(name, quality), "quality_better": spec.quality,
+                  "pinned_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        (tmp / CARD_FILE).write_text(model_card(spec, record))
         files = file_hashes(tmp)
         size = sum((tmp / relative).stat().st_size for relative in files)
-        spec = asset_spec(name)
-        write_json(tmp / MANIFEST_FILE, {
-            "format": MANIFEST_FORMAT, "name": name, "scale": scale, "role": spec.role,
-            "stands_in_for": spec.stands_in_for, "command": command, **provenance,
-            "quality": check_quality(name, quality), "quality_better": spec.quality,
-            "bytes": size, "pinned_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "files": files})
+        write_json(tmp / MANIFEST_FILE, {**record, "bytes": size, "files": files})
     return target
+
+
+def model_card(spec: AssetSpec, record: dict) -> str:
+    """The pinned folder's README.md: what the asset is, how to load it, how it was built and how good it is."""
+    quality = "\n".join(f"- `{key}`: {value:.4g} ({spec.quality[key]} is better)"
+                         for key, value in record["quality"].items() if key in spec.quality)
+    build = "\n".join(f"- {key}: `{record[key]}`" for key in PROVENANCE_KEYS)
+    dit_note = ("" if "dit" not in spec.name and "backbone" not in spec.name else
+                " It also makes the diffusers DiT behave like DiT (one class embedder shared by all blocks, label "
+                "dropout outside the model, DiT's timestep frequencies), which a plain `from_pretrained` does not.")
+    return f"""# {spec.name} ({record['scale']} scale, pinned)
+
+{spec.role[0].upper() + spec.role[1:]}: tunebench's {record['scale']}-scale stand-in for {spec.stands_in_for}.
+
+Load it with `{spec.loader}`, which first checks every file against `manifest.json`.{dit_note}
+
+## Quality
+
+{quality}
+
+The other figures measured, and the protocol they were measured with, are under `quality` in `manifest.json`;
+`curve.csv` (where present) holds them at every checkpoint of the build.
+
+## Build
+
+```
+{record['command']}
+```
+
+{build}
+
+Rebuild and compare with `snakemake assets` (docs/assets.md in the tunebench repository); replace this pin only
+with `python -m tunebench.assets pin ... --replace`.
+"""
 
 
 def pinned_size(scale: str, root: str | Path | None = None) -> int:

@@ -44,7 +44,8 @@ def test_pin_writes_manifest_with_hashes_provenance_and_quality(tmp_path):
     target = pin(tmp_path, make_build(tmp_path / "build"))
     assert target == tmp_path / "assets" / "mini" / "source_dit"
     manifest = read_json(target / MANIFEST_FILE)
-    assert manifest["files"] == {"curve.csv": file_sha256(target / "curve.csv"),
+    assert manifest["files"] == {"README.md": file_sha256(target / "README.md"),
+                                 "curve.csv": file_sha256(target / "curve.csv"),
                                  "sub/config.json": file_sha256(target / "sub" / "config.json"),
                                  "weights.safetensors": file_sha256(target / "weights.safetensors")}
     assert manifest["files"]["weights.safetensors"] == file_sha256(tmp_path / "build" / "weights.safetensors")
@@ -56,6 +57,10 @@ def test_pin_writes_manifest_with_hashes_provenance_and_quality(tmp_path):
     assert manifest["bytes"] == sum(p.stat().st_size for p in pinned_files)
     assert verify_asset(target) == manifest
     assert verify_if_pinned(tmp_path / "build") is None  # no manifest: not a pin, nothing to check
+    card = (target / "README.md").read_text()
+    assert "stand-in for DiT-XL/2" in card and "tunebench.models.load_dit(folder)" in card
+    assert "- `fid_local`: 12.5 (lower is better)" in card and "python -m tunebench.pretrain --scale mini" in card
+    assert "- git_commit: `0123456789abcdef`" in card and "label dropout outside the model" in card
 
 
 def test_changed_missing_or_extra_file_is_an_error_naming_it(tmp_path):
@@ -108,7 +113,7 @@ def test_cli_verify_and_compare(tmp_path, capsys):
     with pytest.raises(AssetError, match="not a pinned asset"):  # the other three are not pinned in this root
         assets_cli(["verify", "--root", str(tmp_path / "assets")])
     assets_cli(["verify", "source_dit", "--root", str(tmp_path / "assets")])
-    assert "source_dit: ok (3 files, commit 0123456789" in capsys.readouterr().out
+    assert "source_dit: ok (4 files, commit 0123456789" in capsys.readouterr().out
     quality = tmp_path / "quality.json"
     quality.write_text(json.dumps({"fid_local": 11.5, "eps_mse": 0.03}))
     out = tmp_path / "comparison.csv"
