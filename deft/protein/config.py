@@ -211,11 +211,33 @@ def _adam(steps: int, batch_size: int, lr: float) -> TrainConfig:
 
 
 @dataclass
+class PriorLoss:
+    """Optional auxiliary loss of the prior (ours; off by default): FrameDiff's pairwise-distance loss on x̂0
+    (Yim et al. 2023, "SE(3) diffusion model with application to protein backbone generation", §4.2 / App. F:
+    squared error of x̂0's pair distances over pairs closer than 6 Å in the data, at t < T/4), here on Cα only.
+    It targets the local geometry (Cα–Cα bonds, contacts) that ε-MSE alone learns slowly on a small prior."""
+
+    distance_weight: float = 0.0  # weight of the mean squared distance error (Å²) added to each chain's ε loss
+    distance_cutoff: float = 6.0  # Å: only pairs (i ≠ j) closer than this in the data count (FrameDiff: 6 Å)
+    distance_max_t: float = 0.25  # only timesteps t < distance_max_t · T carry the loss (FrameDiff: 0.25)
+
+
+@dataclass
 class PriorRun(ProteinConfig):
     """Training the unconditional prior (Genie: Adam 1e-4, batch 4; ProtDiff: batch 16, 1 M steps)."""
 
     train: TrainConfig = field(default_factory=lambda: _adam(steps=500_000, batch_size=16, lr=1e-4))
+    loss: PriorLoss = field(default_factory=PriorLoss)
     SCALE_SECTIONS: ClassVar[tuple[str, ...]] = ("protein", "protein_train", "protein_prior")
+
+    def validate(self) -> None:
+        """The shared checks plus the auxiliary loss's ranges."""
+        super().validate()
+        loss = self.loss
+        if loss.distance_weight < 0 or loss.distance_cutoff <= 0 or not 0 < loss.distance_max_t <= 1:
+            raise ConfigError(f"config keys 'loss.distance_weight' = {loss.distance_weight} (>= 0), "
+                              f"'loss.distance_cutoff' = {loss.distance_cutoff} (> 0) and 'loss.distance_max_t' = "
+                              f"{loss.distance_max_t} (in (0, 1]) are out of range")
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from deft.protein.batches import CropBatches, random_motif_masks
-from deft.protein.config import ProteinConfig
+from deft.protein.config import PriorLoss, ProteinConfig
 from deft.protein.diffusion import centred_randn
 from deft.protein.egnn import likelihood_gradient
 from tunebench.schedule import Schedule
@@ -31,6 +31,21 @@ def deft_eps(head, prior, schedule: Schedule, run: ProteinConfig, xt, t, motif_m
     return eps_theta + head(xt, t, motif_mask, motif, x0hat, g)
 
 
+def x0_distance_error(x0: torch.Tensor, x0hat: torch.Tensor, t: torch.Tensor, loss: PriorLoss, coord_scale: float,
+                      num_train_timesteps: int) -> torch.Tensor:
+    """Per chain: the mean over data pairs (i ≠ j) closer than `loss.distance_cutoff` Å of the squared error (Å²) of
+    x̂0's pair distance, zero for chains at t ≥ `loss.distance_max_t`·T (`PriorLoss`, FrameDiff's 2D loss)."""
+    keep = t < loss.distance_max_t * num_train_timesteps
+    # High-t chains carry no loss; their x̂0 (divided by sqrt(ᾱ_t) ~ 1e-4) is swapped out so no huge value enters.
+    x0hat = torch.where(keep[:, None, None], x0hat, x0)
+    true = torch.cdist(x0, x0) / coord_scale
+    pred = ((x0hat[:, :, None] - x0hat[:, None]).pow(2).sum(-1) + 1e-10).sqrt() / coord_scale
+    n = x0.shape[1]
+    pairs = (true < loss.distance_cutoff) & ~torch.eye(n, dtype=torch.bool, device=x0.device)
+    error = ((pred - true).pow(2) * pairs).sum((1, 2)) / pairs.sum((1, 2)).clamp(min=1)
+    return error * keep.to(error.dtype)
+
+
 def _noised(batches: CropBatches, schedule: Schedule, step: int, generator: torch.Generator):
     """(x0, t, ε, x_t) for a training step."""
     x0 = batches.get(step)
@@ -47,7 +62,15 @@ def make_loss(kind: str, run: ProteinConfig, schedule: Schedule, prior=None):
         """Denoising loss of one batch."""
         x0, t, noise, xt = _noised(batch["batches"], schedule, batch["step"], generator)
         if kind == "prior":
-            return {"loss": squared_error(noise, model(xt, t))}
+            eps = model(xt, t)
+            losses = {"loss": squared_error(noise, eps)}
+            aux = getattr(run, "loss", None)
+            if aux is not None and aux.distance_weight > 0:
+                distance = x0_distance_error(x0, schedule.predict_x0(xt, t, eps), t, aux, run.data.coord_scale,
+                                             schedule.num_train_timesteps)
+                losses = {"loss": losses["loss"] + aux.distance_weight * distance, "eps_loss": losses["loss"],
+                          "distance_loss": distance}
+            return losses
         empty = run.masks.empty_fraction if kind == "amortised" else 0.0
         mask = random_motif_masks(x0.shape[0], x0.shape[1], run.masks, generator, empty_fraction=empty)
         motif = mask[..., None] * x0

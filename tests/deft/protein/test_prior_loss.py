@@ -1,0 +1,59 @@
+"""The prior's optional auxiliary loss (`loss.*`, FrameDiff's pairwise-distance loss on x̂0): its value on known
+geometry, its time window, that it is off by default, and the config checks."""
+
+import pytest
+import torch
+
+from deft.protein.batches import CropBatches
+from deft.protein.config import PriorLoss, PriorRun
+from deft.protein.diffusion import protein_schedule
+from deft.protein.egnn import CalphaEgnn
+from deft.protein.objectives import make_loss, squared_error, x0_distance_error
+from tunebench.config import ConfigError, resolve
+
+
+def _line(n=4, spacing=3.8, scale=0.1):
+    """n residues on a straight line `spacing` Å apart, in model units (1×n×3)."""
+    x = torch.zeros(1, n, 3)
+    x[0, :, 0] = torch.arange(n) * spacing * scale
+    return x
+
+
+def test_distance_error_is_the_mean_squared_error_of_close_pairs_in_angstrom():
+    x0 = _line().repeat(3, 1, 1)
+    stretched = x0 * 1.1  # every distance 10% longer: the bonded pairs (3.8 Å) are off by 0.38 Å
+    t = torch.tensor([0, 249, 250])
+    error = x0_distance_error(x0, stretched, t, PriorLoss(distance_weight=1.0), 0.1, 1000)
+    # Only the 3 bonded pairs (both orders) are closer than 6 Å; 7.6 Å and 11.4 Å pairs are ignored.
+    assert error.tolist() == pytest.approx([0.38 ** 2, 0.38 ** 2, 0.0], rel=1e-4)
+    wide = x0_distance_error(x0, stretched, t, PriorLoss(distance_cutoff=8.0, distance_max_t=1.0), 0.1, 1000)
+    # With 8 Å the 7.6 Å pairs (error 0.76 Å) join: (3·0.38² + 2·0.76²)/5 per chain, at every t.
+    assert wide.tolist() == pytest.approx([(3 * 0.38 ** 2 + 2 * 0.76 ** 2) / 5] * 3, rel=1e-4)
+    assert x0_distance_error(x0, x0, t, PriorLoss(), 0.1, 1000).abs().max() < 1e-3
+
+
+def test_prior_loss_is_the_plain_eps_loss_by_default_and_adds_the_weighted_distance_term():
+    run = resolve("smoke", {"train": {"batch_size": 4}}, cls=PriorRun)
+    assert run.loss.distance_weight == 0.0
+    schedule = protein_schedule(run.diffusion)
+    torch.manual_seed(0)
+    model = CalphaEgnn(hidden=8, layers=1, predict_x0=True)
+    chains = [type("C", (), {"ca": (_line(40)[0] * 10).numpy()})()]
+    batches = CropBatches(chains, run.data, run.train.batch_size, 0)
+    batch = {"step": 0, "batches": batches}
+    plain = make_loss("prior", run, schedule)(model, batch, torch.Generator().manual_seed(5))
+    assert set(plain) == {"loss"} and plain["loss"].shape == (4,)
+    run.loss.distance_weight = 2.0
+    run.loss.distance_max_t = 1.0  # every chain carries the term, whatever t was drawn
+    both = make_loss("prior", run, schedule)(model, batch, torch.Generator().manual_seed(5))
+    assert torch.allclose(both["eps_loss"], plain["loss"])
+    assert (both["distance_loss"] > 0).all()
+    assert torch.allclose(both["loss"], both["eps_loss"] + 2.0 * both["distance_loss"])
+    assert torch.allclose(squared_error(torch.zeros(1, 2, 3), torch.ones(1, 2, 3)), torch.tensor([3.0]))
+
+
+@pytest.mark.parametrize("override", [{"distance_weight": -1.0}, {"distance_cutoff": 0.0},
+                                      {"distance_max_t": 0.0}, {"distance_max_t": 1.5}])
+def test_prior_loss_settings_are_checked(override):
+    with pytest.raises(ConfigError, match="loss.distance"):
+        resolve("smoke", {"loss": override}, cls=PriorRun)
