@@ -21,6 +21,8 @@ from tunebench.io import atomic_dir, file_sha256, read_json, write_json
 ASSETS_ROOT = Path(__file__).resolve().parent.parent / "assets"
 MANIFEST_FILE = "manifest.json"
 CARD_FILE = "README.md"  # the model card, written by `pin` from the manifest
+# Files a build folder may hold that are not part of the asset: Snakemake marks directory outputs with this one.
+BUILD_MARKERS = (".snakemake_timestamp",)
 MANIFEST_FORMAT = 1
 # The four together stay small enough to commit (issue budget: 25 MB).
 SIZE_LIMIT_BYTES = 25 * 1024 * 1024
@@ -160,7 +162,7 @@ def pin_asset(name: str, scale: str, build: str | Path, extras: list[Path], comm
     if not build.is_dir():
         raise AssetError(f"{build} is not a folder: pin the folder the training CLI exported")
     with atomic_dir(target) as tmp:
-        shutil.copytree(build, tmp, dirs_exist_ok=True)
+        shutil.copytree(build, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*BUILD_MARKERS))
         for extra in extras:
             shutil.copy2(extra, tmp / Path(extra).name)
         (tmp / MANIFEST_FILE).unlink(missing_ok=True)
