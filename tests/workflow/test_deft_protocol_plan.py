@@ -72,14 +72,6 @@ def test_smoke_commands_carry_each_switch(smoke_plan):
     assert "deft.report table --results results/smoke/deft_protocol.csv --layout protocol" in smoke_plan
 
 
-def test_the_tiers_plan_no_protocol_run(workdir):
-    headline = subprocess.run([sys.executable, "-m", "snakemake", "all", "--dry-run", "--forceall", "--quiet",
-                               "rules", "--configfile", "workflows/config/smoke.yaml"], cwd=workdir,
-                              capture_output=True, text=True, timeout=600)
-    assert headline.returncode == 0, headline.stderr[-3000:]
-    assert "deft_protocol" not in headline.stdout
-
-
 def test_mini_plans_one_run_per_switch(workdir):
     result = plan(workdir, "mini")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
