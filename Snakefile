@@ -2,7 +2,8 @@
 # then DEFT and its baselines on the image inverse problems, then DEFT motif scaffolding on Cα backbones.
 # Run: snakemake --profile workflows/profiles/local --configfile workflows/config/mini.yaml [all]   (smoke.yaml for a
 # minutes-long check); the profile holds the resources rules share (default-resources). Targets: `headline` (the
-# default) and `all` (every study), below.
+# default) and `all` (every study), below; apart from both, `assets` (rebuild and compare the pinned assets) and
+# `deft_protocol` (DEFT's protocol switches against their defaults).
 import time
 
 from snakemake.utils import min_version
@@ -26,6 +27,7 @@ include: "workflows/rules/difftune.smk"
 include: "workflows/rules/difftune_studies.smk"
 include: "workflows/rules/controlnet.smk"
 include: "workflows/rules/deft.smk"
+include: "workflows/rules/deft_protocol.smk"
 include: "workflows/rules/protein.smk"
 include: "workflows/rules/assets.smk"
 

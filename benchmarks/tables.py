@@ -151,7 +151,8 @@ def seed_phrase(rows: pd.DataFrame, by: list[str]) -> str:
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
           "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "—": "---",
           "–": "--", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "×": r"$\times$", "³": r"$^3$",
-          "✓": r"$\checkmark$", "Å": r"\AA{}", "α": r"$\alpha$", "β": r"$\beta$"}
+          "✓": r"$\checkmark$", "Å": r"\AA{}", "α": r"$\alpha$", "β": r"$\beta$",
+          "Δ": r"$\Delta$"}
 
 
 def latex_text(text: str) -> str:

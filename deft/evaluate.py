@@ -81,6 +81,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--recon", type=Path, required=True, help="output folder of deft.reconstruct")
     parser.add_argument("--results", type=Path, required=True, help="results CSV to add the rows to (made if new)")
     parser.add_argument("--experiment", default="deft_main", help="the rows' experiment column")
+    parser.add_argument("--method", default=None,
+                        help="the rows' method column (default: the reconstruction's method); a run name such as "
+                             "deft@row1:task.gradient=exact_vjp for a run under a protocol switch")
+    parser.add_argument("--dataset", default=None,
+                        help="the rows' dataset column (default: the reconstruction's task); the task a run that "
+                             "switches the task is compared with")
     parser.add_argument("--train-summary", type=Path, default=None,
                         help="DEFT only: summary.json of deft.train (its stats.jsonl gives the training time)")
     parser.add_argument("--features", default=None, help="local feature network folder (kid_local)")
@@ -110,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     run = summary["run_config"]
     comparable = "" if summary.get("comparable", True) else (
         f"operator {summary['operator']} is a seeded stand-in: not comparable to published numbers")
-    shared = {"extractor": "", "experiment": args.experiment, "method": summary["method"], "dataset": summary["task"],
+    shared = {"extractor": "", "experiment": args.experiment,
+              "method": args.method or summary["method"], "dataset": args.dataset or summary["task"],
               "seed": 0,
               "scale": summary["scale"], "model": summary["backbone"], "steps": summary["steps"],
               "sampler": summary["sampler"], "guidance": None, "n_samples": summary["n_images"],

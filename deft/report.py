@@ -3,6 +3,8 @@ time of the baselines relative to DEFT's in the caption.
 
     python -m deft.report table --layout deft --results results/mini/deft_main.csv --out-dir results/mini/tables \\
         [--experiment deft_main] [--metric kid_local] [--methods dps,reddiff,deft]
+
+Layout `protocol`: the protocol switches beside their defaults (deft.protocol_table; results/SCALE/deft_protocol.csv).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from benchmarks.report_cli import add_table_command, report_parser, run_table_co
 from benchmarks.results import ResultsError
 from benchmarks.tables import Cell, Column, Table, mark_best, ordered, protocol_caption, seed_phrase, select, summarise
 from deft.operators.task_settings import TASK_PRESETS
+from deft.protocol_table import protocol_table
 from tunebench.cli import run_cli
 
 DEFT_COLUMNS = (Column("psnr", "PSNR↑", +1, 2), Column("ssim", "SSIM↑", +1, 3), Column("lpips", "LPIPS↓", -1, 3),
@@ -70,10 +73,14 @@ def deft_table(rows: pd.DataFrame, name: str, methods: list[str] | None = None, 
 def main(argv: list[str] | None = None) -> None:
     """Parse the flags, read the results and write the tables."""
     parser, commands = report_parser("python -m deft.report", __doc__)
-    table = add_table_command(commands, {"deft": "PSNR/SSIM/LPIPS/KID/NFE/time by task"})
-    table.add_argument("--metric", default="kid_local", help="the KID column's metric (default kid_local)")
+    table = add_table_command(commands, {"deft": "PSNR/SSIM/LPIPS/KID/NFE/time by task",
+                                         "protocol": "each protocol switch's PSNR/SSIM/LPIPS beside its default's"})
+    table.add_argument("--metric", default="kid_local", help="layout deft: the KID column's metric (default kid_local)")
     args = parser.parse_args(argv)
-    run_table_command(args, deft_table, metric=args.metric)
+    if args.layout == "protocol":
+        run_table_command(args, protocol_table)
+    else:
+        run_table_command(args, deft_table, metric=args.metric)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,12 @@ def test_train_reconstruct_evaluate(backbone, tmp_path):
     assert "KID skipped" in deft_rows.loc["kid_inception", "note"]
     assert set(rows[rows["method"] == "ddrm"]["metric"]) >= {"psnr", "nfe"}
     assert "time_train_s" not in set(rows[rows["method"] == "ddrm"]["metric"])
+    # A switched run's rows name the switch and the task of the default they are compared with (deft_protocol).
+    evaluate.main(["--recon", str(tmp_path / "ddrm"), "--results", str(tmp_path / "protocol.csv"), "--experiment",
+                   "deft_protocol", "--method", "ddrm@row14:task=sr4_bicubic", "--dataset", "sr4_avgpool_default"])
+    switched = read_results(tmp_path / "protocol.csv")
+    assert set(zip(switched["experiment"], switched["method"], switched["dataset"])) == {
+        ("deft_protocol", "ddrm@row14:task=sr4_bicubic", "sr4_avgpool_default")}
     # The truth is the same test images for every method.
     with np.load(tmp_path / "deft/truth.npz") as a, np.load(tmp_path / "ddrm/truth.npz") as b:
         assert np.array_equal(a["images"], b["images"])

@@ -72,6 +72,11 @@ def test_all_adds_every_study(plans):
     assert everything.count("amortised_train") == len(MINI["deft"]["amortised"])
 
 
+def test_no_tier_measures_the_protocol_switches(plans):
+    """The deft_protocol target stands apart, like `assets`."""
+    assert not any(job["rule"].startswith("deft_protocol") for jobs in plans.values() for job in jobs.values())
+
+
 def test_every_headline_job_is_the_same_job_in_all(plans):
     headline = {output: job for output, job in plans["headline"].items() if job["rule"] != "headline"}
     assert headline

@@ -69,3 +69,12 @@ def test_a_task_without_an_svd_lists_no_ddrm():
     """The check above can fail: DDRM needs an SVD, which HDR's operator has not."""
     assert solvers("smoke", "hdr", ["dps", "ddrm"]) == ["dps"]
     assert solvers("smoke", "inpaint", ["dps", "ddrm"]) == ["dps", "ddrm"]
+
+
+@pytest.mark.parametrize("scale", ["smoke", "mini"])
+def test_protocol_baselines_can_solve_their_tasks(scale):
+    """Each baseline of a deft_protocol entry solves the task of its switched runs and of its default run."""
+    for entry in yaml.safe_load((ROOT / f"workflows/config/{scale}.yaml").read_text())["deft_protocol"]:
+        baselines = [method for method in entry["methods"] if method != "deft"]
+        for task in {entry["task"], entry.get("switched_task", entry["task"])}:
+            assert solvers(scale, task, baselines) == baselines, (entry, task)

@@ -1,0 +1,93 @@
+"""The table of DEFT's protocol switches (layout `protocol` of `python -m deft.report table`): for each switched run
+(docs/deft.md, "Deviations from the official code"), the default run's PSNR/SSIM (and LPIPS where it was measured)
+beside the switched run's, and their difference.
+
+Its rows are one experiment (`deft_protocol`): default runs under their plain method name, switched runs under
+`METHOD@rowN:SWITCH` (deft.protocol_runs), each on the dataset (task) of its default. The difference is a plain
+difference of the two means over the test images: `deft.evaluate` keeps no per-image scores, so no paired interval.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from benchmarks.results import ResultsError
+from benchmarks.tables import DASH, Cell, Table, ordered, protocol_caption, seed_phrase
+from deft.operators.task_settings import TASK_PRESETS
+from deft.protocol_runs import parse_run_name
+
+# (metric, header, digits): the quality measures the deviations table reports.
+QUALITY = (("psnr", "PSNR", 2), ("ssim", "SSIM", 3), ("lpips", "LPIPS", 3))
+
+
+def measured_quality(rows: pd.DataFrame) -> list[tuple[str, str, int]]:
+    """PSNR and SSIM, and LPIPS when some row has a value (it is skipped without local AlexNet weights)."""
+    lpips = rows.loc[rows["metric"] == "lpips", "value"]
+    return [entry for entry in QUALITY if entry[0] != "lpips" or lpips.notna().any()]
+
+
+def switch_differences(rows: pd.DataFrame, metrics: list[str], methods: list[str] | None = None) -> pd.DataFrame:
+    """One record per switched run and metric: row, task, method, switch, default, switched and difference
+    (switched − default), each value the mean over seeds; ordered by row, task, method (`methods` first) and switch.
+
+    A switched run without its default's row of a metric is an error naming both.
+    """
+    means = rows.groupby(["dataset", "method", "metric"])["value"].mean()
+    records = []
+    for task, name in set(zip(rows["dataset"], rows["method"])):
+        parsed = parse_run_name(name)
+        if parsed is None:
+            continue
+        method, row, switch = parsed
+        for metric in metrics:
+            missing = [run for run in (method, name) if (task, run, metric) not in means]
+            if missing:
+                raise ResultsError(f"no {metric} row of {missing[0]} on {task}: the switched run {name} is compared "
+                                   f"with the default run of {method} on {task}")
+            default, switched = means[(task, method, metric)], means[(task, name, metric)]
+            records.append({"row": row, "task": task, "method": method, "switch": switch, "metric": metric,
+                            "default": default, "switched": switched, "difference": switched - default})
+    frame = pd.DataFrame(records, columns=["row", "task", "method", "switch", "metric", "default", "switched",
+                                           "difference"])
+    task_order = {task: i for i, task in enumerate(ordered(frame["task"], TASK_PRESETS))}
+    method_order = {m: i for i, m in enumerate(ordered(frame["method"], methods or ("deft",)))}
+    keys = frame.assign(task_order=frame["task"].map(task_order), method_order=frame["method"].map(method_order))
+    keys = keys.sort_values(["row", "task_order", "method_order", "switch"], kind="stable")
+    return frame.loc[keys.index].reset_index(drop=True)
+
+
+def number(value: float, digits: int, signed: bool = False) -> Cell:
+    """A number cell ("—" when missing), with its sign for a difference."""
+    if math.isnan(value):
+        return Cell(DASH)
+    return Cell(f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}", value)
+
+
+def protocol_table(rows: pd.DataFrame, name: str, methods: list[str] | None = None) -> Table:
+    """The switches table: #, task, method, switch, then default / switched / Δ for each quality metric."""
+    quality = measured_quality(rows)
+    metrics = [metric for metric, _, _ in quality]
+    pairs = switch_differences(rows, metrics, methods)
+    if pairs.empty:
+        raise ResultsError(f"no switched runs (method METHOD@rowN:SWITCH) in the rows of {name}")
+    header = ["#", "Task", "Method", "Switch"]
+    for _, label, _ in quality:
+        header += [f"{label} default", f"{label} switched", f"Δ{label}"]
+    table = Table(name, header, rows=[], label_columns=4, caption="")
+    for (row, task, method, switch), run in pairs.groupby(["row", "task", "method", "switch"], sort=False):
+        run = run.set_index("metric")
+        cells = [Cell(str(row)), Cell(task), Cell(method), Cell(switch)]
+        for metric, _, digits in quality:
+            cells += [number(run.loc[metric, "default"], digits), number(run.loc[metric, "switched"], digits),
+                      number(run.loc[metric, "difference"], digits, signed=True)]
+        table.rows.append(cells)
+    scored = rows[rows["metric"].isin(metrics)]
+    table.caption = (
+        "Each protocol switch of docs/deft.md's deviations table (# = its row) against the default run of the same "
+        "method and task, on the same test images: Δ = switched − default, a plain difference of the two means over "
+        "the test images (no per-image scores are kept, so no paired interval); PSNR and SSIM on [0, 1] images "
+        f"(data_range 1){', LPIPS (AlexNet, v0.1)' if 'lpips' in metrics else ''}; "
+        f"{seed_phrase(scored, ['method', 'dataset', 'metric'])}. {protocol_caption(scored)}")
+    return table

@@ -1,0 +1,89 @@
+"""The protocol-switch table (layout `protocol` of deft.report): each switched run beside its default, the difference
+computed from the rows, and the run names the DAG gives the switched runs."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from benchmarks.results import RESULT_COLUMNS, ResultsError, append_rows, read_results
+from deft import report
+from deft.protocol_runs import parse_run_name, run_name, switch_text
+from deft.protocol_table import protocol_table, switch_differences
+
+# (method, dataset, metric, value): two defaults and three switched runs, LPIPS skipped (no local weights).
+ROWS = [
+    ("deft", "inpaint", "psnr", 20.0), ("deft", "inpaint", "ssim", 0.700),
+    ("deft@row1:task.gradient=exact_vjp", "inpaint", "psnr", 21.5),
+    ("deft@row1:task.gradient=exact_vjp", "inpaint", "ssim", 0.650),
+    ("deft@row8:head.block=diffusers_default", "inpaint", "psnr", 19.25),
+    ("deft@row8:head.block=diffusers_default", "inpaint", "ssim", 0.712),
+    ("ddrm", "sr4", "psnr", 24.0), ("ddrm", "sr4", "ssim", 0.800),
+    ("ddrm@row14:task=sr4_bicubic", "sr4", "psnr", 23.0), ("ddrm@row14:task=sr4_bicubic", "sr4", "ssim", 0.825),
+]
+
+
+def results(tmp_path, rows=ROWS) -> pd.DataFrame:
+    """The rows as one results CSV of experiment deft_protocol (each with a skipped LPIPS row), read back."""
+    path = tmp_path / "deft_protocol.csv"
+    base = {column: "" for column in RESULT_COLUMNS} | {"experiment": "deft_protocol", "seed": 0, "scale": "mini",
+                                                         "n_samples": 100, "reference": "test-truth"}
+    methods = {(method, dataset) for method, dataset, _, _ in rows}
+    append_rows(path, [base | {"method": m, "dataset": d, "metric": metric, "value": v} for m, d, metric, v in rows]
+                + [base | {"method": m, "dataset": d, "metric": "lpips", "value": None, "note": "no weights"}
+                   for m, d in methods])
+    return read_results(path)
+
+
+def test_run_names_round_trip():
+    name = run_name("deft", 7, switch_text({"head.init_scaling_bias": 0.01}))
+    assert name == "deft@row7:head.init_scaling_bias=0.01"
+    assert parse_run_name(name) == ("deft", 7, "head.init_scaling_bias=0.01")
+    assert parse_run_name(run_name("dps", 14, switch_text({}, "sr4_bicubic"))) == ("dps", 14, "task=sr4_bicubic")
+    assert parse_run_name("deft") is None
+
+
+def test_differences_are_switched_minus_default(tmp_path):
+    pairs = switch_differences(results(tmp_path), ["psnr", "ssim"])
+    assert list(zip(pairs["row"], pairs["method"], pairs["metric"])) == [
+        (1, "deft", "psnr"), (1, "deft", "ssim"), (8, "deft", "psnr"), (8, "deft", "ssim"),
+        (14, "ddrm", "psnr"), (14, "ddrm", "ssim")]
+    assert list(pairs["default"]) == [20.0, 0.7, 20.0, 0.7, 24.0, 0.8]
+    assert list(pairs["difference"]) == pytest.approx([1.5, -0.05, -0.75, 0.012, -1.0, 0.025])
+
+
+def test_table_leaves_out_an_lpips_that_was_never_measured(tmp_path):
+    table = protocol_table(results(tmp_path), "deft_protocol")
+    assert table.header == ["#", "Task", "Method", "Switch", "PSNR default", "PSNR switched", "ΔPSNR",
+                            "SSIM default", "SSIM switched", "ΔSSIM"]
+    assert [[cell.text for cell in row] for row in table.rows] == [
+        ["1", "inpaint", "deft", "task.gradient=exact_vjp", "20.00", "21.50", "+1.50", "0.700", "0.650", "-0.050"],
+        ["8", "inpaint", "deft", "head.block=diffusers_default", "20.00", "19.25", "-0.75", "0.700", "0.712",
+         "+0.012"],
+        ["14", "sr4", "ddrm", "task=sr4_bicubic", "24.00", "23.00", "-1.00", "0.800", "0.825", "+0.025"]]
+    assert "plain difference" in table.caption and "n_samples=100" in table.caption
+
+
+def test_lpips_columns_when_it_was_measured(tmp_path):
+    rows = results(tmp_path)
+    rows.loc[rows["metric"] == "lpips", "value"] = 0.25
+    rows.loc[(rows["metric"] == "lpips") & (rows["method"] == "deft"), "value"] = 0.5
+    table = protocol_table(rows, "deft_protocol")
+    assert table.header[-3:] == ["LPIPS default", "LPIPS switched", "ΔLPIPS"]
+    assert [cell.text for cell in table.rows[0][-3:]] == ["0.500", "0.250", "-0.250"]
+    assert math.isclose(table.rows[0][-1].number, -0.25)
+
+
+def test_a_switched_run_without_its_default_is_an_error(tmp_path):
+    rows = results(tmp_path, [row for row in ROWS if row[0] != "ddrm"])
+    with pytest.raises(ResultsError, match="no psnr row of ddrm on sr4: the switched run ddrm@row14"):
+        protocol_table(rows, "deft_protocol")
+
+
+def test_report_cli_writes_the_protocol_table(tmp_path):
+    results(tmp_path)
+    report.main(["table", "--results", str(tmp_path / "deft_protocol.csv"), "--layout", "protocol",
+                 "--out-dir", str(tmp_path / "tables")])
+    markdown = (tmp_path / "tables/deft_protocol.md").read_text()
+    assert "| 14 | sr4 | ddrm | task=sr4_bicubic | 24.00 | 23.00 | -1.00 |" in markdown
+    assert r"$\Delta$PSNR" in (tmp_path / "tables/deft_protocol.tex").read_text()
