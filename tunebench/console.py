@@ -14,8 +14,8 @@ from pathlib import Path
 CLI_MODULES = (
     "tunebench.pretrain", "tunebench.sample", "tunebench.latents", "tunebench.show_datasets", "tunebench.assets",
     "benchmarks.features", "benchmarks.bench_features", "benchmarks.fid", "benchmarks.dit_quality",
-    "benchmarks.image_scores", "benchmarks.merge_results", "benchmarks.report", "benchmarks.throughput",
-    "benchmarks.timing_summary",
+    "benchmarks.image_scores", "benchmarks.merge_results", "benchmarks.report", "benchmarks.thread_layout",
+    "benchmarks.throughput", "benchmarks.timing_summary",
     "difftune.retention", "difftune.finetune", "difftune.forgetting", "difftune.param_rows", "difftune.report",
     "difftune.controlnet.train", "difftune.controlnet.summary", "difftune.controlnet.report",
     "deft.train", "deft.amortised", "deft.reconstruct", "deft.evaluate", "deft.report",
