@@ -42,15 +42,21 @@ class AssetSpec:
     stands_in_for: str
     quality: dict[str, str]
     loader: str  # the call that loads the folder with the suite's fixes (named in the model card)
+    loader_note: str = ""  # what that call does beyond checking the files (the model card's words)
+
+
+# Why a pinned DiT must be loaded through the suite (tunebench.models.apply_dit_fixes).
+DIT_LOADER_NOTE = ("It also makes the diffusers DiT behave like DiT (one class embedder shared by all blocks, label "
+                   "dropout outside the model, DiT's timestep frequencies), which a plain `from_pretrained` does not.")
 
 
 ASSETS = {spec.name: spec for spec in (
     AssetSpec("source_dit", "the class-conditional source DiT every fine-tune starts from",
               "DiT-XL/2 (facebook/DiT-XL-2-256)", {"fid_local": "lower", "eps_mse": "lower"},
-              "tunebench.models.load_dit(folder)"),
+              "tunebench.models.load_dit(folder)", DIT_LOADER_NOTE),
     AssetSpec("deft_backbone", "the unconditional DiT that DEFT keeps frozen",
               "guided-diffusion 256x256_diffusion_uncond.pt (ADM)", {"fid_local": "lower", "eps_mse": "lower"},
-              "deft.backbone.load_backbone(folder)"),
+              "deft.backbone.load_backbone(folder)", DIT_LOADER_NOTE),
     AssetSpec("feature_net", "the feature network behind fid_local and kid_local",
               "Inception-v3 (torch-fidelity's FID weights)", {"test_accuracy": "higher"},
               "benchmarks.feature_net.load_feature_net(folder)"),
@@ -183,14 +189,13 @@ def model_card(spec: AssetSpec, record: dict) -> str:
     quality = "\n".join(f"- `{key}`: {value:.4g} ({spec.quality[key]} is better)"
                          for key, value in record["quality"].items() if key in spec.quality)
     build = "\n".join(f"- {key}: `{record[key]}`" for key in PROVENANCE_KEYS)
-    dit_note = ("" if "dit" not in spec.name and "backbone" not in spec.name else
-                " It also makes the diffusers DiT behave like DiT (one class embedder shared by all blocks, label "
-                "dropout outside the model, DiT's timestep frequencies), which a plain `from_pretrained` does not.")
+    loading = " ".join(filter(None, (f"Load it with `{spec.loader}`, which first checks every file against "
+                                     "`manifest.json`.", spec.loader_note)))
     return f"""# {spec.name} ({record['scale']} scale, pinned)
 
 {spec.role[0].upper() + spec.role[1:]}: tunebench's {record['scale']}-scale stand-in for {spec.stands_in_for}.
 
-Load it with `{spec.loader}`, which first checks every file against `manifest.json`.{dit_note}
+{loading}
 
 ## Quality
 
