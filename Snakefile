@@ -48,13 +48,15 @@ rule headline:
         protein_outputs(),
 
 
-# Everything: the headline, the PEFT table and ablations, ControlNet convergence and DEFT's amortised upper bound.
+# Everything: the headline, the PEFT table and ablations, ControlNet convergence and DEFT's amortised upper bounds
+# (images and protein).
 rule all:
     input:
         rules.headline.input,
         difftune_studies_outputs(),
         controlnet_outputs(),
         deft_amortised_outputs(),
+        protein_amortised_outputs(),
 
 
 # The run's start and targets, for its wall time (the tiers' budgets are about it, not the jobs' sum).

@@ -4,7 +4,7 @@
 #                                        the 8 mini datasets, the chain-of-forgetting curve, DEFT with every baseline
 #                                        on 5 inverse problems, protein motif scaffolding; tables, figures
 #   bash scripts/main.sh all [ARGS...]   the headline and every study: PEFT on the 8 datasets, the ablations,
-#                                        ControlNet convergence, DEFT's amortised upper bound
+#                                        ControlNet convergence, DEFT's amortised upper bounds (images, protein)
 # Results go to results/mini/, the time of every job to results/mini/timing.csv. Re-running resumes: finished rules
 # are skipped and interrupted training continues from its last checkpoint. ARGS go to snakemake (e.g. --dry-run,
 # --report report.html, or --configfile workflows/config/smoke.yaml for a quick check).

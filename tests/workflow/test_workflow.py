@@ -73,7 +73,11 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     amortised_table = (results / "tables/deft_amortised.md").read_text()
     assert "| inpaint | amortised |" in amortised_table and "|  | deft |" in amortised_table
     protein_rows = read_results(results / "protein_motif.csv")
-    assert set(protein_rows["method"]) == {"replacement", "amortised", "deft-9"}
+    assert set(protein_rows["method"]) == {"replacement", "deft-9"}
+    protein_amortised = read_results(results / "protein_amortised.csv")  # the heads' rows beside the amortised model's
+    assert set(zip(protein_amortised["method"], protein_amortised["experiment"])) == {
+        ("amortised", "protein_amortised"), ("deft-9", "protein_amortised")}
+    assert "| Solved |" in (results / "tables/protein_amortised.md").read_text()
     assert len(set(protein_rows["dataset"])) == 2  # the smoke scale's two motif problems
     assert "| Solved |" in (results / "tables/protein_motif.md").read_text()
     assert (results / "tables/protein_motif_quality.tex").is_file()
@@ -113,6 +117,7 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert "forgetting.png" in html and "source_grid.png" in html and "difftune_main.md" in html
     assert "deft_main.md" in html and "protein_motif.md" in html and "protein_scaffolds.png" in html
     assert "difftune_peft.md" in html and "controlnet.png" in html and "deft_amortised.md" in html
+    assert "protein_amortised.md" in html
 
 
 ABLATIONS = """  ablations:

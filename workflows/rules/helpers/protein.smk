@@ -4,7 +4,11 @@ from deft.protein.config import head_name
 
 PROTEIN = config["protein"]
 PROTEIN_HEADS = {head_name(fraction): fraction for fraction in PROTEIN["heads"]}
+# The headline's motif table; the amortised upper bound (target all) has its own table beside the heads.
 PROTEIN_METHODS = [*PROTEIN["baselines"], *PROTEIN_HEADS]
+PROTEIN_AMORTISED_METHODS = ["amortised", *PROTEIN_HEADS] if PROTEIN["amortised"] else []
+# Every method that samples, whichever table it belongs to.
+PROTEIN_SAMPLED = list(dict.fromkeys([*PROTEIN_METHODS, *PROTEIN_AMORTISED_METHODS]))
 # The unconditional prior every method samples with: pinned at mini, trained by the DAG at smoke and paper scale.
 PROTEIN_PRIOR = asset("protein_prior")
 
@@ -44,9 +48,9 @@ def get_protein_train_summary(wildcards):
     return [str(Path(model["model"]).parent / "summary.json")] if model else []
 
 
-def protein_metric_files():
-    """One results CSV per protein method."""
-    return [f"{RUNS}/metrics/protein/{method}.csv" for method in PROTEIN_METHODS]
+def protein_metric_files(methods):
+    """One results CSV per protein method of `methods`."""
+    return [f"{RUNS}/metrics/protein/{method}.csv" for method in methods]
 
 
 def protein_sample_dirs(wildcards, input):
@@ -61,13 +65,26 @@ def protein_outputs():
         f"{RUNS}/protein/problems",
         *([PROTEIN_PRIOR] if built_by_dag("protein_prior") else []),
         *[f"{RUNS}/protein/{name}/model" for name in PROTEIN_HEADS],
-        *([f"{RUNS}/protein/amortised/model"] if "amortised" in PROTEIN["baselines"] else []),
         *expand(f"{RUNS}/protein/samples/{{method}}/samples.npz", method=PROTEIN_METHODS),
-        *protein_metric_files(),
+        *protein_metric_files(PROTEIN_METHODS),
         f"{RESULTS}/protein_chains.csv",
         f"{RESULTS}/protein_prior_denoising.csv",
         f"{RESULTS}/protein_motif.csv",
         f"{RESULTS}/tables/protein_motif.md",
         f"{RESULTS}/tables/protein_motif_quality.md",
         f"{RESULTS}/figures/protein_scaffolds.png",
+    ]
+
+
+def protein_amortised_outputs():
+    """Every product of the amortised upper bound beside the DEFT heads: its model, samples, results and table (none
+    when protein.amortised is false)."""
+    if not PROTEIN_AMORTISED_METHODS:
+        return []
+    return [
+        f"{RUNS}/protein/amortised/model",
+        f"{RUNS}/protein/samples/amortised/samples.npz",
+        *protein_metric_files(PROTEIN_AMORTISED_METHODS),
+        f"{RESULTS}/protein_amortised.csv",
+        f"{RESULTS}/tables/protein_amortised.md",
     ]
