@@ -17,4 +17,6 @@ if [ "${1:-}" = all ]; then
 fi
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1
-exec .venv/bin/snakemake --profile workflows/profiles/local --configfile workflows/config/mini.yaml "$target" "$@"
+# The target first: --configfile takes every value up to the next option, so a target after it would be read as a
+# config file.
+exec .venv/bin/snakemake "$target" --profile workflows/profiles/local --configfile workflows/config/mini.yaml "$@"
