@@ -18,11 +18,16 @@ import pandas as pd
 from tunebench.config import ConfigError
 from tunebench.io import atomic_path
 
-RESULT_COLUMNS = ("experiment", "method", "dataset", "metric", "value", "seed", "scale", "model", "steps", "sampler",
-                  "guidance", "n_samples", "extractor", "reference", "git_commit", "config_hash", "note")
+RESULT_COLUMNS = ("experiment", "method", "dataset", "metric", "value", "ci_low", "ci_high", "seed", "scale", "model",
+                  "steps", "sampler", "guidance", "n_samples", "extractor", "reference", "git_commit", "config_hash",
+                  "note")
 KEY_COLUMNS = ("experiment", "method", "dataset", "metric", "seed")
 INT_COLUMNS = ("seed", "steps", "n_samples")
-FLOAT_COLUMNS = ("value", "guidance")
+FLOAT_COLUMNS = ("value", "ci_low", "ci_high", "guidance")
+# The 95% interval of `value`; a row without one may leave both out (written empty), and `note` says how it was made.
+INTERVAL_COLUMNS = ("ci_low", "ci_high")
+# The header before the interval columns: such files are read with empty intervals and rewritten in the schema.
+LEGACY_COLUMNS = tuple(column for column in RESULT_COLUMNS if column not in INTERVAL_COLUMNS)
 
 
 class ResultsError(ConfigError):
@@ -62,9 +67,10 @@ def _as_text(column: str, value, where: str) -> str:
 
 
 def _check_columns(columns: Iterable[str], where: str, fix: str = "") -> None:
-    """Raise naming the missing and unknown columns (and then `fix`) when `columns` is not exactly the schema."""
+    """Raise naming the missing and unknown columns (and then `fix`) when `columns` is not exactly the schema (the
+    interval columns may be left out)."""
     present = list(columns)
-    missing = [c for c in RESULT_COLUMNS if c not in present]
+    missing = [c for c in RESULT_COLUMNS if c not in present and c not in INTERVAL_COLUMNS]
     unknown = [c for c in present if c not in RESULT_COLUMNS]
     if missing or unknown:
         raise ResultsError(f"{where}: missing columns {missing}, unknown columns {unknown} "
@@ -74,9 +80,14 @@ def _check_columns(columns: Iterable[str], where: str, fix: str = "") -> None:
 def canonical_row(row: dict, where: str) -> dict[str, str]:
     """Validate one row against the schema and return it as canonical CSV text, columns in schema order."""
     _check_columns(row, where)
-    text = {column: _as_text(column, row[column], where) for column in RESULT_COLUMNS}
+    text = {column: _as_text(column, row.get(column), where) for column in RESULT_COLUMNS}
     if text["value"] == "" and not text["note"].strip():
         raise ResultsError(f"{where}: 'value' is empty (a skipped metric), so 'note' must say why")
+    low, high = (text[column] for column in INTERVAL_COLUMNS)
+    if bool(low) != bool(high):
+        raise ResultsError(f"{where}: an interval needs both 'ci_low' and 'ci_high', got {low!r} and {high!r}")
+    if low and float(low) > float(high):
+        raise ResultsError(f"{where}: 'ci_low' {low} is above 'ci_high' {high}")
     return text
 
 
@@ -103,14 +114,14 @@ def _read_text_rows(path: Path) -> list[dict[str, str]]:
             header = next(reader, [])
             if not header:
                 raise ResultsError(f"{path} is empty (no header row); delete it, or restore it from a good run")
-            if tuple(header) != RESULT_COLUMNS:
+            if tuple(header) not in (RESULT_COLUMNS, LEGACY_COLUMNS):
                 _check_columns(header, f"{path} has a different header", fix)
                 raise ResultsError(f"{path} has the schema's columns in a different order: {header}{fix}")
             rows, lines = [], {}
             for line, cells in enumerate(reader, start=2):
-                if len(cells) != len(RESULT_COLUMNS):
-                    raise ResultsError(f"{path} line {line}: {len(cells)} cells, expected {len(RESULT_COLUMNS)}")
-                row = canonical_row(dict(zip(RESULT_COLUMNS, cells)), f"{path} line {line}")
+                if len(cells) != len(header):
+                    raise ResultsError(f"{path} line {line}: {len(cells)} cells, expected {len(header)}")
+                row = canonical_row(dict(zip(header, cells)), f"{path} line {line}")
                 # Two rows of one key would make a table's mean count a number twice; append_rows never writes them.
                 first = lines.setdefault(_sort_key(row), line)
                 if first != line:
@@ -133,8 +144,9 @@ def _write_text_rows(path: Path, rows: list[dict[str, str]]) -> None:
 def append_rows(csv_path: str | Path, rows: list[dict]) -> None:
     """Add rows to a results CSV (created if new); a row whose key exists replaces the old row.
 
-    Every row must have exactly the columns in RESULT_COLUMNS. A file on disk with another header is an error and
-    is left untouched. A lock file beside the CSV serialises concurrent writers, so no job's rows are lost.
+    Every row must have exactly the columns in RESULT_COLUMNS (the interval columns may be left out). A file on disk
+    with another header is an error and is left untouched; one with the header before the interval columns is
+    rewritten in the schema. A lock file beside the CSV serialises concurrent writers, so no job's rows are lost.
     """
     path = Path(csv_path)
     new_rows = [canonical_row(row, f"row {i} for {path}") for i, row in enumerate(rows)]
@@ -153,8 +165,8 @@ def append_rows(csv_path: str | Path, rows: list[dict]) -> None:
 def read_results(*csv_paths: str | Path) -> pd.DataFrame:
     """Read and concatenate results CSVs (headers checked; one key in two files is an error).
 
-    Types: `value` and `guidance` are float (NaN when empty), `seed` int, `steps` and `n_samples` nullable Int64,
-    the other columns str ("" when empty).
+    Types: `value`, `ci_low`, `ci_high` and `guidance` are float (NaN when empty), `seed` int, `steps` and
+    `n_samples` nullable Int64, the other columns str ("" when empty).
     """
     if not csv_paths:
         raise ResultsError("read_results needs at least one results CSV")

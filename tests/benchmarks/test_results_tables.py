@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from benchmarks import figures, merge_results, report
-from benchmarks.results import KEY_COLUMNS, RESULT_COLUMNS, ResultsError, append_rows, read_results
+from benchmarks.results import KEY_COLUMNS, LEGACY_COLUMNS, RESULT_COLUMNS, ResultsError, append_rows, read_results
 from benchmarks.tables import Cell, Column, Table, mark_best, summarise, to_latex, to_markdown, write_tables
 from tunebench.config import ConfigError
 
@@ -50,11 +50,26 @@ def test_append_replaces_rows_with_the_same_key_and_keeps_key_order(tmp_path):
     (row(value=float("nan"), note=" "), "'note' must say why"),
     (row(seed=1.5), "'seed' must be an integer"),
     (row(method=""), "'method' must not be empty"),
+    (row(ci_low=1.0), "needs both 'ci_low' and 'ci_high'"),
+    (row(ci_low=2.0, ci_high=1.0), "'ci_low' 2.0 is above 'ci_high' 1.0"),
 ])
 def test_invalid_rows_are_rejected(tmp_path, bad, message):
     with pytest.raises(ResultsError, match=message):
         append_rows(tmp_path / "results.csv", [bad])
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_intervals_round_trip_and_a_file_from_before_them_is_read_and_upgraded(tmp_path):
+    csv = tmp_path / "results.csv"
+    legacy = row(seed=1)
+    csv.write_text(",".join(LEGACY_COLUMNS) + "\n" + ",".join(str(legacy[c]) for c in LEGACY_COLUMNS) + "\n")
+    before = read_results(csv)
+    assert before["ci_low"].isna().all() and before.loc[0, "value"] == 12.5
+    append_rows(csv, [row(seed=2, value=3.0, ci_low=2.5, ci_high=3.75)])
+    assert csv.read_text().splitlines()[0] == ",".join(RESULT_COLUMNS)  # rewritten in the schema
+    after = read_results(csv).set_index("seed")
+    assert after.loc[2, ["value", "ci_low", "ci_high"]].tolist() == [3.0, 2.5, 3.75]
+    assert pd.isna(after.loc[1, "ci_high"]) and after.loc[1, "value"] == 12.5
 
 
 def test_skipped_metric_row_round_trips(tmp_path):
