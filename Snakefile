@@ -30,6 +30,7 @@ include: "workflows/rules/deft.smk"
 include: "workflows/rules/deft_protocol.smk"
 include: "workflows/rules/protein.smk"
 include: "workflows/rules/assets.smk"
+include: "workflows/rules/claims.smk"
 
 
 # Two tiers, each asking for every product of its studies, intermediates included: Snakemake does not rerun a job
@@ -46,6 +47,7 @@ rule headline:
         difftune_outputs(),
         deft_outputs(),
         protein_outputs(),
+        claims_outputs("headline"),
 
 
 # Everything: the headline, the PEFT table and ablations, ControlNet convergence and DEFT's amortised upper bounds
@@ -57,6 +59,7 @@ rule all:
         controlnet_outputs(),
         deft_amortised_outputs(),
         protein_amortised_outputs(),
+        claims_outputs("all"),
 
 
 # The run's start and targets, for its wall time (the tiers' budgets are about it, not the jobs' sum).

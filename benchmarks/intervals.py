@@ -1,5 +1,6 @@
 """95% confidence intervals of summary figures: Wilson's score interval for a share of independent yes/no outcomes,
-and the percentile bootstrap for the mean of independent per-sample values."""
+Newcombe's for the difference of two shares, the percentile bootstrap and Student's t for the mean of independent
+values, and an exact permutation test of a monotone trend."""
 
 from __future__ import annotations
 
@@ -38,3 +39,49 @@ def bootstrap_mean_interval(values, resamples: int = BOOTSTRAP_RESAMPLES, seed: 
     means = values[draws].mean(axis=1)
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)
+
+
+def t_interval(values, level: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean of independent values (the datasets, seeds or conditions a claim averages
+    over); (NaN, NaN) for fewer than two values."""
+    from scipy.stats import t
+
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2:
+        return math.nan, math.nan
+    half = t.ppf((1 + level) / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+def newcombe_difference_interval(successes_1: int, n_1: int, successes_2: int, n_2: int,
+                                 z: float = Z95) -> tuple[float, float]:
+    """Interval of the difference of two independent shares p1 − p2 from their Wilson intervals (Newcombe 1998,
+    method 10, the hybrid score interval); (NaN, NaN) when either n is 0."""
+    if n_1 == 0 or n_2 == 0:
+        return math.nan, math.nan
+    p_1, p_2 = successes_1 / n_1, successes_2 / n_2
+    (low_1, high_1), (low_2, high_2) = wilson_interval(successes_1, n_1, z), wilson_interval(successes_2, n_2, z)
+    difference = p_1 - p_2
+    return (difference - math.hypot(p_1 - low_1, high_2 - p_2), difference + math.hypot(high_1 - p_1, p_2 - low_2))
+
+
+def spearman_trend(x, y) -> tuple[float, float, float]:
+    """Spearman's rank correlation of y with x and its exact one-sided permutation p-values (increasing,
+    decreasing): the share of the n! orderings of y whose correlation is at least (at most) the observed one. Exact,
+    so only for n ≤ 8 (40320 orderings); ties get average ranks."""
+    from itertools import permutations
+
+    from scipy.stats import rankdata
+
+    x_ranks, y_ranks = rankdata(x), rankdata(y)
+    if len(x_ranks) > 8:
+        raise ValueError(f"the exact permutation test enumerates n! orderings; n = {len(x_ranks)} is above 8")
+
+    def rho(ranks) -> float:
+        """Pearson correlation of the ranks."""
+        return float(np.corrcoef(x_ranks, ranks)[0, 1])
+
+    observed = rho(y_ranks)
+    null = np.array([rho(np.array(order)) for order in permutations(y_ranks)])
+    tolerance = 1e-12  # equal correlations of different orderings differ only by rounding
+    return observed, float(np.mean(null >= observed - tolerance)), float(np.mean(null <= observed + tolerance))

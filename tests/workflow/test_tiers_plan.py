@@ -16,7 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 MINI = yaml.safe_load((ROOT / "workflows/config/mini.yaml").read_text())
 HEADLINE_RULES = {"sample_source_grid", "finetune", "fid_finetuned", "difftune_table", "forgetting_figure",
-                  "deft_train", "deft_reconstruct", "deft_table", "protein_sample", "protein_table"}
+                  "deft_train", "deft_reconstruct", "deft_table", "protein_sample", "protein_table", "claims"}
 STUDY_RULES = {"finetune_params", "peft_table", "retention_source", "ablation_results", "ablation_figure",
                "control_train", "controlnet_table", "amortised_train", "deft_amortised_results",
                "deft_amortised_table", "protein_train_amortised", "protein_amortised_table"}
@@ -71,6 +71,8 @@ def test_all_adds_every_study(plans):
                      for job in plans["all"].values() if job["rule"] == "finetune_params"}
     assert peft_datasets == set(MINI["difftune"]["datasets"])  # mini's `peft.datasets: all`
     assert everything.count("amortised_train") == len(MINI["deft"]["amortised"])
+    ledgers = {job["wildcards"] for job in plans["all"].values() if job["rule"] == "claims"}
+    assert ledgers == {"tier=headline", "tier=all"}  # the headline's ledger and the complete one
     assert everything.count("protein_train_amortised") == 1 and everything.count("protein_sample") == (
         len(MINI["protein"]["baselines"]) + len(MINI["protein"]["heads"]) + 1)
 

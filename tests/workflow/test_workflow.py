@@ -2,6 +2,7 @@
 run of either tier, a deleted intermediate reruns only its dependents, an HTML report), the config schema, and the
 paper config under the SLURM profile as a dry run."""
 
+import math
 import os
 import subprocess
 import sys
@@ -72,6 +73,12 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
         ("amortised", "deft_amortised"), ("deft", "deft_amortised")}
     amortised_table = (results / "tables/deft_amortised.md").read_text()
     assert "| inpaint | amortised |" in amortised_table and "|  | deft |" in amortised_table
+    for tier in ("headline", "all"):  # both ledgers, every claim judged or marked not measured
+        claims = pd.read_csv(results / f"claims/{tier}.csv").set_index("claim_id")
+        assert {"DT-1", "DT-2", "DEFT-1-inpaint", "DEFT-4"} <= set(claims.index)
+        assert claims["verdict"].isin(["reproduced", "not reproduced", "inconclusive", "not measured"]).all()
+        assert (claims.loc["DT-4-lora", "verdict"] == "not measured") == (tier == "headline")
+        assert not math.isnan(claims.loc["DT-1", "value"]) and "| DT-1 |" in (results / f"claims/{tier}.md").read_text()
     protein_rows = read_results(results / "protein_motif.csv")
     assert set(protein_rows["method"]) == {"replacement", "deft-9"}
     protein_amortised = read_results(results / "protein_amortised.csv")  # the heads' rows beside the amortised model's

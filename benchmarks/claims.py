@@ -1,0 +1,394 @@
+"""The claims of the two papers and the rules that turn our numbers into verdicts.
+
+Each `Claim` names the results it reads, the number that tests it here (with a 95% interval where one can be made)
+and its verdict rule, written in this file before the numbers it judges were produced. A verdict is one of
+VERDICTS: `reproduced` and `not reproduced` need the interval (or the exact test) to decide; `inconclusive` is an
+interval that straddles the claim's boundary or a number without one; `not measured` is a claim whose results are
+not among the inputs (its study belongs to target `all`). The ledger CLI (`benchmarks.ledger`) renders them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.intervals import newcombe_difference_interval, spearman_trend, t_interval
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_MEASURED = "reproduced", "not reproduced", "inconclusive", "not measured"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_MEASURED)
+TREND_ALPHA = 0.05  # one-sided level of the exact trend test (chain of forgetting)
+HEAD_FRACTION_RANGE = (0.035, 0.095)  # the paper's "4–9%" as rounded percentages
+DEFT_PAPER_BASELINES = ("dps", "pigdm", "ddrm", "reddiff")  # the baselines the claim names (DDNM is ours)
+# DEFT vs a baseline on one metric: the sign of (DEFT − baseline) that favours DEFT.
+DEFT_FAVOURED_SIGN = {"psnr_diff": 1, "ssim_diff": 1, "lpips_diff": -1}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Our number for one claim, its 95% interval (NaN when none), how many units it averages and the verdict."""
+
+    value: float
+    verdict: str
+    detail: str
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    n: int | None = None
+    commits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One paper claim: what it says, where, which results test it, what our number is and the verdict rule."""
+
+    claim_id: str
+    paper: str
+    statement: str
+    paper_key: tuple[str, str, str, str] | None  # (experiment, method, dataset, metric) in paper_reference.csv
+    needs: tuple[str, ...]  # the results files (by name without .csv) the claim reads
+    measure: str
+    rule: str
+    evaluate: Callable[[dict[str, pd.DataFrame]], Measurement]
+
+
+#################################################################################
+#                                    Helpers                                    #
+#################################################################################
+
+
+def not_measured(needs: tuple[str, ...], inputs: dict[str, pd.DataFrame]) -> Measurement | None:
+    """A `not measured` verdict naming the missing results, or None when every needed file is there."""
+    missing = [name for name in needs if name not in inputs]
+    if not missing:
+        return None
+    return Measurement(math.nan, NOT_MEASURED, f"needs {', '.join(f'{m}.csv' for m in missing)}, which this "
+                       "ledger was not given (its study runs in target all, or has not run)")
+
+
+def side_verdict(low: float, high: float, claimed: str) -> str:
+    """`reproduced` when the interval lies wholly on the claimed side of 0 ('below' or 'above'), `not reproduced`
+    when wholly on the other, `inconclusive` when it contains 0 or is missing."""
+    if math.isnan(low) or math.isnan(high):
+        return INCONCLUSIVE
+    below, above = high < 0, low > 0
+    if claimed == "below":
+        return REPRODUCED if below else NOT_REPRODUCED if above else INCONCLUSIVE
+    return REPRODUCED if above else NOT_REPRODUCED if below else INCONCLUSIVE
+
+
+def commits_of(*frames: pd.DataFrame) -> tuple[str, ...]:
+    """The git commits of the rows a number came from, sorted."""
+    return tuple(sorted({c for frame in frames if "git_commit" in frame for c in frame["git_commit"] if c}))
+
+
+def metric_rows(frame: pd.DataFrame, metric: str, **columns: str) -> pd.DataFrame:
+    """The rows of `metric` whose other columns equal `columns`."""
+    mask = frame["metric"] == metric
+    for column, value in columns.items():
+        mask &= frame[column] == value
+    return frame[mask]
+
+
+def relative_changes(frame: pd.DataFrame, method: str, baseline: str, metric: str = "fid_local") -> pd.Series:
+    """100·(method − baseline)/baseline per dataset (datasets where both have a value), one seed each."""
+    rows = frame[frame["metric"] == metric].pivot_table(index="dataset", columns="method", values="value",
+                                                        aggfunc="mean")
+    if method not in rows or baseline not in rows:
+        return pd.Series(dtype="float64")
+    both = rows[[method, baseline]].dropna()
+    return 100 * (both[method] - both[baseline]) / both[baseline]
+
+
+def format_interval(value: float, low: float, high: float, digits: int = 2) -> str:
+    """'v [low, high]', or 'v' without an interval."""
+    if math.isnan(low):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def mean_change(changes: pd.Series, frame: pd.DataFrame, claimed: str, unit: str) -> Measurement:
+    """The mean of per-unit changes with its t-interval over the units and the verdict on `claimed` side of 0."""
+    if changes.empty:
+        return Measurement(math.nan, INCONCLUSIVE, "no pairs of results to compare", commits=commits_of(frame))
+    low, high = t_interval(changes.to_numpy())
+    pieces = ", ".join(f"{name} {value:+.1f}" for name, value in changes.items())
+    detail = f"per {unit}: {pieces}; interval: Student t over the {len(changes)} {unit}s"
+    return Measurement(float(changes.mean()), side_verdict(low, high, claimed), detail, low, high, len(changes),
+                       commits_of(frame))
+
+
+#################################################################################
+#                                 Diff-Tuning                                   #
+#################################################################################
+
+
+def difftune_fid(inputs: dict[str, pd.DataFrame]) -> Measurement:
+    """Diff-Tuning's average relative FID change against full fine-tuning: over training seeds when the seed study
+    ran (its own interval), else one seed per dataset with a t-interval over the datasets."""
+    seeds = inputs.get("difftune_seeds")
+    if seeds is not None:
+        average = metric_rows(seeds, "fid_local_rel_change_pct", method="diff_tuning", dataset="average")
+        if not average.empty:
+            row = average.iloc[0]
+            return Measurement(row["value"], side_verdict(row["ci_low"], row["ci_high"], "below"),
+                               f"over training seeds: {row['note']}", row["ci_low"], row["ci_high"],
+                               commits=commits_of(seeds))
+    return mean_change(relative_changes(inputs["difftune_main"], "diff_tuning", "full_ft"), inputs["difftune_main"],
+                       "below", "dataset")
+
+
+def forgetting_trend(inputs: dict[str, pd.DataFrame]) -> Measurement:
+    """Spearman's ρ of fid_local with t0 when the pre-trained model takes over below t0, with the exact one-sided
+    permutation test; kid_local's trend in the detail."""
+    curve = inputs["forgetting"]
+    spliced = curve[curve["direction"] == "finetuned_then_pretrained"].sort_values("t0")
+    fid = spliced[spliced["metric"] == "fid_local"]
+    if len(fid) < 3:
+        return Measurement(math.nan, INCONCLUSIVE, "fewer than 3 switch steps", commits=commits_of(curve))
+    rho, p_increasing, p_decreasing = spearman_trend(fid["t0"], fid["value"])
+    verdict = (REPRODUCED if p_increasing < TREND_ALPHA else NOT_REPRODUCED if p_decreasing < TREND_ALPHA
+               else INCONCLUSIVE)
+    detail = (f"fid_local at t0 = {', '.join(f'{t:g}: {v:.1f}' for t, v in zip(fid['t0'], fid['value']))}; "
+              f"exact permutation p (increasing) = {p_increasing:.3f}")
+    kid = spliced[spliced["metric"] == "kid_local"]
+    if len(kid) >= 3:
+        kid_rho, kid_p, _ = spearman_trend(kid["t0"], kid["value"])
+        detail += f"; kid_local ρ = {kid_rho:+.2f} (p increasing = {kid_p:.3f})"
+    return Measurement(rho, verdict, detail, n=len(fid), commits=commits_of(curve))
+
+
+def retention_set_vs_source(inputs: dict[str, pd.DataFrame]) -> Measurement:
+    """fid_local of Diff-Tuning with the whole pre-sampled retention set against the same with real source images:
+    the relative change, and the verdict from the two runs' FID intervals (separated or not)."""
+    frame = inputs["ablation_retention_set"]
+    fid = frame[frame["metric"] == "fid_local"]
+    sizes = fid[fid["method"].str.startswith("diff_tuning@retention_size=")]
+    source = fid[fid["method"] == "diff_tuning@retention=source"]
+    if sizes.empty or source.empty:
+        return Measurement(math.nan, INCONCLUSIVE, "the ablation lacks the full set or the source run",
+                           commits=commits_of(frame))
+    generated = sizes.loc[sizes["method"].str.rsplit("=", n=1).str[1].astype(int).idxmax()]
+    source = source.iloc[0]
+    change = 100 * (generated["value"] - source["value"]) / source["value"]
+    if math.isnan(generated["ci_low"]) or math.isnan(source["ci_low"]):
+        verdict, how = INCONCLUSIVE, "no FID intervals to compare"
+    elif generated["ci_high"] < source["ci_low"]:
+        verdict, how = REPRODUCED, "the FID intervals are separated"
+    elif generated["ci_low"] > source["ci_high"]:
+        verdict, how = NOT_REPRODUCED, "the FID intervals are separated"
+    else:
+        verdict, how = INCONCLUSIVE, "the FID intervals overlap"
+    generated_fid = format_interval(generated["value"], generated["ci_low"], generated["ci_high"], 1)
+    source_fid = format_interval(source["value"], source["ci_low"], source["ci_high"], 1)
+    detail = f"{generated['method']} {generated_fid} vs source images {source_fid}; {how}"
+    return Measurement(change, verdict, detail, commits=commits_of(frame))
+
+
+def peft_gain(peft: str) -> Callable[[dict[str, pd.DataFrame]], Measurement]:
+    """Diff-Tuning's average relative FID change against standard fine-tuning, both with the PEFT method `peft`."""
+
+    def evaluate(inputs: dict[str, pd.DataFrame]) -> Measurement:
+        """The change over the PEFT table's datasets."""
+        frame = inputs["difftune_peft"]
+        return mean_change(relative_changes(frame, f"diff_tuning+{peft}", f"full_ft+{peft}"), frame, "below",
+                           "dataset")
+
+    return evaluate
+
+
+def controlnet_speedup(inputs: dict[str, pd.DataFrame]) -> Measurement:
+    """How many fewer steps the Diff-Tuning arm needs to converge, in % of the standard arm's: 100·(1 − 1/a) for
+    each measured acceleration a (condition × seed), averaged with a t-interval; conditions where an arm never
+    converged are left out and named."""
+    frame = inputs["controlnet"]
+    rows = frame[frame["metric"].str.startswith("acceleration:")]
+    measured = rows.dropna(subset=["value"])
+    speedups = pd.Series(100 * (1 - 1 / measured["value"].to_numpy()),
+                         index=[f"{m.split(':', 1)[1]}/seed {s}" for m, s in zip(measured["metric"], measured["seed"])])
+    result = mean_change(speedups, frame, "above", "condition × seed")
+    unmeasured = sorted({m.split(":", 1)[1] for m in rows.loc[rows["value"].isna(), "metric"]})
+    if unmeasured:
+        return Measurement(result.value, result.verdict,
+                           f"{result.detail}; no convergence step in an arm: {', '.join(unmeasured)}",
+                           result.ci_low, result.ci_high, result.n, result.commits)
+    return result
+
+
+#################################################################################
+#                                     DEFT                                      #
+#################################################################################
+
+
+def deft_competitive(task: str) -> Callable[[dict[str, pd.DataFrame]], Measurement]:
+    """DEFT against each of the paper's baselines run on `task`, by the paired per-image intervals of the PSNR,
+    SSIM and LPIPS differences; our number is the smallest PSNR difference (DEFT − baseline)."""
+
+    def evaluate(inputs: dict[str, pd.DataFrame]) -> Measurement:
+        """The verdict over the baselines of that task."""
+        frame = inputs["deft_paired"]
+        rows = frame[(frame["dataset"] == task) & frame["method"].isin(DEFT_PAPER_BASELINES)
+                     & frame["metric"].isin(list(DEFT_FAVOURED_SIGN))]
+        if rows.empty:
+            return Measurement(math.nan, NOT_MEASURED, f"no paired rows for {task}", commits=commits_of(frame))
+        if rows["ci_low"].isna().any():
+            return Measurement(math.nan, INCONCLUSIVE, "paired rows without intervals", commits=commits_of(frame))
+        signed_low = np.where(rows["metric"].map(DEFT_FAVOURED_SIGN) > 0, rows["ci_low"], -rows["ci_high"])
+        signed_high = np.where(rows["metric"].map(DEFT_FAVOURED_SIGN) > 0, rows["ci_high"], -rows["ci_low"])
+        rows = rows.assign(deft_better=signed_low > 0, baseline_better=signed_high < 0)
+        worse_by_baseline = rows.groupby("method")["baseline_better"].sum()
+        if (worse_by_baseline >= 2).any():
+            verdict = NOT_REPRODUCED
+        elif worse_by_baseline.sum() > 0:
+            verdict = INCONCLUSIVE
+        else:
+            verdict = REPRODUCED
+        summary = [f"vs {method}: DEFT better on {int(group['deft_better'].sum())}, worse on "
+                   f"{int(group['baseline_better'].sum())} of {len(group)}"
+                   for method, group in rows.groupby("method")]
+        psnr = rows[rows["metric"] == "psnr_diff"]
+        if psnr.empty:
+            return Measurement(math.nan, verdict, "; ".join(summary), commits=commits_of(frame))
+        weakest = psnr.loc[psnr["value"].idxmin()]
+        detail = f"smallest PSNR difference vs {weakest['method']}; " + "; ".join(summary)
+        return Measurement(weakest["value"], verdict, detail, weakest["ci_low"], weakest["ci_high"],
+                           int(weakest["n_samples"]) if not pd.isna(weakest["n_samples"]) else None,
+                           commits_of(frame))
+
+    return evaluate
+
+
+def deft_total_time(inputs: dict[str, pd.DataFrame]) -> Measurement:
+    """Total time (DEFT's head training included) of DPS and RED-diff over DEFT's, per task: our number is the
+    smallest ratio; the verdict counts the (task, baseline) pairs where DEFT is slower."""
+    frame = inputs["deft_main"]
+    totals = metric_rows(frame, "time_total_s").pivot_table(index="dataset", columns="method", values="value")
+    if "deft" not in totals:
+        return Measurement(math.nan, NOT_MEASURED, "no DEFT time rows", commits=commits_of(frame))
+    ratios = {(task, baseline): totals.loc[task, baseline] / totals.loc[task, "deft"]
+              for baseline in ("dps", "reddiff") if baseline in totals for task in totals.index
+              if not (math.isnan(totals.loc[task, baseline]) or math.isnan(totals.loc[task, "deft"]))}
+    if not ratios:
+        return Measurement(math.nan, NOT_MEASURED, "no DPS or RED-diff time rows", commits=commits_of(frame))
+    slower = sum(ratio < 1 for ratio in ratios.values())
+    verdict = REPRODUCED if slower == 0 else NOT_REPRODUCED if 2 * slower > len(ratios) else INCONCLUSIVE
+    detail = ("baseline/DEFT total time: " + ", ".join(f"{b} on {t} {r:.2f}×" for (t, b), r in ratios.items())
+              + f"; DEFT slower in {slower} of {len(ratios)}")
+    return Measurement(min(ratios.values()), verdict, detail, n=len(ratios), commits=commits_of(frame))
+
+
+def head_fractions(inputs: dict[str, pd.DataFrame]) -> Measurement:
+    """Every DEFT head's size as a share of its frozen model (`head_fraction` rows, images and protein): our number
+    is the largest."""
+    frames = [inputs[name] for name in ("deft_main", "protein_motif") if name in inputs]
+    rows = pd.concat([metric_rows(frame, "head_fraction") for frame in frames])
+    if rows.empty:
+        return Measurement(math.nan, NOT_MEASURED, "no head_fraction rows", commits=commits_of(*frames))
+    fractions = rows.groupby(["experiment", "method"])["value"].max()
+    low, high = HEAD_FRACTION_RANGE
+    verdict = REPRODUCED if fractions.between(low, high).all() else NOT_REPRODUCED
+    detail = ", ".join(f"{method} ({experiment}) {value:.3f}" for (experiment, method), value in fractions.items())
+    return Measurement(float(fractions.max()), verdict, detail, n=len(fractions), commits=commits_of(rows))
+
+
+def protein_solved(inputs: dict[str, pd.DataFrame]) -> Measurement:
+    """The pooled success rate of the larger DEFT head minus DPS's, in percentage points, with Newcombe's interval;
+    the solved counts decide together with it."""
+    frame = inputs["protein_motif"]
+    heads = sorted({m for m in frame["method"] if m.startswith("deft-")}, key=lambda m: int(m.split("-")[1]))
+    if not heads or "dps" not in set(frame["method"]):
+        return Measurement(math.nan, NOT_MEASURED, "no DEFT head or DPS rows", commits=commits_of(frame))
+    deft = heads[-1]
+
+    def pooled(method: str) -> tuple[int, int, int]:
+        """Successes, samples and solved problems of one method."""
+        rates = metric_rows(frame, "success_rate", method=method)
+        successes = int(round((rates["value"] * rates["n_samples"].astype(float)).sum()))
+        solved = int(metric_rows(frame, "solved", method=method)["value"].sum())
+        return successes, int(rates["n_samples"].sum()), solved
+
+    (s_deft, n_deft, solved_deft), (s_dps, n_dps, solved_dps) = pooled(deft), pooled("dps")
+    if not (n_deft and n_dps):
+        return Measurement(math.nan, NOT_MEASURED, "no success_rate rows", commits=commits_of(frame))
+    low, high = (100 * bound for bound in newcombe_difference_interval(s_deft, n_deft, s_dps, n_dps))
+    difference = 100 * (s_deft / n_deft - s_dps / n_dps)
+    if solved_deft > solved_dps and low > 0:
+        verdict = REPRODUCED
+    elif solved_deft < solved_dps or high < 0:
+        verdict = NOT_REPRODUCED
+    else:
+        verdict = INCONCLUSIVE
+    problems = frame.loc[frame["metric"] == "solved", "dataset"].nunique()
+    detail = (f"solved: {deft} {solved_deft} of {problems}, dps {solved_dps} of {problems}; pooled success "
+              f"{s_deft}/{n_deft} vs {s_dps}/{n_dps}; interval: Newcombe (Wilson) over samples")
+    return Measurement(difference, verdict, detail, low, high, n_deft + n_dps, commits_of(frame))
+
+
+#################################################################################
+#                                  The claims                                   #
+#################################################################################
+
+
+def paper_claims(tasks: list[str]) -> list[Claim]:
+    """Every claim of both papers the ledger judges, in reading order; one DEFT row per image task of `tasks`."""
+    below = ("reproduced if the 95% interval lies below 0, not reproduced if above 0, inconclusive if it contains 0")
+    claims = [
+        Claim("DT-1", "Diff-Tuning", "Diff-Tuning lowers FID against full fine-tuning, on average over the datasets",
+              ("difftune_main", "diff_tuning", "average", "fid_rel_change_pct"), ("difftune_main",),
+              "mean relative change of fid_local, Diff-Tuning vs full fine-tuning, % (over training seeds when the "
+              "seed study ran)", below, difftune_fid),
+        Claim("DT-2", "Diff-Tuning", "The chain of forgetting is monotone: the more of the low-noise end of the "
+              "chain the pre-trained denoiser takes over, the worse the FID on the target",
+              ("forgetting", "full_ft", "per-step", "fid"), ("forgetting",),
+              "Spearman ρ of fid_local with the switch step t0 (fine-tuned above t0, pre-trained below)",
+              f"reproduced if the exact one-sided permutation test finds an increasing trend at p < {TREND_ALPHA}, "
+              "not reproduced if it finds a decreasing one, inconclusive otherwise", forgetting_trend),
+        Claim("DT-3", "Diff-Tuning", "A retention set pre-sampled from the pre-trained model beats original source "
+              "images", ("ablation_retention_set", "diff_tuning", "per-dataset", "fid"), ("ablation_retention_set",),
+              "relative fid_local change, whole pre-sampled set vs as many real source images, %",
+              "reproduced if the generated set's FID interval lies wholly below the source run's, not reproduced if "
+              "wholly above, inconclusive if they overlap", retention_set_vs_source),
+    ]
+    for peft, name in (("bitfit", "BitFit"), ("difffit", "DiffFit"), ("lora", "LoRA")):
+        claims.append(Claim(f"DT-4-{peft}", "Diff-Tuning", f"The gain holds with {name}",
+                            ("difftune_peft", "diff_tuning", "per-dataset", "fid"), ("difftune_peft",),
+                            f"mean relative change of fid_local, Diff-Tuning+{name} vs fine-tuning+{name}, %", below,
+                            peft_gain(peft)))
+    claims.append(Claim("DT-5", "Diff-Tuning", "ControlNet converges about 24% faster with Diff-Tuning",
+                        ("controlnet", "diff_tuning", "average", "convergence_speedup_pct"), ("controlnet",),
+                        "mean reduction of the sudden-convergence step, %",
+                        "reproduced if the 95% interval lies above 0, not reproduced if below 0, inconclusive if it "
+                        "contains 0", controlnet_speedup))
+    for task in tasks:
+        claims.append(Claim(f"DEFT-1-{task}", "DEFT", f"DEFT is competitive with or better than DPS, ΠGDM, DDRM and "
+                            f"RED-diff on {task} (PSNR, SSIM, LPIPS)", ("deft_main", "deft", "per-task", "psnr"),
+                            ("deft_paired",), "smallest paired PSNR difference, DEFT − baseline, dB",
+                            "per baseline and metric, a paired 95% interval that excludes 0 makes one side better; "
+                            "not reproduced if a baseline is better on 2 or more of the 3 metrics, inconclusive if "
+                            "on 1, reproduced if on none", deft_competitive(task)))
+    claims += [
+        Claim("DEFT-2", "DEFT", "DEFT is faster in total than DPS and RED-diff, its training included (up to 1.6×)",
+              ("deft_main", "deft", "image tasks", "speedup_total_max"), ("deft_main",),
+              "smallest ratio of total time, baseline / DEFT, over tasks and the two baselines",
+              "reproduced if DEFT is faster in every (task, baseline) pair, not reproduced if slower in more than "
+              "half of them, inconclusive otherwise", deft_total_time),
+        Claim("DEFT-3", "DEFT", "The h-transform head is 4–9% of the frozen model",
+              ("protein_motif", "deft-9", "rfdiffusion-contiguous", "head_fraction"), ("protein_motif",),
+              "largest head size as a share of the frozen model's parameters",
+              f"reproduced if every head lies in [{HEAD_FRACTION_RANGE[0]}, {HEAD_FRACTION_RANGE[1]}] (4% and 9% "
+              "as rounded percentages), not reproduced otherwise", head_fractions),
+        Claim("DEFT-4", "DEFT", "DEFT solves more motif-scaffolding problems than DPS (10 of 12 against 5 of 12)",
+              ("protein_motif", "deft", "rfdiffusion-contiguous", "solved"), ("protein_motif",),
+              "pooled success rate, larger DEFT head − DPS, percentage points",
+              "reproduced if DEFT solves more problems and the interval lies above 0; not reproduced if it solves "
+              "fewer or the interval lies below 0; inconclusive otherwise (also when neither solves any)",
+              protein_solved),
+    ]
+    return claims
+
+
+def judge(claim: Claim, inputs: dict[str, pd.DataFrame]) -> Measurement:
+    """The claim's measurement, or `not measured` when a results file it needs is not among the inputs."""
+    return not_measured(claim.needs, inputs) or claim.evaluate(inputs)

@@ -1,0 +1,20 @@
+# Helpers of the claims ledger (workflows/rules/claims.smk): which results each tier's ledger reads.
+
+CLAIMS_TIERS = ("headline", "all")
+PAPER_REFERENCE = "results/paper_reference.csv"  # the papers' numbers with their sources, committed by hand
+
+
+def claims_results(wildcards):
+    """The results CSVs the ledger of a tier judges: the headline's studies, and in `all` also the studies only
+    `all` runs (the claims they test are `not measured` in the headline's ledger)."""
+    files = [f"{RESULTS}/difftune_main.csv", f"{RESULTS}/deft_main.csv", f"{RESULTS}/protein_motif.csv"]
+    if wildcards.tier == "all":
+        files.append(f"{RESULTS}/difftune_peft.csv")
+        files += [f"{RESULTS}/ablation_retention_set.csv"] if "retention_set" in ABLATION_KNOBS else []
+        files += [f"{RESULTS}/controlnet.csv"] if CONTROLNET["conditions"] else []
+    return files
+
+
+def claims_outputs(tier):
+    """The ledger of `tier`: its CSV and page."""
+    return [f"{RESULTS}/claims/{tier}.csv", f"{RESULTS}/claims/{tier}.md"]
