@@ -13,7 +13,6 @@ is `not measured`. Curves (`forgetting.csv`) are long CSVs outside the results s
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from tunebench.cli import run_cli
@@ -42,39 +41,6 @@ def ledger_rows(claims, inputs, reference, scale: str, commit: str) -> list[dict
     return rows
 
 
-def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _number(value) -> str:
-    """A number for the page ('–' when there is none)."""
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
-
-
-def ledger_markdown(rows: list[dict], scale: str) -> str:
-    """The ledger page: a summary table (claim, paper, ours with interval, verdict), then each claim's rule, detail
-    and source."""
-    lines = [f"# Claims ledger ({scale})", "",
-             "Each claim of the two papers, the number that tests it here with its 95% interval, and the verdict of "
-             "a rule fixed before the numbers (`benchmarks/claims.py`). Intervals: Student t over datasets, seeds or "
-             "conditions; paired bootstrap over test images; Newcombe's over protein samples (each row says which).",
-             "", "| Claim | Paper says | Paper | Ours [95% CI] | Verdict |", "| --- | --- | --- | --- | --- |"]
-    for row in rows:
-        ours = _number(row["value"])
-        if not math.isnan(row["ci_low"]):
-            ours += f" [{_number(row['ci_low'])}, {_number(row['ci_high'])}]"
-        lines.append(f"| {row['claim_id']} | {_cell(row['statement'])} | {_number(row['paper_value'])} | {ours} | "
-                     f"**{row['verdict']}** |")
-    lines += ["", "## How each verdict was reached", ""]
-    for row in rows:
-        lines += [f"- **{row['claim_id']}** ({row['paper']}). Ours: {_cell(row['measure'])}. Rule: {row['rule']}. "
-                  f"Measured: {row['detail']}."
-                  + (f" Paper: {row['paper_note']} ({row['paper_source']})." if row["paper_source"] else "")
-                  + (f" From commit {row['evidence_commits']}." if row["evidence_commits"] else "")]
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> None:
     """Judge every claim on the given results and write the ledger CSV and page."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ledger", description=__doc__,
@@ -90,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     import pandas as pd  # after parsing, so --help answers at once
 
     from benchmarks.claims import paper_claims
+    from benchmarks.ledger_page import ledger_markdown
     from benchmarks.paper_reference import read_paper_reference
     from benchmarks.results import read_results
     from tunebench.io import atomic_path, git_commit

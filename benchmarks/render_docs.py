@@ -1,0 +1,139 @@
+"""Render the numbers of the README and the results pages from the committed results, between markers.
+
+    python -m benchmarks.render_docs --scale mini README.md docs/results-mini.md          # rewrite the blocks
+    python -m benchmarks.render_docs --scale mini --check README.md docs/results-mini.md  # exit 1 if stale
+
+A block is the text between `<!-- render: KIND [ARG] -->` and `<!-- /render -->`; everything outside the blocks is
+hand-written and holds no measured number. Kinds:
+
+- `ledger TIER`: the summary table of `results/SCALE/claims/TIER.csv` (claim, paper, ours with its interval, verdict);
+- `table NAME`: `results/SCALE/tables/NAME.md` as the DAG rendered it, its footnotes renamed `[^NAME-N]` so that
+  several tables share a page;
+- `runs`: each run of the main job from `results/SCALE/run_times.csv` (targets, wall and CPU time, jobs, commit);
+- `rules`: the costliest rules of `results/SCALE/timing.csv` (jobs, summed wall and CPU seconds).
+
+`--check` rewrites nothing and prints a diff of every stale block (the test suite runs it on the committed files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import sys
+from pathlib import Path
+
+from tunebench.cli import run_cli
+from tunebench.config import ConfigError
+
+BLOCK = re.compile(r"(<!-- render: (?P<kind>\w+)(?: (?P<arg>[\w-]+))? -->\n)(?P<body>.*?)(<!-- /render -->)",
+                   re.DOTALL)
+TOP_RULES = 8
+
+
+class RenderError(ConfigError):
+    """A block names an unknown kind or a results file that is missing; the message names both."""
+
+
+def _csv(path: Path):
+    """A CSV as a DataFrame, or a RenderError naming the file and the target that writes it."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise RenderError(f"{path} does not exist; run the main job (bash scripts/main.sh [all]) and commit its "
+                          "results")
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def render_ledger(results: Path, tier: str) -> str:
+    """The ledger's summary table."""
+    from benchmarks.ledger_page import summary_table
+
+    return summary_table(_csv(results / "claims" / f"{tier}.csv").to_dict("records"))
+
+
+def render_table(results: Path, name: str) -> str:
+    """A rendered table with its footnote labels prefixed by its name."""
+    path = results / "tables" / f"{name}.md"
+    if not path.is_file():
+        raise RenderError(f"{path} does not exist; run the main job and commit its results")
+    text = re.sub(r"\[\^(\w+)\]", lambda match: f"[^{name}-{match[1]}]", path.read_text())
+    return text if text.endswith("\n") else text + "\n"
+
+
+def render_runs(results: Path) -> str:
+    """One line per run of the main job."""
+    runs = _csv(results / "run_times.csv")
+    lines = ["| Targets | Wall (min) | Jobs | Job CPU (min) | Commit | Machine |",
+             "| --- | ---: | ---: | ---: | --- | --- |"]
+    for run in runs.to_dict("records"):
+        lines.append(f"| {run['targets']} | {run['wall_s'] / 60:.1f} | {run['jobs_run']} | {run['job_cpu_s'] / 60:.1f}"
+                     f" | `{str(run['git_commit'])[:10]}` | {run['machine']} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_rules(results: Path) -> str:
+    """The costliest rules by summed wall time."""
+    from benchmarks.timing import rule_totals
+
+    timing = _csv(results / "timing.csv")
+    totals = rule_totals(timing.to_dict("records"))
+    lines = ["| Rule | Jobs | Wall, summed (min) | Longest job (min) | CPU (min) |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for total in totals[:TOP_RULES]:
+        lines.append(f"| {total['rule']} | {total['jobs']} | {total['wall_s'] / 60:.1f} | "
+                     f"{total['max_wall_s'] / 60:.1f} | {total['cpu_s'] / 60:.1f} |")
+    rest = totals[TOP_RULES:]
+    if rest:
+        lines.append(f"| {len(rest)} other rules | {sum(t['jobs'] for t in rest)} | "
+                     f"{sum(t['wall_s'] for t in rest) / 60:.1f} | – | {sum(t['cpu_s'] for t in rest) / 60:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_block(results: Path, kind: str, arg: str | None) -> str:
+    """The body of one block."""
+    renderers = {"ledger": lambda: render_ledger(results, arg or "all"), "table": lambda: render_table(results, arg),
+                 "runs": lambda: render_runs(results), "rules": lambda: render_rules(results)}
+    if kind not in renderers or (kind == "table" and not arg):
+        raise RenderError(f"unknown block '{kind} {arg or ''}'; kinds: ledger TIER, table NAME, runs, rules")
+    return renderers[kind]()
+
+
+def render_text(text: str, results: Path) -> str:
+    """`text` with the body of every block rendered afresh."""
+    return BLOCK.sub(lambda m: m[1] + render_block(results, m["kind"], m["arg"]) + m[5], text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Rewrite (or with --check, compare) the blocks of each file."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.render_docs", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", type=Path, nargs="+", help="Markdown files with render blocks")
+    parser.add_argument("--scale", default="mini", help="whose results: results/SCALE/ (default mini)")
+    parser.add_argument("--results-root", type=Path, default=Path("results"), help="folder holding results/SCALE")
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 with a diff if a block is stale")
+    args = parser.parse_args(argv)
+    from tunebench.io import atomic_path
+
+    stale = False
+    for path in args.files:
+        text = path.read_text()
+        if not BLOCK.search(text):
+            raise RenderError(f"{path} has no render block (<!-- render: KIND [ARG] --> ... <!-- /render -->)")
+        rendered = render_text(text, args.results_root / args.scale)
+        if rendered == text:
+            continue
+        if args.check:
+            stale = True
+            sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), rendered.splitlines(True),
+                                                       f"{path} (committed)", f"{path} (rendered)"))
+        else:
+            with atomic_path(path) as tmp:
+                tmp.write_text(rendered)
+            print(f"rendered {path}")
+    if stale:
+        raise SystemExit("stale render blocks: run python -m benchmarks.render_docs with the same files")
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,81 @@
+"""The renderer of the numbers in the README and the results pages: each block kind from made-up results, footnotes
+kept apart, --check on stale and fresh files, and errors that name the block or file."""
+
+import pandas as pd
+import pytest
+
+from benchmarks import render_docs
+from benchmarks.ledger import LEDGER_COLUMNS
+from benchmarks.render_docs import RenderError
+
+PAGE = """# Results
+
+Prose stays as written.
+
+<!-- render: ledger all -->
+stale ledger
+<!-- /render -->
+
+<!-- render: table demo -->
+<!-- /render -->
+
+<!-- render: runs -->
+<!-- /render -->
+
+<!-- render: rules -->
+<!-- /render -->
+"""
+
+
+@pytest.fixture
+def results(tmp_path):
+    """results/mini with one claim, one table with a footnote, one run and three timed jobs."""
+    folder = tmp_path / "results/mini"
+    (folder / "claims").mkdir(parents=True)
+    (folder / "tables").mkdir()
+    claim = {column: "" for column in LEDGER_COLUMNS} | {
+        "claim_id": "DT-1", "statement": "lower FID", "paper_value": -24.6, "value": 12.345, "ci_low": -1.0,
+        "ci_high": 25.5, "verdict": "inconclusive"}
+    pd.DataFrame([claim]).to_csv(folder / "claims/all.csv", index=False)
+    (folder / "tables/demo.md").write_text("| a |\n| --- |\n| 1[^1] |\n\n[^1]: one footnote\n")
+    pd.DataFrame([{"targets": "headline", "started_utc": "", "ended_utc": "", "wall_s": 5400.0, "jobs_run": 130,
+                   "job_wall_s": 10000.0, "job_cpu_s": 9000.0, "git_commit": "0123456789abcdef", "machine": "cpu"}]
+                 ).to_csv(folder / "run_times.csv", index=False)
+    pd.DataFrame([{"rule": rule, "job": job, "wall_s": wall, "cpu_s": wall - 6, "max_rss_mb": 1, "mean_load": 1,
+                   "ended_utc": ""} for rule, job, wall in (("finetune", "a", 120), ("finetune", "b", 180),
+                                                            ("claims", "all", 6))]).to_csv(folder / "timing.csv",
+                                                                                           index=False)
+    return tmp_path / "results"
+
+
+def test_blocks_are_rendered_and_prose_is_kept(tmp_path, results):
+    page = tmp_path / "page.md"
+    page.write_text(PAGE)
+    render_docs.main([str(page), "--results-root", str(results)])
+    text = page.read_text()
+    assert "Prose stays as written." in text and "stale ledger" not in text
+    assert "| DT-1 | lower FID | -24.6 | 12.3 [-1, 25.5] | **inconclusive** |" in text
+    assert "| 1[^demo-1] |" in text and "[^demo-1]: one footnote" in text
+    assert "| headline | 90.0 | 130 | 150.0 | `0123456789` | cpu |" in text
+    assert "| finetune | 2 | 5.0 | 3.0 | 4.8 |\n| claims | 1 | 0.1 | 0.1 | 0.0 |" in text  # costliest first
+    render_docs.main([str(page), "--results-root", str(results), "--check"])  # fresh: no error
+
+
+def test_check_reports_a_stale_block_without_writing(tmp_path, results, capsys):
+    page = tmp_path / "page.md"
+    page.write_text(PAGE)
+    with pytest.raises(SystemExit, match="stale render blocks"):
+        render_docs.main([str(page), "--results-root", str(results), "--check"])
+    assert page.read_text() == PAGE and "-stale ledger" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("block, message", [
+    ("<!-- render: chart -->\n<!-- /render -->", "unknown block 'chart"),
+    ("<!-- render: table missing -->\n<!-- /render -->", "tables/missing.md does not exist"),
+    ("no blocks at all", "has no render block"),
+])
+def test_bad_blocks_name_the_problem(tmp_path, results, block, message):
+    page = tmp_path / "page.md"
+    page.write_text(block + "\n")
+    with pytest.raises(RenderError, match=message):
+        render_docs.main([str(page), "--results-root", str(results)])
