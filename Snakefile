@@ -32,6 +32,35 @@ include: "workflows/rules/protein.smk"
 include: "workflows/rules/assets.smk"
 include: "workflows/rules/claims.smk"
 
+# Rules that only merge results, render tables and figures, judge the claims or name targets: seconds each, so on a
+# cluster they run on the submitting node instead of waiting in a queue as jobs of their own
+# (tests/workflow/test_slurm_profile.py checks the list against the rules' names).
+localrules:
+    headline,
+    all,
+    claims,
+    difftune_results,
+    difftune_table,
+    forgetting_figure,
+    peft_results,
+    peft_table,
+    ablation_results,
+    ablation_figure,
+    controlnet_summary,
+    controlnet_table,
+    controlnet_figure,
+    deft_results,
+    deft_table,
+    deft_amortised_results,
+    deft_amortised_table,
+    deft_protocol_results,
+    deft_protocol_table,
+    protein_results,
+    protein_table,
+    protein_amortised_results,
+    protein_amortised_table,
+    protein_figure,
+
 
 # Two tiers, each asking for every product of its studies, intermediates included: Snakemake does not rerun a job
 # whose output was deleted while its dependents are up to date, so requesting every product makes a deleted
