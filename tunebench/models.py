@@ -27,7 +27,7 @@ from tunebench.pinned_assets import verify_if_pinned
 log = logging.getLogger(__name__)
 
 SIDECAR = "tunebench.json"  # written beside config.json: resolved run config and the fixes this loader applies
-DIT_FIXES = ("tied_embedders", "label_dropout_outside_model", "timestep_freq_shift_0")
+DIT_FIXES = ("tied_embedders", "label_dropout_outside_model", "timestep_freq_shift_0", "layernorm_eps_1e-6")
 
 
 class ModelLoadError(OSError):
@@ -58,7 +58,8 @@ def build_dit(cfg: ModelConfig) -> DiTTransformer2DModel:
 
 
 def apply_dit_fixes(model: DiTTransformer2DModel, check_tied: bool = True) -> DiTTransformer2DModel:
-    """Make a diffusers DiT behave like the original: one shared embedder, no in-model label dropout, DiT frequencies.
+    """Make a diffusers DiT behave like the original: one shared embedder, no in-model label dropout, DiT frequencies
+    and DiT's LayerNorm eps.
 
     With `check_tied`, the per-block embedder copies must already be identical (true for converted checkpoints
     and for our exports); otherwise tying would silently discard trained weights, so we refuse.
@@ -80,6 +81,12 @@ def apply_dit_fixes(model: DiTTransformer2DModel, check_tied: bool = True) -> Di
     shared.class_embedder.dropout_prob = 0.0
     # Original DiT: freqs = exp(-log(10000) * arange(128) / 128); diffusers' shift=1 divides by 127.
     shared.time_proj.downscale_freq_shift = 0
+    # Original DiT: every LayerNorm (both of each block, the final one) has eps 1e-6 (facebookresearch/DiT models.py,
+    # DiTBlock and FinalLayer); a folder converted with diffusers' default norm_eps keeps 1e-5.
+    for module in model.modules():
+        if isinstance(module, nn.LayerNorm):
+            module.eps = ModelConfig.norm_eps
+    model.register_to_config(norm_eps=ModelConfig.norm_eps)
     return model
 
 

@@ -166,3 +166,16 @@ def test_every_model_loader_refuses_weights_that_do_not_fit_config(tmp_path):
         with pytest.raises(ModelLoadError, match=re.escape(f"the weights in {tmp_path} do not match its config.json "
                                                            "(1 tensors missing, e.g. conv_out.weight)")):
             load()
+
+
+def test_a_folder_with_diffusers_layernorm_eps_loads_with_dit_eps(tmp_path):
+    # facebook/DiT-XL-2-256's transformer config keeps diffusers' norm_eps 1e-5; DiT's LayerNorms use 1e-6.
+    converted = DiTTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=3, num_layers=2,
+                                      sample_size=8, patch_size=4, num_embeds_ada_norm=5, norm_eps=1e-5)
+    for block in converted.transformer_blocks[1:]:  # converted checkpoints repeat one embedder per block
+        block.norm1.emb.load_state_dict(converted.transformer_blocks[0].norm1.emb.state_dict())
+    converted.save_pretrained(tmp_path)
+    loaded = load_dit(tmp_path)
+    eps = {name: module.eps for name, module in loaded.named_modules() if isinstance(module, torch.nn.LayerNorm)}
+    assert len(eps) == 5 and set(eps.values()) == {1e-6}  # norm1 and norm3 of each block, norm_out
+    assert loaded.config.norm_eps == 1e-6
