@@ -106,6 +106,8 @@ def test_export_reloads_offline_identically(tiny_model, smoke_run, tmp_path):
     assert all(b.norm1.emb is loaded.transformer_blocks[0].norm1.emb for b in loaded.transformer_blocks)
     plain = DiTTransformer2DModel.from_pretrained(folder)  # a standard diffusers folder
     assert count_parameters(plain) > count_parameters(loaded)
+    card = (folder / "README.md").read_text()  # the folder says how to load it as DiT, and why
+    assert "tunebench.models.load_dit(folder)" in card and all(fix in card for fix in read_sidecar(folder)["fixes"])
 
 
 def test_tensors_sha256_identifies_weights_across_file_formats(tiny_model, smoke_run, tmp_path):
