@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from tunebench.config import resolve
@@ -21,8 +22,10 @@ RUNS = f"runs/{SCALE}"
 RESULTS = f"results/{SCALE}"
 # The DiT runs' image side: the scale's core settings (workflows/config/SCALE.yaml, read by tunebench.config).
 RESOLUTION = resolve(SCALE).data.resolution
-# The CLIs run under the interpreter that runs Snakemake (the suite's venv), not whatever `python` is on PATH.
-PYTHON = sys.executable
+# The interpreter of the CLIs: under --sw-deployment-method conda, the rule's environment's `python` (Snakemake
+# activates it for the job); otherwise the one running Snakemake (the suite's venv), not whatever is on PATH.
+CONDA_DEPLOYMENT = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+PYTHON = "python" if CONDA_DEPLOYMENT else sys.executable
 # The conda environment of every rule (relative to workflows/rules/), for --sw-deployment-method conda.
 CONDA_ENV = "../envs/tunebench.yaml"
 PAPER = config.get("paper", {})
