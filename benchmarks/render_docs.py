@@ -12,7 +12,9 @@ hand-written and holds no measured number. Kinds:
 - `runs`: each run of the main job from `results/SCALE/run_times.csv` (targets, wall and CPU time, jobs, commit);
 - `rules`: the costliest rules of `results/SCALE/timing.csv` (jobs, summed wall and CPU seconds).
 
-`--check` rewrites nothing and prints a diff of every stale block (the test suite runs it on the committed files).
+A block whose results file is not committed renders as a line naming that file, so a page never shows numbers from
+results that are not in the repository. `--check` rewrites nothing and prints a diff of every stale block (the test
+suite runs it on the committed files).
 """
 
 from __future__ import annotations
@@ -32,17 +34,26 @@ TOP_RULES = 8
 
 
 class RenderError(ConfigError):
-    """A block names an unknown kind or a results file that is missing; the message names both."""
+    """A block names an unknown kind, or a page has no block; the message names it."""
+
+
+class NotCommitted(Exception):
+    """The results file a block renders is not in the repository."""
 
 
 def _csv(path: Path):
-    """A CSV as a DataFrame, or a RenderError naming the file and the target that writes it."""
+    """A CSV as a DataFrame (NotCommitted when the file is missing)."""
     import pandas as pd
 
     if not path.is_file():
-        raise RenderError(f"{path} does not exist; run the main job (bash scripts/main.sh [all]) and commit its "
-                          "results")
+        raise NotCommitted(path)
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def not_committed(path: Path) -> str:
+    """The body of a block whose results file is missing."""
+    return (f"*Not in the repository yet: `{path}` has not been regenerated from the current code and pinned assets "
+            "(`bash scripts/main.sh`, then commit `results/`).*\n")
 
 
 def render_ledger(results: Path, tier: str) -> str:
@@ -56,7 +67,7 @@ def render_table(results: Path, name: str) -> str:
     """A rendered table with its footnote labels prefixed by its name."""
     path = results / "tables" / f"{name}.md"
     if not path.is_file():
-        raise RenderError(f"{path} does not exist; run the main job and commit its results")
+        raise NotCommitted(path)
     text = re.sub(r"\[\^(\w+)\]", lambda match: f"[^{name}-{match[1]}]", path.read_text())
     return text if text.endswith("\n") else text + "\n"
 
@@ -96,7 +107,10 @@ def render_block(results: Path, kind: str, arg: str | None) -> str:
                  "runs": lambda: render_runs(results), "rules": lambda: render_rules(results)}
     if kind not in renderers or (kind == "table" and not arg):
         raise RenderError(f"unknown block '{kind} {arg or ''}'; kinds: ledger TIER, table NAME, runs, rules")
-    return renderers[kind]()
+    try:
+        return renderers[kind]()
+    except NotCommitted as missing:
+        return not_committed(missing.args[0])
 
 
 def render_text(text: str, results: Path) -> str:

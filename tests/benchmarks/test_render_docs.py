@@ -69,9 +69,16 @@ def test_check_reports_a_stale_block_without_writing(tmp_path, results, capsys):
     assert page.read_text() == PAGE and "-stale ledger" in capsys.readouterr().out
 
 
+def test_a_block_without_committed_results_says_so(tmp_path, results):
+    page = tmp_path / "page.md"
+    page.write_text("<!-- render: table missing -->\nold numbers\n<!-- /render -->\n")
+    render_docs.main([str(page), "--results-root", str(results)])
+    text = page.read_text()
+    assert "old numbers" not in text and f"Not in the repository yet: `{results}/mini/tables/missing.md`" in text
+
+
 @pytest.mark.parametrize("block, message", [
     ("<!-- render: chart -->\n<!-- /render -->", "unknown block 'chart"),
-    ("<!-- render: table missing -->\n<!-- /render -->", "tables/missing.md does not exist"),
     ("no blocks at all", "has no render block"),
 ])
 def test_bad_blocks_name_the_problem(tmp_path, results, block, message):
