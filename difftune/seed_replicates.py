@@ -130,7 +130,7 @@ def summary_rows(rows: pd.DataFrame, metric: str, baseline: str) -> list[dict]:
         what = "relative change" if name != metric else metric
         out.append(_row(base, AVERAGE, method, name, float(np.mean([group.mean() for group in groups])),
                         stratified_t_interval(groups),
-                        f"mean over the {len(datasets)} datasets ({', '.join(datasets)}) of each dataset's mean "
+                        f"mean over the datasets ({', '.join(datasets)}) of each dataset's mean "
                         f"{what} over {over}; 95% t-interval from the per-dataset variances over seeds (the "
                         "datasets fixed, Welch–Satterthwaite df)"))
     return out
