@@ -44,6 +44,8 @@ localrules:
     forgetting_figure,
     peft_results,
     peft_table,
+    difftune_seeds_results,
+    difftune_seeds_table,
     ablation_results,
     ablation_figure,
     controlnet_summary,

@@ -1,12 +1,14 @@
-"""95% confidence intervals of summary figures: Wilson's score interval for a share of independent yes/no outcomes,
-Newcombe's for the difference of two shares, the percentile bootstrap and Student's t for the mean of independent
-values, and an exact permutation test of a monotone trend."""
+"""95% confidence intervals of summary figures: Wilson's score interval for a share of independent yes/no outcomes
+and Newcombe's for the difference of two shares, the percentile bootstrap (of the mean, or of any statistic through
+`resample_indices`), Student's t interval of a mean over a few independent replicates (training seeds) and its
+stratified form for an average of such means, and an exact permutation test of a monotone trend."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+from scipy import stats
 
 Z95 = 1.959963984540054  # two-sided 95% quantile of the standard normal
 BOOTSTRAP_RESAMPLES = 2000
@@ -27,30 +29,53 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     return low, high
 
 
-def bootstrap_mean_interval(values, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
-                            level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean (Efron & Tibshirani 1993, ch. 13): the samples are redrawn with
-    replacement `resamples` times from a generator seeded `seed`, so the interval is reproducible; (NaN, NaN) for no
-    values."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
-        return math.nan, math.nan
-    draws = np.random.default_rng(seed).integers(0, values.size, size=(resamples, values.size))
-    means = values[draws].mean(axis=1)
-    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+def resample_indices(n: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """resamples × n indices into n samples, drawn with replacement from a generator seeded `seed` (reproducible)."""
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def percentile_interval(statistics, level: float = 0.95) -> tuple[float, float]:
+    """The central `level` share of a statistic's bootstrap distribution (Efron & Tibshirani 1993, ch. 13)."""
+    low, high = np.quantile(np.asarray(statistics, dtype=np.float64), [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)
 
 
-def t_interval(values, level: float = 0.95) -> tuple[float, float]:
-    """Student-t interval of the mean of independent values (the datasets, seeds or conditions a claim averages
-    over); (NaN, NaN) for fewer than two values."""
-    from scipy.stats import t
+def bootstrap_mean_interval(values, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
+                            level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean: the samples are redrawn with replacement `resamples` times
+    (`resample_indices`); (NaN, NaN) for no values."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return math.nan, math.nan
+    return percentile_interval(values[resample_indices(values.size, resamples, seed)].mean(axis=1), level)
 
+
+def t_interval(values, level: float = 0.95) -> tuple[float, float]:
+    """Student's t interval of the mean of independent, roughly normal values: mean ± t(n−1) · s / √n. With a few
+    replicates (training seeds) the t quantile, not 1.96, is what keeps the coverage (12.7 for 2 values, 4.3 for
+    3); (NaN, NaN) for fewer than 2 values."""
     values = np.asarray(values, dtype=np.float64)
     if values.size < 2:
         return math.nan, math.nan
-    half = t.ppf((1 + level) / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
+    half = stats.t.ppf((1 + level) / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
     return float(values.mean() - half), float(values.mean() + half)
+
+
+def stratified_t_interval(groups, level: float = 0.95) -> tuple[float, float]:
+    """t interval of the average over K groups of each group's mean (e.g. datasets, each with its seeds): the groups
+    are fixed, only the replicates within them vary, so var = Σ s_g²/n_g / K², with Welch–Satterthwaite degrees of
+    freedom (Σ v_g)² / Σ v_g²/(n_g − 1), v_g = s_g²/n_g. One group is `t_interval`. (NaN, NaN) when a group has fewer
+    than 2 values; a zero variance gives the point."""
+    groups = [np.asarray(group, dtype=np.float64) for group in groups]
+    if not groups or min(group.size for group in groups) < 2:
+        return math.nan, math.nan
+    centre = float(np.mean([group.mean() for group in groups]))
+    shares = np.array([group.var(ddof=1) / group.size for group in groups])
+    if shares.sum() == 0:
+        return centre, centre
+    dof = shares.sum() ** 2 / sum(share ** 2 / (group.size - 1) for share, group in zip(shares, groups))
+    half = stats.t.ppf((1 + level) / 2, dof) * math.sqrt(shares.sum()) / len(groups)
+    return centre - half, centre + half
 
 
 def newcombe_difference_interval(successes_1: int, n_1: int, successes_2: int, n_2: int,
@@ -71,9 +96,7 @@ def spearman_trend(x, y) -> tuple[float, float, float]:
     so only for n ≤ 8 (40320 orderings); ties get average ranks."""
     from itertools import permutations
 
-    from scipy.stats import rankdata
-
-    x_ranks, y_ranks = rankdata(x), rankdata(y)
+    x_ranks, y_ranks = stats.rankdata(x), stats.rankdata(y)
     if len(x_ranks) > 8:
         raise ValueError(f"the exact permutation test enumerates n! orderings; n = {len(x_ranks)} is above 8")
 

@@ -149,17 +149,32 @@ def append_rows(csv_path: str | Path, rows: list[dict]) -> None:
     rewritten in the schema. A lock file beside the CSV serialises concurrent writers, so no job's rows are lost.
     """
     path = Path(csv_path)
+    new_rows = _checked_rows(path, rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        merged = {_sort_key(row): row for row in (_read_text_rows(path) if path.exists() else [])}
+        merged.update((_sort_key(row), row) for row in new_rows)
+        _write_text_rows(path, list(merged.values()))
+
+
+def write_rows(csv_path: str | Path, rows: list[dict]) -> None:
+    """Write rows as the whole results CSV (made or replaced, atomically), checked as `append_rows` checks them: for
+    a summary computed from other files, which must not keep the rows of an earlier run."""
+    path = Path(csv_path)
+    new_rows = _checked_rows(path, rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_text_rows(path, new_rows)
+
+
+def _checked_rows(path: Path, rows: list[dict]) -> list[dict[str, str]]:
+    """Rows for `path` as canonical text, each checked against the schema; two rows with one key are an error."""
     new_rows = [canonical_row(row, f"row {i} for {path}") for i, row in enumerate(rows)]
     keys = [_sort_key(row) for row in new_rows]
     repeated = sorted({key for key in keys if keys.count(key) > 1})
     if repeated:
         raise ResultsError(f"rows for {path} repeat the key {dict(zip(KEY_COLUMNS, repeated[0]))}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        merged = {_sort_key(row): row for row in (_read_text_rows(path) if path.exists() else [])}
-        merged.update(zip(keys, new_rows))
-        _write_text_rows(path, list(merged.values()))
+    return new_rows
 
 
 def read_results(*csv_paths: str | Path) -> pd.DataFrame:

@@ -84,6 +84,18 @@ def summarise(rows: pd.DataFrame, column: Column, table: Table) -> Cell:
     return Cell(text, mean, footnote=footnote)
 
 
+def interval_cell(value: float, low: float, high: float, digits: int, unit: str = "", signed: bool = False) -> Cell:
+    """A value with its 95% interval, e.g. '+1.2% [−3.4, +5.8]' (just the value when the interval is missing, "—"
+    when the value is)."""
+    if np.isnan(value):
+        return Cell(DASH)
+    spec = f"{'+' if signed else ''}.{digits}f"
+    text = f"{value:{spec}}{unit}"
+    if not (np.isnan(low) or np.isnan(high)):
+        text += f" [{low:{spec}}, {high:{spec}}]"
+    return Cell(text, value)
+
+
 def mark_best(cells: list[Cell], column: Column) -> None:
     """Bold every cell whose value, rounded as shown, is the best in the list (ties all bold)."""
     shown = [round(cell.number, column.digits) for cell in cells if not np.isnan(cell.number)]

@@ -1,11 +1,14 @@
 """Diff-Tuning's tables and figures: Table 1 (methods × datasets of one FID-like metric, with the Average and the
-relative change against a baseline), the PEFT-compatibility table, the chain-of-forgetting curve and the ablations.
+relative change against a baseline), the PEFT-compatibility table, the training-seed replicates, the
+chain-of-forgetting curve and the ablations.
 
     python -m difftune.report table --layout difftune --results results/mini/difftune_main.csv \\
         --out-dir results/mini/tables [--experiment difftune_main] [--metric fid_local] [--baseline full_ft] \\
         [--methods full_ft,bitfit,difftune]
     python -m difftune.report table --layout peft --results results/mini/difftune_peft.csv \\
         --out-dir results/mini/tables
+    python -m difftune.report table --layout seeds --results results/mini/difftune_seeds.csv \\
+        --out-dir results/mini/tables [--metric fid_local] [--baseline full_ft]
     python -m difftune.report figure forgetting --csv results/mini/forgetting.csv \\
         --out results/mini/figures/forgetting.png --metric fid_local
     python -m difftune.report figure ablation --csv results/mini/ablation_tau.csv \\
@@ -38,6 +41,7 @@ from benchmarks.tables import (
     Cell,
     Column,
     Table,
+    interval_cell,
     mark_best,
     ordered,
     protocol_caption,
@@ -45,6 +49,7 @@ from benchmarks.tables import (
     select,
     summarise,
 )
+from difftune.seed_replicates import AVERAGE, change_metric, std_metric
 from difftune.variants import parse_variant
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError
@@ -139,6 +144,56 @@ def peft_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", methods
     return table
 
 
+def seeds_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", baseline: str = "full_ft",
+                methods: list[str] | None = None) -> Table:
+    """The training-seed replicates (difftune.seed_replicates): datasets and their Average × each method's metric
+    (mean ± std over seeds) and each other method's paired relative change against the baseline with its 95%
+    interval."""
+    variants = rows["method"].map(parse_variant)
+    seeds = sorted({v.seed for v in variants if v.key == "seed"})
+    summary = rows[variants.map(lambda v: v.key is None)]  # the replicates' own rows are method@seed=S
+    if summary[summary["metric"] == metric].empty:
+        raise ResultsError(f"no {metric} summary rows for {name}; pass --metric")
+    methods = methods or ordered(summary["method"], [baseline])
+    others = [method for method in methods if method != baseline]
+    datasets = ordered(set(summary["dataset"]) - {AVERAGE}, DATASET_ORDER) + [AVERAGE]
+    table = Table(name, ["Dataset", *methods, *(f"Rel. change of {m} vs {baseline} [95% CI]" for m in others)],
+                  rows=[], label_columns=1, caption="", group_starts=[len(datasets) - 1])
+    value_column = Column(metric, metric, -1, 2)
+
+    def lookup(dataset: str, method: str, metric_name: str) -> pd.Series | None:
+        """The one summary row of (dataset, method, metric), or None."""
+        found = summary[(summary["dataset"] == dataset) & (summary["method"] == method)
+                        & (summary["metric"] == metric_name)]
+        return found.iloc[0] if len(found) else None
+
+    for dataset in datasets:
+        cells = []
+        for method in methods:
+            mean, spread = lookup(dataset, method, metric), lookup(dataset, method, std_metric(metric))
+            if mean is None:
+                cells.append(Cell(DASH))
+            elif spread is None:  # the Average: its spread is in the caption's interval, not a std
+                cells.append(Cell(f"{mean['value']:.2f}", mean["value"]))
+            else:
+                cells.append(Cell(f"{mean['value']:.2f} ± {spread['value']:.2f}", mean["value"]))
+        mark_best(cells, value_column)
+        changes = []
+        for method in others:
+            change = lookup(dataset, method, change_metric(metric))
+            changes.append(Cell(DASH) if change is None else
+                           interval_cell(change["value"], change["ci_low"], change["ci_high"], 1, "%", signed=True))
+        table.rows.append([Cell("Average" if dataset == AVERAGE else dataset), *cells, *changes])
+    table.caption = (f"{metric} (lower is better) of each run trained with {len(seeds)} training seeds "
+                     f"({', '.join(map(str, seeds))}) and sampled with the same sampling seeds: mean ± sample std over "
+                     f"the seeds; best per row in bold. Relative change: mean over the seeds of the paired change "
+                     f"100·(method − {baseline})/{baseline}, each pair the two runs of one training seed, with its 95% "
+                     "t-interval over the seeds. Average: mean over the datasets; the interval of its change comes "
+                     "from the per-dataset variances over seeds (datasets fixed, Welch–Satterthwaite degrees of "
+                     f"freedom). {protocol_caption(summary)}")
+    return table
+
+
 #################################################################################
 #                                    Figures                                    #
 #################################################################################
@@ -215,16 +270,18 @@ def main(argv: list[str] | None = None) -> None:
     """Parse the sub-command and write the tables or the figure."""
     parser, commands = report_parser("python -m difftune.report", __doc__)
     table = add_table_command(commands, {"difftune": "methods × datasets of one metric",
-                                         "peft": "PEFT methods × objectives"})
+                                         "peft": "PEFT methods × objectives",
+                                         "seeds": "datasets × methods over training seeds, with intervals"})
     table.add_argument("--metric", default="fid_local", help="the cell metric (default fid_local)")
     table.add_argument("--baseline", default="full_ft",
-                       help="difftune layout: method for the relative change (default full_ft)")
+                       help="difftune and seeds layouts: method for the relative change (default full_ft)")
     add_figure_command(commands, {name: plots for name, (_, plots) in FIGURES.items()})
     args = parser.parse_args(argv)
     if args.command == "figure":
         run_figure_command(args, FIGURES[args.figure][0])
-    elif args.layout == "difftune":
-        run_table_command(args, difftune_table, metric=args.metric, baseline=args.baseline)
+    elif args.layout in ("difftune", "seeds"):
+        layout = difftune_table if args.layout == "difftune" else seeds_table
+        run_table_command(args, layout, metric=args.metric, baseline=args.baseline)
     else:
         run_table_command(args, peft_table, metric=args.metric)
 

@@ -4,6 +4,7 @@
     diff_tuning+lora               trained through LoRA adapters (the PEFT table)
     diff_tuning@tau=0.5            difftune.tau = 0.5 (an ablation point)
     diff_tuning@retention=source   replaying real source images instead of generated ones (retention ablation)
+    diff_tuning@seed=1             training seed 1 (train.seed; a seed replicate of the main comparison)
 
 The workflow names run folders, result rows and figure points with these words; `parse_variant` is the only reader.
 """
@@ -13,11 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from difftune.config import METHODS, PEFT_METHODS, DiffTuneConfig
-from tunebench.config import ConfigError
+from tunebench.config import ConfigError, TrainConfig
 
-# Ablated keys of the difftune section and their types; `retention` picks the set (generated or real source images).
-ABLATION_KEYS = {"tau": float, "retention_weight": float, "retention_ratio": float, "retention_size": int,
-                 "retention": str}
+# Overridden keys and their types: the ablated keys of the difftune section (`retention` picks the set, generated or
+# real source images) and `seed`, the training seed (train.seed) of the seed replicates.
+OVERRIDE_KEYS = {"tau": float, "retention_weight": float, "retention_ratio": float, "retention_size": int,
+                 "retention": str, "seed": int}
+DEFAULT_SEED = TrainConfig().seed  # the training seed of a run whose name gives none (the main comparison's)
 RETENTION_KINDS = ("generated", "source")
 
 
@@ -40,6 +43,11 @@ class Variant:
         return f"{name}@{self.key}={value}"
 
     @property
+    def seed(self) -> int:
+        """The run's training seed (the default unless the name sets one)."""
+        return int(self.value) if self.key == "seed" else DEFAULT_SEED
+
+    @property
     def retention_kind(self) -> str:
         """Which retention set the run replays (generated unless the name says source)."""
         return str(self.value) if self.key == "retention" else "generated"
@@ -48,7 +56,8 @@ class Variant:
         """The fine-tuning CLI's `--set` overrides of this variant (the retention folder is the caller's)."""
         if self.key is None or self.key == "retention":
             return []
-        return ["--set", f"difftune.{self.key}={self.value}"]
+        section = "train" if self.key == "seed" else "difftune"
+        return ["--set", f"{section}.{self.key}={self.value}"]
 
     def is_default(self, retention_n: int) -> bool:
         """True when the override changes nothing (τ = 1, a size equal to the whole set...): the plain run is it."""
@@ -58,6 +67,8 @@ class Variant:
             return self.value == "generated"
         if self.key == "retention_size":
             return self.value == retention_n
+        if self.key == "seed":
+            return self.value == DEFAULT_SEED
         return self.value == getattr(DiffTuneConfig(), self.key)
 
     def plain(self, retention_n: int) -> Variant:
@@ -77,14 +88,16 @@ def parse_variant(name: str) -> Variant:
     if not override:
         return Variant(method, peft)
     key, _, text = override.partition("=")
-    if key not in ABLATION_KEYS or not text:
-        raise ConfigError(f"run name {name!r}: override must be KEY=VALUE with KEY one of {', '.join(ABLATION_KEYS)}")
+    if key not in OVERRIDE_KEYS or not text:
+        raise ConfigError(f"run name {name!r}: override must be KEY=VALUE with KEY one of {', '.join(OVERRIDE_KEYS)}")
     try:
-        value = ABLATION_KEYS[key](text)
+        value = OVERRIDE_KEYS[key](text)
     except ValueError:
-        raise ConfigError(f"run name {name!r}: {key} needs a {ABLATION_KEYS[key].__name__}, got {text!r}") from None
+        raise ConfigError(f"run name {name!r}: {key} needs a {OVERRIDE_KEYS[key].__name__}, got {text!r}") from None
     if key == "retention" and value not in RETENTION_KINDS:
         raise ConfigError(f"run name {name!r}: retention must be one of {', '.join(RETENTION_KINDS)}")
     if key == "retention_size" and value <= 0:
         raise ConfigError(f"run name {name!r}: retention_size must be positive")
+    if key == "seed" and value < 0:
+        raise ConfigError(f"run name {name!r}: seed must be a non-negative integer")
     return Variant(method, peft, key, value)

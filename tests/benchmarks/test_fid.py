@@ -252,10 +252,25 @@ def test_calc_cli_writes_rows_with_provenance_and_skipped_inception(offline, ext
     assert (local["model"], local["scale"], local["sampler"], local["steps"], local["guidance"]) == \
         ("runs/x/model", "smoke", "ddim", 10, 1.5)
     assert "not comparable to Inception" in local["note"] and "subsets of 40" in local["note"]
+    # The FID row's bootstrap interval over the 40 images (fid_defaults.FID_BOOTSTRAP: 500 resamples for local
+    # features), reproducible; the KID rows have none.
+    assert local["ci_low"] < local["ci_high"] and "500 resamples" in local["note"] and "upwards" in local["note"]
+    assert rows.loc[["kid_local", "kid_local_std"], ["ci_low", "ci_high"]].isna().all().all()
     skipped = rows.loc["fid_inception"]
     assert np.isnan(skipped["value"]) and "--inception-weights" in skipped["note"]
     assert json.loads(out_json.read_text())["scores"][0]["kind"] == "inception"
     assert "fid_local\t" in capsys.readouterr().out
+    again, without = tmp_path / "again.csv", tmp_path / "without.csv"
+    calc = ["calc", "--images", str(samples), "--ref", str(ref), "--experiment", "test", "--method", "full_ft"]
+    run_cli(fid.main, [*calc, "--results", str(again)])
+    assert read_results(again).set_index("metric").loc["fid_local", ["ci_low", "ci_high"]].tolist() == \
+        local[["ci_low", "ci_high"]].tolist()
+    run_cli(fid.main, [*calc, "--results", str(without), "--bootstrap", "0"])
+    plain = read_results(without).set_index("metric").loc["fid_local"]
+    assert plain["value"] == local["value"] and np.isnan(plain["ci_low"]) and "bootstrap" not in plain["note"]
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(fid.main, [*calc, "--bootstrap", "-1"])
+    assert exit_info.value.code == 2 and "--bootstrap -1" in capsys.readouterr().err
 
     (samples / "000039.png").unlink()  # protocol.json asked for 40
     with pytest.raises(SystemExit) as exit_info:

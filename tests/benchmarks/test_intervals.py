@@ -5,7 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks.intervals import bootstrap_mean_interval, wilson_interval
+from benchmarks.intervals import (
+    bootstrap_mean_interval,
+    percentile_interval,
+    resample_indices,
+    stratified_t_interval,
+    t_interval,
+    wilson_interval,
+)
 
 
 def test_wilson_interval_by_hand_and_at_the_edges():
@@ -27,3 +34,31 @@ def test_bootstrap_mean_interval_is_reproducible_and_brackets_the_mean():
     assert bootstrap_mean_interval(values) == (low, high)
     assert bootstrap_mean_interval(np.ones(7)) == (1.0, 1.0)
     assert all(math.isnan(v) for v in bootstrap_mean_interval([]))
+
+
+def test_percentile_interval_and_resample_indices():
+    assert percentile_interval(np.arange(101.0)) == pytest.approx((2.5, 97.5))  # linear interpolation of quantiles
+    draws = resample_indices(5, resamples=4, seed=0)
+    assert draws.shape == (4, 5) and draws.min() >= 0 and draws.max() < 5
+    assert np.array_equal(draws, resample_indices(5, resamples=4, seed=0))
+
+
+def test_t_interval_by_hand():
+    # [1, 2, 3]: mean 2, s = 1, t(0.975; 2 df) = 4.302653 → 2 ± 4.302653 / √3 = 2 ± 2.484138.
+    assert t_interval([1.0, 2.0, 3.0]) == pytest.approx((-0.484138, 4.484138), abs=1e-6)
+    # [10, 14]: mean 12, s = 2√2, t(0.975; 1 df) = 12.706205 → 12 ± 12.706205 · 2 = 12 ± 25.41241.
+    assert t_interval([10.0, 14.0]) == pytest.approx((-13.41241, 37.41241), abs=1e-5)
+    assert t_interval([5.0, 5.0, 5.0]) == (5.0, 5.0)
+    assert all(math.isnan(v) for v in t_interval([1.0]))
+
+
+def test_stratified_t_interval_by_hand():
+    # Groups [1, 2, 3] and [4, 6]: means 2 and 5, centre 3.5. v = s²/n: 1/3 and 2/2 = 1, sum 4/3, so the average's
+    # standard error is √(4/3) / 2 = 0.577350. Welch–Satterthwaite: (4/3)² / ((1/3)²/2 + 1²/1) = 32/19 = 1.684211 df,
+    # t(0.975; 32/19) = 5.176232 → 3.5 ± 2.988499.
+    low, high = stratified_t_interval([[1.0, 2.0, 3.0], [4.0, 6.0]])
+    assert (low, high) == pytest.approx((0.511501, 6.488499), abs=1e-5)
+    assert stratified_t_interval([[1.0, 2.0, 3.0]]) == pytest.approx(t_interval([1.0, 2.0, 3.0]))  # one group
+    assert stratified_t_interval([[2.0, 2.0], [4.0, 4.0]]) == (3.0, 3.0)
+    assert all(math.isnan(v) for v in stratified_t_interval([[1.0, 2.0], [3.0]]))
+    assert all(math.isnan(v) for v in stratified_t_interval([]))

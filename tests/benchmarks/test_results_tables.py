@@ -9,7 +9,15 @@ import pytest
 from PIL import Image
 
 from benchmarks import figures, merge_results, report
-from benchmarks.results import KEY_COLUMNS, LEGACY_COLUMNS, RESULT_COLUMNS, ResultsError, append_rows, read_results
+from benchmarks.results import (
+    KEY_COLUMNS,
+    LEGACY_COLUMNS,
+    RESULT_COLUMNS,
+    ResultsError,
+    append_rows,
+    read_results,
+    write_rows,
+)
 from benchmarks.tables import Cell, Column, Table, mark_best, summarise, to_latex, to_markdown, write_tables
 from tunebench.config import ConfigError
 
@@ -41,6 +49,17 @@ def test_append_replaces_rows_with_the_same_key_and_keeps_key_order(tmp_path):
     text = csv.read_text()
     append_rows(csv, frame.to_dict("records"))
     assert csv.read_text() == text  # rows read back and written again are unchanged
+
+
+def test_write_rows_replaces_the_whole_file_and_checks_the_rows(tmp_path):
+    csv = tmp_path / "summary.csv"
+    write_rows(csv, [row(seed=1), row(seed=2)])
+    write_rows(csv, [row(seed=3, ci_low=10.0, ci_high=14.0)])  # a summary keeps nothing of an earlier run
+    frame = read_results(csv)
+    assert list(frame["seed"]) == [3] and (frame["ci_low"].item(), frame["ci_high"].item()) == (10.0, 14.0)
+    with pytest.raises(ResultsError, match="repeat the key"):
+        write_rows(csv, [row(), row()])
+    assert list(read_results(csv)["seed"]) == [3]  # a rejected summary leaves the file as it was
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -15,6 +15,7 @@ from tunebench.config import ConfigError
     ("diff_tuning@tau=0.5", Variant("diff_tuning", key="tau", value=0.5)),
     ("diff_tuning@retention_size=100", Variant("diff_tuning", key="retention_size", value=100)),
     ("diff_tuning+bitfit@retention=source", Variant("diff_tuning", "bitfit", "retention", "source")),
+    ("full_ft@seed=2", Variant("full_ft", key="seed", value=2)),
 ])
 def test_run_names_round_trip(name, expected):
     assert parse_variant(name) == expected and expected.name == name
@@ -32,10 +33,18 @@ def test_run_names_give_flags_and_fold_defaults_into_the_plain_run():
     assert Variant("diff_tuning", key="tau", value=0.0).name == "diff_tuning@tau=0"
 
 
+def test_seed_names_set_the_training_seed_and_seed_0_is_the_main_run():
+    assert parse_variant("full_ft@seed=2").set_flags() == ["--set", "train.seed=2"]
+    assert parse_variant("full_ft@seed=2").seed == 2 and parse_variant("full_ft").seed == 0  # TrainConfig's default
+    assert parse_variant("diff_tuning@seed=0").plain(2000).name == "diff_tuning"
+    assert parse_variant("diff_tuning@seed=1").plain(2000).name == "diff_tuning@seed=1"
+
+
 @pytest.mark.parametrize("name, message", [
     ("adam", "method 'adam'"), ("full_ft+qlora", "PEFT method 'qlora'"), ("full_ft+none", "PEFT method"),
     ("diff_tuning@lr=1", "KEY=VALUE"), ("diff_tuning@tau=high", "tau needs a float"),
     ("diff_tuning@retention=imagenet", "retention must be one of"), ("diff_tuning@retention_size=0", "positive"),
+    ("full_ft@seed=-1", "non-negative"), ("full_ft@seed=one", "seed needs a int"),
 ])
 def test_bad_run_names_say_which_part_is_wrong(name, message):
     with pytest.raises(ConfigError, match=message):

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MINI = yaml.safe_load((ROOT / "workflows/config/mini.yaml").read_text())
 HEADLINE_RULES = {"sample_source_grid", "finetune", "fid_finetuned", "difftune_table", "forgetting_figure",
                   "deft_train", "deft_reconstruct", "deft_table", "protein_sample", "protein_table", "claims"}
-STUDY_RULES = {"finetune_params", "peft_table", "retention_source", "ablation_results", "ablation_figure",
+STUDY_RULES = {"finetune_params", "peft_table", "difftune_seeds_results", "difftune_seeds_table", "retention_source",
+               "ablation_results", "ablation_figure",
                "control_train", "controlnet_table", "amortised_train", "deft_amortised_results",
                "deft_amortised_table", "protein_train_amortised", "protein_amortised_table"}
 # Lines of a planned job that belong to the plan, not to the job.
@@ -75,6 +76,29 @@ def test_all_adds_every_study(plans):
     assert ledgers == {"tier=headline", "tier=all"}  # the headline's ledger and the complete one
     assert everything.count("protein_train_amortised") == 1 and everything.count("protein_sample") == (
         len(MINI["protein"]["baselines"]) + len(MINI["protein"]["heads"]) + 1)
+
+
+def test_all_trains_the_seed_replicates_beside_the_unchanged_headline_runs(plans):
+    """Every (dataset, method) once more per further training seed, sampled with the headline's sampling seeds; the
+    headline trains seed 0 only, under its plain run names."""
+    difftune = MINI["difftune"]
+    seeds = difftune["training_seeds"]
+    assert seeds[0] == 0 and len(seeds) == 3
+    replicates = {output: job for output, job in plans["all"].items() if "@seed=" in output}
+    finetunes = [job for job in replicates.values() if job["rule"] == "finetune"]
+    assert len(finetunes) == (len(seeds) - 1) * len(difftune["datasets"]) * len(difftune["methods"])
+    for job in finetunes:
+        seed = re.search(r"method=\w+@seed=(\d+)", job["wildcards"])[1]
+        assert int(seed) in seeds[1:] and f"--set train.seed={seed}" in job["Shell command"]
+    samples = [job for job in replicates.values() if job["rule"] == "sample_finetuned"]
+    assert len(samples) == len(finetunes)
+    assert all(f"--seeds 0-{difftune['fid_samples'] - 1} " in job["Shell command"] for job in samples)
+    summary = next(job for job in plans["all"].values() if job["rule"] == "difftune_seeds_results")
+    inputs = summary["input"].split(", ")
+    assert len(inputs) == len(seeds) * len(difftune["datasets"]) * len(difftune["methods"])
+    assert "runs/mini/metrics/difftune_main/mnist5k/full_ft.csv" in inputs  # seed 0: the headline's own FID rows
+    assert "runs/mini/metrics/difftune_seeds/mnist5k/diff_tuning@seed=2.csv" in inputs
+    assert not any("seed=" in output or "difftune_seeds" in output for output in plans["headline"])
 
 
 def test_no_tier_measures_the_protocol_switches(plans):

@@ -59,7 +59,30 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert "| full_ft |" in table and "| diff_tuning |" in table and "Rel. change vs full_ft" in table
     rows = read_results(results / "difftune_main.csv")
     assert set(rows["dataset"]) == {"textures"} and set(rows["method"]) == {"full_ft", "diff_tuning"}
-    assert rows[rows["metric"] == "fid_local"]["value"].gt(0).all()
+    fids = rows[rows["metric"] == "fid_local"]
+    assert fids["value"].gt(0).all()
+    # Each FID row's bootstrap interval over the 16 samples (biased upwards, so it need not contain the value).
+    assert fids["ci_low"].notna().all() and (fids["ci_low"] <= fids["ci_high"]).all()
+    assert fids["note"].str.contains("percentile bootstrap").all()
+    # The seed replicates: seed 0 is the main run, seed 1 a second run of each method; the summary over the two.
+    study = read_results(results / "difftune_seeds.csv")
+    assert set(study["experiment"]) == {"difftune_seeds"} and set(study["dataset"]) == {"textures", "average"}
+    replicate_fids = study[study["method"].str.contains("@seed=")].set_index("method")["value"]
+    assert set(replicate_fids.index) == {"full_ft@seed=0", "full_ft@seed=1", "diff_tuning@seed=0",
+                                         "diff_tuning@seed=1"}
+    main_fids = fids.set_index("method")["value"]
+    assert replicate_fids["full_ft@seed=0"] == main_fids["full_ft"]  # the headline's own number
+    assert replicate_fids["full_ft@seed=1"] != main_fids["full_ft"]  # another training seed, another model
+    summary = study[~study["method"].str.contains("@")].set_index(["dataset", "method", "metric"])
+    change = summary.loc[("textures", "diff_tuning", "fid_local_rel_change_pct")]
+    expected = [100 * (replicate_fids[f"diff_tuning@seed={s}"] - replicate_fids[f"full_ft@seed={s}"])
+                / replicate_fids[f"full_ft@seed={s}"] for s in (0, 1)]
+    assert change["value"] == pytest.approx(sum(expected) / 2) and change["ci_low"] <= change["value"]
+    assert summary.loc[("average", "diff_tuning", "fid_local_rel_change_pct"), "value"] == change["value"]
+    assert summary.loc[("textures", "full_ft", "fid_local"), "value"] == pytest.approx(
+        (replicate_fids["full_ft@seed=0"] + replicate_fids["full_ft@seed=1"]) / 2)
+    seeds_table = (results / "tables/difftune_seeds.md").read_text()
+    assert "| textures |" in seeds_table and "| Average |" in seeds_table and "2 training seeds (0, 1)" in seeds_table
     curve = pd.read_csv(results / "forgetting.csv")
     assert set(curve["t0"]) == {0, 500, 1000} and set(curve["direction"]) == set(DIRECTIONS)
     assert (results / "figures/forgetting.png").stat().st_size > 10_000
@@ -109,7 +132,8 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     # A deleted intermediate (one FID result) reruns that job and its dependents, nothing else.
     (workdir / "runs/smoke/metrics/difftune_main/textures/diff_tuning.csv").unlink()
     plan = snakemake(*config, "--dry-run", cwd=workdir)
-    assert planned_jobs(plan.stdout) == {"fid_finetuned": 1, "difftune_results": 1, "difftune_table": 1, "all": 1}
+    assert planned_jobs(plan.stdout) == {"fid_finetuned": 1, "difftune_results": 1, "difftune_table": 1,
+                                         "difftune_seeds_results": 1, "difftune_seeds_table": 1, "all": 1}
     before = read_results(results / "difftune_main.csv")
     rerun = snakemake(*config, cwd=workdir)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -124,7 +148,7 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert "forgetting.png" in html and "source_grid.png" in html and "difftune_main.md" in html
     assert "deft_main.md" in html and "protein_motif.md" in html and "protein_scaffolds.png" in html
     assert "difftune_peft.md" in html and "controlnet.png" in html and "deft_amortised.md" in html
-    assert "protein_amortised.md" in html
+    assert "protein_amortised.md" in html and "difftune_seeds.md" in html
 
 
 ABLATIONS = """  ablations:
@@ -145,8 +169,9 @@ def test_ablations_plan_one_run_per_point_that_is_not_a_default(workdir):
                        cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = planned_jobs(result.stdout)
-    # 2 main + 2 PEFT runs, and the points τ=0, λ=1, 12 images, source images (τ=1, λ=0.1, ratio 0.2: the main run)
-    assert jobs["finetune"] == 2 + 2 + 4 and jobs["retention_source"] == 1
+    # 2 main, 2 seed-1 replicates, 2 PEFT runs, and the points τ=0, λ=1, 12 images, source images (τ=1, λ=0.1,
+    # ratio 0.2: the main run)
+    assert jobs["finetune"] == 2 + 2 + 2 + 4 and jobs["retention_source"] == 1
     assert "cache_latents" not in jobs and "data.latents" not in result.stdout  # pixel space: nothing to cache
     assert jobs["ablation_results"] == 4 and jobs["ablation_figure"] == 4
     out = result.stdout

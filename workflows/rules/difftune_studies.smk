@@ -1,5 +1,6 @@
-# Diff-Tuning's further experiments: the PEFT-compatibility table and one-knob ablations (τ, λ, retention ratio,
-# retention set size vs real source images). Runs are named by difftune.variants and trained by rule finetune.
+# Diff-Tuning's further experiments: the PEFT-compatibility table, the training-seed replicates of the main
+# comparison and one-knob ablations (τ, λ, retention ratio, retention set size vs real source images). Runs are named
+# by difftune.variants and trained by rule finetune.
 
 include: "helpers/difftune_studies.smk"
 
@@ -80,6 +81,48 @@ rule peft_table:
     shell:
         "{params.python} -m difftune.report table --results {input} --layout peft --out-dir {params.out_dir}"
         " --metric {params.metric} > {log} 2>&1"
+
+
+# The seed replicates' FID rows (seed 0's from the main comparison) summarised over seeds, with intervals.
+rule difftune_seeds_results:
+    input:
+        seed_metric_files(),
+    output:
+        f"{RESULTS}/difftune_seeds.csv",
+    log:
+        f"{RUNS}/logs/difftune_seeds_results.log",
+    benchmark:
+        f"{RUNS}/benchmarks/difftune_seeds_results.tsv"
+    params:
+        metric=FID_METRIC,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.python} -m difftune.seeds --out {output} --metric {params.metric} --baseline full_ft {input}"
+        " > {log} 2>&1"
+
+
+rule difftune_seeds_table:
+    input:
+        rules.difftune_seeds_results.output,
+    output:
+        md=report(f"{RESULTS}/tables/difftune_seeds.md", caption="../report/seeds_table.rst", category="Diff-Tuning"),
+        tex=f"{RESULTS}/tables/difftune_seeds.tex",
+    log:
+        f"{RUNS}/logs/difftune_seeds_table.log",
+    benchmark:
+        f"{RUNS}/benchmarks/difftune_seeds_table.tsv"
+    params:
+        out_dir=subpath(output.md, parent=True),
+        methods=",".join(DIFFTUNE["methods"]),
+        metric=FID_METRIC,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.python} -m difftune.report table --results {input} --layout seeds --out-dir {params.out_dir}"
+        " --methods {params.methods} --metric {params.metric} --baseline full_ft > {log} 2>&1"
 
 
 rule ablation_results:

@@ -10,6 +10,7 @@ def claims_results(wildcards):
     files = [f"{RESULTS}/difftune_main.csv", f"{RESULTS}/deft_main.csv", f"{RESULTS}/protein_motif.csv"]
     if wildcards.tier == "all":
         files.append(f"{RESULTS}/difftune_peft.csv")
+        files += [f"{RESULTS}/difftune_seeds.csv"] if len(DIFFTUNE["training_seeds"]) > 1 else []
         files += [f"{RESULTS}/ablation_retention_set.csv"] if "retention_set" in ABLATION_KNOBS else []
         files += [f"{RESULTS}/controlnet.csv"] if CONTROLNET["conditions"] else []
     return files

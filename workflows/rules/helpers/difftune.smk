@@ -7,8 +7,9 @@ DIFFTUNE = config["difftune"]
 # Optional: the smoke config leaves the ablations out (its test only plans them) to keep the CI run short.
 ABLATIONS = DIFFTUNE.get("ablations")
 ABLATION_KNOBS = ("tau", "retention_weight", "retention_ratio", "retention_set") if ABLATIONS else ()
-# Result files of FID rows: the main comparison, the PEFT table and one experiment per ablation knob.
-FID_EXPERIMENT_PATTERN = "|".join(["difftune_main", "difftune_peft",
+# Result files of FID rows: the main comparison, the PEFT table, the seed replicates and one experiment per ablation
+# knob.
+FID_EXPERIMENT_PATTERN = "|".join(["difftune_main", "difftune_peft", "difftune_seeds",
                                    *(f"ablation_{knob}" for knob in ABLATION_KNOBS)])
 # The FID of the comparison: Inception at paper scale, the locally trained feature network otherwise.
 FID_METRIC = "fid_inception" if PAPER_SCALE else "fid_local"

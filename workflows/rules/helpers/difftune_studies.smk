@@ -1,10 +1,13 @@
-# Helpers of Diff-Tuning's PEFT table and ablations (workflows/rules/difftune_studies.smk): the run names they train
-# (difftune.variants) and the result files they compare.
+# Helpers of Diff-Tuning's PEFT table, seed replicates and ablations (workflows/rules/difftune_studies.smk): the run
+# names they train (difftune.variants) and the result files they compare.
 from difftune.variants import Variant
 
 PEFT = DIFFTUNE["peft"]
 # `datasets: all` follows difftune.datasets, so the table cannot drift from the main comparison's list.
 PEFT_DATASETS = DIFFTUNE["datasets"] if PEFT["datasets"] == "all" else PEFT["datasets"]
+TRAINING_SEEDS = DIFFTUNE["training_seeds"]
+# One seed is the main comparison alone: no spread to measure.
+SEED_STUDY = len(TRAINING_SEEDS) > 1
 
 
 def check_difftune_studies():
@@ -63,6 +66,35 @@ def study_runs():
     return sorted(runs)
 
 
+def seed_run(method, seed):
+    """The run name of a method's replicate with training seed `seed`: method@seed=S, the plain name for seed 0."""
+    return Variant(method, key="seed", value=seed).plain(DIFFTUNE["retention_n"]).name
+
+
+def seed_metric_files():
+    """FID rows of every (dataset, method, training seed): a seed-0 run is the main comparison's, and so is its file
+    (the study scores no run twice)."""
+    return [f"{RUNS}/metrics/{'difftune_main' if run == method else 'difftune_seeds'}/{dataset}/{run}.csv"
+            for dataset in DIFFTUNE["datasets"] for method in DIFFTUNE["methods"] for seed in TRAINING_SEEDS
+            for run in [seed_run(method, seed)]]
+
+
+def seed_outputs():
+    """Every product of the seed replicates (nothing with one seed): the runs, their samples and FID rows, the
+    study's CSV and table."""
+    if not SEED_STUDY:
+        return []
+    runs = [(dataset, seed_run(method, seed)) for dataset in DIFFTUNE["datasets"] for method in DIFFTUNE["methods"]
+            for seed in TRAINING_SEEDS]
+    return [
+        *[f"{RUNS}/finetune/{dataset}/{name}/model" for dataset, name in runs],
+        *[f"{RUNS}/samples/{dataset}/{name}" for dataset, name in runs],
+        *seed_metric_files(),
+        f"{RESULTS}/difftune_seeds.csv",
+        f"{RESULTS}/tables/difftune_seeds.md",
+    ]
+
+
 def peft_metric_files():
     """FID rows and trainable-parameter rows of every PEFT-table run."""
     pairs = dict(dataset=PEFT_DATASETS, method=peft_methods())
@@ -71,8 +103,9 @@ def peft_metric_files():
 
 
 def difftune_studies_outputs():
-    """Every product of the PEFT table and the ablations, the models they train included."""
+    """Every product of the PEFT table, the seed replicates and the ablations, the models they train included."""
     return [
+        *seed_outputs(),
         *[f"{RUNS}/finetune/{dataset}/{name}/model" for dataset, name in study_runs()],
         *[f"{RUNS}/samples/{dataset}/{name}" for dataset, name in study_runs()],
         *peft_metric_files(),
