@@ -3,11 +3,12 @@
     python -m benchmarks.fid ref --dataset mnist5k --split train --extractor local \\
         --features resources/features/local-32 --resolution 32 --out-dir resources/fid-refs
     python -m benchmarks.fid calc --images runs/mini/x/samples --ref resources/fid-refs/REF.npz \\
-        [--results results/mini/difftune.csv --experiment E --method M --seed 0] [--json out.json] [--bootstrap N]
+        [--results results/mini/difftune.csv --experiment E --method M --seed 0] [--json out.json] \\
+        [--jackknife-groups G]
 
 Local features give `fid_local`/`kid_local`, NOT comparable to the papers' Inception FID; `fid_inception`/
 `kid_inception` need a local Inception weights file and are skipped (never downloaded) without one. The fid rows
-carry a 95% bootstrap interval over the generated images (`benchmarks.fid_bootstrap`; by default for the local
+carry a 95% jackknife interval over the generated images (`benchmarks.fid_interval`; by default for the local
 features only). See docs/fid.md.
 """
 
@@ -17,7 +18,7 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks.fid_defaults import BATCH_SIZE, FID_BOOTSTRAP, INCEPTION_FILE
+from benchmarks.fid_defaults import BATCH_SIZE, FID_JACKKNIFE_GROUPS, INCEPTION_FILE
 from tunebench.cli import run_cli
 from tunebench.dataset_registry import DATASETS, FOLDER_LAYOUT, SPLITS
 from tunebench.io import git_commit, write_json
@@ -57,15 +58,16 @@ def run_calc(args: argparse.Namespace) -> None:
     """`calc`: FID/KID of generated images against references; print them, optionally add result rows and JSON."""
     from benchmarks.fidelity import FidError, read_images, score_images, score_rows, take_images
 
-    if args.bootstrap is not None and args.bootstrap < 0:
-        raise FidError(f"--bootstrap {args.bootstrap}: the number of resamples must be 0 (no interval) or more")
+    if args.jackknife_groups is not None and args.jackknife_groups < 0:
+        raise FidError(f"--jackknife-groups {args.jackknife_groups}: the number of groups must be 0 (no interval) "
+                       "or 2 or more")
     if args.results and not (args.experiment and args.method):
         raise FidError("--results needs --experiment and --method (the rows' key columns)")
     images, protocol = read_images(args.images)
     num = args.num if args.num is not None else protocol.get("n_samples")
     images = take_images(images, str(args.images), num, args.min_images)
     scores = score_images(images, args.ref, args.features, args.inception_weights, args.inception, args.batch_size,
-                          args.bootstrap)
+                          args.jackknife_groups)
     base = provenance(args, protocol, len(images), next(s.dataset for s in scores if s.dataset))
     rows = [row for s in scores for row in score_rows(s, base)]
     for row in rows:
@@ -98,10 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     calc.add_argument("--num", type=int, default=None,
                       help="images to use (the first N by name); default: protocol.json's n_samples, else all")
     calc.add_argument("--min-images", type=int, default=None, help="fewer images is an error (default: --num)")
-    calc.add_argument("--bootstrap", type=int, default=None, metavar="N",
-                      help="resamples of FID's 95%% percentile-bootstrap interval over the images, for every "
-                           "extractor (0 = none); default per extractor: "
-                           + ", ".join(f"{kind} {n}" for kind, n in FID_BOOTSTRAP.items()))
+    calc.add_argument("--jackknife-groups", type=int, default=None, metavar="G",
+                      help="groups of FID's 95%% jackknife interval over the images, for every extractor "
+                           "(0 = none); default per extractor: "
+                           + ", ".join(f"{kind} {n}" for kind, n in FID_JACKKNIFE_GROUPS.items()))
     calc.add_argument("--json", type=Path, default=None, help="also write the scores and rows to this JSON file")
     calc.add_argument("--results", type=Path, default=None, help="results CSV to add the rows to (made if new)")
     calc.add_argument("--experiment", default="", help="the rows' experiment column (required with --results)")

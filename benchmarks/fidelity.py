@@ -26,8 +26,8 @@ from torch_fidelity.utils import create_feature_extractor
 from tqdm import tqdm
 
 from benchmarks import feature_net as local_features
-from benchmarks.fid_bootstrap import fid_bootstrap_interval
-from benchmarks.fid_defaults import BATCH_SIZE, BOOTSTRAP_SEED, FID_BOOTSTRAP, INCEPTION_FILE
+from benchmarks.fid_defaults import BATCH_SIZE, FID_JACKKNIFE_GROUPS, INCEPTION_FILE
+from benchmarks.fid_interval import fid_jackknife_interval
 from tunebench.config import ConfigError
 from tunebench.datasets import ImageFolderDataset, load_dataset
 from tunebench.io import file_sha256, git_commit, load_npz, load_npz_images, read_json, save_npz, torch_load
@@ -326,9 +326,9 @@ def kid_from_features(features_1, features_2, subsets: int = KID_SUBSETS, seed: 
 
 
 def compare(images: torch.Tensor, ref: Reference, extractor: Extractor, batch_size: int = BATCH_SIZE,
-            bootstrap: int = 0) -> dict:
+            jackknife_groups: int = 0) -> dict:
     """FID and KID of uint8 N×3×H×W images against a reference computed with the same extractor and resolution;
-    with `bootstrap` > 0 also FID's percentile-bootstrap 95% interval over the images (`fid_low`, `fid_high`)."""
+    with `jackknife_groups` > 0 also FID's jackknife 95% interval over the images (`fid_low`, `fid_high`)."""
     if len(images) < 2:
         raise FidError(f"FID and KID need at least 2 images (a covariance), got {len(images)}")
     if ref.meta["extractor"] != extractor.extractor_id:
@@ -340,10 +340,9 @@ def compare(images: torch.Tensor, ref: Reference, extractor: Extractor, batch_si
     generated = statistics(extract_features(images, extractor, batch_size), {})
     scores = {"fid": fid_from_statistics(generated, ref), **kid_from_features(generated.features, ref.features),
               "n_images": len(images)}
-    if bootstrap > 0:
-        scores["fid_low"], scores["fid_high"] = fid_bootstrap_interval(generated.features, ref.mu, ref.sigma,
-                                                                       bootstrap, BOOTSTRAP_SEED)
-        scores["bootstrap_resamples"] = bootstrap
+    if jackknife_groups > 0:
+        scores["fid_low"], scores["fid_high"], scores["jackknife_groups"] = fid_jackknife_interval(
+            generated.features, ref.mu, ref.sigma, jackknife_groups)
     return scores
 
 
@@ -366,15 +365,15 @@ class Scores:
     kid_subset_size: int | None = None
     kid_subsets: int | None = None
     n_images: int | None = None
-    fid_low: float | None = None  # FID's 95% bootstrap interval over the images (none without resamples)
+    fid_low: float | None = None  # FID's 95% jackknife interval over the images (none without groups)
     fid_high: float | None = None
-    bootstrap_resamples: int = 0
+    jackknife_groups: int = 0
     skipped: str = ""
 
 
 def score_rows(scores: Scores, base: dict) -> list[dict]:
     """Rows fid_{kind}, kid_{kind} (the mean) and kid_{kind}_std, the std over KID subsets, on top of `base`; the FID
-    row carries its bootstrap interval when there is one, and its note says how it was made."""
+    row carries its jackknife interval when there is one, and its note says how it was made."""
     if scores.skipped:
         note = scores.skipped
     else:
@@ -383,10 +382,9 @@ def score_rows(scores: Scores, base: dict) -> list[dict]:
         if scores.kind == "local":
             note += "; local-feature metric, not comparable to Inception FID/KID"
     fid_note = note
-    if scores.bootstrap_resamples:
-        fid_note += (f"; FID interval: 95% percentile bootstrap of the {scores.n_images} generated images "
-                     f"({scores.bootstrap_resamples} resamples, seed {BOOTSTRAP_SEED}, reference fixed), biased "
-                     "upwards as FID is, so it may lie above the value")
+    if scores.jackknife_groups:
+        fid_note += (f"; FID interval: FID ± 1.96 SE, SE from the grouped jackknife over the {scores.n_images} "
+                     f"generated images ({scores.jackknife_groups} groups, reference fixed)")
     values = {f"fid_{scores.kind}": (scores.fid, scores.fid_low, scores.fid_high, fid_note),
               f"kid_{scores.kind}": (scores.kid_mean, None, None, note),
               f"kid_{scores.kind}_std": (scores.kid_std, None, None, note)}
@@ -396,12 +394,13 @@ def score_rows(scores: Scores, base: dict) -> list[dict]:
 
 def score_images(images: torch.Tensor, ref_paths: list[Path], features: str | Path | None = None,
                  inception_weights: str | Path | None = None, require_inception: bool = False,
-                 batch_size: int = BATCH_SIZE, bootstrap: int | None = None) -> list[Scores]:
+                 batch_size: int = BATCH_SIZE, jackknife_groups: int | None = None) -> list[Scores]:
     """Scores of the images against each reference (one per extractor kind); Inception without weights is skipped.
 
     A local reference uses `features` or else the feature-net folder recorded in it; with `require_inception`,
-    skipped Inception scores are added when no Inception reference is given and no weights exist. `bootstrap`:
-    resamples of FID's interval for every kind (0 = none); None = each kind's default (fid_defaults.FID_BOOTSTRAP).
+    skipped Inception scores are added when no Inception reference is given and no weights exist.
+    `jackknife_groups`: groups of FID's interval for every kind (0 = none); None = each kind's default
+    (fid_defaults.FID_JACKKNIFE_GROUPS).
     """
     refs = {}
     for path in map(Path, ref_paths):
@@ -422,7 +421,7 @@ def score_images(images: torch.Tensor, ref_paths: list[Path], features: str | Pa
             scores.append(Scores(kind, INCEPTION_NAME, path.name, ref.meta["dataset"],
                                  skipped=f"Inception metrics skipped: {reason}"))
         else:
-            resamples = FID_BOOTSTRAP[kind] if bootstrap is None else bootstrap
+            groups = FID_JACKKNIFE_GROUPS[kind] if jackknife_groups is None else jackknife_groups
             scores.append(Scores(kind, extractor.extractor_id, path.name, ref.meta["dataset"],
-                                 **compare(images, ref, extractor, batch_size, resamples)))
+                                 **compare(images, ref, extractor, batch_size, groups)))
     return scores

@@ -252,9 +252,9 @@ def test_calc_cli_writes_rows_with_provenance_and_skipped_inception(offline, ext
     assert (local["model"], local["scale"], local["sampler"], local["steps"], local["guidance"]) == \
         ("runs/x/model", "smoke", "ddim", 10, 1.5)
     assert "not comparable to Inception" in local["note"] and "subsets of 40" in local["note"]
-    # The FID row's bootstrap interval over the 40 images (fid_defaults.FID_BOOTSTRAP: 500 resamples for local
-    # features), reproducible; the KID rows have none.
-    assert local["ci_low"] < local["ci_high"] and "500 resamples" in local["note"] and "upwards" in local["note"]
+    # The FID row's jackknife interval over the 40 images (fid_defaults.FID_JACKKNIFE_GROUPS asks for 50 groups for
+    # local features; 40 images allow 20 of 2), centred on the value; the KID rows have none.
+    assert local["ci_low"] < local["value"] < local["ci_high"] and "(20 groups" in local["note"]
     assert rows.loc[["kid_local", "kid_local_std"], ["ci_low", "ci_high"]].isna().all().all()
     skipped = rows.loc["fid_inception"]
     assert np.isnan(skipped["value"]) and "--inception-weights" in skipped["note"]
@@ -265,12 +265,12 @@ def test_calc_cli_writes_rows_with_provenance_and_skipped_inception(offline, ext
     run_cli(fid.main, [*calc, "--results", str(again)])
     assert read_results(again).set_index("metric").loc["fid_local", ["ci_low", "ci_high"]].tolist() == \
         local[["ci_low", "ci_high"]].tolist()
-    run_cli(fid.main, [*calc, "--results", str(without), "--bootstrap", "0"])
+    run_cli(fid.main, [*calc, "--results", str(without), "--jackknife-groups", "0"])
     plain = read_results(without).set_index("metric").loc["fid_local"]
-    assert plain["value"] == local["value"] and np.isnan(plain["ci_low"]) and "bootstrap" not in plain["note"]
+    assert plain["value"] == local["value"] and np.isnan(plain["ci_low"]) and "jackknife" not in plain["note"]
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(fid.main, [*calc, "--bootstrap", "-1"])
-    assert exit_info.value.code == 2 and "--bootstrap -1" in capsys.readouterr().err
+        run_cli(fid.main, [*calc, "--jackknife-groups", "-1"])
+    assert exit_info.value.code == 2 and "--jackknife-groups -1" in capsys.readouterr().err
 
     (samples / "000039.png").unlink()  # protocol.json asked for 40
     with pytest.raises(SystemExit) as exit_info:

@@ -1,10 +1,11 @@
-"""FID's bootstrap interval over the generated images: the eigenvalue route equals torch-fidelity's FID, the
-resamples are reproducible, and their distribution lies above the value (the bias docs/fid.md describes)."""
+"""FID's interval over the generated images: the eigenvalue route equals torch-fidelity's FID, and the grouped
+jackknife gives an interval centred on the value whose width follows the spread of FID over independent draws
+(where the percentile bootstrap sits above the value, docs/fid.md)."""
 
 import numpy as np
 import pytest
 
-from benchmarks.fid_bootstrap import fid_bootstrap_interval, fid_resamples, fid_to_reference, symmetric_sqrt
+from benchmarks.fid_interval import fid_jackknife_interval, fid_to_reference, symmetric_sqrt
 from benchmarks.fidelity import Reference, fid_from_statistics
 
 
@@ -31,16 +32,18 @@ def test_symmetric_sqrt_squares_back_and_clips_round_off():
     np.testing.assert_allclose(symmetric_sqrt(np.diag([4.0, -1e-12])), np.diag([2.0, 0.0]))
 
 
-def test_resamples_are_reproducible_and_lie_above_the_value():
+def test_jackknife_interval_is_centred_and_as_wide_as_the_spread_over_draws():
     rng = np.random.default_rng(2)
-    real, generated = rng.normal(size=(2000, 8)), rng.normal(0.1, 1.0, size=(200, 8))
+    real = rng.normal(size=(20000, 8))
     mu, sigma = real.mean(axis=0), np.cov(real, rowvar=False)
-    value = fid_to_reference(generated, mu, sigma)
-    fids = fid_resamples(generated, mu, sigma, 200, seed=3)
-    assert len(fids) == 200 and np.array_equal(fids, fid_resamples(generated, mu, sigma, 200, seed=3))
-    assert not np.array_equal(fids, fid_resamples(generated, mu, sigma, 200, seed=4))
-    # A resample repeats about a third of the images: less spread, a larger FID (the upward bias of the interval).
-    assert np.median(fids) > value
-    low, high = fid_bootstrap_interval(generated, mu, sigma, 200, seed=3)
-    assert (low, high) == pytest.approx(tuple(np.quantile(fids, [0.025, 0.975])))
-    assert low < high
+    draws = [rng.normal(0.1, 1.0, size=(400, 8)) for _ in range(60)]
+    values = np.array([fid_to_reference(draw, mu, sigma) for draw in draws])
+    low, high, groups = fid_jackknife_interval(draws[0], mu, sigma, 50)
+    assert groups == 50 and low < values[0] < high and (low + high) / 2 == pytest.approx(values[0])
+    half_widths = np.array([np.subtract(*fid_jackknife_interval(draw, mu, sigma, 50)[1::-1]) / 2 for draw in draws])
+    # The jackknife's SE (half-width / 1.96) is within a factor 1.5 of the true sd of FID over independent draws.
+    ratio = np.median(half_widths / 1.96) / values.std(ddof=1)
+    assert 1 / 1.5 < ratio < 1.5
+    assert fid_jackknife_interval(draws[0][:10], mu, sigma, 50)[2] == 5  # at most N/2 groups of 2
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        fid_jackknife_interval(draws[0][:3], mu, sigma, 50)
