@@ -4,7 +4,7 @@ Every (dataset, method) run is trained once per training seed (`train.seed`; run
 difftune.variants, seed 0 being the main comparison's run) and sampled with the same sampling seeds and labels. From
 their FID rows, `summary_rows` writes the experiment `difftune_seeds`:
 
-- each seed's row as it was scored (method `method@seed=S`, with its bootstrap interval over the images);
+- each seed's row as it was scored (method `method@seed=S`, with its jackknife interval over the images);
 - per (dataset, method): METRIC = the mean over seeds with a t-interval over seeds, METRIC_std = their sample std;
 - per dataset and method other than the baseline: METRIC_rel_change_pct = the mean over seeds of the paired
   relative change 100 · (FID(method, s) − FID(baseline, s)) / FID(baseline, s), the pair being the two runs of one
