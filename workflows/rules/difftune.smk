@@ -200,10 +200,8 @@ rule forgetting_figure:
     benchmark:
         f"{RUNS}/benchmarks/forgetting_figure.tsv"
     params:
-        metric=FID_METRIC,
         python=PYTHON,
     conda:
         CONDA_ENV
     shell:
-        "{params.python} -m difftune.report figure forgetting --csv {input} --out {output} --metric {params.metric}"
-        " > {log} 2>&1"
+        "{params.python} -m difftune.report figure forgetting --csv {input} --out {output} > {log} 2>&1"
