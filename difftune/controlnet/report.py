@@ -89,8 +89,9 @@ def plot_controlnet_curves(df: pd.DataFrame, out: str | Path) -> None:
     fig, axes = plt.subplots(1, len(conditions), figsize=(3.2 * len(conditions), 3.2), squeeze=False)
     for ax, condition in zip(axes[0], conditions):
         rows = df[df["condition"] == condition]
-        for index, (objective, points) in enumerate(rows.groupby("objective")):
-            label = f"{objective} ({points['seed'].nunique()} seeds)"
+        for index, objective in enumerate(ordered(df["objective"], ["standard"])):  # the baseline first, as C0
+            points = rows[rows["objective"] == objective]
+            label = f"{objective} (mean of {points['seed'].nunique()} seeds)"
             plot_lines(ax, points.rename(columns={"mean": "value"}), "step", label, color=f"C{index}")
         ax.axhline(rows["threshold"].iloc[0], linestyle="--", color="grey", linewidth=1, label="threshold")
         ax.axhline(rows["chance"].iloc[0], linestyle=":", color="grey", linewidth=1, label="chance")
@@ -99,8 +100,7 @@ def plot_controlnet_curves(df: pd.DataFrame, out: str | Path) -> None:
         ax.set_ylabel(FIDELITY_LABELS.get(condition, "fidelity"))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7, frameon=False)
-    fig.suptitle("ControlNet control fidelity during training, one frozen pre-trained base (mean over seeds, band "
-                 "min–max)")
+    fig.suptitle("ControlNet control fidelity during training")
     fig.tight_layout()
     save_figure(fig, out)
 

@@ -15,7 +15,7 @@ from difftune.controlnet import train as control_train
 from difftune.controlnet.conditions import chance_fidelity, convergence_threshold, make_conditions
 from difftune.controlnet.config import ControlTrainConfig
 from difftune.controlnet.model import ControlledDiT, DiTControlNet, export_controlnet, load_controlnet
-from difftune.controlnet.report import controlnet_table
+from difftune.controlnet.report import controlnet_table, plot_controlnet_curves
 from difftune.objective import make_objective
 from difftune.retention_set import RetentionSet
 from tunebench.config import ConfigError, resolve, to_dict
@@ -304,6 +304,8 @@ def test_summary_finds_sudden_convergence_and_the_acceleration_over_seeds(tmp_pa
     assert "never stays >= 0.65 up to step 4; scored every 2 of 4 training steps" in table
     assert f"{canny['value']:.2f} [{canny['ci_low']:.2f}, {canny['ci_high']:.2f}]" in table
     assert "| all |" in table and "over 2 seeds" in table
+    plot_controlnet_curves(curves, tmp_path / "curves.png")  # a panel per condition, a line per objective
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
 
 
 def test_summary_of_every_condition_and_its_errors(tmp_path):
