@@ -1,7 +1,8 @@
 """95% confidence intervals of summary figures: Wilson's score interval for a share of independent yes/no outcomes
 and Newcombe's for the difference of two shares, the percentile bootstrap (of the mean, or of any statistic through
 `resample_indices`), Student's t interval of a mean over a few independent replicates (training seeds) and its
-stratified form for an average of such means, and an exact permutation test of a monotone trend."""
+stratified form for an average of such means, Welch's t-interval for a ratio of geometric means over a few seeds,
+and an exact permutation test of a monotone trend."""
 
 from __future__ import annotations
 
@@ -108,3 +109,31 @@ def spearman_trend(x, y) -> tuple[float, float, float]:
     null = np.array([rho(np.array(order)) for order in permutations(y_ranks)])
     tolerance = 1e-12  # equal correlations of different orderings differ only by rounding
     return observed, float(np.mean(null >= observed - tolerance)), float(np.mean(null <= observed + tolerance))
+
+
+def geometric_mean_ratio(groups, level: float = 0.95) -> tuple[float, float, float]:
+    """How many times larger baseline values are than method values, and its t-interval: `groups` is a list of
+    (baseline values, method values) of positive numbers (e.g. one pair per condition, one value per seed). The
+    estimate is exp of the mean over the pairs of mean(log baseline) − mean(log method) (with one pair, the ratio of
+    the geometric means); the interval is Welch's on that log ratio (each group's sample variance, Welch–Satterthwaite
+    degrees of freedom; Welch 1947), exponentiated. (ratio, NaN, NaN) when a group has a single value; a zero spread
+    gives the point."""
+
+    differences, components = [], []  # components: (variance of a group's mean log, its degrees of freedom)
+    for baseline, method in groups:
+        parts = [np.asarray(values, dtype=np.float64) for values in (baseline, method)]
+        if any(part.size == 0 or not (part > 0).all() for part in parts):
+            raise ValueError(f"need positive values in every group, got {baseline} and {method}")
+        logs = [np.log(part) for part in parts]
+        differences.append(logs[0].mean() - logs[1].mean())
+        components += [(part.var(ddof=1) / part.size if part.size > 1 else math.nan, part.size - 1) for part in logs]
+    estimate = float(np.mean(differences))
+    ratio = math.exp(estimate)
+    if any(dof == 0 for _, dof in components):
+        return ratio, math.nan, math.nan
+    total = sum(variance for variance, _ in components)  # the 1/pairs² of the mean's variance cancels in the dof
+    if total == 0:
+        return ratio, ratio, ratio
+    dof = total ** 2 / sum(variance ** 2 / df for variance, df in components if variance > 0)
+    half = stats.t.ppf((1 + level) / 2, dof) * math.sqrt(total) / len(differences)
+    return ratio, math.exp(estimate - half), math.exp(estimate + half)

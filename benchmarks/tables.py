@@ -68,7 +68,8 @@ class Table:
 
 
 def summarise(rows: pd.DataFrame, column: Column, table: Table) -> Cell:
-    """Mean (± sample std over seeds) of the rows' values; the rows' notes become one footnote."""
+    """Mean (± sample std over seeds) of the rows' values, or a single row's value with its 95% interval in brackets
+    when it has one (ci_low, ci_high); the rows' notes become one footnote."""
     values = rows["value"].to_numpy(dtype=float) * column.factor
     present = values[~np.isnan(values)]
     notes = sorted({note for note in rows["note"] if note})
@@ -81,6 +82,9 @@ def summarise(rows: pd.DataFrame, column: Column, table: Table) -> Cell:
     text = f"{mean:.{column.digits}f}"
     if len(present) > 1 and column.show_std:
         text += f" ± {present.std(ddof=1):.{column.digits}f}"
+    interval = rows.reindex(columns=["ci_low", "ci_high"]).to_numpy(dtype=float) * column.factor
+    if len(rows) == 1 and not np.isnan(interval).any():
+        text += f" [{interval[0, 0]:.{column.digits}f}, {interval[0, 1]:.{column.digits}f}]"
     return Cell(text, mean, footnote=footnote)
 
 

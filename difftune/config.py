@@ -65,28 +65,34 @@ class FineTuneConfig(RunConfig):
 
     def validate(self) -> None:
         """Check the difftune section, naming the key."""
-        d = self.difftune
-        if d.method not in METHODS:
-            raise ConfigError(f"config key 'difftune.method' is {d.method!r}; choose one of {', '.join(METHODS)}")
-        if d.peft not in PEFT_METHODS:
-            raise ConfigError(f"config key 'difftune.peft' is {d.peft!r}; choose one of {', '.join(PEFT_METHODS)}")
-        if not 0.0 < d.retention_ratio < 1.0:
-            raise ConfigError(f"config key 'difftune.retention_ratio' = {d.retention_ratio} must be in (0, 1)")
-        if d.objective().retention and retention_count(self) == 0:
-            raise ConfigError(f"difftune.retention_ratio={d.retention_ratio} of train.batch_size="
-                              f"{self.train.batch_size} gives no retention image; raise one of them")
-        for key, value in (("difftune.tau", d.tau), ("difftune.tau_retention", d.retention_tau()),
-                           ("difftune.retention_weight", d.retention_weight)):
-            if value < 0:
-                raise ConfigError(f"config key '{key}' = {value} must be >= 0")
-        if d.retention_size is not None and d.retention_size <= 0:
-            raise ConfigError(f"config key 'difftune.retention_size' = {d.retention_size} must be positive "
-                              "(or null for the whole set)")
-        if d.lora_rank <= 0:
-            raise ConfigError(f"config key 'difftune.lora_rank' = {d.lora_rank} must be positive")
+        check_difftune(self)
 
 
-def retention_count(run: FineTuneConfig) -> int:
+def check_difftune(run: RunConfig) -> None:
+    """Check the `difftune` section of a run that trains with the objective (fine-tuning, a ControlNet branch),
+    naming the key."""
+    d = run.difftune
+    if d.method not in METHODS:
+        raise ConfigError(f"config key 'difftune.method' is {d.method!r}; choose one of {', '.join(METHODS)}")
+    if d.peft not in PEFT_METHODS:
+        raise ConfigError(f"config key 'difftune.peft' is {d.peft!r}; choose one of {', '.join(PEFT_METHODS)}")
+    if not 0.0 < d.retention_ratio < 1.0:
+        raise ConfigError(f"config key 'difftune.retention_ratio' = {d.retention_ratio} must be in (0, 1)")
+    if d.objective().retention and retention_count(run) == 0:
+        raise ConfigError(f"difftune.retention_ratio={d.retention_ratio} of train.batch_size="
+                          f"{run.train.batch_size} gives no retention image; raise one of them")
+    for key, value in (("difftune.tau", d.tau), ("difftune.tau_retention", d.retention_tau()),
+                       ("difftune.retention_weight", d.retention_weight)):
+        if value < 0:
+            raise ConfigError(f"config key '{key}' = {value} must be >= 0")
+    if d.retention_size is not None and d.retention_size <= 0:
+        raise ConfigError(f"config key 'difftune.retention_size' = {d.retention_size} must be positive "
+                          "(or null for the whole set)")
+    if d.lora_rank <= 0:
+        raise ConfigError(f"config key 'difftune.lora_rank' = {d.lora_rank} must be positive")
+
+
+def retention_count(run: RunConfig) -> int:
     """Retention images per batch: int(batch · ratio), as the official code (32 · 0.2 → 6); 0 without retention."""
     if not run.difftune.objective().retention:
         return 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from difftune.config import METHODS, PEFT_METHODS, FineTuneConfig
 from tunebench.cli import (
@@ -30,11 +29,7 @@ from tunebench.cli import (
 )
 from tunebench.config import ConfigError
 
-if TYPE_CHECKING:
-    from difftune.retention_set import RetentionSet
-
 log = logging.getLogger("difftune.finetune")
-RETENTION_STREAM = 1_000_003  # offsets the retention loader's seed so its order and flips differ from the target's
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -65,28 +60,6 @@ def resolve_run(args: argparse.Namespace) -> FineTuneConfig:
     return run
 
 
-def make_batches(run: FineTuneConfig, dataset, retention: RetentionSet | None):
-    """batches(step) → {images, labels[, retention]}: 26 target + 6 retention images with the defaults (the target
-    images as posteriors when `dataset` is a latent cache, data.latents)."""
-    from difftune.objective import batch_sizes
-    from tunebench.training import ImageBatches
-
-    n_target, n_retention = batch_sizes(run)
-    target = ImageBatches(dataset, n_target, run.train.seed, run.data.hflip)
-    replay = None
-    if retention is not None:
-        replay = ImageBatches(retention, n_retention, run.train.seed + RETENTION_STREAM, run.data.hflip)
-
-    def batches(step: int) -> dict:
-        """The images of one step (a pure function of the step)."""
-        batch = target.batch(step)
-        if replay is not None:
-            batch["retention"] = replay.get(step)[0]
-        return batch
-
-    return batches
-
-
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, fine-tune, export the EMA model."""
     args = parse_args(argv)
@@ -97,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     # Here, not at the top: --help and --dry-run need no torch.
     import torch
 
-    from difftune.objective import batch_sizes, make_objective
+    from difftune.objective import batch_sizes, make_objective, mixed_batches
     from difftune.peft import apply_peft, merged_copy
     from difftune.retention_set import RetentionSet
     from tunebench.io import git_commit, input_fingerprint, is_main_process, write_json
@@ -125,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
              run.difftune.method, run.difftune.peft, run.data.dataset, len(dataset), f"{trainable:,}",
              f"{count_parameters(model):,}", run.train.steps, n_target, n_retention)
     started = time.perf_counter()
-    _, ema = train(run, model, make_objective(run, null_class(model), vae), make_batches(run, dataset, retention),
+    _, ema = train(run, model, make_objective(run, null_class(model), vae), mixed_batches(run, dataset, retention),
                    args.out, resume=args.resume, progress=not args.no_progress, inputs=inputs)
     seconds = time.perf_counter() - started
     spec = getattr(dataset, "spec", None)

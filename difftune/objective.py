@@ -3,16 +3,27 @@
 Official code (`train.py`, lines 210–281): target t ~ P(t) ∝ (t+1)^τ over t = 0..T-1 (t = 0 least noisy), retention
 t ~ P(t) ∝ (T-t)^τ, retention labels forced to the null class, one forward pass, total = mean(target) +
 λ·mean(retention). The weighting is done by importance-sampling t, not by multiplying the loss.
+
+`run` is a run config with a `difftune` section (difftune.config.DiffTuneConfig): a fine-tuning run
+(FineTuneConfig) or a ControlNet branch's (difftune.controlnet.config.ControlTrainConfig).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from difftune.config import FineTuneConfig, retention_count
+from difftune.config import retention_count
+from tunebench.config import RunConfig
 from tunebench.diffusion import GaussianDiffusion
 from tunebench.models import drop_labels
-from tunebench.training import denoising_losses, posterior, to_model_space
+from tunebench.training import ImageBatches, denoising_losses, posterior, to_model_space
+
+if TYPE_CHECKING:
+    from difftune.retention_set import RetentionSet
+
+RETENTION_STREAM = 1_000_003  # offsets the retention loader's seed so its order and flips differ from the target's
 
 
 def timestep_law(num_timesteps: int, tau: float, retention: bool = False) -> torch.Tensor:
@@ -28,8 +39,9 @@ def draw_timesteps(law: torch.Tensor, count: int, generator: torch.Generator) ->
     return torch.multinomial(law.float(), count, replacement=True, generator=generator)
 
 
-def make_objective(run: FineTuneConfig, null: int, vae=None):
-    """The per-sample loss function the shared trainer calls: batch {images, labels[, retention]}.
+def make_objective(run: RunConfig, null: int, vae=None):
+    """The per-sample loss function the shared trainer calls: batch {images, labels[, retention]} (and, for a
+    ControlNet, `controls` of the target rows and `retention_controls` of the retention rows).
 
     `images` are pixels, or target posteriors from a latent cache (data.latents); retention rows are always pixels
     (the set is small and not cached), so then they are encoded and joined as posteriors: one latent draw covers
@@ -52,6 +64,7 @@ def make_objective(run: FineTuneConfig, null: int, vae=None):
         target = batch["images"].to(device)
         labels = drop_labels(batch["labels"], run.train.label_dropout, null, generator).to(device)
         t = draw_timesteps(target_law, target.shape[0], generator)
+        controls = batch.get("controls")
         retained = batch.get("retention")
         if retained is not None:
             # Retention images only train the unconditional branch (their classes are the source domain's).
@@ -61,8 +74,11 @@ def make_objective(run: FineTuneConfig, null: int, vae=None):
             if target.ndim != retained.ndim:  # target posteriors from a latent cache: encode the retention pixels
                 retained = posterior(retained, vae)
             target = torch.cat([target, retained])
+            if controls is not None:
+                controls = torch.cat([controls, batch["retention_controls"]])
         x0 = to_model_space(target, vae, run.model.vae_scaling, generator)
-        losses = denoising_losses(model, diffusion, x0, labels, t.to(device), generator)
+        extra = {} if controls is None else {"controls": controls.to(device)}
+        losses = denoising_losses(model, diffusion, x0, labels, t.to(device), generator, **extra)
         n_target = batch["images"].shape[0]
         n_all = x0.shape[0]
         per_sample = losses["loss"]
@@ -77,7 +93,26 @@ def make_objective(run: FineTuneConfig, null: int, vae=None):
     return loss_fn
 
 
-def batch_sizes(run: FineTuneConfig) -> tuple[int, int]:
+def batch_sizes(run: RunConfig) -> tuple[int, int]:
     """(target, retention) images per step: 26 + 6 of 32 with the defaults."""
     n_retention = retention_count(run)
     return run.train.batch_size - n_retention, n_retention
+
+
+def mixed_batches(run: RunConfig, dataset, retention: RetentionSet | None):
+    """batches(step) → {images, labels[, retention]}: 26 target + 6 retention images with the defaults (the target
+    images as posteriors when `dataset` is a latent cache, data.latents)."""
+    n_target, n_retention = batch_sizes(run)
+    target = ImageBatches(dataset, n_target, run.train.seed, run.data.hflip)
+    replay = None
+    if retention is not None:
+        replay = ImageBatches(retention, n_retention, run.train.seed + RETENTION_STREAM, run.data.hflip)
+
+    def batches(step: int) -> dict:
+        """The images of one step (a pure function of the step)."""
+        batch = target.batch(step)
+        if replay is not None:
+            batch["retention"] = replay.get(step)[0]
+        return batch
+
+    return batches

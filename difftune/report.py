@@ -10,13 +10,14 @@ chain-of-forgetting curve and the ablations.
     python -m difftune.report table --layout seeds --results results/mini/difftune_seeds.csv \\
         --out-dir results/mini/tables [--metric fid_local] [--baseline full_ft]
     python -m difftune.report figure forgetting --csv results/mini/forgetting.csv \\
-        --out results/mini/figures/forgetting.png --metric fid_local
+        --out results/mini/figures/forgetting.png
     python -m difftune.report figure ablation --csv results/mini/ablation_tau.csv \\
         --out results/mini/figures/ablation_tau.png --metric fid_local
 
-The forgetting CSV has the columns t0, direction, dataset, metric, value (`difftune.forgetting` writes it); an
-ablation figure reads a results CSV whose methods are `difftune.variants` run names (one ablated key, plus full_ft
-drawn as the reference line). Several rows at one point (seeds) are averaged, and a shaded band shows their min–max.
+The forgetting CSV has the columns t0, direction, dataset, metric, value (`difftune.forgetting` writes it; the figure
+has a panel per metric, FID and KID, or only --metric's); an ablation figure reads a results CSV whose methods are
+`difftune.variants` run names (one ablated key, plus full_ft drawn as the reference line). Several rows at one
+point (seeds) are averaged, and a shaded band shows their min–max.
 """
 
 from __future__ import annotations
@@ -199,23 +200,33 @@ def seeds_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", baseli
 #################################################################################
 
 
+# What each panel of the forgetting figure measures, by the metric's prefix (benchmarks.fidelity; docs/fid.md).
+FORGETTING_PANELS = {"fid": "FID: distance of Gaussian fits (means, covariances)",
+                     "kid": "KID: unbiased kernel MMD² (cubic kernel)"}
+
+
 def plot_forgetting_curve(df: pd.DataFrame, out: str | Path) -> None:
-    """Chain of forgetting: the metric against the switch step t0, one line per direction and dataset."""
+    """Chain of forgetting: each metric of the CSV (FID, then KID: sorted names) against the switch step t0 in a
+    panel of its own, one line per direction and dataset."""
     require_columns(df, FORGETTING_COLUMNS, "plot_forgetting_curve")
     unknown = sorted(set(df["direction"]) - set(DIRECTION_STYLES))
     if unknown:
         raise ConfigError(f"unknown direction {unknown}; expected {list(DIRECTION_STYLES)}")
-    metric = single_metric(df, "plot_forgetting_curve")
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    metrics = sorted(set(df["metric"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.0 * len(metrics), 4.2), squeeze=False)
     colors = dict(zip(sorted(set(df["dataset"])), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 10))
-    for (direction, dataset), points in df.groupby(["direction", "dataset"]):
-        style, meaning = DIRECTION_STYLES[direction]
-        plot_lines(ax, points, "t0", f"{dataset}: {meaning}", style, colors[dataset])
-    ax.set_xlabel("switch step t0 (diffusion timestep; 0 = data end, larger = noisier)")
-    ax.set_ylabel(metric_label(metric))
-    ax.set_title("Chain of forgetting: splicing the two models at t0")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1, frameon=False)
+    for ax, metric in zip(axes[0], metrics):
+        for (direction, dataset), points in df[df["metric"] == metric].groupby(["direction", "dataset"]):
+            style, meaning = DIRECTION_STYLES[direction]
+            plot_lines(ax, points, "t0", f"{dataset}: {meaning}", style, colors[dataset])
+        ax.set_xlabel("switch step t0 (0 = data end, larger = noisier)")
+        ax.set_ylabel(metric_label(metric))
+        ax.set_title(FORGETTING_PANELS.get(metric.split("_")[0], metric), fontsize=10)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=1, frameon=False)
+    fig.suptitle("Chain of forgetting: splicing the two models at t0")
+    fig.tight_layout()
     save_figure(fig, out)
 
 

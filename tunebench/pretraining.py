@@ -56,8 +56,7 @@ def load_training_data(run: RunConfig, model):
 
 
 def make_loss(run: RunConfig, null: int, vae=None):
-    """Pre-training loss: uniform t, label dropout once per sample, DiT's hybrid loss (VAE latents if any); a batch's
-    `controls` (ControlNet condition images) are passed to the model."""
+    """Pre-training loss: uniform t, label dropout once per sample, DiT's hybrid loss (VAE latents if any)."""
     diffusion = GaussianDiffusion(run.diffusion)
 
     def loss_fn(model, batch, generator):
@@ -66,7 +65,6 @@ def make_loss(run: RunConfig, null: int, vae=None):
         x0 = to_model_space(batch["images"].to(device), vae, run.model.vae_scaling, generator)
         labels = drop_labels(batch["labels"], run.train.label_dropout, null, generator).to(device)
         t = torch.randint(diffusion.num_timesteps, (x0.shape[0],), generator=generator).to(device)
-        extra = {"controls": batch["controls"].to(device)} if "controls" in batch else {}
-        return denoising_losses(model, diffusion, x0, labels, t, generator, **extra)
+        return denoising_losses(model, diffusion, x0, labels, t, generator)
 
     return loss_fn

@@ -16,7 +16,7 @@ generated sample:
 condition): what a model that ignores the condition gets. The convergence threshold sits above it, halfway from chance
 to a perfect 1 for F1 and IoU and `PSNR_MARGIN_DB` above it for the PSNR scores. `convergence_step` finds the
 "sudden convergence" step of a fidelity curve: the first evaluated training step from which the score stays at or
-above the threshold; `relative_acceleration` compares two such steps.
+above the threshold (`difftune.controlnet.summary` compares those steps between objectives).
 """
 
 from __future__ import annotations
@@ -164,10 +164,3 @@ def convergence_step(steps: Sequence[int], scores: Sequence[float], threshold: f
     if len(below) and below[-1] == len(steps) - 1:
         return None
     return steps[below[-1] + 1] if len(below) else steps[0]
-
-
-def relative_acceleration(baseline_step: int | None, method_step: int | None) -> float:
-    """How many times sooner the method converges (baseline step / method step); NaN when either never does."""
-    if baseline_step is None or method_step is None or method_step <= 0:
-        return float("nan")
-    return baseline_step / method_step

@@ -1,13 +1,14 @@
-"""The ControlNet convergence table (per condition: the chance score and threshold, each base's sudden-convergence
-step and final fidelity, the acceleration over the first base) and the fidelity curves.
+"""The ControlNet convergence table (per condition: the chance score and threshold, each objective's
+sudden-convergence step and final fidelity over seeds, the acceleration over the first objective with its interval)
+and the fidelity curves.
 
     python -m difftune.controlnet.report table --layout controlnet --results results/mini/controlnet.csv \\
-        --out-dir results/mini/tables --methods pretrained,difftune
+        --out-dir results/mini/tables --methods standard,diff_tuning
     python -m difftune.controlnet.report figure controlnet --csv results/mini/controlnet_fidelity.csv \\
         --out results/mini/figures/controlnet.png
 
-The table reads the rows of `difftune.controlnet.summary`; the figure its curve CSV (condition, base, step, mean,
-std, chance, threshold).
+The table reads the rows of `difftune.controlnet.summary`; the figure its curve CSV (condition, objective, seed, step,
+mean, std, chance, threshold).
 """
 
 from __future__ import annotations
@@ -26,44 +27,51 @@ from benchmarks.report_cli import (
     run_table_command,
 )
 from benchmarks.tables import Cell, Column, Table, mark_best, ordered, protocol_caption, seed_phrase, summarise
+from difftune.controlnet.config import ALL_CONDITIONS, CONDITIONS
 from tunebench.cli import run_cli
 
 
 def controlnet_table(rows: pd.DataFrame, name: str, methods: list[str] | None = None) -> Table:
-    """ControlNet convergence: per condition, the chance score and threshold, each base's sudden-convergence step
-    and final fidelity, and the acceleration of every base over the first (the baseline)."""
+    """ControlNet convergence: per condition, the chance score and threshold, each objective's sudden-convergence
+    step and final fidelity (over seeds), and the acceleration of every objective over the first (the baseline) with
+    its interval; a last row `all` with the acceleration over every condition."""
     parts = rows["metric"].str.split(":", n=1, expand=True)
     rows = rows.assign(kind=parts[0], condition=parts[1])
-    bases = methods or ordered(rows["method"], ["pretrained"])
-    conditions = ordered(rows["condition"], ["canny", "blur", "lowres", "segmentation", "inpaint"])
+    objectives = methods or ordered(rows["method"], ["standard"])
+    conditions = ordered(rows["condition"], [*CONDITIONS, ALL_CONDITIONS])
     header = ["Condition", "Chance", "Threshold"]
-    header += [f"{label} ({base})" for base in bases for label in ("Conv. step", "Final")]
-    header += [f"Accel. ({base})" for base in bases[1:]]
+    header += [f"{label} ({objective})" for objective in objectives for label in ("Conv. step", "Final")]
+    header += [f"Accel. ({objective})" for objective in objectives[1:]]
     table = Table(name, header, rows=[], label_columns=1, caption="")
-    score = Column("fidelity", "", 0, 3, show_std=False)
-    step = Column("step", "", -1, 0, show_std=False)
-    speed = Column("acceleration", "", +1, 2, show_std=False)
+    probe = Column("fidelity", "", 0, 3, show_std=False)  # the same for every run: the probe images' own scores
+    score = Column("fidelity", "", 0, 3)
+    step = Column("step", "", -1, 0)
+    speed = Column("acceleration", "", +1, 2)
 
-    def cell(kind: str, condition: str, base: str, column: Column) -> Cell:
-        """One summarised value (— with the row's note when it has none)."""
-        return summarise(rows[(rows["kind"] == kind) & (rows["condition"] == condition) & (rows["method"] == base)],
-                         column, table)
+    def cell(kind: str, condition: str, objective: str, column: Column) -> Cell:
+        """One summarised value (— with the rows' note when it has none)."""
+        return summarise(rows[(rows["kind"] == kind) & (rows["condition"] == condition) &
+                              (rows["method"] == objective)], column, table)
 
     for condition in conditions:
-        line = [Cell(condition), cell("chance_fidelity", condition, bases[0], score),
-                cell("threshold", condition, bases[0], score)]
-        steps = [cell("convergence_step", condition, base, step) for base in bases]
+        line = [Cell(condition), cell("chance_fidelity", condition, objectives[0], probe),
+                cell("threshold", condition, objectives[0], probe)]
+        steps = [cell("convergence_step", condition, objective, step) for objective in objectives]
         mark_best(steps, step)
-        for base, step_cell in zip(bases, steps):
-            line += [step_cell, cell("final_fidelity", condition, base, score)]
-        line += [cell("acceleration", condition, base, speed) for base in bases[1:]]
+        for objective, step_cell in zip(objectives, steps):
+            line += [step_cell, cell("final_fidelity", condition, objective, score)]
+        line += [cell("acceleration", condition, objective, speed) for objective in objectives[1:]]
         table.rows.append(line)
-    table.caption = (f"Sudden convergence of ControlNets on frozen bases ({', '.join(bases)}): the first scored "
-                     "training step from which the control fidelity stays at or above the threshold (earliest in "
-                     "bold); Final = fidelity at the last step; Accel. = the first base's step / this base's step. "
+    runs = rows[rows["kind"] == "convergence_step"]
+    table.caption = (f"Sudden convergence of ControlNets on one frozen pre-trained model, trained with each objective "
+                     f"({', '.join(objectives)}): the first scored training step from which the control fidelity "
+                     "stays at or above the threshold (earliest in bold); Final = fidelity at the last step "
+                     f"({seed_phrase(runs, ['method', 'metric'])}); Accel. = the {objectives[0]} objective's "
+                     "convergence step / this objective's, as the ratio of geometric means over seeds with its 95% "
+                     f"Welch t-interval in brackets (>1 = sooner; {ALL_CONDITIONS} = over every condition). "
                      "Fidelity: edge F1 (canny), IoU (segmentation), PSNR dB (blur, lowres, inpaint on kept pixels); "
                      "chance = unrelated pairs of the probe images; threshold = halfway from chance to 1 (F1, IoU) "
-                     f"or chance + 5 dB (PSNR). {seed_phrase(rows, ['method', 'metric'])}. {protocol_caption(rows)}")
+                     f"or chance + 5 dB (PSNR), fixed before training. {protocol_caption(rows)}")
     return table
 
 
@@ -72,16 +80,19 @@ FIDELITY_LABELS = {"canny": "edge F1", "segmentation": "mask IoU", "blur": "PSNR
 
 
 def plot_controlnet_curves(df: pd.DataFrame, out: str | Path) -> None:
-    """Control fidelity against training step, one panel per condition and one line per base, with the chance
-    score (dotted) and the convergence threshold (dashed)."""
-    require_columns(df, ("condition", "base", "step", "mean", "chance", "threshold"), "plot_controlnet_curves")
+    """Control fidelity against training step, one panel per condition and one line per objective (the mean over
+    seeds, a min–max band), with the chance score (dotted) and the convergence threshold (dashed)."""
+    require_columns(df, ("condition", "objective", "seed", "step", "mean", "chance", "threshold"),
+                    "plot_controlnet_curves")
     conditions = [c for c in FIDELITY_LABELS if c in set(df["condition"])] + sorted(
         set(df["condition"]) - set(FIDELITY_LABELS))
     fig, axes = plt.subplots(1, len(conditions), figsize=(3.2 * len(conditions), 3.2), squeeze=False)
     for ax, condition in zip(axes[0], conditions):
         rows = df[df["condition"] == condition]
-        for index, (base, points) in enumerate(rows.groupby("base")):
-            plot_lines(ax, points.rename(columns={"mean": "value"}), "step", str(base), color=f"C{index}")
+        for index, objective in enumerate(ordered(df["objective"], ["standard"])):  # the baseline first, as C0
+            points = rows[rows["objective"] == objective]
+            label = f"{objective} (mean of {points['seed'].nunique()} seeds)"
+            plot_lines(ax, points.rename(columns={"mean": "value"}), "step", label, color=f"C{index}")
         ax.axhline(rows["threshold"].iloc[0], linestyle="--", color="grey", linewidth=1, label="threshold")
         ax.axhline(rows["chance"].iloc[0], linestyle=":", color="grey", linewidth=1, label="chance")
         ax.set_title(condition)

@@ -190,3 +190,16 @@ def test_ledger_cli_writes_every_claim(tmp_path):
     assert set(rows.drop(index="DT-1")["verdict"]) == {NOT_MEASURED}
     page = out_md.read_text()
     assert "| DT-1 |" in page and "-15 [" in page and "**not measured**" in page
+
+
+def test_controlnet_claim_maps_the_acceleration_to_fewer_steps():
+    from benchmarks.claims import controlnet_speedup
+
+    rows = frame([{"method": "diff_tuning", "metric": "acceleration:all", "value": 1.25, "ci_low": 1.1,
+                   "ci_high": 1.5, "seed": 0},
+                  {"method": "diff_tuning", "metric": "acceleration:canny", "value": 1.25, "seed": 0}])
+    measured = controlnet_speedup({"controlnet": rows})
+    assert measured.value == pytest.approx(20.0) and measured.ci_low == pytest.approx(100 * (1 - 1 / 1.1))
+    assert measured.verdict == REPRODUCED and "canny 1.25×" in measured.detail
+    rows.loc[0, ["ci_low", "ci_high"]] = [0.8, 1.5]
+    assert controlnet_speedup({"controlnet": rows}).verdict == INCONCLUSIVE

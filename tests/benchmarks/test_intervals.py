@@ -1,12 +1,14 @@
-"""Wilson and bootstrap intervals against known values."""
+"""Wilson, bootstrap and Welch ratio intervals against known values."""
 
 import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from benchmarks.intervals import (
     bootstrap_mean_interval,
+    geometric_mean_ratio,
     percentile_interval,
     resample_indices,
     stratified_t_interval,
@@ -62,3 +64,26 @@ def test_stratified_t_interval_by_hand():
     assert stratified_t_interval([[2.0, 2.0], [4.0, 4.0]]) == (3.0, 3.0)
     assert all(math.isnan(v) for v in stratified_t_interval([[1.0, 2.0], [3.0]]))
     assert all(math.isnan(v) for v in stratified_t_interval([]))
+
+
+def test_geometric_mean_ratio_is_welchs_interval_on_the_log_ratio():
+    baseline, method = [200.0, 250.0, 300.0], [100.0, 150.0, 250.0]
+    ratio, low, high = geometric_mean_ratio([(baseline, method)])
+    assert ratio == pytest.approx(math.exp(np.log(baseline).mean() - np.log(method).mean()))
+    welch = stats.ttest_ind(np.log(baseline), np.log(method), equal_var=False).confidence_interval(0.95)
+    assert (low, high) == pytest.approx((math.exp(welch.low), math.exp(welch.high)))
+    assert geometric_mean_ratio([([200, 200], [100, 100])]) == pytest.approx((2.0, 2.0, 2.0))  # no spread: the point
+    one = geometric_mean_ratio([([200], [100, 150])])
+    assert one[0] == pytest.approx(200 / math.sqrt(100 * 150)) and math.isnan(one[1]) and math.isnan(one[2])
+    with pytest.raises(ValueError, match="positive"):
+        geometric_mean_ratio([([200, 0], [100, 100])])
+
+
+def test_geometric_mean_ratio_over_several_pairs_averages_their_log_ratios():
+    pairs = [([200.0, 300.0], [100.0, 100.0]), ([100.0, 100.0], [100.0, 200.0])]
+    ratio, low, high = geometric_mean_ratio(pairs)
+    assert ratio == pytest.approx(math.exp(np.mean([np.log(a).mean() - np.log(b).mean() for a, b in pairs])))
+    assert low < ratio < high
+    pair = ([200.0, 300.0, 250.0], [100.0, 120.0, 100.0])
+    one, two = geometric_mean_ratio([pair]), geometric_mean_ratio([pair, pair])
+    assert two[0] == pytest.approx(one[0]) and two[2] - two[1] < one[2] - one[1]  # a second pair narrows it

@@ -165,6 +165,14 @@ def test_generic_rendering_bolds_the_best_and_footnotes_skipped_values(tmp_path)
     assert to_markdown(one_cell_layout(rows, "exp", ["lora", "full_ft"])).count("|\n") == 4
 
 
+def test_a_single_row_with_an_interval_shows_it_in_brackets(tmp_path):
+    rows = pd.DataFrame([row(value=1.25, ci_low=0.9, ci_high=1.75), row(method="lora", seed=0, value=2.0),
+                         row(method="lora", seed=1, value=3.0, ci_low=2.0, ci_high=4.0)])
+    table = to_markdown(one_cell_layout(rows, "exp"))
+    assert "| full_ft | **1.25 [0.90, 1.75]** |" in table
+    assert "| lora | 2.50 ± 0.71 |" in table  # a mean over seeds: the rows' own intervals do not apply to it
+
+
 def test_write_tables_names_a_missing_experiment_and_writes_nothing(tmp_path):
     with pytest.raises(ResultsError, match=r"no rows for experiment 'nope'; the results have \['exp'\]"):
         write_tables(pd.DataFrame([row()]), one_cell_layout, tmp_path, experiment="nope")

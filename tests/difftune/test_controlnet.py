@@ -1,4 +1,5 @@
-"""The DiT ControlNet: zero start, residual path, export, conditioned sampling, the training CLI and its summary."""
+"""The DiT ControlNet: zero start, residual path, export, conditioned sampling, the two objectives' batches and loss,
+the training CLI and its summary over objectives and seeds."""
 
 import json
 
@@ -11,10 +12,15 @@ from benchmarks.results import read_results
 from benchmarks.tables import to_markdown
 from difftune.controlnet import summary as control_summary
 from difftune.controlnet import train as control_train
-from difftune.controlnet.conditions import chance_fidelity, convergence_threshold
+from difftune.controlnet.conditions import chance_fidelity, convergence_threshold, make_conditions
+from difftune.controlnet.config import ControlTrainConfig
 from difftune.controlnet.model import ControlledDiT, DiTControlNet, export_controlnet, load_controlnet
-from difftune.controlnet.report import controlnet_table
-from tunebench.config import ConfigError, resolve
+from difftune.controlnet.report import controlnet_table, plot_controlnet_curves
+from difftune.objective import make_objective
+from difftune.retention_set import RetentionSet
+from tunebench.config import ConfigError, resolve, to_dict
+from tunebench.datasets import load_dataset
+from tunebench.io import save_npz, to_uint8
 from tunebench.sampling import sample_batches
 
 
@@ -110,12 +116,92 @@ def test_thresholds_sit_between_chance_and_a_perfect_score():
         chance_fidelity("canny", images[:1])
 
 
+#################################################################################
+#                         The objectives' batches and loss                       #
+#################################################################################
+
+
+def _retention_folder(folder, n=120, side=16):
+    """A retention set on disk (random images) as `python -m difftune.retention` lays it out."""
+    images = np.random.default_rng(3).integers(0, 256, (n, side, side, 3), dtype=np.uint8)
+    save_npz(folder / "samples.npz", images=images)
+    (folder / "manifest.json").write_text(json.dumps({"kind": "generated", "n": n}))
+    return folder
+
+
+def _control_run(objective, **overrides):
+    """A smoke ControlNet run of one objective ('standard' or 'diff_tuning') with a larger batch, for statistics."""
+    method = {"standard": "full_ft", "diff_tuning": "diff_tuning"}[objective]
+    return resolve("smoke", {"difftune": {"method": method, **overrides}, "train": {"batch_size": 400},
+                             "control": {"condition": "canny"}}, cls=ControlTrainConfig)
+
+
+class Spy(torch.nn.Module):
+    """Wraps a ControlledDiT and records the timesteps, labels and conditions of every forward pass."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.calls = model, []
+
+    def forward(self, x, t, y, controls=None):
+        self.calls.append({"t": t.clone(), "y": y.clone(), "controls": controls.clone(), "rows": x.shape[0]})
+        return self.model(x, t, y, controls=controls)
+
+
+def _first_batch_and_pass(run, tiny_model, retention=None):
+    """The batch of step 0 and what the model saw in the objective's one forward pass over it."""
+    dataset = load_dataset(run.data.dataset, "train", run.data.resolution, run.data.channels)
+    batch = control_train.make_batches(run, dataset, retention)(0)
+    spy = Spy(ControlledDiT(tiny_model, DiTControlNet.from_transformer(tiny_model, control_channels=1)))
+    with torch.no_grad():
+        losses = make_objective(run, 13)(spy, batch, torch.Generator().manual_seed(0))
+    assert len(spy.calls) == 1
+    return batch, spy.calls[0], losses
+
+
+def test_the_diff_tuning_arm_replays_retention_images_with_their_conditions_at_the_mirrored_law(tmp_path, tiny_model):
+    run = _control_run("diff_tuning", retention=str(_retention_folder(tmp_path)))
+    retention = RetentionSet(run.difftune.retention, run.data.resolution, run.data.channels)
+    batch, call, losses = _first_batch_and_pass(run, tiny_model, retention)
+    n_target, n_retention = 320, 80  # int(400 · 0.2) retention images
+    assert batch["images"].shape[0] == n_target and batch["retention"].shape[0] == n_retention
+    assert call["rows"] == n_target + n_retention  # one forward pass over both parts
+    expected = torch.from_numpy(make_conditions("canny", to_uint8(batch["retention"])))
+    assert torch.equal(batch["retention_controls"], expected)  # each retention image's own condition
+    assert torch.equal(call["controls"], torch.cat([batch["controls"], expected]))
+    assert (call["y"][n_target:] == 13).all()  # retention rows train the unconditional branch
+    # target t ∝ (t+1)^τ (mean 666 at τ = 1), retention t at the mirrored law (mean 333)
+    assert call["t"][:n_target].float().mean() > 600 and call["t"][n_target:].float().mean() < 400
+    assert "retention" in losses
+
+
+def test_the_standard_arm_has_no_retention_rows_and_uniform_t(tiny_model):
+    batch, call, losses = _first_batch_and_pass(_control_run("standard"), tiny_model)
+    assert "retention" not in batch and "retention_controls" not in batch and "retention" not in losses
+    assert call["rows"] == 400 and torch.equal(call["controls"], batch["controls"])
+    assert abs(call["t"].float().mean().item() - 499.5) < 45  # uniform, not the (t+1)^τ law's 666
+
+
+def test_control_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="difftune.method"):
+        _control_run("standard", method="tweight_only")
+    with pytest.raises(ConfigError, match="difftune.method.*difftune.peft 'lora'"):
+        _control_run("diff_tuning", peft="lora")
+    with pytest.raises(ConfigError, match="retention_ratio"):
+        _control_run("diff_tuning", retention_ratio=0.001)  # int(400 · 0.001) = 0 retention images
+
+
+#################################################################################
+#                              The training CLI                                  #
+#################################################################################
+
+
 def _train(out, pretrained, *extra):
     control_train.main(["--scale", "smoke", "--base", str(pretrained), "--out", str(out), "--no-progress", *extra])
 
 
 def test_control_train_scores_every_checkpoint_and_resumes(tmp_path, pretrained):
-    out = tmp_path / "canny" / "pretrained"
+    out = tmp_path / "canny" / "standard"
     _train(out, pretrained, "--condition", "canny", "--set", "train.steps=2")
     _train(out, pretrained, "--condition", "canny")  # resumes at step 2 up to the smoke scale's 4 steps
     curve = pd.read_csv(out / "fidelity.csv")
@@ -123,10 +209,23 @@ def test_control_train_scores_every_checkpoint_and_resumes(tmp_path, pretrained)
     assert curve["threshold"].iloc[0] == pytest.approx(convergence_threshold("canny", curve["chance"].iloc[0]))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["condition"] == "canny" and summary["evaluated_steps"] == [0, 2, 4]
+    assert summary["objective"] == "standard" and summary["retention_per_batch"] == 0
     assert (out / "controlnet/diffusion_pytorch_model.safetensors").is_file()
     fresh = tmp_path / "fresh"
     _train(fresh, pretrained, "--condition", "canny")
     assert pd.read_csv(fresh / "fidelity.csv")["mean"].tolist() == pytest.approx(curve["mean"].tolist())
+
+
+def test_control_train_with_diff_tuning_replays_the_retention_set(tmp_path, pretrained):
+    out = tmp_path / "run"
+    retention = _retention_folder(tmp_path / "retention", n=12)
+    _train(out, pretrained, "--condition", "blur", "--objective", "diff_tuning", "--retention", str(retention),
+           "--set", "train.batch_size=10", "--set", "train.seed=3")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["objective"] == "diff_tuning" and summary["method"] == "diff_tuning" and summary["seed"] == 3
+    assert (summary["target_per_batch"], summary["retention_per_batch"], summary["retention_images"]) == (8, 2, 12)
+    assert summary["base"] == str(pretrained)
+    assert json.loads((out / "config.json").read_text())["difftune"]["retention"] == str(retention)
 
 
 def test_control_train_errors_name_the_key(tmp_path, pretrained):
@@ -136,39 +235,91 @@ def test_control_train_errors_name_the_key(tmp_path, pretrained):
         _train(tmp_path, pretrained, "--set", "data.hflip=true")
     with pytest.raises(ConfigError, match="control.condition"):
         _train(tmp_path, pretrained, "--set", "control.condition=depth")
+    with pytest.raises(ConfigError, match="objective 'diff_tuning' replays a retention set: pass --retention"):
+        _train(tmp_path, pretrained, "--objective", "diff_tuning")
 
 
-def _fake_run(folder, condition, means, steps=(0, 100, 200, 300)):
+#################################################################################
+#                         The summary over objectives and seeds                   #
+#################################################################################
+
+
+def _fake_run(folder, condition, objective, seed, means, base="assets/mini/source_dit", steps=(0, 100, 200, 300)):
+    """A finished run's files: config.json, summary.json and a fidelity curve of `means` at `steps`."""
     folder.mkdir(parents=True)
-    run = resolve("mini", {"control": {"condition": condition}}, cls=control_train.ControlTrainConfig)
-    from tunebench.config import to_dict
-
+    run = _control_run(objective, retention="r" if objective == "diff_tuning" else None)
+    run.control.condition, run.train.seed = condition, seed
     (folder / "config.json").write_text(json.dumps(to_dict(run)))
-    (folder / "summary.json").write_text(json.dumps({"condition": condition, "dataset": "mnist5k", "base": "b",
-                                                     "steps": 300, "git_commit": "abc"}))
+    (folder / "summary.json").write_text(json.dumps({"condition": condition, "objective": objective, "seed": seed,
+                                                     "dataset": "mnist5k", "base": base, "steps": 300,
+                                                     "git_commit": "abc"}))
     lines = ["step,condition,mean,std,n,chance,threshold"]
     lines += [f"{s},{condition},{m},0.1,64,0.3,0.65" for s, m in zip(steps, means)]
     (folder / "fidelity.csv").write_text("\n".join(lines) + "\n")
+    return folder
 
 
-def test_summary_finds_sudden_convergence_and_the_acceleration(tmp_path):
-    _fake_run(tmp_path / "canny/pretrained", "canny", [0.3, 0.5, 0.7, 0.8])
-    _fake_run(tmp_path / "canny/diff_tuning", "canny", [0.3, 0.7, 0.6, 0.9])  # dips back below: converges at 300
-    _fake_run(tmp_path / "blur/pretrained", "blur", [0.3, 0.7, 0.7, 0.7])
-    _fake_run(tmp_path / "blur/diff_tuning", "blur", [0.3, 0.4, 0.5, 0.6])  # never
-    runs = [tmp_path / name for name in ("canny/pretrained", "canny/diff_tuning", "blur/pretrained",
-                                         "blur/diff_tuning")]
+CURVES = {  # (condition, objective, seed) → fidelity at steps 0, 100, 200, 300
+    ("canny", "standard", 0): [0.3, 0.5, 0.7, 0.8],  # converges at 200
+    ("canny", "standard", 1): [0.3, 0.4, 0.5, 0.7],  # 300
+    ("canny", "diff_tuning", 0): [0.3, 0.7, 0.6, 0.9],  # dips back below: 300
+    ("canny", "diff_tuning", 1): [0.3, 0.7, 0.7, 0.7],  # 100
+    ("blur", "standard", 0): [0.3, 0.7, 0.7, 0.7],  # 100
+    ("blur", "standard", 1): [0.3, 0.7, 0.7, 0.7],  # 100
+    ("blur", "diff_tuning", 0): [0.3, 0.4, 0.5, 0.6],  # never
+    ("blur", "diff_tuning", 1): [0.3, 0.4, 0.7, 0.7],  # 200
+}
+
+
+def _summarise(tmp_path, curves=CURVES, bases=None):
+    """Summarise fake runs of `curves` (`bases`: the base of some runs, by key) into tmp_path/rows.csv."""
+    bases = bases or {}
+    runs = [_fake_run(tmp_path / c / o / f"seed{s}", c, o, s, means, **({"base": bases[c, o, s]} if (c, o, s) in bases
+                                                                        else {}))
+            for (c, o, s), means in curves.items()]
     control_summary.main([*map(str, runs), "--curves", str(tmp_path / "curves.csv"),
                           "--results", str(tmp_path / "rows.csv")])
-    rows = read_results(tmp_path / "rows.csv").set_index(["method", "metric"])["value"]
-    assert rows["pretrained", "convergence_step:canny"] == 200 and rows["diff_tuning", "convergence_step:canny"] == 300
-    assert rows["diff_tuning", "acceleration:canny"] == pytest.approx(200 / 300)
-    assert np.isnan(rows["diff_tuning", "convergence_step:blur"]) and np.isnan(rows["diff_tuning", "acceleration:blur"])
-    assert len(pd.read_csv(tmp_path / "curves.csv")) == 16
-    table = to_markdown(controlnet_table(read_results(tmp_path / "rows.csv"), "controlnet"))
-    assert "| canny | 0.300 | 0.650 | **200**" in table and "never stays >= 0.65" in table
-    misplaced = tmp_path / "inpaint" / "pretrained"
-    misplaced.parent.mkdir()
-    (tmp_path / "canny/pretrained").rename(misplaced)
-    with pytest.raises(ConfigError, match="trained the canny condition"):
-        control_summary.read_run(misplaced)
+    return read_results(tmp_path / "rows.csv")
+
+
+def test_summary_finds_sudden_convergence_and_the_acceleration_over_seeds(tmp_path):
+    rows = _summarise(tmp_path)
+    values = rows.set_index(["method", "metric", "seed"])["value"]
+    assert [values["standard", "convergence_step:canny", seed] for seed in (0, 1)] == [200, 300]
+    assert values["diff_tuning", "convergence_step:canny", 0] == 300
+    assert np.isnan(values["diff_tuning", "convergence_step:blur", 0])
+    canny = rows[rows["metric"] == "acceleration:canny"].iloc[0]
+    assert canny["method"] == "diff_tuning" and canny["seed"] == 0  # one row per objective, at the first seed
+    assert canny["value"] == pytest.approx(np.sqrt(200 * 300) / np.sqrt(300 * 100))  # ratio of geometric means
+    assert canny["ci_low"] < canny["value"] < canny["ci_high"] and "Welch" in canny["note"]
+    blur = rows[rows["metric"] == "acceleration:blur"].iloc[0]
+    assert np.isnan(blur["value"]) and "1 run(s) never converge" in blur["note"]
+    assert np.isnan(rows[rows["metric"] == "acceleration:all"]["value"].iloc[0])  # blur has no ratio
+    assert set(rows[rows["metric"].str.startswith("acceleration")]["method"]) == {"diff_tuning"}
+    curves = pd.read_csv(tmp_path / "curves.csv")
+    assert len(curves) == 32 and set(curves["objective"]) == {"standard", "diff_tuning"}
+    assert set(curves["seed"]) == {0, 1}
+    table = to_markdown(controlnet_table(rows, "controlnet"))
+    assert "| canny | 0.300 | 0.650 | 250 ± 71[^1] | 0.750 ± 0.071 | **200 ± 141**[^1] |" in table
+    assert "never stays >= 0.65 up to step 4; scored every 2 of 4 training steps" in table
+    assert f"{canny['value']:.2f} [{canny['ci_low']:.2f}, {canny['ci_high']:.2f}]" in table
+    assert "| all |" in table and "over 2 seeds" in table
+    plot_controlnet_curves(curves, tmp_path / "curves.png")  # a panel per condition, a line per objective
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_summary_of_every_condition_and_its_errors(tmp_path):
+    curves = {key: means for key, means in CURVES.items() if key[0] == "canny"}
+    curves |= {("blur", "standard", s): [0.3, 0.4, 0.7, 0.7] for s in (0, 1)}  # 200, 200
+    curves |= {("blur", "diff_tuning", s): [0.3, 0.7, 0.7, 0.7] for s in (0, 1)}  # 100, 100: twice as fast
+    rows = _summarise(tmp_path / "ok", curves).set_index("metric")
+    assert rows.loc["acceleration:blur", "value"] == pytest.approx(2.0)
+    assert rows.loc["acceleration:blur", "ci_low"] == pytest.approx(2.0)  # no spread over seeds
+    every = rows.loc["acceleration:all"]
+    assert every["value"] == pytest.approx(np.sqrt(2.0 * np.sqrt(200 * 300) / np.sqrt(300 * 100)))
+    assert every["ci_low"] < every["value"] < every["ci_high"] and "every condition" in every["note"]
+    with pytest.raises(ConfigError, match="different bases"):
+        _summarise(tmp_path / "bases", curves, {("blur", "diff_tuning", 1): "runs/mini/finetune/x/model"})
+    without = {key: means for key, means in curves.items() if key[:2] != ("blur", "standard")}
+    with pytest.raises(ConfigError, match="lacks a 'standard' or 'diff_tuning' run"):
+        _summarise(tmp_path / "missing", without)

@@ -10,7 +10,6 @@ from difftune.controlnet.conditions import (
     fidelity,
     inpaint_mask,
     make_conditions,
-    relative_acceleration,
 )
 from difftune.controlnet.config import CHANNELS, CONDITIONS
 
@@ -70,7 +69,6 @@ def test_convergence_step_needs_the_score_to_stay_above():
     assert convergence_step(steps, [0.6, 0.6, 0.7, 0.7, 0.8], 0.5) == 100
     assert convergence_step(steps, [0.6, 0.6, 0.7, 0.7, 0.4], 0.5) is None
     assert convergence_step(steps, [0.6, float("nan"), 0.7, 0.7, 0.8], 0.5) == 300
-    assert relative_acceleration(400, 100) == 4.0 and np.isnan(relative_acceleration(None, 100))
     with pytest.raises(ValueError, match="one score per step"):
         convergence_step(steps, [0.1], 0.5)
 

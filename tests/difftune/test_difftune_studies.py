@@ -1,10 +1,12 @@
-"""The PEFT table and ablations around the main comparison: run names, the PEFT table layout, the ablation figure."""
+"""The PEFT table and ablations around the main comparison: run names, the PEFT table layout, the ablation figure, and
+the rule that picks the single-dataset studies' dataset."""
 
 import pandas as pd
 import pytest
 
 from benchmarks.tables import to_markdown
 from difftune.report import peft_table, plot_ablation
+from difftune.study_dataset import study_dataset
 from difftune.variants import Variant, parse_variant
 from tunebench.config import ConfigError
 
@@ -49,6 +51,26 @@ def test_seed_names_set_the_training_seed_and_seed_0_is_the_main_run():
 def test_bad_run_names_say_which_part_is_wrong(name, message):
     with pytest.raises(ConfigError, match=message):
         parse_variant(name)
+
+
+def test_the_study_dataset_rule_reads_the_registry_not_the_results():
+    mini = ["digits", "lfw_faces", "textures", "mnist5k", "fashion_footwear"]
+    assert study_dataset("largest", mini) == "mnist5k"  # 4,000 training images, the most of these
+    assert study_dataset("largest", ["textures"]) == "textures"
+    assert study_dataset("first", mini) == "digits"
+    assert study_dataset("first", ["food101", "sun397"]) == "food101"
+
+
+@pytest.mark.parametrize("rule, datasets, message", [
+    ("best_fid", ["mnist5k"], "'best_fid', not a rule; choose one of largest: .*; first: "),
+    ("largest", ["mnist5k", "food101"], r"\['food101'\] lack .* use the rule 'first'"),
+    ("largest", ["nowhere"], r"\['nowhere'\] lack"),
+    ("first", [], "no dataset to study"),
+])
+def test_a_study_dataset_rule_that_cannot_apply_names_the_key(rule, datasets, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        study_dataset(rule, datasets)
+    assert "difftune." in str(error.value)
 
 
 def _row(method, dataset, metric, value):

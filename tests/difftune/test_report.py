@@ -54,16 +54,21 @@ def test_table_cli_errors_are_one_line(tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
-def test_forgetting_figure_is_written_and_checks_its_columns(tmp_path):
+def test_forgetting_figure_has_a_panel_per_metric_and_checks_its_columns(tmp_path):
     t0 = np.repeat([0, 250, 500, 750], 2)
-    forgetting = pd.DataFrame({"t0": np.tile(t0, 2), "metric": "fid_local", "dataset": "digits",
-                               "direction": ["finetuned_then_pretrained"] * 8 + ["pretrained_then_finetuned"] * 8,
-                               "value": np.arange(16.0)})
-    forgetting.to_csv(tmp_path / "forgetting.csv", index=False)
-    report.main(["figure", "forgetting", "--csv", str(tmp_path / "forgetting.csv"), "--out",
-                 str(tmp_path / "forgetting.png")])
-    with Image.open(tmp_path / "forgetting.png") as image:
-        assert image.format == "PNG" and min(image.size) >= 150 and max(image.size) <= 3000
+    fid = pd.DataFrame({"t0": np.tile(t0, 2), "metric": "fid_local", "dataset": "digits",
+                        "direction": ["finetuned_then_pretrained"] * 8 + ["pretrained_then_finetuned"] * 8,
+                        "value": np.arange(16.0)})
+    pd.concat([fid, fid.assign(metric="kid_local", value=-fid["value"])]).to_csv(tmp_path / "forgetting.csv",
+                                                                                  index=False)
+    sizes = {}
+    for name, metric in (("both", []), ("fid", ["--metric", "fid_local"])):
+        report.main(["figure", "forgetting", "--csv", str(tmp_path / "forgetting.csv"), *metric, "--out",
+                     str(tmp_path / f"{name}.png")])
+        with Image.open(tmp_path / f"{name}.png") as image:
+            assert image.format == "PNG" and min(image.size) >= 150 and max(image.size) <= 3000
+            sizes[name] = image.size
+    assert sizes["both"][0] > 1.6 * sizes["fid"][0]  # fid_local and kid_local side by side
     with pytest.raises(ConfigError, match=r"missing \['direction', 'dataset'\]"):
         report.plot_forgetting_curve(pd.DataFrame({"t0": [0], "metric": ["fid"], "value": [1.0]}),
                                      tmp_path / "x.png")

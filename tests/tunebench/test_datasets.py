@@ -33,6 +33,7 @@ def test_registry_has_source_eight_downstream_and_eight_paper_sets():
     assert R.DATASETS["sun397"].num_classes == 397 and R.DATASETS["stanford_cars"].num_classes == 196
     for spec in R.DATASETS.values():
         assert spec.description and spec.split_rule
+        assert (spec.train_images is None) == (spec.role == "paper")  # a provided folder's size is unknown
         assert not spec.class_names or len(spec.class_names) == spec.num_classes
 
 
@@ -43,6 +44,7 @@ def test_registry_has_source_eight_downstream_and_eight_paper_sets():
 @pytest.mark.parametrize("name", MINI)
 def test_mini_dataset_loads_both_splits_with_documented_sizes(name):
     spec = R.DATASETS[name]
+    assert spec.train_images == EXPECTED_SIZES[name][0]  # the registry's count, which planning reads, is the build's
     for split, expected in zip(R.SPLITS, EXPECTED_SIZES[name]):
         dataset = load_dataset(name, split, resolution=RES)
         assert dataset.images.shape == (expected, 3, RES, RES) and dataset.images.dtype == torch.uint8

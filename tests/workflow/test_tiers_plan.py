@@ -101,6 +101,40 @@ def test_all_trains_the_seed_replicates_beside_the_unchanged_headline_runs(plans
     assert not any("seed=" in output or "difftune_seeds" in output for output in plans["headline"])
 
 
+def wildcards(job: dict) -> dict[str, str]:
+    """A planned job's wildcards, e.g. {'dataset': 'mnist5k', 'condition': 'canny'}."""
+    return dict(pair.split("=", 1) for pair in job.get("wildcards", "").split(", ") if pair)
+
+
+def test_the_single_dataset_studies_use_the_dataset_of_the_declared_rule(plans):
+    """mini's `study_dataset: largest`: mnist5k, the downstream dataset with the most training images (4,000)."""
+    assert MINI["difftune"]["study_dataset"] == "largest"
+    jobs = plans["all"].values()
+    forgetting = next(job for job in jobs if job["rule"] == "forgetting_curve")
+    assert "--finetuned runs/mini/finetune/mnist5k/full_ft/model" in forgetting["Shell command"]
+    assert "--ref runs/mini/fid-refs/mnist5k/" in forgetting["Shell command"]
+    ablated = {wildcards(job)["dataset"] for job in jobs
+               if job["rule"] == "fid_finetuned" and wildcards(job)["experiment"].startswith("ablation_")}
+    assert ablated == {"mnist5k"}
+    assert {wildcards(job)["dataset"] for job in jobs if job["rule"] == "control_train"} == {"mnist5k"}
+
+
+def test_controlnet_arms_train_on_the_same_frozen_base_and_differ_only_in_the_objective(plans):
+    control = MINI["controlnet"]
+    assert control["objectives"] == ["standard", "diff_tuning"] and len(control["seeds"]) >= 3
+    jobs = [job for job in plans["all"].values() if job["rule"] == "control_train"]
+    keys = {(w["condition"], w["objective"], int(w["seed"])) for w in map(wildcards, jobs)}
+    assert keys == {(c, o, s) for c in control["conditions"] for o in control["objectives"] for s in control["seeds"]}
+    assert len(jobs) == len(keys)
+    for job in jobs:
+        objective, command = wildcards(job)["objective"], job["Shell command"]
+        assert "--base assets/mini/source_dit " in command  # the pinned source DiT, in both arms
+        assert f"--objective {objective} " in command and f"--set train.seed={wildcards(job)['seed']} " in command
+        assert ("--retention runs/mini/retention " in command) == (objective == "diff_tuning")
+    summary = next(job for job in plans["all"].values() if job["rule"] == "controlnet_summary")
+    assert "--baseline standard " in summary["Shell command"]
+
+
 def test_no_tier_measures_the_protocol_switches(plans):
     """The deft_protocol target stands apart, like `assets`."""
     assert not any(job["rule"].startswith("deft_protocol") for jobs in plans.values() for job in jobs.values())

@@ -2,6 +2,7 @@
 run of either tier, a deleted intermediate reruns only its dependents, an HTML report), the config schema, and the
 paper config under the SLURM profile as a dry run."""
 
+import json
 import math
 import os
 import subprocess
@@ -120,9 +121,21 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert share["full_ft"] == 100.0 and 0 < share["full_ft+lora"] < 100.0
     assert "| LoRA | diff_tuning |" in (results / "tables/difftune_peft.md").read_text()
     control = read_results(results / "controlnet.csv")
-    assert {"convergence_step:canny", "final_fidelity:canny", "acceleration:canny"} <= set(control["metric"])
+    steps = control[control["metric"] == "convergence_step:canny"]
+    assert set(zip(steps["method"], steps["seed"])) == {(o, s) for o in ("standard", "diff_tuning") for s in (0, 1)}
+    assert set(control["model"]) == {"runs/smoke/source/model"}  # both arms on the one frozen pre-trained model
+    summaries = [json.loads(path.read_text()) for path in (workdir / "runs/smoke/controlnet").rglob("summary.json")]
+    assert len(summaries) == 4 and {summary["base"] for summary in summaries} == {"runs/smoke/source/model"}
+    assert {s["objective"]: s["retention_per_batch"] for s in summaries} == {"standard": 0, "diff_tuning": 1}
+    speedup = control[control["metric"] == "acceleration:canny"]
+    assert list(speedup["method"]) == ["diff_tuning"] and list(speedup["seed"]) == [0]
+    if speedup["value"].notna().all():  # both arms converged within the smoke run's 4 steps: a ratio over 2 seeds
+        assert (speedup["ci_low"] <= speedup["ci_high"]).all() and "Welch" in speedup["note"].iloc[0]
+    else:
+        assert "never converge" in speedup["note"].iloc[0]
     curves = pd.read_csv(results / "controlnet_fidelity.csv")
-    assert set(curves["base"]) == {"pretrained", "diff_tuning"} and set(curves["step"]) == {0, 2, 4}
+    assert set(curves["objective"]) == {"standard", "diff_tuning"} and set(curves["step"]) == {0, 2, 4}
+    assert set(curves["seed"]) == {0, 1}
     assert "| canny |" in (results / "tables/controlnet.md").read_text()
     assert (results / "figures/controlnet.png").stat().st_size > 10_000
     for target in ("all", "headline"):  # a headline product is the same whichever tier made it
@@ -152,7 +165,6 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
 
 
 ABLATIONS = """  ablations:
-    dataset: textures
     method: diff_tuning
     tau: [0, 1]
     retention_weight: [0.1, 1.0]
@@ -182,6 +194,22 @@ def test_ablations_plan_one_run_per_point_that_is_not_a_default(workdir):
     config.write_text(retention_n)
     too_large = snakemake("--configfile", str(config), "--dry-run", cwd=workdir)
     assert too_large.returncode != 0 and "exceed difftune.retention_n = 16" in too_large.stdout + too_large.stderr
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("  study_dataset: largest  # of the one dataset: textures\n", "  study_dataset: best_fid\n",
+     "'best_fid' is not one of ['largest', 'first']"),
+    ("  objectives: [standard, diff_tuning]", "  objectives: [standard, finetuned]", "'finetuned' is not one of"),
+    ("  objectives: [standard, diff_tuning]", "  bases: [pretrained, diff_tuning]", "'bases' was unexpected"),
+    ("  seeds: [0, 1]  #", "  seeds: []  #", "[] should be non-empty"),
+])
+def test_study_dataset_and_controlnet_settings_are_checked_before_planning(workdir, old, new, message):
+    bad = workdir / "bad-study.yaml"
+    smoke = (workdir / "workflows/config/smoke.yaml").read_text()
+    assert old in smoke
+    bad.write_text(smoke.replace(old, new))
+    result = snakemake("--configfile", str(bad), "--dry-run", cwd=workdir)
+    assert result.returncode != 0 and message in result.stdout + result.stderr, result.stderr[-2000:]
 
 
 def test_unknown_config_key_stops_the_run(workdir):
@@ -233,8 +261,10 @@ def test_paper_config_dry_runs_under_the_slurm_profile(workdir, tmp_path):
     jobs = planned_jobs(result.stdout)
     # 16 main runs, 8 datasets × 3 PEFT methods × 2 objectives, 11 ablation points that are not the defaults
     assert jobs["finetune"] == 16 + 48 + 11 and jobs["fid_reference"] == 8 and "pretrain_source" not in jobs
-    assert jobs["control_train"] == 10 and "retention_source" not in jobs
-    assert f"--base {tmp_path / 'DiT-XL-2-256'} --condition canny --dataset food101" in result.stdout
+    assert jobs["control_train"] == 5 * 2 * 3 and "retention_source" not in jobs  # conditions × objectives × seeds
+    base = tmp_path / "DiT-XL-2-256"
+    assert f"--base {base} --objective diff_tuning --retention runs/paper/retention" in result.stdout
+    assert "--condition canny --dataset food101 --set train.seed=2" in result.stdout  # `study_dataset: first`
     assert "feature_net" not in jobs  # paper scale scores with Inception, not the local feature network
     assert f"--pretrained {tmp_path / 'DiT-XL-2-256'}" in result.stdout
     assert f"--set data.root={tmp_path / 'datasets'}/food101" in result.stdout
@@ -250,6 +280,15 @@ def test_paper_config_dry_runs_under_the_slurm_profile(workdir, tmp_path):
     assert f"--set data.root={tmp_path / 'imagenet-val'}" in result.stdout
     assert jobs["protein_train_head"] == 2 and jobs["protein_sample"] == 6 and jobs["protein_train_prior"] == 1
     assert f"deft.protein.prepare --scale paper --set data.root={tmp_path / 'pdb'}" in result.stdout
+
+
+def test_paper_config_cannot_pick_the_largest_of_folders_it_has_not_read(workdir, tmp_path):
+    config = paper_config(workdir, tmp_path)
+    config.write_text(config.read_text().replace("  study_dataset: first\n", "  study_dataset: largest\n"))
+    result = snakemake("--configfile", str(config), "--dry-run", cwd=workdir)
+    message = result.stdout + result.stderr
+    assert result.returncode != 0 and "'difftune.study_dataset': rule 'largest' needs" in message
+    assert "use the rule 'first'" in message
 
 
 def test_paper_config_names_a_missing_local_file(workdir, tmp_path):

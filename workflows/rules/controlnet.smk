@@ -1,23 +1,27 @@
-# ControlNet convergence: a ControlNet branch per condition on each frozen base (the pre-trained model and the
-# Diff-Tuning-adapted one), fidelity curves, sudden-convergence steps and the relative acceleration.
+# ControlNet convergence: a ControlNet branch per condition × objective × seed on the one frozen pre-trained model
+# (the standard objective and Diff-Tuning's), fidelity curves, sudden-convergence steps and the acceleration over seeds.
 
 include: "helpers/controlnet.smk"
 
 
 rule control_train:
     input:
-        base=get_controlnet_base,
+        base=PRETRAINED,
+        retention=get_control_retention,
     output:
-        model=directory(f"{RUNS}/controlnet/{{dataset}}/{{condition}}/{{base}}/controlnet"),
-        summary=f"{RUNS}/controlnet/{{dataset}}/{{condition}}/{{base}}/summary.json",
+        model=directory(f"{RUNS}/controlnet/{{dataset}}/{{condition}}/{{objective}}/seed{{seed}}/controlnet"),
+        summary=f"{RUNS}/controlnet/{{dataset}}/{{condition}}/{{objective}}/seed{{seed}}/summary.json",
     log:
-        f"{RUNS}/logs/control_train/{{dataset}}/{{condition}}/{{base}}.log",
+        f"{RUNS}/logs/control_train/{{dataset}}/{{condition}}/{{objective}}/seed{{seed}}.log",
     benchmark:
-        f"{RUNS}/benchmarks/control_train/{{dataset}}/{{condition}}/{{base}}.tsv"
+        f"{RUNS}/benchmarks/control_train/{{dataset}}/{{condition}}/{{objective}}/seed{{seed}}.tsv"
     wildcard_constraints:
         condition="|".join(CONTROLNET["conditions"]),
+        objective="|".join(CONTROLNET["objectives"]),
+        seed=r"\d+",
     params:
         run_dir=subpath(output.summary, parent=True),
+        retention=retention_flag,
         data=finetune_data_flag,
         vae=vae_flag(),
         scale=SCALE,
@@ -31,7 +35,8 @@ rule control_train:
         gpu=1,
     shell:
         "{params.python} -m difftune.controlnet.train --scale {params.scale} --base {input.base}"
-        " --condition {wildcards.condition} --dataset {wildcards.dataset} {params.data} {params.vae}"
+        " --objective {wildcards.objective} {params.retention} --condition {wildcards.condition}"
+        " --dataset {wildcards.dataset} --set train.seed={wildcards.seed} {params.data} {params.vae}"
         " --out {params.run_dir} --no-progress > {log} 2>&1"
 
 
@@ -47,7 +52,7 @@ rule controlnet_summary:
         f"{RUNS}/benchmarks/controlnet_summary.tsv"
     params:
         runs=controlnet_run_dirs,
-        baseline=CONTROLNET["bases"][0],
+        baseline=CONTROLNET["objectives"][0],
         python=PYTHON,
     conda:
         CONDA_ENV
@@ -68,13 +73,13 @@ rule controlnet_table:
         f"{RUNS}/benchmarks/controlnet_table.tsv"
     params:
         out_dir=subpath(output.md, parent=True),
-        bases=",".join(CONTROLNET["bases"]),
+        objectives=",".join(CONTROLNET["objectives"]),
         python=PYTHON,
     conda:
         CONDA_ENV
     shell:
         "{params.python} -m difftune.controlnet.report table --results {input} --layout controlnet"
-        " --out-dir {params.out_dir} --methods {params.bases} > {log} 2>&1"
+        " --out-dir {params.out_dir} --methods {params.objectives} > {log} 2>&1"
 
 
 rule controlnet_figure:

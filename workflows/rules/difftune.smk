@@ -161,9 +161,9 @@ rule difftune_table:
 
 rule forgetting_curve:
     input:
-        finetuned=f"{RUNS}/finetune/{DIFFTUNE['forgetting']['dataset']}/{DIFFTUNE['forgetting']['method']}/model",
+        finetuned=f"{RUNS}/finetune/{STUDY_DATASET}/{FORGETTING['method']}/model",
         pretrained=PRETRAINED,
-        ref=f"{RUNS}/fid-refs/{DIFFTUNE['forgetting']['dataset']}",
+        ref=f"{RUNS}/fid-refs/{STUDY_DATASET}",
         features=FEATURE_NET,
     output:
         f"{RESULTS}/forgetting.csv",
@@ -172,8 +172,8 @@ rule forgetting_curve:
     benchmark:
         f"{RUNS}/benchmarks/forgetting_curve.tsv"
     params:
-        t0=DIFFTUNE["forgetting"]["t0"],
-        seeds=DIFFTUNE["forgetting"]["seeds"],
+        t0=FORGETTING["t0"],
+        seeds=FORGETTING["seeds"],
         overrides=sampling_overrides(),
         extractor=scoring_extractor_flags,
         python=PYTHON,
@@ -200,10 +200,8 @@ rule forgetting_figure:
     benchmark:
         f"{RUNS}/benchmarks/forgetting_figure.tsv"
     params:
-        metric=FID_METRIC,
         python=PYTHON,
     conda:
         CONDA_ENV
     shell:
-        "{params.python} -m difftune.report figure forgetting --csv {input} --out {output} --metric {params.metric}"
-        " > {log} 2>&1"
+        "{params.python} -m difftune.report figure forgetting --csv {input} --out {output} > {log} 2>&1"

@@ -1,33 +1,32 @@
-# Helpers of ControlNet convergence (workflows/rules/controlnet.smk): the frozen base of each branch and the runs the
-# summary compares.
-from difftune.variants import parse_variant
+# Helpers of ControlNet convergence (workflows/rules/controlnet.smk): every branch trains on the frozen pre-trained
+# model (PRETRAINED) with the study dataset (STUDY_DATASET); the arms differ only in the objective.
+from difftune.config import METHODS
+from difftune.controlnet.config import OBJECTIVES
 
 CONTROLNET = config["controlnet"]
 
 
 def check_controlnet():
-    """The ControlNet dataset must be a main dataset: its Diff-Tuning base is that dataset's main run."""
-    unknown = sorted({CONTROLNET["dataset"]} - set(DIFFTUNE["datasets"]))
+    """The objectives must be those the training CLI knows (difftune.controlnet.config.OBJECTIVES)."""
+    unknown = sorted(set(CONTROLNET["objectives"]) - set(OBJECTIVES))
     if unknown:
-        raise WorkflowError(f"config key 'controlnet.dataset': {unknown} not in difftune.datasets "
-                            f"{DIFFTUNE['datasets']}")
+        raise WorkflowError(f"config key 'controlnet.objectives': {unknown} are not objectives; use "
+                            f"{list(OBJECTIVES)}")
 
 
 check_controlnet()
 
 
-def get_controlnet_base(wildcards):
-    """The frozen model of a ControlNet: 'pretrained' is the source model, any other base is the fine-tuned model of
-    that run name on the ControlNet dataset."""
-    if wildcards.base == "pretrained":
-        return PRETRAINED
-    return f"{RUNS}/finetune/{wildcards.dataset}/{parse_variant(wildcards.base).name}/model"
+def get_control_retention(wildcards):
+    """The retention set of an objective that replays one: the main comparison's, sampled from the same frozen base;
+    none for the standard objective."""
+    return [f"{RUNS}/retention"] if METHODS[OBJECTIVES[wildcards.objective]].retention else []
 
 
 def controlnet_summaries():
-    """The summary.json of every ControlNet run (condition × base)."""
-    return expand(f"{RUNS}/controlnet/{CONTROLNET['dataset']}/{{condition}}/{{base}}/summary.json",
-                  condition=CONTROLNET["conditions"], base=CONTROLNET["bases"])
+    """The summary.json of every ControlNet run (condition × objective × seed)."""
+    return expand(f"{RUNS}/controlnet/{STUDY_DATASET}/{{condition}}/{{objective}}/seed{{seed}}/summary.json",
+                  condition=CONTROLNET["conditions"], objective=CONTROLNET["objectives"], seed=CONTROLNET["seeds"])
 
 
 def controlnet_run_dirs(wildcards, input):

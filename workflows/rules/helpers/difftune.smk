@@ -1,9 +1,24 @@
 # Helpers of the Diff-Tuning comparison and the chain-of-forgetting curve (workflows/rules/difftune.smk). Run names
 # (method[+peft][@key=value]) are parsed by difftune.variants, torch-free like difftune.config.
 from difftune.config import METHODS
+from difftune.study_dataset import study_dataset
 from difftune.variants import parse_variant
+from tunebench.config import ConfigError
 
 DIFFTUNE = config["difftune"]
+
+
+def pick_study_dataset():
+    """The dataset of the single-dataset studies (forgetting curve, ablations, ControlNet): the config's rule
+    (difftune.study_dataset) applied to the registry, never to results."""
+    try:
+        return study_dataset(DIFFTUNE["study_dataset"], DIFFTUNE["datasets"])
+    except ConfigError as err:
+        raise WorkflowError(str(err)) from None
+
+
+STUDY_DATASET = pick_study_dataset()
+FORGETTING = DIFFTUNE["forgetting"]
 # Optional: the smoke config leaves the ablations out (its test only plans them) to keep the CI run short.
 ABLATIONS = DIFFTUNE.get("ablations")
 ABLATION_KNOBS = ("tau", "retention_weight", "retention_ratio", "retention_set") if ABLATIONS else ()

@@ -11,12 +11,12 @@ SEED_STUDY = len(TRAINING_SEEDS) > 1
 
 
 def check_difftune_studies():
-    """The PEFT table and the ablations compare with the main runs: their datasets must be main datasets."""
-    for key, datasets in (("difftune.peft.datasets", PEFT_DATASETS),
-                          ("difftune.ablations.dataset", [ABLATIONS["dataset"]] if ABLATIONS else [])):
-        unknown = sorted(set(datasets) - set(DIFFTUNE["datasets"]))
-        if unknown:
-            raise WorkflowError(f"config key '{key}': {unknown} not in difftune.datasets {DIFFTUNE['datasets']}")
+    """The PEFT table compares with the main runs: its datasets must be main datasets (the ablations' is one by
+    construction, STUDY_DATASET)."""
+    unknown = sorted(set(PEFT_DATASETS) - set(DIFFTUNE["datasets"]))
+    if unknown:
+        raise WorkflowError(f"config key 'difftune.peft.datasets': {unknown} not in difftune.datasets "
+                            f"{DIFFTUNE['datasets']}")
     if not ABLATIONS:
         return
     too_large = [n for n in ABLATIONS["retention_set"] if n != "source" and n > DIFFTUNE["retention_n"]]
@@ -44,7 +44,7 @@ def ablation_variant(knob, value):
 def ablation_metric_files(knob):
     """One results CSV per point of an ablation knob, plus the baseline full_ft on the same dataset."""
     names = [ablation_variant(knob, value).name for value in ABLATIONS[knob]] + ["full_ft"]
-    return [f"{RUNS}/metrics/ablation_{knob}/{ABLATIONS['dataset']}/{name}.csv" for name in names]
+    return [f"{RUNS}/metrics/ablation_{knob}/{STUDY_DATASET}/{name}.csv" for name in names]
 
 
 def get_ablation_metrics(wildcards):
@@ -61,7 +61,7 @@ def peft_methods():
 def study_runs():
     """(dataset, run name) of every model the PEFT table and the ablations train or reuse."""
     runs = {(dataset, name) for dataset in PEFT_DATASETS for name in peft_methods()}
-    runs |= {(ABLATIONS["dataset"], ablation_variant(knob, value).plain(DIFFTUNE["retention_n"]).name)
+    runs |= {(STUDY_DATASET, ablation_variant(knob, value).plain(DIFFTUNE["retention_n"]).name)
              for knob in ABLATION_KNOBS for value in ABLATIONS[knob]}  # no knobs without an ablations section
     return sorted(runs)
 
