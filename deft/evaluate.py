@@ -43,20 +43,20 @@ def training_seconds(stats_path: Path) -> float:
 
 def kid_rows(pred: torch.Tensor, truth: torch.Tensor, kind: str, features: str | None,
              inception_weights: str | None) -> list[dict]:
-    """kid_{kind} of the reconstructions against the truth images (a skipped row when Inception has no weights)."""
-    from benchmarks.fidelity import FidError, extract_features, kid_from_features, make_extractor
+    """kid_{kind} of the reconstructions against the truth images, with its 95% interval (a skipped row when
+    Inception has no weights)."""
+    from benchmarks.fidelity import extract_features, kid_from_features, kid_notes, make_extractor
 
     extractor, reason = make_extractor(kind, features, inception_weights)
     if extractor is None:
         return [{"metric": f"kid_{kind}", "value": None, "extractor": "inception-v3-compat",
                  "note": f"KID skipped: {reason}"}]
-    if len(pred) < 2:
-        raise FidError(f"KID needs at least 2 images, got {len(pred)}")
     kid = kid_from_features(extract_features(pred, extractor), extract_features(truth, extractor))
-    note = f"vs the {len(truth)} ground-truth test images; {kid['kid_subsets']} subsets of {kid['kid_subset_size']}"
+    notes = [f"vs the {len(truth)} ground-truth test images", *kid_notes(kid["kid_subsets"], kid["kid_subset_size"])]
     if kind == "local":
-        note += "; local-feature metric, not comparable to Inception KID"
-    return [{"metric": f"kid_{kind}", "value": kid["kid_mean"], "extractor": extractor.extractor_id, "note": note}]
+        notes.insert(1, "local-feature metric, not comparable to Inception KID")
+    return [{"metric": f"kid_{kind}", "value": kid["kid_mean"], "ci_low": kid["kid_low"], "ci_high": kid["kid_high"],
+             "extractor": extractor.extractor_id, "note": "; ".join(notes)}]
 
 
 def cost_rows(summary: dict, train_seconds: float | None) -> list[dict]:
