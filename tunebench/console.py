@@ -18,7 +18,7 @@ CLI_MODULES = (
     "benchmarks.throughput", "benchmarks.timing_summary",
     "difftune.retention", "difftune.finetune", "difftune.forgetting", "difftune.param_rows", "difftune.report",
     "difftune.controlnet.train", "difftune.controlnet.summary", "difftune.controlnet.report",
-    "deft.train", "deft.amortised", "deft.reconstruct", "deft.evaluate", "deft.report",
+    "deft.train", "deft.amortised", "deft.reconstruct", "deft.evaluate", "deft.paired", "deft.report",
     "deft.protein.prepare", "deft.protein.problems", "deft.protein.train", "deft.protein.denoising",
     "deft.protein.sample", "deft.protein.evaluate", "deft.protein.figure", "deft.protein.report",
     "deft.protein.prior_quality",
