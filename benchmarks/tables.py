@@ -141,6 +141,21 @@ def mark_best_separated(cells: list[Cell], column: Column, separated: Callable[[
     cells[best[0]].bold = all(separated(best[0], other) for other in others)
 
 
+def interval_hull(rows: pd.DataFrame) -> tuple[float, float] | None:
+    """The interval spanning the rows' 95% intervals (one per seed), or None when there are no rows or one has
+    none."""
+    if rows.empty or rows["ci_low"].isna().any():
+        return None
+    return float(rows["ci_low"].min()), float(rows["ci_high"].max())
+
+
+def intervals_apart(first: pd.DataFrame, second: pd.DataFrame) -> bool:
+    """Whether two sets of rows have intervals (`interval_hull`) that do not overlap: a conservative test that their
+    values differ (False when either has no interval)."""
+    a, b = interval_hull(first), interval_hull(second)
+    return a is not None and b is not None and (a[1] < b[0] or b[1] < a[0])
+
+
 def select(rows: pd.DataFrame, metrics: list[str], methods: list[str] | None) -> pd.DataFrame:
     """The rows of these metrics, and of these methods when a selection is given."""
     keep = rows["metric"].isin(metrics)

@@ -28,6 +28,7 @@ from benchmarks.tables import (
     Cell,
     Column,
     Table,
+    intervals_apart,
     mark_best_separated,
     ordered,
     protocol_caption,
@@ -62,13 +63,6 @@ def time_ratios(rows: pd.DataFrame, against: tuple[str, ...] = ("dps", "reddiff"
     return ("Total time (training + sampling) relative to DEFT's: " + "; ".join(parts) + ". ") if parts else ""
 
 
-def kid_interval(rows: pd.DataFrame) -> tuple[float, float] | None:
-    """The interval spanning a method's KID rows' intervals (one per seed), or None when one has none."""
-    if rows.empty or rows["ci_low"].isna().any():
-        return None
-    return float(rows["ci_low"].min()), float(rows["ci_high"].max())
-
-
 def separation(metric: str, task: str, methods: list[str], rows: pd.DataFrame, per_image: Runs | None):
     """`separated(i, j)` for `mark_best_separated` on one task's column: whether a 95% interval tells method i from
     method j. PSNR, SSIM and LPIPS: the paired interval of their per-image differences excludes 0 (False without
@@ -83,9 +77,8 @@ def separation(metric: str, task: str, methods: list[str], rows: pd.DataFrame, p
 
     def by_intervals(i: int, j: int) -> bool:
         """The two methods' intervals do not overlap."""
-        first, second = (kid_interval(rows[(rows["method"] == methods[k]) & (rows["metric"] == metric)])
-                         for k in (i, j))
-        return first is not None and second is not None and (first[1] < second[0] or second[1] < first[0])
+        first, second = (rows[(rows["method"] == methods[k]) & (rows["metric"] == metric)] for k in (i, j))
+        return intervals_apart(first, second)
 
     return by_images if metric in SCORES else by_intervals
 

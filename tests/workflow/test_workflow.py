@@ -85,6 +85,8 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert "| inpaint | amortised |" in amortised_table and "|  | deft |" in amortised_table
     protein_rows = read_results(results / "protein_motif.csv")
     assert set(protein_rows["method"]) == {"replacement", "deft-9"}
+    success = protein_rows[protein_rows["metric"] == "success_rate"]
+    assert (success["ci_low"] <= success["value"]).all() and (success["value"] <= success["ci_high"]).all()
     protein_amortised = read_results(results / "protein_amortised.csv")  # the heads' rows beside the amortised model's
     assert set(zip(protein_amortised["method"], protein_amortised["experiment"])) == {
         ("amortised", "protein_amortised"), ("deft-9", "protein_amortised")}
