@@ -10,7 +10,20 @@ from PIL import Image
 
 from benchmarks import figures, merge_results, report
 from benchmarks.results import KEY_COLUMNS, LEGACY_COLUMNS, RESULT_COLUMNS, ResultsError, append_rows, read_results
-from benchmarks.tables import Cell, Column, Table, mark_best, summarise, to_latex, to_markdown, write_tables
+from benchmarks.tables import (
+    Cell,
+    Column,
+    Table,
+    interval_caption,
+    intervals_apart,
+    mark_best,
+    mark_best_separated,
+    split_note,
+    summarise,
+    to_latex,
+    to_markdown,
+    write_tables,
+)
 from tunebench.config import ConfigError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -144,6 +157,32 @@ def test_generic_rendering_bolds_the_best_and_footnotes_skipped_values(tmp_path)
     assert r"\textbf{11.00}" in latex and r"---\textsuperscript{1}" in latex and r"13.00 $\pm$ 0.71" in latex
     assert r"\caption{A\_1 \& 100\%}" in latex and r"FID\_local$\downarrow$" in latex
     assert to_markdown(one_cell_layout(rows, "exp", ["lora", "full_ft"])).count("|\n") == 4
+
+
+def test_interval_cells_state_how_once_and_bold_only_a_separated_best():
+    how = "95% interval: Wilson score interval over the 100 samples"
+    rows = pd.DataFrame([row(metric="rate", value=0.12, ci_low=0.07, ci_high=0.2, note=f"stand-in; {how}"),
+                         row(method="lora", metric="rate", value=0.05, ci_low=0.02, ci_high=0.11, note=how)])
+    assert split_note(f"stand-in; {how}") == ("stand-in", "Wilson score interval over the 100 samples")
+    assert split_note("stand-in") == ("stand-in", "")
+    table = Table("t", ["Method", "Rate"], rows=[], label_columns=1, caption="")
+    column = Column("rate", "Rate", +1, 0, 100.0, show_std=False, show_interval=True, unit="%")
+    cells = [summarise(rows[rows["method"] == method], column, table) for method in ("full_ft", "lora")]
+    assert [cell.text for cell in cells] == ["12% [7, 20]", "5% [2, 11]"] and table.footnotes == ["stand-in"]
+    assert interval_caption(rows) == "[low, high]: 95% intervals, Wilson score interval over the 100 samples. "
+    assert summarise(rows.iloc[:1], Column("rate", "Δ", +1, 2, signed=True, show_interval=True), table).text == \
+        "+0.12 [+0.07, +0.20]"
+    first, second = rows.iloc[:1], rows.iloc[1:]
+    assert not intervals_apart(first, second)  # [0.07, 0.20] and [0.02, 0.11] overlap
+    assert intervals_apart(first, second.assign(ci_high=0.06)) and not intervals_apart(first, second.assign(
+        ci_low=np.nan, ci_high=np.nan))
+    mark_best_separated(cells, column, lambda i, j: intervals_apart(rows.iloc[[i]], rows.iloc[[j]]))
+    assert not any(cell.bold for cell in cells)
+    mark_best_separated(cells, column, lambda i, j: True)
+    assert [cell.bold for cell in cells] == [True, False]
+    tied = [Cell("1", 1.0), Cell("1", 1.0)]
+    mark_best_separated(tied, Column("x", "x", +1, 0), lambda i, j: True)  # a tie as shown is never a win
+    assert not any(cell.bold for cell in tied)
 
 
 def test_write_tables_names_a_missing_experiment_and_writes_nothing(tmp_path):
