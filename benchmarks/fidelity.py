@@ -355,8 +355,9 @@ def kid_notes(subsets: int, size: int) -> tuple[str, str]:
 
 def compare(images: torch.Tensor, ref: Reference, extractor: Extractor, batch_size: int = BATCH_SIZE) -> dict:
     """FID and KID of uint8 N×3×H×W images against a reference computed with the same extractor and resolution."""
-    if len(images) < 2:
-        raise FidError(f"FID and KID need at least 2 images (a covariance), got {len(images)}")
+    if len(images) < 4:
+        raise FidError(f"FID and KID need at least 4 images (FID a covariance, KID subsets of half the set), got "
+                       f"{len(images)}")
     if ref.meta["extractor"] != extractor.extractor_id:
         raise FidError(f"the reference was computed with {ref.meta['extractor']}, but the images would use "
                        f"{extractor.extractor_id}; pass the matching weights or recompute the reference")
