@@ -53,6 +53,7 @@ localrules:
     controlnet_figure,
     deft_results,
     deft_table,
+    deft_paired_table,
     deft_amortised_results,
     deft_amortised_table,
     deft_protocol_results,

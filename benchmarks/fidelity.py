@@ -20,7 +20,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from torch_fidelity.defaults import DEFAULTS
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
-from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
+from torch_fidelity.metric_kid import kernel_mmd
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from torch_fidelity.utils import create_feature_extractor
 from tqdm import tqdm
@@ -28,13 +28,15 @@ from tqdm import tqdm
 from benchmarks import feature_net as local_features
 from benchmarks.fid_defaults import BATCH_SIZE, FID_JACKKNIFE_GROUPS, INCEPTION_FILE
 from benchmarks.fid_interval import fid_jackknife_interval
+from benchmarks.intervals import interval_note
 from tunebench.config import ConfigError
 from tunebench.datasets import ImageFolderDataset, load_dataset
 from tunebench.io import file_sha256, git_commit, load_npz, load_npz_images, read_json, save_npz, torch_load
 
 INCEPTION_NAME = "inception-v3-compat"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
-KID_SUBSETS, KID_MAX_SUBSET = 100, 1000  # torch-fidelity's defaults; the subset shrinks to the smaller set's size
+# torch-fidelity's defaults; the subset size is at most half the smaller set (kid_subset_size below)
+KID_SUBSETS, KID_MAX_SUBSET = 100, 1000
 KID_SEED = DEFAULTS["rng_seed"]
 REF_FORMAT = "tunebench-fid-ref/1"
 
@@ -312,25 +314,53 @@ def fid_from_statistics(ref_1: Reference, ref_2: Reference) -> float:
                                     False)[KEY_METRIC_FID]
 
 
-def kid_from_features(features_1, features_2, subsets: int = KID_SUBSETS, seed: int = KID_SEED) -> dict:
-    """Unbiased KID (cubic polynomial kernel): mean and std over `subsets` subsets of min(1000, n1, n2) each.
+def kid_subset_size(n_1: int, n_2: int) -> int:
+    """Images per side in each KID subset: half the smaller set, at most 1000.
 
-    Two sets from one distribution give a mean near 0 that can be negative; that is the estimator, not a bug.
+    torch-fidelity (and Bińkowski et al.'s code it adapts) use min(1000, n1, n2); with n ≤ 1000 on one side every
+    subset is then that whole set, the subsets all give one number and their spread is 0. Half-size subsets drawn
+    without replacement vary as much as the full-set estimate does (half-sampling: for a mean, the finite-population
+    factor 1 − m/n = 1/2 exactly offsets the halved size), so their spread is an interval for it (docs/fid.md).
     """
-    features_1, features_2 = torch.as_tensor(features_1), torch.as_tensor(features_2)
-    size = min(KID_MAX_SUBSET, len(features_1), len(features_2))
-    kid = kid_features_to_metric(features_1, features_2, kid_subsets=subsets, kid_subset_size=size, rng_seed=seed,
-                                 verbose=False)
-    return {"kid_mean": kid[KEY_METRIC_KID_MEAN], "kid_std": kid[KEY_METRIC_KID_STD], "kid_subset_size": size,
-            "kid_subsets": subsets}
+    size = min(KID_MAX_SUBSET, min(n_1, n_2) // 2)
+    if size < 2:
+        raise FidError(f"KID needs at least 4 images on each side (subsets of half the smaller set, at least 2 each), "
+                       f"got {n_1} and {n_2}")
+    return size
+
+
+def kid_from_features(features_1, features_2, subsets: int = KID_SUBSETS, seed: int = KID_SEED) -> dict:
+    """Unbiased KID (cubic polynomial kernel) over `subsets` random subsets of `kid_subset_size` images per side:
+    their mean, population std and 2.5–97.5th percentiles (the 95% interval).
+
+    The draws are torch-fidelity's (`kid_features_to_metric`: a RandomState(seed), each subset drawn without
+    replacement from side 1 then side 2), so mean and std equal its values at this subset size. Two sets from one
+    distribution give a mean near 0 that can be negative; that is the estimator, not a bug.
+    """
+    features_1, features_2 = (torch.as_tensor(f).cpu().numpy() for f in (features_1, features_2))
+    size = kid_subset_size(len(features_1), len(features_2))
+    rng = np.random.RandomState(seed)
+    kids = np.array([kernel_mmd(features_1[rng.choice(len(features_1), size, replace=False)],
+                                features_2[rng.choice(len(features_2), size, replace=False)])
+                     for _ in range(subsets)], dtype=np.float64)
+    low, high = np.quantile(kids, [0.025, 0.975])
+    return {"kid_mean": float(kids.mean()), "kid_std": float(kids.std()), "kid_low": float(low),
+            "kid_high": float(high), "kid_subset_size": size, "kid_subsets": subsets}
+
+
+def kid_notes(subsets: int, size: int) -> tuple[str, str]:
+    """How the KID subsets were drawn, and how the interval of a KID row was made (parts of the rows' `note`)."""
+    return (f"KID: {subsets} subsets of {size} images per side (half the smaller set, at most {KID_MAX_SUBSET}), "
+            "cubic polynomial kernel", interval_note(f"2.5–97.5th percentiles of the {subsets} subset KIDs"))
 
 
 def compare(images: torch.Tensor, ref: Reference, extractor: Extractor, batch_size: int = BATCH_SIZE,
             jackknife_groups: int = 0) -> dict:
     """FID and KID of uint8 N×3×H×W images against a reference computed with the same extractor and resolution;
     with `jackknife_groups` > 0 also FID's jackknife 95% interval over the images (`fid_low`, `fid_high`)."""
-    if len(images) < 2:
-        raise FidError(f"FID and KID need at least 2 images (a covariance), got {len(images)}")
+    if len(images) < 4:
+        raise FidError(f"FID and KID need at least 4 images (FID a covariance, KID subsets of half the set), got "
+                       f"{len(images)}")
     if ref.meta["extractor"] != extractor.extractor_id:
         raise FidError(f"the reference was computed with {ref.meta['extractor']}, but the images would use "
                        f"{extractor.extractor_id}; pass the matching weights or recompute the reference")
@@ -362,6 +392,8 @@ class Scores:
     fid: float | None = None
     kid_mean: float | None = None
     kid_std: float | None = None
+    kid_low: float | None = None
+    kid_high: float | None = None
     kid_subset_size: int | None = None
     kid_subsets: int | None = None
     n_images: int | None = None
@@ -372,24 +404,24 @@ class Scores:
 
 
 def score_rows(scores: Scores, base: dict) -> list[dict]:
-    """Rows fid_{kind}, kid_{kind} (the mean) and kid_{kind}_std, the std over KID subsets, on top of `base`; the FID
-    row carries its jackknife interval when there is one, and its note says how it was made."""
-    if scores.skipped:
-        note = scores.skipped
-    else:
-        note = (f"{scores.extractor} features, reference {scores.reference}; KID: {scores.kid_subsets} subsets of "
-                f"{scores.kid_subset_size}, cubic polynomial kernel")
+    """Rows fid_{kind}, kid_{kind} (each with its interval when there is one) and kid_{kind}_std, the std over KID
+    subsets, on top of `base`; each note says how its row's interval was made."""
+    values = {f"fid_{scores.kind}": (scores.fid, scores.fid_low, scores.fid_high),
+              f"kid_{scores.kind}": (scores.kid_mean, scores.kid_low, scores.kid_high),
+              f"kid_{scores.kind}_std": (scores.kid_std, None, None)}
+    rows = [{**base, "metric": metric, "value": value, "ci_low": low, "ci_high": high, "extractor": scores.extractor,
+             "reference": scores.reference, "note": scores.skipped} for metric, (value, low, high) in values.items()]
+    if not scores.skipped:
+        subsets, kid_interval = kid_notes(scores.kid_subsets, scores.kid_subset_size)
+        note = f"{scores.extractor} features, reference {scores.reference}; {subsets}"
         if scores.kind == "local":
             note += "; local-feature metric, not comparable to Inception FID/KID"
-    fid_note = note
-    if scores.jackknife_groups:
-        fid_note += (f"; FID interval: FID ± 1.96 SE, SE from the grouped jackknife over the {scores.n_images} "
-                     f"generated images ({scores.jackknife_groups} groups, reference fixed)")
-    values = {f"fid_{scores.kind}": (scores.fid, scores.fid_low, scores.fid_high, fid_note),
-              f"kid_{scores.kind}": (scores.kid_mean, None, None, note),
-              f"kid_{scores.kind}_std": (scores.kid_std, None, None, note)}
-    return [{**base, "metric": metric, "value": value, "ci_low": low, "ci_high": high, "extractor": scores.extractor,
-             "reference": scores.reference, "note": text} for metric, (value, low, high, text) in values.items()]
+        fid_interval = interval_note(f"FID ± 1.96 SE, SE from the grouped jackknife over the {scores.n_images} "
+                                     f"generated images ({scores.jackknife_groups} groups, reference fixed)")
+        intervals = {f"fid_{scores.kind}": fid_interval, f"kid_{scores.kind}": kid_interval}
+        for row in rows:
+            row["note"] = f"{note}; {intervals[row['metric']]}" if row["ci_low"] is not None else note
+    return rows
 
 
 def score_images(images: torch.Tensor, ref_paths: list[Path], features: str | Path | None = None,

@@ -13,6 +13,20 @@ from scipy import stats
 
 Z95 = 1.959963984540054  # two-sided 95% quantile of the standard normal
 BOOTSTRAP_RESAMPLES = 2000
+# How a results row's `note` introduces the description of its interval (docs/results.md); a table that prints the
+# interval in the cell finds the description by it and states it once instead of in a footnote on every cell.
+INTERVAL_NOTE = "95% interval: "
+
+
+def interval_note(how: str) -> str:
+    """The part of a row's `note` that says how its 95% interval was made."""
+    return INTERVAL_NOTE + how
+
+
+def bootstrap_note(what: str, n: int, units: str) -> str:
+    """`interval_note` of `bootstrap_mean_interval` (default resamples, seed 0) of `what` over `n` `units`."""
+    return interval_note(f"percentile bootstrap of {what} over the {n} {units} ({BOOTSTRAP_RESAMPLES} resamples, "
+                         "seed 0)")
 
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:

@@ -1,7 +1,8 @@
 """Tables rendered from results rows, in any layout: the table model (columns, cells, footnotes, caption), cells as
-the mean (± sample std) over seeds, the best value in bold, the protocol caption, Markdown and LaTeX, and writing one
-table per experiment. The papers' layouts live with their methods (`difftune.report`, `difftune.controlnet.report`,
-`deft.report`, `deft.protein.report`).
+the mean (± sample std) over seeds or one value with its 95% interval, the best value in bold (where the layout can
+tell it from a tie), the protocol caption, Markdown and LaTeX, and writing one table per experiment. The papers'
+layouts live with their methods (`difftune.report`, `difftune.controlnet.report`, `deft.report`,
+`deft.protein.report`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.intervals import INTERVAL_NOTE
 from benchmarks.results import ResultsError
 from tunebench.io import atomic_path
 
@@ -31,6 +33,9 @@ class Column:
     digits: int
     factor: float = 1.0  # shown value = stored value × factor
     show_std: bool = True
+    show_interval: bool = False  # one seed: "value [ci_low, ci_high]", the rows' interval descriptions left out
+    signed: bool = False  # "+1.20" (a difference)
+    unit: str = ""  # after the value, e.g. "%"
 
 
 @dataclass
@@ -67,25 +72,56 @@ class Table:
 #################################################################################
 
 
+def split_note(note: str) -> tuple[str, str]:
+    """A row's note without the part that says how its interval was made, and that part's text after
+    `INTERVAL_NOTE` ("" when there is none)."""
+    parts = note.split("; ")
+    how = [part.removeprefix(INTERVAL_NOTE) for part in parts if part.startswith(INTERVAL_NOTE)]
+    return "; ".join(part for part in parts if not part.startswith(INTERVAL_NOTE)), "; ".join(how)
+
+
+def interval_caption(rows: pd.DataFrame) -> str:
+    """'[low, high]: 95% intervals, …' naming how the rows' intervals were made, for a table whose cells show them
+    (the descriptions are then not footnotes); "" when no row has one."""
+    ways = sorted({split_note(note)[1] for note in rows.loc[rows["ci_low"].notna(), "note"]} - {""})
+    return f"[low, high]: 95% intervals, {'; '.join(ways)}. " if ways else ""
+
+
+def number_text(shown: float, column: Column) -> str:
+    """A value already × factor, with the column's digits and sign."""
+    return f"{shown:{'+' if column.signed else ''}.{column.digits}f}"
+
+
 def summarise(rows: pd.DataFrame, column: Column, table: Table) -> Cell:
-    """Mean (± sample std over seeds) of the rows' values, or a single row's value with its 95% interval in brackets
-    when it has one (ci_low, ci_high); the rows' notes become one footnote."""
+    """Mean (± sample std over seeds) of the rows' values, or one row's value with its 95% interval when the column
+    shows intervals; the rows' notes become one footnote."""
     values = rows["value"].to_numpy(dtype=float) * column.factor
     present = values[~np.isnan(values)]
-    notes = sorted({note for note in rows["note"] if note})
+    notes = {split_note(note)[0] if column.show_interval else note for note in rows["note"]}
+    notes = sorted(notes - {""})
     if len(present) and len(present) < len(values):
         notes.append(f"mean over the {len(present)} of {len(values)} seeds that have a value")
     footnote = table.footnote("; ".join(notes)) if notes else None
     if not len(present):
         return Cell(DASH, footnote=footnote)
     mean = float(present.mean())
-    text = f"{mean:.{column.digits}f}"
+    text = number_text(mean, column) + column.unit
     if len(present) > 1 and column.show_std:
         text += f" ± {present.std(ddof=1):.{column.digits}f}"
-    interval = rows.reindex(columns=["ci_low", "ci_high"]).to_numpy(dtype=float) * column.factor
-    if len(rows) == 1 and not np.isnan(interval).any():
-        text += f" [{interval[0, 0]:.{column.digits}f}, {interval[0, 1]:.{column.digits}f}]"
+    elif len(rows) == 1 and column.show_interval and not np.isnan(rows["ci_low"].iloc[0]):
+        low, high = (number_text(rows[bound].iloc[0] * column.factor, column) for bound in ("ci_low", "ci_high"))
+        text += f" [{low}, {high}]"
     return Cell(text, mean, footnote=footnote)
+
+
+def best_index(cells: list[Cell], column: Column) -> list[int]:
+    """Indexes of the cells whose value, rounded as shown, is the best (several on a tie; none for an unmarked
+    column or no values)."""
+    shown = {i: round(cell.number, column.digits) for i, cell in enumerate(cells) if not np.isnan(cell.number)}
+    if column.direction == 0 or not shown:
+        return []
+    best = max(shown.values()) if column.direction > 0 else min(shown.values())
+    return [i for i, value in shown.items() if value == best]
 
 
 def interval_cell(value: float, low: float, high: float, digits: int, unit: str = "", signed: bool = False) -> Cell:
@@ -102,12 +138,34 @@ def interval_cell(value: float, low: float, high: float, digits: int, unit: str 
 
 def mark_best(cells: list[Cell], column: Column) -> None:
     """Bold every cell whose value, rounded as shown, is the best in the list (ties all bold)."""
-    shown = [round(cell.number, column.digits) for cell in cells if not np.isnan(cell.number)]
-    if column.direction == 0 or not shown:
+    for index in best_index(cells, column):
+        cells[index].bold = True
+
+
+def mark_best_separated(cells: list[Cell], column: Column, separated: Callable[[int, int], bool]) -> None:
+    """Bold the best cell only when it is the single best as shown and `separated(best, other)` (its 95% interval
+    against that cell excludes a tie) holds for every other cell with a value: a lead the intervals cannot tell
+    from a tie is not marked."""
+    best = best_index(cells, column)
+    if len(best) != 1:
         return
-    best = max(shown) if column.direction > 0 else min(shown)
-    for cell in cells:
-        cell.bold = not np.isnan(cell.number) and round(cell.number, column.digits) == best
+    others = [i for i, cell in enumerate(cells) if i != best[0] and not np.isnan(cell.number)]
+    cells[best[0]].bold = all(separated(best[0], other) for other in others)
+
+
+def interval_hull(rows: pd.DataFrame) -> tuple[float, float] | None:
+    """The interval spanning the rows' 95% intervals (one per seed), or None when there are no rows or one has
+    none."""
+    if rows.empty or rows["ci_low"].isna().any():
+        return None
+    return float(rows["ci_low"].min()), float(rows["ci_high"].max())
+
+
+def intervals_apart(first: pd.DataFrame, second: pd.DataFrame) -> bool:
+    """Whether two sets of rows have intervals (`interval_hull`) that do not overlap: a conservative test that their
+    values differ (False when either has no interval)."""
+    a, b = interval_hull(first), interval_hull(second)
+    return a is not None and b is not None and (a[1] < b[0] or b[1] < a[0])
 
 
 def select(rows: pd.DataFrame, metrics: list[str], methods: list[str] | None) -> pd.DataFrame:

@@ -1,14 +1,18 @@
 """Score one reconstruction folder of `deft.reconstruct`: PSNR, SSIM, LPIPS, KID, NFE, backprops and wall times.
 
     python -m deft.evaluate --recon runs/mini/deft/inpaint/deft --features runs/mini/features \\
-        --train-summary runs/mini/deft/inpaint/head/summary.json --results results/mini/deft_main.csv
+        --train-summary runs/mini/deft/inpaint/head/summary.json --results results/mini/deft_main.csv \\
+        --per-image runs/mini/metrics/deft_main/inpaint/deft.per_image.csv
 
 Conventions (DEFT `eval/psnr.py`, docs/deft.md): PSNR/SSIM on [0, 1] images, LPIPS (AlexNet) only with local
-weights, KID of the reconstructions against the ground-truth test images in the features of an extractor: the
+weights, each the mean over the test images with a percentile-bootstrap 95% interval over them (ci_low, ci_high);
+--per-image also writes every image's scores (benchmarks.per_image), which `deft.paired` compares between methods.
+KID of the reconstructions against the ground-truth test images in the features of an extractor: the
 locally trained network (`kid_local`, never called Inception KID) or Inception with local weights (`kid_inception`,
-skipped with a note without them). Cost rows: `nfe` (frozen-model evaluations per image), `backbone_vjps` (backprops
-through it per image), `time_sample_s` (wall seconds to reconstruct all test images), `time_train_s` (DEFT's head
-training, from its stats.jsonl so resumed runs count every step once) and `time_total_s`.
+skipped with a note without them), with the interval of its half-size subsets (benchmarks.fidelity). Cost rows:
+`nfe` (frozen-model evaluations per image), `backbone_vjps` (backprops through it per image), `time_sample_s` (wall
+seconds to reconstruct all test images), `time_train_s` (DEFT's head training, from its stats.jsonl so resumed runs
+count every step once) and `time_total_s`.
 """
 
 from __future__ import annotations
@@ -43,20 +47,20 @@ def training_seconds(stats_path: Path) -> float:
 
 def kid_rows(pred: torch.Tensor, truth: torch.Tensor, kind: str, features: str | None,
              inception_weights: str | None) -> list[dict]:
-    """kid_{kind} of the reconstructions against the truth images (a skipped row when Inception has no weights)."""
-    from benchmarks.fidelity import FidError, extract_features, kid_from_features, make_extractor
+    """kid_{kind} of the reconstructions against the truth images, with its 95% interval (a skipped row when
+    Inception has no weights)."""
+    from benchmarks.fidelity import extract_features, kid_from_features, kid_notes, make_extractor
 
     extractor, reason = make_extractor(kind, features, inception_weights)
     if extractor is None:
         return [{"metric": f"kid_{kind}", "value": None, "extractor": "inception-v3-compat",
                  "note": f"KID skipped: {reason}"}]
-    if len(pred) < 2:
-        raise FidError(f"KID needs at least 2 images, got {len(pred)}")
     kid = kid_from_features(extract_features(pred, extractor), extract_features(truth, extractor))
-    note = f"vs the {len(truth)} ground-truth test images; {kid['kid_subsets']} subsets of {kid['kid_subset_size']}"
+    notes = [f"vs the {len(truth)} ground-truth test images", *kid_notes(kid["kid_subsets"], kid["kid_subset_size"])]
     if kind == "local":
-        note += "; local-feature metric, not comparable to Inception KID"
-    return [{"metric": f"kid_{kind}", "value": kid["kid_mean"], "extractor": extractor.extractor_id, "note": note}]
+        notes.insert(1, "local-feature metric, not comparable to Inception KID")
+    return [{"metric": f"kid_{kind}", "value": kid["kid_mean"], "ci_low": kid["kid_low"], "ci_high": kid["kid_high"],
+             "extractor": extractor.extractor_id, "note": "; ".join(notes)}]
 
 
 def cost_rows(summary: dict, train_seconds: float | None) -> list[dict]:
@@ -80,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recon", type=Path, required=True, help="output folder of deft.reconstruct")
     parser.add_argument("--results", type=Path, required=True, help="results CSV to add the rows to (made if new)")
+    parser.add_argument("--per-image", type=Path, default=None,
+                        help="also write each test image's PSNR/SSIM/LPIPS to this CSV (benchmarks.per_image)")
     parser.add_argument("--experiment", default="deft_main", help="the rows' experiment column")
     parser.add_argument("--method", default=None,
                         help="the rows' method column (default: the reconstruction's method); a run name such as "
@@ -97,14 +103,16 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from benchmarks.fidelity import as_rgb_uint8
-    from benchmarks.reconstruction_rows import metric_rows
+    from benchmarks.per_image import write_per_image
+    from benchmarks.reconstruction_rows import reconstruction_scores, score_rows
     from benchmarks.results import append_rows
     from tunebench.io import git_commit, load_npz_images, read_json
 
     summary = read_json(args.recon / "summary.json")
     pred, truth = (torch.from_numpy(load_npz_images(args.recon / name)).permute(0, 3, 1, 2)
                    for name in ("recon.npz", "truth.npz"))
-    rows = metric_rows(pred.numpy(), truth.numpy(), args.lpips_weights)
+    scores = reconstruction_scores(pred.numpy(), truth.numpy(), args.lpips_weights)
+    rows = score_rows(scores)
     kinds = ["local"] if args.features else []
     kinds += ["inception"] if args.inception_weights or not args.features else []
     for kind in kinds:
@@ -126,6 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     if comparable:  # once per method and task (on its PSNR row), not on every metric
         rows[0]["note"] = "; ".join(n for n in (rows[0]["note"], comparable) if n)
     append_rows(args.results, [{**shared, "note": "", **row} for row in rows])
+    if args.per_image:
+        write_per_image(args.per_image, shared["dataset"], shared["method"], truth.numpy(), scores.per_image())
     log.info("scored %s (%s on %s)", args.recon, summary["method"], summary["task"])
 
 

@@ -4,7 +4,8 @@ beside the switched run's, and their difference.
 
 Its rows are one experiment (`deft_protocol`): default runs under their plain method name, switched runs under
 `METHOD@rowN:SWITCH` (deft.protocol_runs), each on the dataset (task) of its default. The difference is a plain
-difference of the two means over the test images: `deft.evaluate` keeps no per-image scores, so no paired interval.
+difference of the two means over the test images: the switched runs are scored without per-image scores, so there
+is no paired interval.
 """
 
 from __future__ import annotations

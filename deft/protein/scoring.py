@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.intervals import interval_note, wilson_interval
 from deft.protein.config import ProteinConfig, SuccessCriteria
 from deft.protein.designability import SC_RMSD_THRESHOLD, SKIP_NOTE
 from deft.protein.geometry import pairwise_tm_diversity, radius_of_gyration, scaffold_metrics
@@ -16,6 +17,8 @@ from tunebench.io import write_csv
 
 EXPERIMENT = "protein_motif"
 TM_SAMPLES = 20  # TM-align on all pairs of 100 samples would cost more than sampling them
+# Shares of a problem's samples, each sample yes or no: their rows carry a Wilson 95% interval.
+RATES = ("success_rate", "motif_placed_rate", "clash_free", "designable_success_rate")
 
 
 def per_sample_metrics(coords: np.ndarray, problems: list[Problem], run: ProteinConfig) -> list[list[dict]]:
@@ -58,7 +61,8 @@ def designability_values(coords: np.ndarray, metrics: list[list[dict]], scorer) 
 
 def result_rows(method: str, problems: list[Problem], coords: np.ndarray, metrics: list[list[dict]], stats: dict,
                 run: ProteinConfig, train_summary: dict | None, scorer=None) -> list[dict]:
-    """Tidy rows (benchmarks.results schema) for every problem and metric, with the protocol in the columns."""
+    """Tidy rows (benchmarks.results schema) for every problem and metric, with the protocol in the columns and the
+    Wilson interval of each rate (`RATES`)."""
     prior_note = f"prior {stats['prior']}"
     cost = {"seconds_per_sample": stats["seconds_per_sample"], "prior_nfe": stats["prior_nfe_per_sample"],
             "conditional_nfe": stats["conditional_nfe_per_sample"], "prior_vjps": stats["prior_vjps_per_sample"]}
@@ -81,7 +85,17 @@ def result_rows(method: str, problems: list[Problem], coords: np.ndarray, metric
                                       f"motif {','.join(f'{a}-{b - 1}' for a, b in problem.segments)}",
                          "git_commit": stats.get("git_commit", ""), "config_hash": config_hash(run),
                          "note": SKIP_NOTE if metric in design and scorer is None else ""})
+            if metric in RATES and np.isfinite(value):
+                rows[-1].update(rate_interval(value, len(samples)))
     return rows
+
+
+def rate_interval(rate: float, n: int) -> dict:
+    """ci_low, ci_high and note of a share of `n` samples: the Wilson score interval of its count (rate × n, exact
+    for a mean of yes/no values)."""
+    low, high = wilson_interval(round(rate * n), n)
+    return {"ci_low": low, "ci_high": high,
+            "note": interval_note(f"Wilson score interval over the {n} samples of the problem")}
 
 
 def criteria_text(run: ProteinConfig) -> str:

@@ -46,7 +46,7 @@ def controlnet_table(rows: pd.DataFrame, name: str, methods: list[str] | None = 
     probe = Column("fidelity", "", 0, 3, show_std=False)  # the same for every run: the probe images' own scores
     score = Column("fidelity", "", 0, 3)
     step = Column("step", "", -1, 0)
-    speed = Column("acceleration", "", +1, 2)
+    speed = Column("acceleration", "", +1, 2, show_interval=True)
 
     def cell(kind: str, condition: str, objective: str, column: Column) -> Cell:
         """One summarised value (— with the rows' note when it has none)."""

@@ -10,6 +10,7 @@ import torch
 import torch_fidelity.defaults
 import torch_fidelity.feature_extractor_inceptionv3
 from torch.utils.data import Dataset
+from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kernel_mmd, kid_features_to_metric
 from torchvision.transforms.functional import gaussian_blur
 
 from benchmarks import bench_features, fid, fid_defaults, fidelity
@@ -87,29 +88,77 @@ def test_fid_is_zero_on_itself_and_grows_with_noise_and_blur(images, extractor):
 def test_kid_is_unbiased_near_zero_for_one_distribution_and_positive_for_two():
     rng = np.random.default_rng(0)
     same = [fidelity.kid_from_features(rng.normal(size=(800, 128)).astype(np.float32),
-                                  rng.normal(size=(1200, 128)).astype(np.float32), subsets=20)
+                                       rng.normal(size=(1200, 128)).astype(np.float32), subsets=20)
             for _ in range(5)]
     shifted = fidelity.kid_from_features(rng.normal(size=(800, 128)).astype(np.float32),
-                                    rng.normal(0.3, 1.0, size=(1200, 128)).astype(np.float32), subsets=20)
-    assert all(k["kid_subset_size"] == 800 for k in same + [shifted])  # min(1000, n1, n2)
+                                         rng.normal(0.3, 1.0, size=(1200, 128)).astype(np.float32), subsets=20)
+    assert all(k["kid_subset_size"] == 400 for k in same + [shifted])  # half the smaller set
     assert any(k["kid_mean"] < 0 for k in same)  # the unbiased estimator goes below zero
     assert max(abs(k["kid_mean"]) for k in same) * 20 < shifted["kid_mean"]
-    assert shifted["kid_mean"] > 5 * shifted["kid_std"]
+    assert shifted["kid_mean"] > 5 * shifted["kid_std"] and shifted["kid_low"] > 0
+    assert all(k["kid_low"] < 0 < k["kid_high"] for k in same)
 
 
-def test_fid_and_kid_of_hand_computed_cases():
+def test_kid_subsets_are_half_the_smaller_set_and_never_all_of_it():
+    assert fidelity.kid_subset_size(100, 100) == 50 and fidelity.kid_subset_size(100, 5000) == 50
+    assert fidelity.kid_subset_size(1000, 1000) == 500 and fidelity.kid_subset_size(2001, 3000) == 1000
+    assert fidelity.kid_subset_size(5, 4) == 2
+    with pytest.raises(FidError, match="at least 4 images on each side.*got 3 and 100"):
+        fidelity.kid_subset_size(3, 100)
+
+
+def test_kid_of_hand_computed_subsets_and_the_old_degenerate_subset_size():
+    """{0, 0, 0, 0} against {0, 0, 1, 1} with the cubic kernel (x·y + 1)³ (d = 1): k is 1 unless both are 1 (8).
+    A subset of 2 per side has KID (k(y1, y2) + 1) − 2 = 0, unless it drew both 1s (probability 1/6): then 7. The
+    full-set KID is 1 + (2 + 16 + 8)/12 − 2 = 7/6, the mean over all subsets. With subsets of all 4 images (the old
+    size, min(1000, n1, n2)) every subset gives 7/6: spread 0, no interval. Half-size subsets give 0s and 7s."""
+    zeros, halves = np.zeros((4, 1)), np.array([[0.0], [0.0], [1.0], [1.0]])
+    old = kid_features_to_metric(torch.tensor(zeros), torch.tensor(halves), kid_subsets=100, kid_subset_size=4,
+                                 verbose=False)
+    assert old[KEY_METRIC_KID_MEAN] == pytest.approx(7 / 6) and old[KEY_METRIC_KID_STD] == pytest.approx(0, abs=1e-12)
+    kid = fidelity.kid_from_features(zeros, halves)
+    assert kid["kid_subset_size"] == 2 and kid["kid_subsets"] == 100
+    sevens = kid["kid_mean"] / 7 * 100  # the number of subsets that drew both 1s
+    assert sevens == pytest.approx(round(sevens)) and 5 < sevens < 30
+    share = round(sevens) / 100
+    assert kid["kid_std"] == pytest.approx(7 * np.sqrt(share * (1 - share)))
+    assert (kid["kid_low"], kid["kid_high"]) == pytest.approx((0.0, 7.0))
+
+
+def test_kid_equals_torch_fidelity_at_its_subset_size():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(60, 16)).astype(np.float32), rng.normal(0.2, 1.0, size=(90, 16)).astype(np.float32)
+    ours = fidelity.kid_from_features(a, b, subsets=30, seed=5)
+    theirs = kid_features_to_metric(torch.tensor(a), torch.tensor(b), kid_subsets=30, kid_subset_size=30,
+                                    rng_seed=5, verbose=False)
+    assert ours["kid_mean"] == theirs[KEY_METRIC_KID_MEAN] and ours["kid_std"] == theirs[KEY_METRIC_KID_STD]
+
+
+def test_kid_interval_spreads_as_much_as_the_full_set_estimate():
+    """Half-sampling: over independent draws of two 100-image sets, the spread of the half-size subset KIDs within
+    one draw matches the spread of the full-set KID across draws, and the interval covers the KID of two large sets
+    about 95% of the time."""
+    rng = np.random.default_rng(0)
+    truth = kernel_mmd(rng.normal(size=(3000, 8)), rng.normal(0.5, 1.0, size=(3000, 8)))
+    full, spread, covered = [], [], []
+    for _ in range(40):
+        a, b = rng.normal(size=(100, 8)), rng.normal(0.5, 1.0, size=(100, 8))
+        full.append(kernel_mmd(a, b))
+        kid = fidelity.kid_from_features(a, b)
+        spread.append(kid["kid_std"])
+        covered.append(kid["kid_low"] <= truth <= kid["kid_high"])
+    assert 0.75 < np.mean(spread) / np.std(full) < 1.33
+    assert np.mean(covered) >= 0.85
+
+
+def test_fid_of_a_hand_computed_case():
     """FID of the square (±1, ±1) against it scaled by 2 and moved by (3, 4): means 25 apart, covariances
-    diag(4/3, 4/3) and diag(16/3, 16/3) (N − 1), so FID = 25 + 2·(4/3 + 16/3 − 2·8/3) = 25 + 8/3. KID of {0, 1}
-    against {2, 3} with the cubic kernel (x·y + 1)³ (d = 1): every subset is the whole set, so it is
-    k(0, 1) + k(2, 3) − 2·mean(k(x, y)) = 1 + 343 − 2·(1 + 1 + 27 + 64) / 4 = 297.5, with std 0."""
+    diag(4/3, 4/3) and diag(16/3, 16/3) (N − 1), so FID = 25 + 2·(4/3 + 16/3 − 2·8/3) = 25 + 8/3."""
     square = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
     ref_1, ref_2 = statistics(square, {}), statistics(square * 2 + torch.tensor([3.0, 4.0]), {})
     np.testing.assert_allclose(ref_1.sigma, np.diag([4 / 3, 4 / 3]), rtol=1e-12)
     assert fidelity.fid_from_statistics(ref_1, ref_2) == pytest.approx(25 + 8 / 3, rel=1e-9)
     assert fidelity.fid_from_statistics(ref_2, ref_1) == pytest.approx(25 + 8 / 3, rel=1e-9)
-    kid = fidelity.kid_from_features(np.array([[0.0], [1.0]]), np.array([[2.0], [3.0]]), subsets=5)
-    assert kid["kid_subset_size"] == 2
-    assert kid["kid_mean"] == pytest.approx(297.5, rel=1e-9) and kid["kid_std"] == pytest.approx(0.0, abs=1e-9)
 
 
 class TensorImages(Dataset):
@@ -131,7 +180,8 @@ class TensorImages(Dataset):
 def test_cached_reference_path_equals_calculate_metrics(images, extractor):
     generated, real = images[::2], gaussian_blur(images[1::2], kernel_size=5, sigma=1.0)
     direct = fidelity.fidelity_metrics(input1=TensorImages(generated), input2=TensorImages(real), fid=True, kid=True,
-                                  kid_subset_size=len(generated), **extractor.options())
+                                  kid_subset_size=fidelity.kid_subset_size(len(generated), len(real)),
+                                  **extractor.options())
     ours = compare(generated, reference_of(real, extractor), extractor)
     assert ours["fid"] == pytest.approx(direct["frechet_inception_distance"], rel=1e-3)
     assert ours["kid_mean"] == pytest.approx(direct["kernel_inception_distance_mean"], rel=1e-3, abs=1e-6)
@@ -251,11 +301,13 @@ def test_calc_cli_writes_rows_with_provenance_and_skipped_inception(offline, ext
     assert (local["dataset"], local["seed"], local["n_samples"]) == ("textures", 7, 40)
     assert (local["model"], local["scale"], local["sampler"], local["steps"], local["guidance"]) == \
         ("runs/x/model", "smoke", "ddim", 10, 1.5)
-    assert "not comparable to Inception" in local["note"] and "subsets of 40" in local["note"]
+    assert "not comparable to Inception" in local["note"] and "subsets of 20" in local["note"]
     # The FID row's jackknife interval over the 40 images (fid_defaults.FID_JACKKNIFE_GROUPS asks for 50 groups for
-    # local features; 40 images allow 20 of 2), centred on the value; the KID rows have none.
+    # local features; 40 images allow 20 of 2), centred on the value; the KID row's from its subsets.
     assert local["ci_low"] < local["value"] < local["ci_high"] and "(20 groups" in local["note"]
-    assert rows.loc[["kid_local", "kid_local_std"], ["ci_low", "ci_high"]].isna().all().all()
+    kid = rows.loc["kid_local"]
+    assert kid["ci_low"] < kid["value"] < kid["ci_high"] and "95% interval: 2.5–97.5th percentiles" in kid["note"]
+    assert rows.loc[["kid_local_std"], ["ci_low", "ci_high"]].isna().all().all()
     skipped = rows.loc["fid_inception"]
     assert np.isnan(skipped["value"]) and "--inception-weights" in skipped["note"]
     assert json.loads(out_json.read_text())["scores"][0]["kind"] == "inception"

@@ -9,8 +9,10 @@ import torch
 import torchvision
 
 from benchmarks import image_scores, lpips_metric
-from benchmarks.image_metrics import ImageRangeError, psnr, ssim
+from benchmarks.image_metrics import ImageRangeError, MetricSummary, psnr, ssim
+from benchmarks.intervals import bootstrap_mean_interval
 from benchmarks.lpips_metric import ALEXNET_FILE, load_lpips, lpips_distance, lpips_per_image
+from benchmarks.reconstruction_rows import mean_row
 from benchmarks.results import read_results
 from tunebench.config import ConfigError
 
@@ -175,8 +177,22 @@ def test_cli_writes_rows_with_a_skipped_lpips_row(offline, tmp_path):
     rows = read_results(csv).set_index("metric")
     assert list(rows.index) == ["lpips", "psnr", "ssim"] and (rows["seed"] == 3).all()
     assert np.isnan(rows.loc["lpips", "value"]) and rows.loc["lpips", "note"].startswith("LPIPS skipped")
-    assert rows.loc["psnr", "note"] == "2 of 4 pairs identical (PSNR +inf), left out of the mean"
+    assert rows.loc["psnr", "note"] == ("2 of 4 pairs identical (PSNR +inf), left out of the mean; 95% interval: "
+                                        "percentile bootstrap of the mean over the 2 images (2000 resamples, seed 0)")
     assert np.isfinite(rows.loc["psnr", "value"]) and (rows["n_samples"] == 4).all()
+    assert rows.loc["ssim", "ci_low"] <= rows.loc["ssim", "value"] <= rows.loc["ssim", "ci_high"]
+    assert np.isnan(rows.loc["lpips", "ci_low"])
+
+
+def test_mean_rows_carry_the_bootstrap_interval_of_the_finite_per_image_values():
+    summary = MetricSummary(2.0, np.array([1.0, np.inf, 2.0, 3.0]), n_identical=1)
+    row = mean_row("psnr", summary, note="1 of 4 pairs identical")
+    assert (row["value"], row["ci_low"], row["ci_high"]) == (2.0, *bootstrap_mean_interval([1.0, 2.0, 3.0]))
+    assert 1.0 <= row["ci_low"] < 2.0 < row["ci_high"] <= 3.0
+    assert row["note"] == ("1 of 4 pairs identical; 95% interval: percentile bootstrap of the mean over the 3 images "
+                           "(2000 resamples, seed 0)")
+    assert mean_row("lpips", None, "lpips-x", "LPIPS skipped: no weights") == {
+        "metric": "lpips", "value": None, "extractor": "lpips-x", "note": "LPIPS skipped: no weights"}
 
 
 def test_help_names_the_lpips_weights_flag(capsys):

@@ -18,7 +18,20 @@ from benchmarks.results import (
     read_results,
     write_rows,
 )
-from benchmarks.tables import Cell, Column, Table, mark_best, summarise, to_latex, to_markdown, write_tables
+from benchmarks.tables import (
+    Cell,
+    Column,
+    Table,
+    interval_caption,
+    intervals_apart,
+    mark_best,
+    mark_best_separated,
+    split_note,
+    summarise,
+    to_latex,
+    to_markdown,
+    write_tables,
+)
 from tunebench.config import ConfigError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -165,12 +178,30 @@ def test_generic_rendering_bolds_the_best_and_footnotes_skipped_values(tmp_path)
     assert to_markdown(one_cell_layout(rows, "exp", ["lora", "full_ft"])).count("|\n") == 4
 
 
-def test_a_single_row_with_an_interval_shows_it_in_brackets(tmp_path):
-    rows = pd.DataFrame([row(value=1.25, ci_low=0.9, ci_high=1.75), row(method="lora", seed=0, value=2.0),
-                         row(method="lora", seed=1, value=3.0, ci_low=2.0, ci_high=4.0)])
-    table = to_markdown(one_cell_layout(rows, "exp"))
-    assert "| full_ft | **1.25 [0.90, 1.75]** |" in table
-    assert "| lora | 2.50 ± 0.71 |" in table  # a mean over seeds: the rows' own intervals do not apply to it
+def test_interval_cells_state_how_once_and_bold_only_a_separated_best():
+    how = "95% interval: Wilson score interval over the 100 samples"
+    rows = pd.DataFrame([row(metric="rate", value=0.12, ci_low=0.07, ci_high=0.2, note=f"stand-in; {how}"),
+                         row(method="lora", metric="rate", value=0.05, ci_low=0.02, ci_high=0.11, note=how)])
+    assert split_note(f"stand-in; {how}") == ("stand-in", "Wilson score interval over the 100 samples")
+    assert split_note("stand-in") == ("stand-in", "")
+    table = Table("t", ["Method", "Rate"], rows=[], label_columns=1, caption="")
+    column = Column("rate", "Rate", +1, 0, 100.0, show_std=False, show_interval=True, unit="%")
+    cells = [summarise(rows[rows["method"] == method], column, table) for method in ("full_ft", "lora")]
+    assert [cell.text for cell in cells] == ["12% [7, 20]", "5% [2, 11]"] and table.footnotes == ["stand-in"]
+    assert interval_caption(rows) == "[low, high]: 95% intervals, Wilson score interval over the 100 samples. "
+    assert summarise(rows.iloc[:1], Column("rate", "Δ", +1, 2, signed=True, show_interval=True), table).text == \
+        "+0.12 [+0.07, +0.20]"
+    first, second = rows.iloc[:1], rows.iloc[1:]
+    assert not intervals_apart(first, second)  # [0.07, 0.20] and [0.02, 0.11] overlap
+    assert intervals_apart(first, second.assign(ci_high=0.06)) and not intervals_apart(first, second.assign(
+        ci_low=np.nan, ci_high=np.nan))
+    mark_best_separated(cells, column, lambda i, j: intervals_apart(rows.iloc[[i]], rows.iloc[[j]]))
+    assert not any(cell.bold for cell in cells)
+    mark_best_separated(cells, column, lambda i, j: True)
+    assert [cell.bold for cell in cells] == [True, False]
+    tied = [Cell("1", 1.0), Cell("1", 1.0)]
+    mark_best_separated(tied, Column("x", "x", +1, 0), lambda i, j: True)  # a tie as shown is never a win
+    assert not any(cell.bold for cell in tied)
 
 
 def test_write_tables_names_a_missing_experiment_and_writes_nothing(tmp_path):

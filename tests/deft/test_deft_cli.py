@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from benchmarks.per_image import read_per_image
 from benchmarks.results import read_results
-from deft import evaluate, reconstruct
+from deft import evaluate, paired, reconstruct
 from deft import train as deft_train
 from deft.amortised_model import load_conditional
 from tunebench.models import export_dit
@@ -39,7 +40,8 @@ def test_train_reconstruct_evaluate(backbone, tmp_path):
         cost = json.loads((recon / "summary.json").read_text())
         assert cost["n_images"] == 4 and cost["nfe_per_image"] == 5 and cost["sample_seconds"] > 0
         train_summary = ["--train-summary", str(out / "summary.json")] if method == "deft" else []
-        evaluate.main(["--recon", str(recon), "--results", str(results), *train_summary])
+        evaluate.main(["--recon", str(recon), "--results", str(results), *train_summary,
+                       "--per-image", str(tmp_path / f"{method}.per_image.csv")])
     rows = read_results(results)
     deft_rows = rows[rows["method"] == "deft"].set_index("metric")
     assert {"psnr", "ssim", "lpips", "kid_inception", "nfe", "backbone_vjps", "time_sample_s", "time_train_s",
@@ -48,6 +50,22 @@ def test_train_reconstruct_evaluate(backbone, tmp_path):
     assert deft_rows.loc["time_total_s", "value"] == pytest.approx(
         deft_rows.loc["time_train_s", "value"] + deft_rows.loc["time_sample_s", "value"])
     assert "KID skipped" in deft_rows.loc["kid_inception", "note"]
+    # Each mean has its bootstrap interval over the 4 images, and the per-image CSV holds the values it averages.
+    per_image = read_per_image(tmp_path / "deft.per_image.csv")
+    for metric in ("psnr", "ssim"):
+        row = deft_rows.loc[metric]
+        assert row["ci_low"] <= row["value"] <= row["ci_high"] and "over the 4 images" in row["note"]
+        assert per_image[metric].mean() == pytest.approx(row["value"])
+    assert (per_image["dataset"].tolist(), per_image["method"].tolist()) == (["sr4"] * 4, ["deft"] * 4)
+    assert per_image["lpips"].isna().all()  # skipped without AlexNet weights
+    paired.main(["--per-image", str(tmp_path / "deft.per_image.csv"), str(tmp_path / "ddrm.per_image.csv"),
+                 "--scale", "smoke", "--out", str(tmp_path / "paired.csv")])
+    differences = read_results(tmp_path / "paired.csv").set_index("metric")
+    assert set(differences.index) == {"psnr_diff", "ssim_diff", "lpips_diff"} and set(differences["method"]) == {"ddrm"}
+    ddrm = rows[rows["method"] == "ddrm"].set_index("metric")
+    assert differences.loc["psnr_diff", "value"] == pytest.approx(deft_rows.loc["psnr", "value"] -
+                                                                  ddrm.loc["psnr", "value"])
+    assert differences.loc["psnr_diff", "n_samples"] == 4 and np.isnan(differences.loc["lpips_diff", "value"])
     assert set(rows[rows["method"] == "ddrm"]["metric"]) >= {"psnr", "nfe"}
     assert "time_train_s" not in set(rows[rows["method"] == "ddrm"]["metric"])
     # A switched run's rows name the switch and the task of the default they are compared with (deft_protocol).

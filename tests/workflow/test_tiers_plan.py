@@ -16,7 +16,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 MINI = yaml.safe_load((ROOT / "workflows/config/mini.yaml").read_text())
 HEADLINE_RULES = {"sample_source_grid", "finetune", "fid_finetuned", "difftune_table", "forgetting_figure",
-                  "deft_train", "deft_reconstruct", "deft_table", "protein_sample", "protein_table", "claims"}
+                  "deft_train", "deft_reconstruct", "deft_table", "deft_paired", "deft_paired_table", "protein_sample",
+                  "protein_table", "claims"}
 STUDY_RULES = {"finetune_params", "peft_table", "difftune_seeds_results", "difftune_seeds_table", "retention_source",
                "ablation_results", "ablation_figure",
                "control_train", "controlnet_table", "amortised_train", "deft_amortised_results",

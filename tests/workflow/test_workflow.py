@@ -92,6 +92,17 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert deft_rows[deft_rows["metric"] == "kid_local"]["value"].notna().all()
     deft_table = (results / "tables/deft_main.md").read_text()
     assert "| inpaint | ddrm |" in deft_table and "|  | deft |" in deft_table
+    scored = deft_rows[deft_rows["metric"].isin(["psnr", "ssim", "kid_local"])]
+    assert (scored["ci_low"] <= scored["value"]).all() and (scored["value"] <= scored["ci_high"]).all()
+    per_image = pd.read_csv(workdir / "runs/smoke/metrics/deft_main/inpaint/deft.per_image.csv")
+    assert per_image["index"].tolist() == [0, 1, 2, 3] and per_image["psnr"].gt(0).all()  # smoke: 4 test images
+    paired = read_results(results / "deft_paired.csv").set_index("metric")
+    assert set(paired.index) == {"psnr_diff", "ssim_diff", "lpips_diff"} and set(paired["method"]) == {"ddrm"}
+    assert set(paired["experiment"]) == {"deft_paired"} and (paired["n_samples"] == 4).all()
+    means = deft_rows[deft_rows["metric"] == "psnr"].set_index("method")["value"]
+    assert paired.loc["psnr_diff", "value"] == pytest.approx(means["deft"] - means["ddrm"])
+    assert paired.loc["psnr_diff", "ci_low"] <= paired.loc["psnr_diff", "value"] <= paired.loc["psnr_diff", "ci_high"]
+    assert "| inpaint | ddrm |" in (results / "tables/deft_paired.md").read_text()
     amortised_rows = read_results(results / "deft_amortised.csv")  # DEFT's rows beside the amortised model's
     assert set(zip(amortised_rows["method"], amortised_rows["experiment"])) == {
         ("amortised", "deft_amortised"), ("deft", "deft_amortised")}
@@ -105,6 +116,8 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
         assert not math.isnan(claims.loc["DT-1", "value"]) and "| DT-1 |" in (results / f"claims/{tier}.md").read_text()
     protein_rows = read_results(results / "protein_motif.csv")
     assert set(protein_rows["method"]) == {"replacement", "deft-9"}
+    success = protein_rows[protein_rows["metric"] == "success_rate"]
+    assert (success["ci_low"] <= success["value"]).all() and (success["value"] <= success["ci_high"]).all()
     protein_amortised = read_results(results / "protein_amortised.csv")  # the heads' rows beside the amortised model's
     assert set(zip(protein_amortised["method"], protein_amortised["experiment"])) == {
         ("amortised", "protein_amortised"), ("deft-9", "protein_amortised")}
@@ -161,7 +174,7 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert "forgetting.png" in html and "source_grid.png" in html and "difftune_main.md" in html
     assert "deft_main.md" in html and "protein_motif.md" in html and "protein_scaffolds.png" in html
     assert "difftune_peft.md" in html and "controlnet.png" in html and "deft_amortised.md" in html
-    assert "protein_amortised.md" in html and "difftune_seeds.md" in html
+    assert "protein_amortised.md" in html and "difftune_seeds.md" in html and "deft_paired.md" in html
 
 
 ABLATIONS = """  ablations:

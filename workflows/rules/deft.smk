@@ -1,7 +1,8 @@
 # DEFT on image inverse problems: an unconditional backbone → one h-transform head per task (and an amortised model
 # trained from scratch where configured) → reconstructions of the test images by DEFT and every baseline that can
-# solve the task → PSNR/SSIM/LPIPS/KID and costs → tables: deft_main (DEFT and the baselines) and deft_amortised (the
-# amortised model beside DEFT).
+# solve the task → PSNR/SSIM/LPIPS/KID (means with intervals, and every image's scores) and costs → tables: deft_main
+# (DEFT and the baselines), deft_paired (DEFT − each baseline image by image) and deft_amortised (the amortised model
+# beside DEFT).
 
 include: "helpers/deft.smk"
 
@@ -133,7 +134,9 @@ rule deft_evaluate:
         train_summary=get_deft_train_summary,
         features=FEATURE_NET,
     output:
-        f"{RUNS}/metrics/deft_main/{{task}}/{{method}}.csv",
+        results=f"{RUNS}/metrics/deft_main/{{task}}/{{method}}.csv",
+        # Every test image's scores, beside the means: deft_paired and the tables compare methods image by image.
+        per_image=f"{RUNS}/metrics/deft_main/{{task}}/{{method}}.per_image.csv",
     log:
         f"{RUNS}/logs/deft_evaluate/{{task}}/{{method}}.log",
     benchmark:
@@ -151,7 +154,7 @@ rule deft_evaluate:
         runtime=20,
     shell:
         "{params.python} -m deft.evaluate --recon {params.recon_dir} {params.train} {params.extractor}"
-        " --results {output} > {log} 2>&1"
+        " --results {output.results} --per-image {output.per_image} > {log} 2>&1"
 
 
 rule deft_results:
@@ -173,7 +176,9 @@ rule deft_results:
 
 rule deft_table:
     input:
-        rules.deft_results.output,
+        results=rules.deft_results.output,
+        # A best value is bold only where its paired interval against every other method excludes a tie.
+        per_image=deft_per_image_files(deft_pairs()),
     output:
         md=report(f"{RESULTS}/tables/deft_main.md", caption="../report/deft_table.rst", category="DEFT"),
         tex=f"{RESULTS}/tables/deft_main.tex",
@@ -188,7 +193,48 @@ rule deft_table:
     conda:
         CONDA_ENV
     shell:
-        "{params.python} -m deft.report table --results {input} --layout deft --out-dir {params.out_dir}"
+        "{params.python} -m deft.report table --results {input.results} --layout deft --out-dir {params.out_dir}"
+        " --methods {params.methods} --per-image {input.per_image} > {log} 2>&1"
+
+
+# DEFT − each baseline on the same test images, image by image, with paired intervals: which differences of the main
+# table are more than the spread between images.
+rule deft_paired:
+    input:
+        deft_per_image_files(deft_pairs()),
+    output:
+        f"{RESULTS}/deft_paired.csv",
+    log:
+        f"{RUNS}/logs/deft_paired.log",
+    benchmark:
+        f"{RUNS}/benchmarks/deft_paired.tsv"
+    params:
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.python} -m deft.paired --per-image {input} --scale {params.scale} --out {output} > {log} 2>&1"
+
+
+rule deft_paired_table:
+    input:
+        rules.deft_paired.output,
+    output:
+        md=report(f"{RESULTS}/tables/deft_paired.md", caption="../report/deft_paired.rst", category="DEFT"),
+        tex=f"{RESULTS}/tables/deft_paired.tex",
+    log:
+        f"{RUNS}/logs/deft_paired_table.log",
+    benchmark:
+        f"{RUNS}/benchmarks/deft_paired_table.tsv"
+    params:
+        out_dir=subpath(output.md, parent=True),
+        methods=",".join(DEFT["baselines"]),
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.python} -m deft.report table --results {input} --layout paired --out-dir {params.out_dir}"
         " --methods {params.methods} > {log} 2>&1"
 
 
@@ -214,7 +260,8 @@ rule deft_amortised_results:
 
 rule deft_amortised_table:
     input:
-        rules.deft_amortised_results.output,
+        results=rules.deft_amortised_results.output,
+        per_image=deft_per_image_files(amortised_pairs()),
     output:
         md=report(f"{RESULTS}/tables/deft_amortised.md", caption="../report/deft_amortised.rst", category="DEFT"),
         tex=f"{RESULTS}/tables/deft_amortised.tex",
@@ -228,5 +275,5 @@ rule deft_amortised_table:
     conda:
         CONDA_ENV
     shell:
-        "{params.python} -m deft.report table --results {input} --layout deft --out-dir {params.out_dir}"
-        " --methods amortised,deft > {log} 2>&1"
+        "{params.python} -m deft.report table --results {input.results} --layout deft --out-dir {params.out_dir}"
+        " --methods amortised,deft --per-image {input.per_image} > {log} 2>&1"

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from benchmarks.intervals import wilson_interval
 from benchmarks.results import read_results
 from deft.protein import denoising, evaluate, figure, problems, report, sample, train
 from deft.protein.motif_problems import load_problems
@@ -68,6 +69,10 @@ def test_every_method_samples_scores_and_renders(pipeline, tmp_path):
     assert set(rows["method"]) == set(methods)
     rates = rows[rows["metric"] == "success_rate"]["value"]
     assert len(rates) == 5 * len(problem_list) and rates.between(0, 1).all()
+    for _, row in rows[rows["metric"].isin(["success_rate", "motif_placed_rate", "clash_free"])].iterrows():
+        assert (row["ci_low"], row["ci_high"]) == wilson_interval(round(row["value"] * 3), 3)  # 3 samples a problem
+        assert row["note"] == "95% interval: Wilson score interval over the 3 samples of the problem"
+    assert rows[rows["metric"].isin(["motif_rmsd_median", "solved"])]["ci_low"].isna().all()
     replacement = rows[(rows["method"] == "replacement") & (rows["metric"] == "motif_rmsd_median")]["value"]
     assert (replacement < 1e-3).all()  # replacement imposes the motif exactly
     assert (rows[(rows["method"] == "dps") & (rows["metric"] == "prior_vjps")]["value"] == 4).all()
@@ -77,6 +82,7 @@ def test_every_method_samples_scores_and_renders(pipeline, tmp_path):
                      "--methods", ",".join(methods)])
     text = (tmp_path / "tables/protein_motif.md").read_text()
     assert "| Solved |" in text and "deft-9" in text and "n_samples=3" in text
+    assert "% [0, 56]" in text and "Wilson score interval over the 3 samples of the problem" in text  # 0 of 3
     assert (tmp_path / "tables/protein_motif_quality.tex").read_text().count(r"\\") >= 6
     figure.main(["--problems", str(pipeline / "problems"), "--samples", f"deft-9={tmp_path / 'deft-9'}",
                  f"dps={tmp_path / 'dps'}", "--out", str(tmp_path / "scaffolds.png")])

@@ -7,7 +7,8 @@ PAPER_REFERENCE = "results/paper_reference.csv"  # the papers' numbers with thei
 def claims_results(wildcards):
     """The results CSVs the ledger of a tier judges: the headline's studies, and in `all` also the studies only
     `all` runs (the claims they test are `not measured` in the headline's ledger)."""
-    files = [f"{RESULTS}/difftune_main.csv", f"{RESULTS}/deft_main.csv", f"{RESULTS}/protein_motif.csv"]
+    files = [f"{RESULTS}/difftune_main.csv", f"{RESULTS}/deft_main.csv", f"{RESULTS}/deft_paired.csv",
+             f"{RESULTS}/protein_motif.csv"]
     if wildcards.tier == "all":
         files.append(f"{RESULTS}/difftune_peft.csv")
         files += [f"{RESULTS}/difftune_seeds.csv"] if len(DIFFTUNE["training_seeds"]) > 1 else []

@@ -74,6 +74,11 @@ def deft_metric_files(pairs):
     return [f"{RUNS}/metrics/deft_main/{task}/{method}.csv" for task, method in pairs]
 
 
+def deft_per_image_files(pairs):
+    """The per-image score CSV of each (task, method) in `pairs`, beside its results CSV."""
+    return [f"{RUNS}/metrics/deft_main/{task}/{method}.per_image.csv" for task, method in pairs]
+
+
 def amortised_pairs():
     """(task, method) of the amortised comparison: the amortised model and DEFT on each task of deft.amortised.
     Its own target (deft_amortised_outputs), so that deft_main.csv is the same whichever tier ran."""
@@ -81,14 +86,16 @@ def amortised_pairs():
 
 
 def deft_outputs():
-    """Every product of DEFT and its baselines: heads, reconstructions, results; the backbone when the DAG builds
-    it."""
+    """Every product of DEFT and its baselines: heads, reconstructions, results, the paired comparison; the backbone
+    when the DAG builds it."""
     products = [
         *expand(f"{RUNS}/deft/{{task}}/train/head", task=DEFT["tasks"]),
         *[f"{RUNS}/deft/{task}/{method}/recon.npz" for task, method in deft_pairs()],
         *deft_metric_files(deft_pairs()),
         f"{RESULTS}/deft_main.csv",
         f"{RESULTS}/tables/deft_main.md",
+        f"{RESULTS}/deft_paired.csv",
+        f"{RESULTS}/tables/deft_paired.md",
     ]
     if built_by_dag("deft_backbone"):
         products.append(DEFT_BACKBONE)
