@@ -63,6 +63,17 @@ def kid_rows(pred: torch.Tensor, truth: torch.Tensor, kind: str, features: str |
              "extractor": extractor.extractor_id, "note": "; ".join(notes)}]
 
 
+def size_rows(train_summary: dict) -> list[dict]:
+    """The trained head's parameters and its share of the frozen backbone's (`head_fraction`; the paper's heads are
+    4–9%), from a DEFT training summary ([] for a model that is not a head, such as the amortised one)."""
+    if "head_fraction" not in train_summary:
+        return []
+    note = (f"head parameters / frozen backbone parameters ({train_summary['head_parameters']} / "
+            f"{train_summary['backbone_parameters']})")
+    return [{"metric": "head_fraction", "value": train_summary["head_fraction"], "note": note},
+            {"metric": "trainable_params", "value": train_summary["head_parameters"], "note": note}]
+
+
 def cost_rows(summary: dict, train_seconds: float | None) -> list[dict]:
     """NFE, backbone backprops and wall-time rows from a reconstruction summary."""
     rows = [{"metric": "nfe", "value": summary["nfe_per_image"]},
@@ -120,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     train_seconds = None
     if args.train_summary:
         train_seconds = training_seconds(args.train_summary.parent / "stats.jsonl")
+        rows += size_rows(read_json(args.train_summary))
     rows += cost_rows(summary, train_seconds)
     run = summary["run_config"]
     comparable = "" if summary.get("comparable", True) else (

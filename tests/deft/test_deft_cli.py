@@ -50,6 +50,10 @@ def test_train_reconstruct_evaluate(backbone, tmp_path):
     assert deft_rows.loc["time_total_s", "value"] == pytest.approx(
         deft_rows.loc["time_train_s", "value"] + deft_rows.loc["time_sample_s", "value"])
     assert "KID skipped" in deft_rows.loc["kid_inception", "note"]
+    head = json.loads((out / "summary.json").read_text())  # the head's size as a share of the frozen backbone
+    share = head["head_parameters"] / head["backbone_parameters"]
+    assert deft_rows.loc["head_fraction", "value"] == pytest.approx(share)
+    assert deft_rows.loc["trainable_params", "value"] == head["head_parameters"]
     # Each mean has its bootstrap interval over the 4 images, and the per-image CSV holds the values it averages.
     per_image = read_per_image(tmp_path / "deft.per_image.csv")
     for metric in ("psnr", "ssim"):
