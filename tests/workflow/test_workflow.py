@@ -62,9 +62,9 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert set(rows["dataset"]) == {"textures"} and set(rows["method"]) == {"full_ft", "diff_tuning"}
     fids = rows[rows["metric"] == "fid_local"]
     assert fids["value"].gt(0).all()
-    # Each FID row's bootstrap interval over the 16 samples (biased upwards, so it need not contain the value).
-    assert fids["ci_low"].notna().all() and (fids["ci_low"] <= fids["ci_high"]).all()
-    assert fids["note"].str.contains("percentile bootstrap").all()
+    # Each FID row's jackknife interval over the 16 samples, centred on the value.
+    assert ((fids["ci_low"] < fids["value"]) & (fids["value"] < fids["ci_high"])).all()
+    assert fids["note"].str.contains("grouped jackknife").all()
     # The seed replicates: seed 0 is the main run, seed 1 a second run of each method; the summary over the two.
     study = read_results(results / "difftune_seeds.csv")
     assert set(study["experiment"]) == {"difftune_seeds"} and set(study["dataset"]) == {"textures", "average"}
@@ -159,7 +159,8 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     (workdir / "runs/smoke/metrics/difftune_main/textures/diff_tuning.csv").unlink()
     plan = snakemake(*config, "--dry-run", cwd=workdir)
     assert planned_jobs(plan.stdout) == {"fid_finetuned": 1, "difftune_results": 1, "difftune_table": 1,
-                                         "difftune_seeds_results": 1, "difftune_seeds_table": 1, "all": 1}
+                                         "difftune_seeds_results": 1, "difftune_seeds_table": 1, "claims": 2,
+                                         "all": 1}
     before = read_results(results / "difftune_main.csv")
     rerun = snakemake(*config, cwd=workdir)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
