@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from benchmarks.intervals import newcombe_difference_interval, spearman_trend, t_interval
+from benchmarks.intervals import newcombe_difference_interval, pooled_successes, spearman_trend, t_interval
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_MEASURED = "reproduced", "not reproduced", "inconclusive", "not measured"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_MEASURED)
@@ -313,9 +313,8 @@ def protein_solved(inputs: dict[str, pd.DataFrame]) -> Measurement:
     def pooled(method: str) -> tuple[int, int, int]:
         """Successes, samples and solved problems of one method."""
         rates = metric_rows(frame, "success_rate", method=method)
-        successes = int(round((rates["value"] * rates["n_samples"].astype(float)).sum()))
-        solved = int(metric_rows(frame, "solved", method=method)["value"].sum())
-        return successes, int(rates["n_samples"].sum()), solved
+        successes, samples = pooled_successes(rates["value"], rates["n_samples"])
+        return successes, samples, int(metric_rows(frame, "solved", method=method)["value"].sum())
 
     (s_deft, n_deft, solved_deft), (s_dps, n_dps, solved_dps) = pooled(deft), pooled("dps")
     if not (n_deft and n_dps):

@@ -93,6 +93,13 @@ def stratified_t_interval(groups, level: float = 0.95) -> tuple[float, float]:
     return centre - half, centre + half
 
 
+def pooled_successes(rates, samples) -> tuple[int, int]:
+    """Successes and samples of shares measured on several groups (e.g. motif problems) pooled into one: the counts
+    are rate × samples, rounded back to whole outcomes."""
+    rates, samples = np.asarray(rates, dtype=np.float64), np.asarray(samples, dtype=np.float64)
+    return int(np.round(rates * samples).sum()), int(samples.sum())
+
+
 def newcombe_difference_interval(successes_1: int, n_1: int, successes_2: int, n_2: int,
                                  z: float = Z95) -> tuple[float, float]:
     """Interval of the difference of two independent shares p1 − p2 from their Wilson intervals (Newcombe 1998,

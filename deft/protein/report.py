@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from benchmarks.intervals import interval_note, wilson_interval
+from benchmarks.intervals import interval_note, pooled_successes, wilson_interval
 from benchmarks.report_cli import add_table_command, report_parser, run_table_command
 from benchmarks.results import ResultsError
 from benchmarks.tables import (
@@ -93,8 +93,7 @@ def pooled_rates(rows: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     value, ci_low, ci_high, note)."""
     pooled = []
     for metric, group in rows[rows["metric"].isin(metrics) & rows["value"].notna()].groupby("metric"):
-        samples = int(group["n_samples"].sum())
-        successes = int((group["value"] * group["n_samples"]).round().sum())
+        successes, samples = pooled_successes(group["value"], group["n_samples"])
         low, high = wilson_interval(successes, samples)
         pooled.append({"metric": metric, "value": successes / samples, "ci_low": low, "ci_high": high,
                        "note": interval_note(f"Wilson score interval over the {samples} samples of all problems")})

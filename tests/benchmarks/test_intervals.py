@@ -87,3 +87,10 @@ def test_geometric_mean_ratio_over_several_pairs_averages_their_log_ratios():
     pair = ([200.0, 300.0, 250.0], [100.0, 120.0, 100.0])
     one, two = geometric_mean_ratio([pair]), geometric_mean_ratio([pair, pair])
     assert two[0] == pytest.approx(one[0]) and two[2] - two[1] < one[2] - one[1]  # a second pair narrows it
+
+
+def test_pooled_successes_counts_each_groups_outcomes():
+    from benchmarks.intervals import pooled_successes
+
+    assert pooled_successes([0.12, 0.0, 0.5], [100, 50, 4]) == (12 + 0 + 2, 154)
+    assert pooled_successes([1 / 3], [3]) == (1, 3)  # a rate written with rounding still counts whole outcomes
