@@ -68,6 +68,16 @@ class FineTuneConfig(RunConfig):
         check_difftune(self)
 
 
+@dataclass
+class RetentionRunConfig(RunConfig):
+    """Sampling the retention set: the core sections plus `retention`, the set's sampler at this scale. The paper
+    does not state it (the official code reads a folder of pre-sampled images), so its default is the DiT sampler of
+    `sample`; a scale file may choose a cheaper one (workflows/config/mini.yaml)."""
+
+    # Its scale settings: the core DiT sizes, then the retention set's own sampler (workflows/config/SCALE.yaml).
+    SCALE_SECTIONS: ClassVar[tuple[str, ...]] = ("core", "retention")
+
+
 def check_difftune(run: RunConfig) -> None:
     """Check the `difftune` section of a run that trains with the objective (fine-tuning, a ControlNet branch),
     naming the key."""

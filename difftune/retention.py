@@ -9,8 +9,9 @@ resumes). `source`: N real source-domain images instead (the paper's ablation). 
 what the set is; fine-tuning reads OUT/samples.npz and never re-samples.
 
 Paper default (an assumption: the official repo ships no generation script, docs/difftune.md): DiT-XL/2,
-250 DDPM steps, guidance 1.5, labels uniform over the 1000 ImageNet classes. Mini default: 2000 images, the mini
-sampler (DDPM with learned variance), guidance 1.5.
+250 DDPM steps, guidance 1.5, labels uniform over the 1000 ImageNet classes. The sampler is the scale file's
+`settings.retention` over `settings.core` (difftune.config.RetentionRunConfig); mini: 2000 images, DDIM-50
+(η = 0), guidance 1.5 (docs/workflow.md "Levers measured for the mini budget").
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from difftune.config import RetentionRunConfig
 from tunebench.cli import run_cli, setup_logging
 from tunebench.config import SCALE_NAMES, ConfigError, load_yaml, resolve, settings_file
 
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.kind == "generated":
         if not args.model:
             raise ConfigError("--kind generated needs --model (the pre-trained model folder)")
-        run, sidecar = sample_config(args.model, overrides=args.overrides)
+        run, sidecar = sample_config(args.model, overrides=args.overrides, cls=RetentionRunConfig)
         write_samples(run, sidecar, args.model, args.out, f"{args.seed}-{args.seed + n - 1}", "uniform",
                       progress=not args.no_progress)
         protocol = read_json(args.out / "protocol.json")["protocol"]

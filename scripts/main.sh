@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: the mini reproduction, offline on CPU, as one Snakemake DAG in two tiers (docs/workflow.md).
-#   bash scripts/main.sh [ARGS...]       the headline: pre-train the source DiT, Diff-Tuning vs full fine-tuning on
-#                                        the 8 mini datasets, the chain-of-forgetting curve, DEFT with every baseline
-#                                        on 5 inverse problems, protein motif scaffolding; tables, figures
+#   bash scripts/main.sh [ARGS...]       the headline, from the pinned pre-trained models of assets/mini/:
+#                                        Diff-Tuning vs full fine-tuning on the 8 mini datasets, the
+#                                        chain-of-forgetting curve, DEFT with every baseline on 5 inverse problems,
+#                                        protein motif scaffolding; tables, figures, the claims ledger
 #   bash scripts/main.sh all [ARGS...]   the headline and every study: PEFT on the 8 datasets, the ablations,
 #                                        ControlNet convergence, DEFT's amortised upper bounds (images, protein)
 # Results go to results/mini/, the time of every job to results/mini/timing.csv. Re-running resumes: finished rules

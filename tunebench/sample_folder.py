@@ -59,13 +59,14 @@ def save_grid(path: Path, images: np.ndarray, nrow: int) -> None:
 
 
 def sample_config(model: str, scale: str | None = None, config_files: list[str] = (),
-                  overrides: list[str] = ()) -> tuple[RunConfig, dict]:
-    """The sampling run config of `model` and its sidecar: `scale` defaults to the scale the model was trained at
-    (paper for a hub id), then YAML `config_files` and KEY=VALUE `overrides` apply as the CLI flags would."""
+                  overrides: list[str] = (), cls: type[RunConfig] = RunConfig) -> tuple[RunConfig, dict]:
+    """The sampling run config (a `cls`) of `model` and its sidecar: `scale` defaults to the scale the model was
+    trained at (paper for a hub id), then YAML `config_files` and KEY=VALUE `overrides` apply as the CLI flags
+    would."""
     sidecar = read_sidecar(model) if Path(model).is_dir() else {}
     scale = scale or sidecar.get("run_config", {}).get("scale", "paper")
     flags = argparse.Namespace(scale=scale, config=list(config_files), overrides=list(overrides))
-    return config_from_args(flags), sidecar
+    return config_from_args(flags, cls), sidecar
 
 
 def write_samples(run: RunConfig, sidecar: dict, model_path: str, out: Path, seeds_text: str,

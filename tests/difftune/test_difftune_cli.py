@@ -62,6 +62,22 @@ def test_retention_size_defaults_to_the_scale_files_retention_n(tmp_path, monkey
         retention.main(["--kind", "source", "--scale", "smoke", "--out", str(tmp_path / "other")])
 
 
+def test_retention_sampler_comes_from_the_scale_files_retention_section(tmp_path, monkeypatch, pretrained):
+    smoke = settings_file("smoke").read_text()
+    assert "  retention: {}\n" in smoke
+    config = tmp_path / "config"
+    config.mkdir()
+    for scale in ("mini", "paper"):
+        (config / f"{scale}.yaml").write_text(settings_file(scale).read_text())
+    (config / "smoke.yaml").write_text(smoke.replace("  retention: {}\n",
+                                                     "  retention: {sample: {sampler: ddim, steps: 2}}\n"))
+    monkeypatch.setattr("tunebench.config.SETTINGS_DIR", config)
+    retention.main(["--scale", "smoke", "--model", str(pretrained), "--out", str(tmp_path / "set"), "--n", "2",
+                    "--no-progress"])
+    sample = json.loads((tmp_path / "set/manifest.json").read_text())["protocol"]["sample"]
+    assert (sample["sampler"], sample["steps"]) == ("ddim", 2)
+
+
 def _finetune(out, pretrained, retention_set, *extra):
     finetune.main(["--scale", "smoke", "--pretrained", str(pretrained), "--retention", str(retention_set),
                    "--out", str(out), "--no-progress", *extra])

@@ -10,7 +10,7 @@ import yaml
 import tunebench.config
 from deft.config import AmortisedConfig, DeftConfig
 from deft.protein.config import AmortisedRun, HeadRun, PriorRun, ProteinConfig
-from difftune.config import FineTuneConfig
+from difftune.config import FineTuneConfig, RetentionRunConfig
 from difftune.controlnet.config import ControlTrainConfig
 from tunebench.config import (
     SCALE_NAMES,
@@ -28,7 +28,8 @@ from tunebench.config import (
 
 # Every config class a stage resolves, and what its paper-scale config needs besides the paper defaults (the
 # local files and choices the paper scale leaves to the user).
-STAGE_CLASSES = {RunConfig: {}, FineTuneConfig: {}, ControlTrainConfig: {"data": {"hflip": False}}, DeftConfig: {},
+STAGE_CLASSES = {RunConfig: {}, FineTuneConfig: {}, RetentionRunConfig: {},
+                 ControlTrainConfig: {"data": {"hflip": False}}, DeftConfig: {},
                  AmortisedConfig: {}, ProteinConfig: {"data": {"root": "pdb"}}, PriorRun: {"data": {"root": "pdb"}},
                  HeadRun: {"data": {"root": "pdb"}}, AmortisedRun: {"data": {"root": "pdb"}}}
 
