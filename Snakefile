@@ -2,8 +2,9 @@
 # then DEFT and its baselines on the image inverse problems, then DEFT motif scaffolding on Cα backbones.
 # Run: snakemake --profile workflows/profiles/local --configfile workflows/config/mini.yaml [all]   (smoke.yaml for a
 # minutes-long check); the profile holds the resources rules share (default-resources). Targets: `headline` (the
-# default) and `all` (every study), below; apart from both, `assets` (rebuild and compare the pinned assets) and
-# `deft_protocol` (DEFT's protocol switches against their defaults).
+# default) and `all` (every study), below; apart from both, `assets` (rebuild and compare the pinned assets),
+# `deft_protocol` (DEFT's protocol switches against their defaults) and `regime` (Diff-Tuning vs full fine-tuning
+# as fine-tuning runs longer).
 import time
 
 from snakemake.utils import min_version
@@ -25,6 +26,7 @@ include: "workflows/rules/features.smk"
 include: "workflows/rules/latents.smk"
 include: "workflows/rules/difftune.smk"
 include: "workflows/rules/difftune_studies.smk"
+include: "workflows/rules/difftune_regime.smk"
 include: "workflows/rules/controlnet.smk"
 include: "workflows/rules/deft.smk"
 include: "workflows/rules/deft_protocol.smk"
@@ -48,6 +50,10 @@ localrules:
     difftune_seeds_table,
     ablation_results,
     ablation_figure,
+    regime,
+    regime_results,
+    regime_table,
+    regime_figure,
     controlnet_summary,
     controlnet_table,
     controlnet_figure,

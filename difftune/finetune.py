@@ -8,7 +8,8 @@ Methods (--method): full_ft, diff_tuning, retention_only, tweight_only; --peft n
 with any of them. Downstream class k starts from the pre-trained label row k (the official code keeps ImageNet's
 1001-row table the same way), so the dataset may have at most model.num_classes classes. Writes OUT/config.json,
 OUT/checkpoints/ (resumable), OUT/stats.jsonl, OUT/model/ (EMA weights, PEFT merged: a plain diffusers DiT) and
-OUT/summary.json.
+OUT/summary.json. `--start-from CHECKPOINT` (with `--set train.steps=N`) continues a shorter run of the same config
+to N steps, as the fine-tuning-length study does (docs/difftune.md).
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--method", choices=list(METHODS), help="objective (sets difftune.method)")
     parser.add_argument("--peft", choices=PEFT_METHODS, help="trained weights (sets difftune.peft)")
     parser.add_argument("--retention", help="retention set folder (sets difftune.retention)")
+    parser.add_argument("--start-from", metavar="CHECKPOINT",
+                        help="while --out holds no checkpoint, continue from this checkpoint-NNNNNNN folder of a "
+                             "shorter run with the same config (train.steps aside); the run then trains on to "
+                             "train.steps exactly as one uninterrupted run would (a constant learning rate only: "
+                             "the checkpoint check refuses a linear schedule's other length)")
     return parser.parse_args(argv)
 
 
@@ -77,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     from tunebench.models import count_parameters, export_dit, load_dit, null_class, weights_sha256
     from tunebench.pretraining import load_training_data
     from tunebench.speed import compute_record
-    from tunebench.training import train, write_run_config
+    from tunebench.training import resume_or_start, train, write_run_config
 
     setup_logging(args.out)
     torch.manual_seed(run.train.seed)
@@ -92,14 +98,15 @@ def main(argv: list[str] | None = None) -> None:
     inputs = {"pretrained": input_fingerprint(run.model.pretrained)}
     if retention is not None:
         inputs["retention"] = input_fingerprint(run.difftune.retention)
-    write_run_config(args.out, run, args.resume, inputs)
+    resume = resume_or_start(args.out, args.resume, args.start_from)
+    write_run_config(args.out, run, resume, inputs)
     n_target, n_retention = batch_sizes(run)
     log.info("%s (peft %s) on %s (%d images): %s of %s params train, %d steps of %d target + %d retention",
              run.difftune.method, run.difftune.peft, run.data.dataset, len(dataset), f"{trainable:,}",
              f"{count_parameters(model):,}", run.train.steps, n_target, n_retention)
     started = time.perf_counter()
     _, ema = train(run, model, make_objective(run, null_class(model), vae), mixed_batches(run, dataset, retention),
-                   args.out, resume=args.resume, progress=not args.no_progress, inputs=inputs)
+                   args.out, resume=resume, progress=not args.no_progress, inputs=inputs)
     seconds = time.perf_counter() - started
     spec = getattr(dataset, "spec", None)
     provenance = {"dataset": run.data.dataset, "class_names": list(spec.class_names) if spec else [],

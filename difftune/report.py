@@ -9,15 +9,20 @@ chain-of-forgetting curve and the ablations.
         --out-dir results/mini/tables
     python -m difftune.report table --layout seeds --results results/mini/difftune_seeds.csv \\
         --out-dir results/mini/tables [--metric fid_local] [--baseline full_ft]
+    python -m difftune.report table --layout regime --results results/mini/difftune_regime.csv \\
+        --out-dir results/mini/tables [--metric fid_local] [--baseline full_ft]
     python -m difftune.report figure forgetting --csv results/mini/forgetting.csv \\
         --out results/mini/figures/forgetting.png
     python -m difftune.report figure ablation --csv results/mini/ablation_tau.csv \\
         --out results/mini/figures/ablation_tau.png --metric fid_local
+    python -m difftune.report figure regime --csv results/mini/difftune_regime.csv \\
+        --out results/mini/figures/difftune_regime.png --metric fid_local
 
 The forgetting CSV has the columns t0, direction, dataset, metric, value (`difftune.forgetting` writes it; the figure
 has a panel per metric, FID and KID, or only --metric's); an ablation figure reads a results CSV whose methods are
-`difftune.variants` run names (one ablated key, plus full_ft drawn as the reference line). Several rows at one
-point (seeds) are averaged, and a shaded band shows their min–max.
+`difftune.variants` run names (one ablated key, plus full_ft drawn as the reference line); the regime figure reads
+the fine-tuning-length study's per-seed rows (`method@seed=S@steps=N`). Several rows at one point (seeds) are
+averaged, and a shaded band shows their min–max.
 """
 
 from __future__ import annotations
@@ -195,6 +200,30 @@ def seeds_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", baseli
     return table
 
 
+def regime_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", baseline: str = "full_ft",
+                 methods: list[str] | None = None) -> Table:
+    """The fine-tuning-length study: for each training length, the seeds layout (seeds_table) of the runs trained
+    that long, under a first column naming the length."""
+    lengths = sorted({v.steps for v in rows["method"].map(parse_variant)} - {None})
+    if not lengths:
+        raise ResultsError(f"{name}: no run names with @steps=N; the regime layout reads the fine-tuning-length study")
+    table = None
+    for steps in lengths:
+        variants = rows["method"].map(parse_variant)
+        length_rows = rows[variants.map(lambda v, s=steps: v.steps == s)]
+        part = seeds_table(length_rows.assign(method=length_rows["method"].map(
+            lambda run: parse_variant(run).with_steps(None).name)), name, metric, baseline, methods)
+        if table is None:
+            table = Table(name, ["Fine-tuning steps", *part.header], rows=[], label_columns=2, caption="",
+                          group_starts=[])
+            table.caption = (f"Each block: the runs fine-tuned for that many steps (the main comparison's length and "
+                             f"longer ones continued from its checkpoints). {part.caption}")
+        offset = len(table.rows)
+        table.group_starts += ([offset] if offset else []) + [offset + start for start in part.group_starts]
+        table.rows += [[Cell(str(steps) if i == 0 else ""), *row] for i, row in enumerate(part.rows)]
+    return table
+
+
 #################################################################################
 #                                    Figures                                    #
 #################################################################################
@@ -268,13 +297,45 @@ def plot_ablation(df: pd.DataFrame, out: str | Path) -> None:
     save_figure(fig, out)
 
 
+def plot_regime(df: pd.DataFrame, out: str | Path) -> None:
+    """The fine-tuning-length study: the metric of each training seed's run against its fine-tuning steps, one panel
+    per dataset, one line per method (mean over seeds, min–max band)."""
+    require_columns(df, ("method", "dataset", "metric", "value"), "plot_regime")
+    variants = df["method"].map(parse_variant)
+    runs = df[variants.map(lambda v: v.key == "seed" and v.steps is not None)]
+    runs = runs.assign(steps=runs["method"].map(lambda run: parse_variant(run).steps),
+                       base=runs["method"].map(lambda run: parse_variant(run).method))
+    metric = single_metric(runs, "plot_regime")
+    datasets = ordered(set(runs["dataset"]), DATASET_ORDER)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.8), squeeze=False)
+    colors = {"full_ft": "C3", "diff_tuning": "C0"}
+    for ax, dataset in zip(axes[0], datasets):
+        for method, points in runs[runs["dataset"] == dataset].groupby("base"):
+            plot_lines(ax, points, "steps", str(method), color=colors.get(method))
+        ax.set_xscale("log")
+        ticks = sorted(set(runs["steps"]))
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+        ax.set_xlabel("fine-tuning steps")
+        ax.set_ylabel(metric_label(metric))
+        ax.set_title(dataset)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, frameon=False)
+    seeds = sorted({parse_variant(run).seed for run in runs["method"]})
+    fig.suptitle(f"Fine-tuning length: mean over training seeds {', '.join(map(str, seeds))} (band: min–max)")
+    fig.tight_layout()
+    save_figure(fig, out)
+
+
 #################################################################################
 #                                  Command Line                                 #
 #################################################################################
 
 
+TABLES_WITH_BASELINE = {"difftune": difftune_table, "seeds": seeds_table, "regime": regime_table}
 FIGURES = {"forgetting": (plot_forgetting_curve, "metric vs switch step t0 (chain of forgetting)"),
-           "ablation": (plot_ablation, "metric vs the ablated value of difftune.variants run names")}
+           "ablation": (plot_ablation, "metric vs the ablated value of difftune.variants run names"),
+           "regime": (plot_regime, "metric vs fine-tuning steps (the fine-tuning-length study)")}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -282,17 +343,17 @@ def main(argv: list[str] | None = None) -> None:
     parser, commands = report_parser("python -m difftune.report", __doc__)
     table = add_table_command(commands, {"difftune": "methods × datasets of one metric",
                                          "peft": "PEFT methods × objectives",
-                                         "seeds": "datasets × methods over training seeds, with intervals"})
+                                         "seeds": "datasets × methods over training seeds, with intervals",
+                                         "regime": "the seeds layout for each fine-tuning length"})
     table.add_argument("--metric", default="fid_local", help="the cell metric (default fid_local)")
     table.add_argument("--baseline", default="full_ft",
-                       help="difftune and seeds layouts: method for the relative change (default full_ft)")
+                       help="difftune, seeds and regime layouts: method for the relative change (default full_ft)")
     add_figure_command(commands, {name: plots for name, (_, plots) in FIGURES.items()})
     args = parser.parse_args(argv)
     if args.command == "figure":
         run_figure_command(args, FIGURES[args.figure][0])
-    elif args.layout in ("difftune", "seeds"):
-        layout = difftune_table if args.layout == "difftune" else seeds_table
-        run_table_command(args, layout, metric=args.metric, baseline=args.baseline)
+    elif args.layout in TABLES_WITH_BASELINE:
+        run_table_command(args, TABLES_WITH_BASELINE[args.layout], metric=args.metric, baseline=args.baseline)
     else:
         run_table_command(args, peft_table, metric=args.metric)
 

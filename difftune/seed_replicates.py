@@ -2,7 +2,9 @@
 
 Every (dataset, method) run is trained once per training seed (`train.seed`; run names `method@seed=S`,
 difftune.variants, seed 0 being the main comparison's run) and sampled with the same sampling seeds and labels. From
-their FID rows, `summary_rows` writes the experiment `difftune_seeds`:
+their FID rows, `summary_rows` writes the experiment `difftune_seeds` (or, for the fine-tuning-length study, whose run
+names also carry `@steps=N`, `difftune_regime`: each length summarised on its own, a method's baseline being the
+baseline trained for as long):
 
 - each seed's row as it was scored (method `method@seed=S`, with its jackknife interval over the images);
 - per (dataset, method): METRIC = the mean over seeds with a t-interval over seeds, METRIC_std = their sample std;
@@ -52,9 +54,9 @@ def seed_values(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
     other = sorted({name for name, v in zip(rows["method"], variants) if v.key not in (None, "seed")})
     if other:
         raise ResultsError(f"the seed study reads seed replicates (method or method@seed=S), not {other}")
-    values = rows.assign(method=[Variant(v.method, v.peft).name for v in variants],
+    values = rows.assign(method=[Variant(v.method, v.peft, steps=v.steps).name for v in variants],
                          training_seed=[v.seed for v in variants],
-                         run=[Variant(v.method, v.peft, "seed", v.seed).name for v in variants])
+                         run=[Variant(v.method, v.peft, "seed", v.seed, v.steps).name for v in variants])
     missing = values[values["value"].isna()]
     if not missing.empty:
         first = missing.iloc[0]
@@ -84,10 +86,10 @@ def _shared(group: pd.DataFrame, columns=SHARED_COLUMNS) -> dict:
 
 
 def _row(base: dict, dataset: str, method: str, metric: str, value: float, interval: tuple[float, float],
-         note: str) -> dict:
+         note: str, experiment: str) -> dict:
     """A summary row of the study on top of the shared protocol columns (no one model: `model` is empty)."""
     low, high = interval
-    return {"reference": "", **base, "experiment": EXPERIMENT, "dataset": dataset, "method": method, "metric": metric,
+    return {"reference": "", **base, "experiment": experiment, "dataset": dataset, "method": method, "metric": metric,
             "value": value, "ci_low": low, "ci_high": high, "model": "", "git_commit": git_commit(),
             "config_hash": "", "note": note}
 
@@ -97,32 +99,40 @@ def _listed(numbers) -> str:
     return ", ".join(f"{n:.4g}" for n in numbers)
 
 
-def summary_rows(rows: pd.DataFrame, metric: str, baseline: str) -> list[dict]:
-    """The rows of experiment `difftune_seeds` (module docstring) from the seed replicates' FID rows."""
+def baseline_of(method: str, baseline: str) -> str:
+    """The run name `method` is compared with: the baseline method trained for as long (difftune.variants)."""
+    return parse_variant(baseline).with_steps(parse_variant(method).steps).name
+
+
+def summary_rows(rows: pd.DataFrame, metric: str, baseline: str, experiment: str = EXPERIMENT) -> list[dict]:
+    """The rows of `experiment` (module docstring) from the seed replicates' FID rows."""
     values = seed_values(rows, metric).sort_values(["dataset", "method", "training_seed"])
-    if baseline not in set(values["method"]):
-        raise ResultsError(f"baseline {baseline!r} has no seed replicates; methods: {sorted(set(values['method']))}")
+    missing = sorted({baseline_of(method, baseline) for method in values["method"]} - set(values["method"]))
+    if missing:
+        raise ResultsError(f"baseline {missing} has no seed replicates; methods: {sorted(set(values['method']))}")
     seeds = sorted(set(values["training_seed"]))
     over = f"training seeds {_listed(seeds)}"
     t_note = f"95% t-interval over the {len(seeds)} seeds ({len(seeds) - 1} df)"
-    out = [{**row, "experiment": EXPERIMENT, "method": run}  # each replicate's own row, under its run name
+    out = [{**row, "experiment": experiment, "method": run}  # each replicate's own row, under its run name
            for row, run in zip(values.drop(columns=["training_seed", "run"]).to_dict("records"), values["run"])]
     by_dataset: dict[tuple[str, str], list[np.ndarray]] = {}  # (method, metric) → each dataset's values over seeds
     for (dataset, method), group in values.groupby(["dataset", "method"]):
         base, numbers = _shared(group), group["value"].to_numpy()
         by_dataset.setdefault((method, metric), []).append(numbers)
         out.append(_row(base, dataset, method, metric, float(numbers.mean()), t_interval(numbers),
-                        f"mean over {over} (per seed: {_listed(numbers)}); {t_note}"))
+                        f"mean over {over} (per seed: {_listed(numbers)}); {t_note}", experiment))
         out.append(_row(base, dataset, method, std_metric(metric), float(numbers.std(ddof=1)),
-                        (float("nan"), float("nan")), f"sample standard deviation over {over}"))
-        if method == baseline:
+                        (float("nan"), float("nan")), f"sample standard deviation over {over}", experiment))
+        reference_run = baseline_of(method, baseline)
+        if method == reference_run:
             continue
-        reference = values[(values["dataset"] == dataset) & (values["method"] == baseline)]["value"].to_numpy()
+        reference = values[(values["dataset"] == dataset) & (values["method"] == reference_run)]["value"].to_numpy()
         changes = 100.0 * (numbers - reference) / reference  # paired by training seed: both sorted by it
         by_dataset.setdefault((method, change_metric(metric)), []).append(changes)
         out.append(_row(base, dataset, method, change_metric(metric), float(changes.mean()), t_interval(changes),
-                        f"mean over {over} of the paired relative change 100·({method} − {baseline})/{baseline}, "
-                        f"each pair the two runs of one training seed (per seed: {_listed(changes)}); {t_note}"))
+                        f"mean over {over} of the paired relative change 100·({method} − {reference_run})/"
+                        f"{reference_run}, each pair the two runs of one training seed (per seed: "
+                        f"{_listed(changes)}); {t_note}", experiment))
     datasets = sorted(set(values["dataset"]))
     # Each dataset has its own reference statistics: the average rows name none.
     base = _shared(values.assign(dataset=AVERAGE), [c for c in SHARED_COLUMNS if c != "reference"])
@@ -132,5 +142,5 @@ def summary_rows(rows: pd.DataFrame, metric: str, baseline: str) -> list[dict]:
                         stratified_t_interval(groups),
                         f"mean over the datasets ({', '.join(datasets)}) of each dataset's mean "
                         f"{what} over {over}; 95% t-interval from the per-dataset variances over seeds (the "
-                        "datasets fixed, Welch–Satterthwaite df)"))
+                        "datasets fixed, Welch–Satterthwaite df)", experiment))
     return out

@@ -1,10 +1,12 @@
-"""Names of fine-tuning runs: a method, optionally a PEFT method and one config override, as one path-safe word.
+"""Names of fine-tuning runs: a method, optionally a PEFT method, one config override and a training length, as one
+path-safe word.
 
     diff_tuning                    the method with the scale's defaults (the main comparison)
     diff_tuning+lora               trained through LoRA adapters (the PEFT table)
     diff_tuning@tau=0.5            difftune.tau = 0.5 (an ablation point)
     diff_tuning@retention=source   replaying real source images instead of generated ones (retention ablation)
     diff_tuning@seed=1             training seed 1 (train.seed; a seed replicate of the main comparison)
+    diff_tuning@seed=1@steps=4000  ... trained for 4000 steps (train.steps; the fine-tuning-length study)
 
 The workflow names run folders, result rows and figure points with these words; `parse_variant` is the only reader.
 """
@@ -21,6 +23,7 @@ from tunebench.config import ConfigError, TrainConfig
 OVERRIDE_KEYS = {"tau": float, "retention_weight": float, "retention_ratio": float, "retention_size": int,
                  "retention": str, "seed": int}
 DEFAULT_SEED = TrainConfig().seed  # the training seed of a run whose name gives none (the main comparison's)
+STEPS_KEY = "steps"  # the training length (train.steps), the one part that may follow another override
 RETENTION_KINDS = ("generated", "source")
 
 
@@ -32,15 +35,16 @@ class Variant:
     peft: str = "none"
     key: str | None = None  # the overridden difftune key, if any
     value: float | int | str | None = None
+    steps: int | None = None  # the training length, if the name sets one (else the scale's train.steps)
 
     @property
     def name(self) -> str:
         """The canonical run name (parse_variant(v.name) == v)."""
         name = self.method if self.peft == "none" else f"{self.method}+{self.peft}"
-        if self.key is None:
-            return name
-        value = f"{self.value:g}" if isinstance(self.value, float) else self.value
-        return f"{name}@{self.key}={value}"
+        if self.key is not None:
+            value = f"{self.value:g}" if isinstance(self.value, float) else self.value
+            name = f"{name}@{self.key}={value}"
+        return name if self.steps is None else f"{name}@{STEPS_KEY}={self.steps}"
 
     @property
     def seed(self) -> int:
@@ -54,13 +58,15 @@ class Variant:
 
     def set_flags(self) -> list[str]:
         """The fine-tuning CLI's `--set` overrides of this variant (the retention folder is the caller's)."""
+        flags = [] if self.steps is None else ["--set", f"train.steps={self.steps}"]
         if self.key is None or self.key == "retention":
-            return []
+            return flags
         section = "train" if self.key == "seed" else "difftune"
-        return ["--set", f"{section}.{self.key}={self.value}"]
+        return ["--set", f"{section}.{self.key}={self.value}", *flags]
 
     def is_default(self, retention_n: int) -> bool:
-        """True when the override changes nothing (τ = 1, a size equal to the whole set...): the plain run is it."""
+        """True when the override changes nothing (τ = 1, a size equal to the whole set...): the plain run is it
+        (the training length aside, see `plain`)."""
         if self.key is None:
             return True
         if self.key == "retention":
@@ -71,9 +77,17 @@ class Variant:
             return self.value == DEFAULT_SEED
         return self.value == getattr(DiffTuneConfig(), self.key)
 
-    def plain(self, retention_n: int) -> Variant:
-        """The run whose model this variant is: itself, or without the override when that is a default."""
-        return Variant(self.method, self.peft) if self.is_default(retention_n) else self
+    def plain(self, retention_n: int, train_steps: int | None = None) -> Variant:
+        """The run whose model this variant is: itself, or without the override when that is a default, and without
+        the training length when it equals `train_steps` (the scale's fine-tuning length)."""
+        steps = None if self.steps == train_steps else self.steps
+        if self.is_default(retention_n):
+            return Variant(self.method, self.peft, steps=steps)
+        return Variant(self.method, self.peft, self.key, self.value, steps)
+
+    def with_steps(self, steps: int | None) -> Variant:
+        """The same run trained for `steps` (None: the scale's length)."""
+        return Variant(self.method, self.peft, self.key, self.value, steps)
 
 
 def parse_variant(name: str) -> Variant:
@@ -85,8 +99,15 @@ def parse_variant(name: str) -> Variant:
     peft = peft or "none"
     if peft not in PEFT_METHODS or (head.endswith("+none")):
         raise ConfigError(f"run name {name!r}: PEFT method {peft!r} is not one of {', '.join(PEFT_METHODS[1:])}")
+    steps = None
+    head_override, _, steps_part = override.rpartition("@")
+    if steps_part.startswith(f"{STEPS_KEY}="):
+        override, text = head_override, steps_part.partition("=")[2]
+        if not text.isdigit() or int(text) <= 0:
+            raise ConfigError(f"run name {name!r}: {STEPS_KEY} must be a positive integer, got {text!r}")
+        steps = int(text)
     if not override:
-        return Variant(method, peft)
+        return Variant(method, peft, steps=steps)
     key, _, text = override.partition("=")
     if key not in OVERRIDE_KEYS or not text:
         raise ConfigError(f"run name {name!r}: override must be KEY=VALUE with KEY one of {', '.join(OVERRIDE_KEYS)}")
@@ -100,4 +121,4 @@ def parse_variant(name: str) -> Variant:
         raise ConfigError(f"run name {name!r}: retention_size must be positive")
     if key == "seed" and value < 0:
         raise ConfigError(f"run name {name!r}: seed must be a non-negative integer")
-    return Variant(method, peft, key, value)
+    return Variant(method, peft, key, value, steps)

@@ -249,6 +249,15 @@ def _resume_point(out_dir: Path, resume: str) -> Path | None:
     return path
 
 
+def resume_or_start(out_dir: str | Path, resume: str, start_from: str | None) -> str:
+    """The `--resume` a run takes: `start_from` (a checkpoint of a shorter run of the same config, e.g. the
+    fine-tuning-length study continuing a 1000-step run to 4000) while the run's own folder has no checkpoint and
+    resume is 'auto'; `resume` otherwise, so an interrupted continuation resumes from its own latest checkpoint."""
+    if start_from is None or resume != "auto" or list_checkpoints(out_dir):
+        return resume
+    return start_from
+
+
 def write_run_config(out_dir: str | Path, run: RunConfig, resume: str = "auto",
                      inputs: dict[str, str] | None = None) -> None:
     """Write OUT/config.json, but first refuse (as `train` would) a checkpoint there of another config or inputs.

@@ -105,6 +105,24 @@ def test_finetune_resumes_exactly_and_exports_a_plain_dit(tmp_path, pretrained, 
     assert [r["step"] for r in stats] == [2, 4, 6, 8] and all("retention" in r for r in stats)
 
 
+def test_a_longer_run_continues_a_shorter_one_exactly(tmp_path, pretrained, retention_set):
+    flags = ["--dataset", "textures", "--method", "diff_tuning"]
+    _finetune(tmp_path / "straight", pretrained, retention_set, *flags)  # the smoke length, 8 steps
+    _finetune(tmp_path / "short", pretrained, retention_set, *flags, "--set", "train.steps=4")
+    start = tmp_path / "short/checkpoints/checkpoint-0000004"
+    _finetune(tmp_path / "long", pretrained, retention_set, *flags, "--start-from", str(start))
+    straight = json.loads((tmp_path / "straight/summary.json").read_text())
+    assert json.loads((tmp_path / "long/summary.json").read_text())["weights_sha256"] == straight["weights_sha256"]
+    stats = [json.loads(line)["step"] for line in (tmp_path / "long/stats.jsonl").read_text().splitlines()]
+    assert stats == [6, 8]  # it trained steps 5–8 only
+    # Its own checkpoints now win over --start-from: a rerun resumes at 8 and exports the same model.
+    _finetune(tmp_path / "long", pretrained, retention_set, *flags, "--start-from", str(start))
+    assert json.loads((tmp_path / "long/summary.json").read_text())["weights_sha256"] == straight["weights_sha256"]
+    with pytest.raises(CheckpointError, match="different config"):  # another seed is another run
+        _finetune(tmp_path / "other", pretrained, retention_set, *flags, "--set", "train.seed=3",
+                  "--start-from", str(start))
+
+
 def test_finetune_errors_name_what_to_pass(tmp_path, pretrained):
     with pytest.raises(ConfigError, match="--retention"):
         finetune.main(["--scale", "smoke", "--pretrained", str(pretrained), "--out", str(tmp_path)])

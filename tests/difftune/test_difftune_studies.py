@@ -6,7 +6,7 @@ import pytest
 
 from benchmarks.tables import to_markdown
 from difftune.report import peft_table, plot_ablation
-from difftune.study_dataset import study_dataset
+from difftune.study_dataset import study_dataset, study_datasets
 from difftune.variants import Variant, parse_variant
 from tunebench.config import ConfigError
 
@@ -18,6 +18,8 @@ from tunebench.config import ConfigError
     ("diff_tuning@retention_size=100", Variant("diff_tuning", key="retention_size", value=100)),
     ("diff_tuning+bitfit@retention=source", Variant("diff_tuning", "bitfit", "retention", "source")),
     ("full_ft@seed=2", Variant("full_ft", key="seed", value=2)),
+    ("full_ft@steps=4000", Variant("full_ft", steps=4000)),
+    ("diff_tuning@seed=1@steps=8000", Variant("diff_tuning", key="seed", value=1, steps=8000)),
 ])
 def test_run_names_round_trip(name, expected):
     assert parse_variant(name) == expected and expected.name == name
@@ -42,11 +44,24 @@ def test_seed_names_set_the_training_seed_and_seed_0_is_the_main_run():
     assert parse_variant("diff_tuning@seed=1").plain(2000).name == "diff_tuning@seed=1"
 
 
+def test_training_lengths_set_the_steps_and_the_scales_length_is_the_plain_run():
+    assert parse_variant("diff_tuning@seed=1@steps=4000").set_flags() == [
+        "--set", "train.seed=1", "--set", "train.steps=4000"]
+    assert parse_variant("full_ft@steps=4000").set_flags() == ["--set", "train.steps=4000"]
+    assert parse_variant("diff_tuning@seed=0@steps=1000").plain(2000, 1000).name == "diff_tuning"
+    assert parse_variant("diff_tuning@seed=1@steps=1000").plain(2000, 1000).name == "diff_tuning@seed=1"
+    assert parse_variant("diff_tuning@seed=0@steps=4000").plain(2000, 1000).name == "diff_tuning@steps=4000"
+    assert parse_variant("diff_tuning@seed=1@steps=4000").plain(2000).name == "diff_tuning@seed=1@steps=4000"
+    assert parse_variant("full_ft@seed=1@steps=4000").with_steps(None).name == "full_ft@seed=1"
+
+
 @pytest.mark.parametrize("name, message", [
     ("adam", "method 'adam'"), ("full_ft+qlora", "PEFT method 'qlora'"), ("full_ft+none", "PEFT method"),
     ("diff_tuning@lr=1", "KEY=VALUE"), ("diff_tuning@tau=high", "tau needs a float"),
     ("diff_tuning@retention=imagenet", "retention must be one of"), ("diff_tuning@retention_size=0", "positive"),
     ("full_ft@seed=-1", "non-negative"), ("full_ft@seed=one", "seed needs a int"),
+    ("full_ft@steps=0", "steps must be a positive integer"), ("full_ft@seed=1@steps=many", "positive integer"),
+    ("full_ft@steps=10@seed=1", "KEY=VALUE"),
 ])
 def test_bad_run_names_say_which_part_is_wrong(name, message):
     with pytest.raises(ConfigError, match=message):
@@ -59,6 +74,10 @@ def test_the_study_dataset_rule_reads_the_registry_not_the_results():
     assert study_dataset("largest", ["textures"]) == "textures"
     assert study_dataset("first", mini) == "digits"
     assert study_dataset("first", ["food101", "sun397"]) == "food101"
+    assert study_datasets("largest", mini, 2) == ["mnist5k", "fashion_footwear"]  # 4,000 and 3,000 images
+    assert study_datasets("first", mini, 2) == ["digits", "lfw_faces"]
+    with pytest.raises(ConfigError, match="'difftune.regime.datasets.rule': cannot pick 6 of the 5 datasets"):
+        study_datasets("largest", mini, 6, "difftune.regime.datasets.rule")
 
 
 @pytest.mark.parametrize("rule, datasets, message", [

@@ -7,7 +7,7 @@ import pytest
 from benchmarks.results import ResultsError, read_results
 from benchmarks.tables import to_markdown
 from difftune import seeds
-from difftune.report import seeds_table
+from difftune.report import plot_regime, regime_table, seeds_table
 from difftune.seed_replicates import summary_rows
 
 # FID per (method, dataset) of training seeds 0, 1, 2. mnist5k: diff_tuning changes full_ft by −10%, −5%, 0%;
@@ -74,7 +74,7 @@ def test_summary_by_hand():
     (lambda rows: rows.assign(value=rows["value"].where(rows.index != 4)), "has no fid_local value"),
     (lambda rows: rows[rows["method"].isin(["full_ft", "diff_tuning"])], "at least 2 training seeds"),
     (lambda rows: rows.assign(n_samples=range(len(rows))), "disagree on n_samples"),
-    (lambda rows: rows[~rows["method"].str.startswith("full_ft")], "baseline 'full_ft'"),
+    (lambda rows: rows[~rows["method"].str.startswith("full_ft")], r"baseline \['full_ft'\]"),
 ])
 def test_bad_replicates_are_errors(change, message):
     with pytest.raises(ResultsError, match=message):
@@ -98,3 +98,46 @@ def test_cli_writes_the_study_and_the_table_renders_it(tmp_path):
     assert "| mnist5k | 43.33 ± 5.77 | **41.33 ± 7.57** | -5.0% [-17.4, +7.4] |" in lines
     assert "| Average | 32.50 | **30.33** | -7.5% [-17.9, +2.9] |" in lines
     assert "3 training seeds (0, 1, 2)" in table and "Welch–Satterthwaite" in table
+
+
+def regime_rows():
+    """The replicates' FID rows at two fine-tuning lengths, named as the fine-tuning-length study names them: at
+    4000 steps every value is the 1000-step one plus 10 for full_ft and minus 10 for diff_tuning."""
+    rows = replicate_rows().query("metric == 'fid_local'")
+    short = rows.assign(method=rows["method"].map(lambda m: m if "@seed=" in m else f"{m}@seed=0") + "@steps=1000")
+    long = short.assign(method=short["method"].str.replace("@steps=1000", "@steps=4000"),
+                        value=short["value"] + short["method"].str.startswith("full_ft").map({True: 10.0,
+                                                                                               False: -10.0}))
+    return pd.concat([short, long], ignore_index=True)
+
+
+def test_regime_summaries_pair_each_length_with_the_baseline_of_that_length(tmp_path):
+    rows = by_key(summary_rows(regime_rows(), "fid_local", "full_ft", "difftune_regime"))
+    assert rows[("mnist5k", "full_ft@steps=1000", "fid_local")]["value"] == pytest.approx(130 / 3)
+    assert rows[("mnist5k", "full_ft@steps=4000", "fid_local")]["value"] == pytest.approx(130 / 3 + 10)
+    # 1000 steps: the seed study's −10, −5, 0 %; 4000 steps: (26−50)/50, (28−50)/50, (40−60)/60.
+    assert rows[("mnist5k", "diff_tuning@steps=1000", "fid_local_rel_change_pct")]["value"] == pytest.approx(-5.0)
+    change = rows[("mnist5k", "diff_tuning@steps=4000", "fid_local_rel_change_pct")]
+    assert change["value"] == pytest.approx(100 * (-24 / 50 - 22 / 50 - 20 / 60) / 3)
+    assert "full_ft@steps=4000" in change["note"] and change["experiment"] == "difftune_regime"
+    assert ("digits", "diff_tuning@seed=2@steps=4000", "fid_local") in rows  # each run's own row
+    out = tmp_path / "regime.csv"
+    inputs = []
+    for index, row in enumerate(regime_rows().to_dict("records")):
+        inputs.append(str(tmp_path / f"in{index}.csv"))
+        pd.DataFrame([row]).to_csv(inputs[-1], index=False)
+    seeds.main(["--out", str(out), "--experiment", "difftune_regime", *inputs])
+    lines = to_markdown(regime_table(read_results(out), "difftune_regime")).splitlines()
+    assert lines[0] == ("| Fine-tuning steps | Dataset | full_ft | diff_tuning | Rel. change of diff_tuning vs "
+                        "full_ft [95% CI] |")
+    assert "| 1000 | mnist5k | 43.33 ± 5.77 | **41.33 ± 7.57** | -5.0% [-17.4, +7.4] |" in lines
+    assert any(line.startswith("| 4000 | mnist5k | 53.33 ± 5.77 | **31.33 ± 7.57** |") for line in lines)
+    plot_regime(read_results(out), tmp_path / "regime.png")
+    assert (tmp_path / "regime.png").stat().st_size > 10_000
+
+
+def test_a_length_without_its_baseline_is_an_error():
+    rows = regime_rows()
+    with pytest.raises(ResultsError, match=r"baseline \['full_ft@steps=4000'\]"):
+        summary_rows(rows[rows["method"] != "full_ft@seed=1@steps=4000"].query(
+            "~method.str.startswith('full_ft') or method.str.endswith('=1000')"), "fid_local", "full_ft")

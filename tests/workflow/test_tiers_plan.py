@@ -46,7 +46,7 @@ def plan(workdir, target: str) -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def plans(workdir):
-    return {target: plan(workdir, target) for target in ("headline", "all")}
+    return {target: plan(workdir, target) for target in ("headline", "all", "regime")}
 
 
 def rules(jobs: dict) -> list[str]:
@@ -139,6 +139,35 @@ def test_controlnet_arms_train_on_the_same_frozen_base_and_differ_only_in_the_ob
 def test_no_tier_measures_the_protocol_switches(plans):
     """The deft_protocol target stands apart, like `assets`."""
     assert not any(job["rule"].startswith("deft_protocol") for jobs in plans.values() for job in jobs.values())
+
+
+def test_no_tier_runs_the_fine_tuning_length_study(plans):
+    assert not any(job["rule"].startswith("regime") or "@steps=" in output
+                   for target in ("headline", "all") for output, job in plans[target].items())
+
+
+def test_the_length_study_continues_each_shorter_run_on_the_declared_datasets(plans):
+    regime = MINI["difftune"]["regime"]
+    assert regime["datasets"] == {"rule": "largest", "count": 2} and len(regime["seeds"]) >= 2
+    jobs = [job for job in plans["regime"].values() if job["rule"] == "finetune"]
+    runs = {(wildcards(job)["dataset"], wildcards(job)["method"]): job["Shell command"] for job in jobs}
+    lengths = sorted({1000, *regime["steps"]})  # settings.difftune.train.steps and the study's
+    assert len(runs) == len(jobs) == 2 * 2 * len(regime["seeds"]) * len(lengths)
+    assert {dataset for dataset, _ in runs} == {"mnist5k", "fashion_footwear"}  # the two largest
+    command = runs[("mnist5k", "diff_tuning@seed=1@steps=8000")]
+    assert "--set train.seed=1 --set train.steps=8000 " in command
+    assert ("--start-from runs/mini/finetune/mnist5k/diff_tuning@seed=1@steps=4000/checkpoints/checkpoint-0004000 "
+            in command)
+    assert ("--start-from runs/mini/finetune/fashion_footwear/full_ft/checkpoints/checkpoint-0001000 "
+            in runs[("fashion_footwear", "full_ft@steps=4000")])
+    assert "--start-from" not in runs[("mnist5k", "diff_tuning@seed=1")]  # the seed replicate of target all
+    # The scale's own length is the headline's run, so those jobs are the headline's.
+    assert runs[("mnist5k", "diff_tuning")] == plans["headline"][
+        "runs/mini/finetune/mnist5k/diff_tuning/model, runs/mini/finetune/mnist5k/diff_tuning/summary.json"][
+        "Shell command"]
+    scored = {wildcards(job)["method"] for job in plans["regime"].values()
+              if job["rule"] == "fid_finetuned" and wildcards(job)["dataset"] == "mnist5k"}
+    assert "diff_tuning@steps=1000" in scored and "full_ft@seed=1@steps=8000" in scored
 
 
 def test_every_headline_job_is_the_same_job_in_all(plans):

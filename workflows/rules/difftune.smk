@@ -35,6 +35,7 @@ rule finetune:
         pretrained=PRETRAINED,
         retention=get_retention,
         latents=get_latents,
+        start=get_start_summary,
     output:
         model=directory(f"{RUNS}/finetune/{{dataset}}/{{method}}/model"),
         summary=f"{RUNS}/finetune/{{dataset}}/{{method}}/summary.json",
@@ -45,6 +46,7 @@ rule finetune:
     params:
         run_dir=subpath(output.summary, parent=True),
         retention=retention_flag,
+        start=start_flag,
         variant=finetune_variant_flags,
         data=finetune_data_flag,
         latents=latents_flag,
@@ -61,7 +63,7 @@ rule finetune:
     shell:
         "{params.launch} --scale {params.scale} --pretrained {input.pretrained}"
         " {params.retention} --dataset {wildcards.dataset} {params.variant} {params.data} {params.latents}"
-        " {params.vae}"
+        " {params.vae} {params.start}"
         " --out {params.run_dir} --no-progress > {log} 2>&1"
 
 

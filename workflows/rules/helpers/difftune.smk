@@ -1,11 +1,13 @@
 # Helpers of the Diff-Tuning comparison and the chain-of-forgetting curve (workflows/rules/difftune.smk). Run names
 # (method[+peft][@key=value]) are parsed by difftune.variants, torch-free like difftune.config.
-from difftune.config import METHODS
+from difftune.config import METHODS, FineTuneConfig
 from difftune.study_dataset import study_dataset
 from difftune.variants import parse_variant
 from tunebench.config import ConfigError
 
 DIFFTUNE = config["difftune"]
+# The scale's fine-tuning length (settings.difftune.train.steps): a run name's @steps=N equal to it names the plain run.
+FINETUNE_STEPS = resolve(SCALE, cls=FineTuneConfig).train.steps
 
 
 def pick_study_dataset():
@@ -22,9 +24,11 @@ FORGETTING = DIFFTUNE["forgetting"]
 # Optional: the smoke config leaves the ablations out (its test only plans them) to keep the CI run short.
 ABLATIONS = DIFFTUNE.get("ablations")
 ABLATION_KNOBS = ("tau", "retention_weight", "retention_ratio", "retention_set") if ABLATIONS else ()
+# Optional: the fine-tuning-length study (target regime); the paper scale fine-tunes 24k steps and leaves it out.
+REGIME = DIFFTUNE.get("regime")
 # Result files of FID rows: the main comparison, the PEFT table, the seed replicates and one experiment per ablation
 # knob.
-FID_EXPERIMENT_PATTERN = "|".join(["difftune_main", "difftune_peft", "difftune_seeds",
+FID_EXPERIMENT_PATTERN = "|".join(["difftune_main", "difftune_peft", "difftune_seeds", "difftune_regime",
                                    *(f"ablation_{knob}" for knob in ABLATION_KNOBS)])
 # The FID of the comparison: Inception at paper scale, the locally trained feature network otherwise.
 FID_METRIC = "fid_inception" if PAPER_SCALE else "fid_local"
@@ -48,6 +52,34 @@ def get_retention(wildcards):
     return [f"{RUNS}/retention-source" if variant.retention_kind == "source" else f"{RUNS}/retention"]
 
 
+def start_run(variant):
+    """The run a run of @steps=N continues (difftune.finetune --start-from): the same run at the longest shorter
+    length among the scale's own and the fine-tuning-length study's (difftune.regime.steps); None for a run of the
+    scale's length or one with no shorter length."""
+    if variant.steps is None:
+        return None
+    lengths = [FINETUNE_STEPS, *(REGIME["steps"] if REGIME else [])]
+    shorter = [steps for steps in lengths if steps < variant.steps]
+    if not shorter:
+        return None
+    return variant.with_steps(max(shorter)).plain(DIFFTUNE["retention_n"], FINETUNE_STEPS)
+
+
+def get_start_summary(wildcards):
+    """The summary of the run this one continues (so it runs after it), or nothing."""
+    start = start_run(parse_variant(wildcards.method))
+    return [] if start is None else [f"{RUNS}/finetune/{wildcards.dataset}/{start.name}/summary.json"]
+
+
+def start_flag(wildcards, input):
+    """--start-from: the continued run's last checkpoint (its length), kept beside its model (never a rule output)."""
+    start = start_run(parse_variant(wildcards.method))
+    if start is None:
+        return ""
+    steps = start.steps or FINETUNE_STEPS
+    return f"--start-from {Path(input.start[0]).parent}/checkpoints/checkpoint-{steps:07d}"
+
+
 def retention_flag(wildcards, input):
     """The fine-tuning CLI's --retention of that set."""
     return f"--retention {input.retention}" if input.retention else ""
@@ -62,7 +94,7 @@ def finetune_variant_flags(wildcards):
 
 def model_run(wildcards):
     """The run whose model a result row scores: the row's own, or the plain run when the override is a default."""
-    return parse_variant(wildcards.method).plain(DIFFTUNE["retention_n"]).name
+    return parse_variant(wildcards.method).plain(DIFFTUNE["retention_n"], FINETUNE_STEPS).name
 
 
 def get_scored_samples(wildcards):
