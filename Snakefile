@@ -50,6 +50,8 @@ localrules:
     difftune_seeds_table,
     ablation_results,
     ablation_figure,
+    ablation_components_results,
+    ablation_components_table,
     regime,
     regime_results,
     regime_table,

@@ -19,7 +19,7 @@ HEADLINE_RULES = {"sample_source_grid", "finetune", "fid_finetuned", "difftune_t
                   "deft_train", "deft_reconstruct", "deft_table", "deft_paired", "deft_paired_table", "protein_sample",
                   "protein_table", "claims"}
 STUDY_RULES = {"finetune_params", "peft_table", "difftune_seeds_results", "difftune_seeds_table", "retention_source",
-               "ablation_results", "ablation_figure",
+               "ablation_results", "ablation_figure", "ablation_components_table",
                "control_train", "controlnet_table", "amortised_train", "deft_amortised_results",
                "deft_amortised_table", "protein_train_amortised", "protein_amortised_table"}
 # Lines of a planned job that belong to the plan, not to the job.
@@ -117,6 +117,14 @@ def test_the_single_dataset_studies_use_the_dataset_of_the_declared_rule(plans):
     ablated = {wildcards(job)["dataset"] for job in jobs
                if job["rule"] == "fid_finetuned" and wildcards(job)["experiment"].startswith("ablation_")}
     assert ablated == {"mnist5k"}
+    components = {wildcards(job)["method"] for job in jobs
+                  if job["rule"] == "fid_finetuned" and wildcards(job)["experiment"] == "ablation_components"}
+    assert components == {"full_ft", "tweight_only", "retention_only", "diff_tuning"}
+    halves = {wildcards(job)["method"]: job["Shell command"] for job in jobs if job["rule"] == "finetune"
+              and wildcards(job)["method"] in ("tweight_only", "retention_only")}
+    assert set(halves) == {"tweight_only", "retention_only"}
+    assert "--dataset mnist5k --method tweight_only " in halves["tweight_only"]
+    assert "--retention runs/mini/retention " in halves["retention_only"]
     assert {wildcards(job)["dataset"] for job in jobs if job["rule"] == "control_train"} == {"mnist5k"}
 
 

@@ -163,3 +163,45 @@ rule ablation_figure:
     shell:
         "{params.python} -m difftune.report figure ablation --csv {input} --out {output} --metric {params.metric}"
         " > {log} 2>&1"
+
+
+# The objective taken apart on the study dataset: full_ft, each half alone (t-weighting only, retention only) and
+# diff_tuning, in one table (layout difftune, relative change against full_ft).
+rule ablation_components_results:
+    input:
+        component_metric_files(),
+    output:
+        f"{RESULTS}/ablation_components.csv",
+    log:
+        f"{RUNS}/logs/ablation_components_results.log",
+    benchmark:
+        f"{RUNS}/benchmarks/ablation_components_results.tsv"
+    params:
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.python} -m benchmarks.merge_results --out {output} {input} > {log} 2>&1"
+
+
+rule ablation_components_table:
+    input:
+        rules.ablation_components_results.output,
+    output:
+        md=report(f"{RESULTS}/tables/ablation_components.md", caption="../report/ablation_components.rst",
+                  category="Diff-Tuning"),
+        tex=f"{RESULTS}/tables/ablation_components.tex",
+    log:
+        f"{RUNS}/logs/ablation_components_table.log",
+    benchmark:
+        f"{RUNS}/benchmarks/ablation_components_table.tsv"
+    params:
+        out_dir=subpath(output.md, parent=True),
+        methods=",".join(component_methods()),
+        metric=FID_METRIC,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.python} -m difftune.report table --results {input} --layout difftune --out-dir {params.out_dir}"
+        " --methods {params.methods} --metric {params.metric} --baseline full_ft > {log} 2>&1"

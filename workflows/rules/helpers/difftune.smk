@@ -24,12 +24,14 @@ FORGETTING = DIFFTUNE["forgetting"]
 # Optional: the smoke config leaves the ablations out (its test only plans them) to keep the CI run short.
 ABLATIONS = DIFFTUNE.get("ablations")
 ABLATION_KNOBS = ("tau", "retention_weight", "retention_ratio", "retention_set") if ABLATIONS else ()
+# The objective's two halves on their own (difftune.ablations.components), beside full_ft and diff_tuning: a table.
+ABLATION_COMPONENTS = ABLATIONS.get("components", []) if ABLATIONS else []
 # Optional: the fine-tuning-length study (target regime); the paper scale fine-tunes 24k steps and leaves it out.
 REGIME = DIFFTUNE.get("regime")
 # Result files of FID rows: the main comparison, the PEFT table, the seed replicates and one experiment per ablation
 # knob.
 FID_EXPERIMENT_PATTERN = "|".join(["difftune_main", "difftune_peft", "difftune_seeds", "difftune_regime",
-                                   *(f"ablation_{knob}" for knob in ABLATION_KNOBS)])
+                                   *(f"ablation_{knob}" for knob in ABLATION_KNOBS), "ablation_components"])
 # The FID of the comparison: Inception at paper scale, the locally trained feature network otherwise.
 FID_METRIC = "fid_inception" if PAPER_SCALE else "fid_local"
 

@@ -52,6 +52,17 @@ def get_ablation_metrics(wildcards):
     return ablation_metric_files(wildcards.knob)
 
 
+def component_methods():
+    """The methods of the components table, in its column order: full_ft, each half of the objective, diff_tuning."""
+    return ["full_ft", *ABLATION_COMPONENTS, "diff_tuning"]
+
+
+def component_metric_files():
+    """One FID results CSV per method of the components table, on the study dataset (the two ends reuse the main
+    comparison's models and samples)."""
+    return [f"{RUNS}/metrics/ablation_components/{STUDY_DATASET}/{name}.csv" for name in component_methods()]
+
+
 def peft_methods():
     """Run names of the PEFT table: each PEFT method with full_ft and diff_tuning, then the all-weights runs."""
     return [f"{method}+{peft}" for peft in PEFT["methods"] for method in ("full_ft", "diff_tuning")] + [
@@ -63,6 +74,7 @@ def study_runs():
     runs = {(dataset, name) for dataset in PEFT_DATASETS for name in peft_methods()}
     runs |= {(STUDY_DATASET, ablation_variant(knob, value).plain(DIFFTUNE["retention_n"]).name)
              for knob in ABLATION_KNOBS for value in ABLATIONS[knob]}  # no knobs without an ablations section
+    runs |= {(STUDY_DATASET, name) for name in ABLATION_COMPONENTS}
     return sorted(runs)
 
 
@@ -114,4 +126,6 @@ def difftune_studies_outputs():
         *[path for knob in ABLATION_KNOBS for path in ablation_metric_files(knob)],
         *expand(f"{RESULTS}/ablation_{{knob}}.csv", knob=ABLATION_KNOBS),
         *expand(f"{RESULTS}/figures/ablation_{{knob}}.png", knob=ABLATION_KNOBS),
+        *([*component_metric_files(), f"{RESULTS}/ablation_components.csv",
+           f"{RESULTS}/tables/ablation_components.md"] if ABLATION_COMPONENTS else []),
     ]
