@@ -47,8 +47,11 @@ from benchmarks.tables import (
     Cell,
     Column,
     Table,
+    interval_caption,
     interval_cell,
+    intervals_apart,
     mark_best,
+    mark_best_separated,
     ordered,
     protocol_caption,
     seed_phrase,
@@ -83,13 +86,14 @@ def difftune_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", bas
         raise ResultsError(f"baseline method {baseline!r} must be among the rows' methods with {metric} values in "
                            f"{name} ({sorted(set(rows['method']))}); pass --baseline (and include it in --methods)")
     datasets = ordered(rows["dataset"], DATASET_ORDER)
-    value_column = Column(metric, metric, -1, 2)
+    value_column = Column(metric, metric, -1, 2, show_interval=True)
     table = Table(name, ["Method", *datasets, "Average", f"Rel. change vs {baseline}"], rows=[], label_columns=1,
                   caption="")
     averages = {}
+    scored = {(method, d): rows[(rows["method"] == method) & (rows["dataset"] == d)] for method in methods
+              for d in datasets}
     for method in methods:
-        cells = [summarise(rows[(rows["method"] == method) & (rows["dataset"] == d)], value_column, table)
-                 for d in datasets]
+        cells = [summarise(scored[method, d], value_column, table) for d in datasets]
         numbers = [cell.number for cell in cells]
         averages[method] = float(np.mean(numbers))  # NaN when a dataset is missing: no average over a subset
         table.rows.append([Cell(method), *cells])
@@ -98,12 +102,14 @@ def difftune_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", bas
         row.append(Cell(DASH, footnote=table.footnote("no Average: a dataset has no value"))
                    if np.isnan(averages[method]) else Cell(f"{averages[method]:.2f}", averages[method]))
         row.append(Cell(DASH) if np.isnan(change) else Cell(f"{change:+.1f}%", change))
-    change_column = Column("relative change", "", -1, 1)
-    for index, column in enumerate([value_column] * (len(datasets) + 1) + [change_column], start=1):
-        mark_best([row[index] for row in table.rows], column)
+    for index, d in enumerate(datasets, start=1):
+        mark_best_separated([row[index] for row in table.rows], value_column,
+                            lambda i, j, d=d: intervals_apart(scored[methods[i], d], scored[methods[j], d]))
     table.caption = (f"{metric} (lower is better), {seed_phrase(rows, ['method', 'dataset'])}; "
-                     f"Average over the {len(datasets)} datasets; relative change of the Average vs {baseline}; "
-                     f"best per column in bold. {protocol_caption(rows)}")
+                     f"{interval_caption(rows)}Average over the {len(datasets)} datasets; relative change of the "
+                     f"Average vs {baseline} (its interval over datasets and seeds: the claims ledger); bold: the "
+                     f"lowest of a dataset only where its 95% interval overlaps no other method's (the Average has "
+                     f"no interval here and is not marked). {protocol_caption(rows)}")
     return table
 
 

@@ -24,13 +24,16 @@ def test_table_matches_the_committed_snapshot(tmp_path):
     assert (tmp_path / "difftune_main.md").read_text() == (DATA / "difftune_main.md").read_text()
     latex = (tmp_path / "difftune_main.tex").read_text()
     assert latex.startswith(r"\begin{table}") and r"\caption{" in latex
-    assert r"\textbf{27.33}" in latex  # the lowest average FID
+    assert r"\textbf{15.50 $\pm$ 0.71}" in latex  # mnist5k: the lowest, its interval apart from the others
 
 
-def test_difftune_table_marks_lowest_and_flags_protocol_disagreement():
+def test_difftune_table_marks_lowest_only_where_intervals_part_and_flags_protocol_disagreement():
     table = report.difftune_table(read_results(DATA / "difftune_results.csv"), "t", methods=["full_ft", "difftune"])
     cells = {row[0].text: row for row in table.rows}
-    assert cells["difftune"][1].bold and not cells["full_ft"][1].bold
+    assert cells["difftune"][1].bold and not cells["full_ft"][1].bold  # mnist5k: [13.5, 17.5] vs [18.5, 23.5]
+    assert not cells["difftune"][3].bold and not cells["full_ft"][3].bold  # textures: the intervals overlap
+    assert not any(row[-2].bold or row[-1].bold for row in table.rows)  # no interval for the Average here
+    assert "[low, high]: 95% intervals, FID ± 1.5" in table.caption
     assert cells["full_ft"][-1].text == "+0.0%" and cells["difftune"][-1].text.startswith("-")
     assert "rows disagree on n_samples" not in table.caption  # bitfit's 500-sample rows are not in this table
     results = read_results(DATA / "difftune_results.csv")

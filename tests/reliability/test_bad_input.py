@@ -598,9 +598,10 @@ SCHEMA_CASES = {  # id: (file bytes, parts the message must contain)
     "text-in-seed": (_with_cell("seed", "first"), ["line 2: column 'seed' must be an integer or empty, got 'first'"]),
     "fraction-in-steps": (_with_cell("steps", "50.5"), ["line 2: column 'steps' must be an integer"]),
     "empty-key-cell": (_with_cell("method", ""), ["line 2: key column 'method' must not be empty"]),
-    "value-missing-without-note": (_with_cell("value", ""), ["line 2: 'value' is empty (a skipped metric), so 'note' "
-                                                             "must say why"]),
-    "short-row": (GOOD_CSV + "difftune_main,bitfit,digits\n", [f"line {len(_ROWS) + 1}: 3 cells, expected 17"]),
+    "value-missing-without-note": (_with_cell("value", "", line=3), ["line 3: 'value' is empty (a skipped metric), so "
+                                                                     "'note' must say why"]),
+    "short-row": (GOOD_CSV + "difftune_main,bitfit,digits\n",
+                  [f"line {len(_ROWS) + 1}: 3 cells, expected {len(_COLUMNS)}"]),
     "repeated-key": (GOOD_CSV + GOOD_CSV.splitlines()[1] + "\n",
                      [f"lines 2 and {len(_ROWS) + 1} have the same key", "delete one of them"]),
     "empty-file": ("", ["is empty (no header row)", "delete it, or restore it from a good run"]),
