@@ -63,28 +63,32 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> PairedDi
     return PairedDifference(float(differences.mean()), low, high, int(keep.sum()), int((~keep).sum()))
 
 
+def difference_rows(a: pd.DataFrame, b: pd.DataFrame, method: str, dataset: str) -> list[dict]:
+    """Partial result rows (method, dataset, metric, value, ci_low, ci_high, n_samples, note) of run A − run B image
+    by image: metric `{score}_diff` for every score of `benchmarks.per_image.SCORES`, under `method`."""
+    rows = []
+    for score in SCORES:
+        difference = paired_difference(a, b, score)
+        row = {"method": method, "dataset": dataset, "metric": f"{score}_diff", "n_samples": len(a)}
+        if difference is None:
+            rows.append({**row, "value": None, "note": f"{score} skipped: a run has no finite per-image values"})
+            continue
+        notes = [bootstrap_note("the mean paired difference (image indices redrawn jointly)", difference.n, "images")]
+        if difference.left_out:
+            notes.insert(0, f"{difference.left_out} images with PSNR +inf (an identical pair) left out")
+        rows.append({**row, "value": difference.mean, "ci_low": difference.low, "ci_high": difference.high,
+                     "n_samples": difference.n, "note": "; ".join(notes)})
+    return rows
+
+
 def paired_rows(runs: dict[tuple[str, str], pd.DataFrame], reference: str) -> list[dict]:
-    """Partial result rows (method, dataset, metric, value, ci_low, ci_high, n_samples, note) of `reference` − each
-    other method on each dataset: metric `{score}_diff` for every score of `benchmarks.per_image.SCORES`, method the
-    other method. A dataset with other methods but no `reference` run is an error."""
+    """`difference_rows` of `reference` − each other method on each dataset, under the other method's name. A
+    dataset with other methods but no `reference` run is an error."""
     rows = []
     for dataset in sorted({dataset for dataset, _ in runs}):
         others = sorted(method for d, method in runs if d == dataset and method != reference)
         if others and (dataset, reference) not in runs:
             raise ResultsError(f"no per-image scores of {reference} on {dataset}, to pair with {others}")
         for method in others:
-            a, b = runs[(dataset, reference)], runs[(dataset, method)]
-            for score in SCORES:
-                difference = paired_difference(a, b, score)
-                row = {"method": method, "dataset": dataset, "metric": f"{score}_diff", "n_samples": len(a)}
-                if difference is None:
-                    rows.append({**row, "value": None, "note": f"{score} skipped: a run has no finite per-image "
-                                                               "values"})
-                    continue
-                notes = [bootstrap_note("the mean paired difference (image indices redrawn jointly)", difference.n,
-                                        "images")]
-                if difference.left_out:
-                    notes.insert(0, f"{difference.left_out} images with PSNR +inf (an identical pair) left out")
-                rows.append({**row, "value": difference.mean, "ci_low": difference.low, "ci_high": difference.high,
-                             "n_samples": difference.n, "note": "; ".join(notes)})
+            rows += difference_rows(runs[(dataset, reference)], runs[(dataset, method)], method, dataset)
     return rows

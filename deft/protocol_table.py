@@ -3,9 +3,10 @@
 beside the switched run's, and their difference.
 
 Its rows are one experiment (`deft_protocol`): default runs under their plain method name, switched runs under
-`METHOD@rowN:SWITCH` (deft.protocol_runs), each on the dataset (task) of its default. The difference is a plain
-difference of the two means over the test images: the switched runs are scored without per-image scores, so there
-is no paired interval.
+`METHOD@rowN:SWITCH` (deft.protocol_runs), each on the dataset (task) of its default. The difference is the mean
+over the test images of switched − default image by image, with its paired 95% interval, where the experiment holds
+the paired rows (`METRIC_diff` under the switched run's name, `python -m deft.paired --protocol-switches`); else the
+plain difference of the two means.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 import pandas as pd
 
 from benchmarks.results import ResultsError
-from benchmarks.tables import DASH, Cell, Table, ordered, protocol_caption, seed_phrase
+from benchmarks.tables import DASH, Cell, Table, interval_caption, interval_cell, ordered, protocol_caption, seed_phrase
 from deft.operators.task_settings import TASK_PRESETS
 from deft.protocol_runs import parse_run_name
 
@@ -48,10 +49,14 @@ def switch_differences(rows: pd.DataFrame, metrics: list[str], methods: list[str
                 raise ResultsError(f"no {metric} row of {missing[0]} on {task}: the switched run {name} is compared "
                                    f"with the default run of {method} on {task}")
             default, switched = means[(task, method, metric)], means[(task, name, metric)]
+            paired = rows[(rows["dataset"] == task) & (rows["method"] == name) & (rows["metric"] == f"{metric}_diff")]
+            low, high = (paired.iloc[0]["ci_low"], paired.iloc[0]["ci_high"]) if len(paired) else (math.nan, math.nan)
             records.append({"row": row, "task": task, "method": method, "switch": switch, "metric": metric,
-                            "default": default, "switched": switched, "difference": switched - default})
+                            "default": default, "switched": switched,
+                            "difference": paired.iloc[0]["value"] if len(paired) else switched - default,
+                            "ci_low": low, "ci_high": high})
     frame = pd.DataFrame(records, columns=["row", "task", "method", "switch", "metric", "default", "switched",
-                                           "difference"])
+                                           "difference", "ci_low", "ci_high"])
     task_order = {task: i for i, task in enumerate(ordered(frame["task"], TASK_PRESETS))}
     method_order = {m: i for i, m in enumerate(ordered(frame["method"], methods or ("deft",)))}
     keys = frame.assign(task_order=frame["task"].map(task_order), method_order=frame["method"].map(method_order))
@@ -81,14 +86,19 @@ def protocol_table(rows: pd.DataFrame, name: str, methods: list[str] | None = No
         run = run.set_index("metric")
         cells = [Cell(str(row)), Cell(task), Cell(method), Cell(switch)]
         for metric, _, digits in quality:
-            cells += [number(run.loc[metric, "default"], digits), number(run.loc[metric, "switched"], digits),
-                      number(run.loc[metric, "difference"], digits, signed=True)]
+            difference = run.loc[metric]
+            cells += [number(difference["default"], digits), number(difference["switched"], digits),
+                      interval_cell(difference["difference"], difference["ci_low"], difference["ci_high"], digits,
+                                    signed=True)]
         table.rows.append(cells)
     scored = rows[rows["metric"].isin(metrics)]
+    paired = rows[rows["metric"].isin([f"{metric}_diff" for metric in metrics])]
+    how = (f"Δ = switched − default, the mean over the test images of the image-by-image difference, "
+           f"{interval_caption(paired)}" if not paired.empty else
+           "Δ = switched − default, a plain difference of the two means over the test images (no paired rows); ")
     table.caption = (
         "Each protocol switch of docs/deft.md's deviations table (# = its row) against the default run of the same "
-        "method and task, on the same test images: Δ = switched − default, a plain difference of the two means over "
-        "the test images (no per-image scores are kept, so no paired interval); PSNR and SSIM on [0, 1] images "
+        f"method and task, on the same test images: {how}PSNR and SSIM on [0, 1] images "
         f"(data_range 1){', LPIPS (AlexNet, v0.1)' if 'lpips' in metrics else ''}; "
         f"{seed_phrase(scored, ['method', 'dataset', 'metric'])}. {protocol_caption(scored)}")
     return table

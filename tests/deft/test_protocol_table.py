@@ -3,11 +3,13 @@ computed from the rows, and the run names the DAG gives the switched runs."""
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.per_image import write_per_image
 from benchmarks.results import RESULT_COLUMNS, ResultsError, append_rows, read_results
-from deft import report
+from deft import paired, report
 from deft.protocol_runs import parse_run_name, run_name, switch_text
 from deft.protocol_table import protocol_table, switch_differences
 
@@ -87,3 +89,34 @@ def test_report_cli_writes_the_protocol_table(tmp_path):
     markdown = (tmp_path / "tables/deft_protocol.md").read_text()
     assert "| 14 | sr4 | ddrm | task=sr4_bicubic | 24.00 | 23.00 | -1.00 |" in markdown
     assert r"$\Delta$PSNR" in (tmp_path / "tables/deft_protocol.tex").read_text()
+
+
+def test_paired_switch_rows_give_the_difference_its_interval(tmp_path):
+    truth = np.random.default_rng(0).random((6, 4, 4, 3))
+    default_psnr = np.array([20.0, 22.0, 18.0, 25.0, 21.0, 19.0])
+    for name, shift in (("deft", 0.0), ("deft@row1:task.gradient=exact_vjp", 1.5)):
+        write_per_image(tmp_path / f"{name}.per_image.csv", "inpaint", name, truth,
+                        {"psnr": default_psnr + shift + np.arange(6) * 0.1 * (shift > 0), "ssim": np.full(6, 0.7),
+                         "lpips": None})
+    out = tmp_path / "paired.csv"
+    paired.main(["--per-image", *map(str, sorted(tmp_path.glob("*.per_image.csv"))), "--protocol-switches",
+                 "--experiment", "deft_protocol", "--out", str(out)])
+    rows = read_results(out).set_index("metric")
+    assert rows.loc["psnr_diff", "method"] == "deft@row1:task.gradient=exact_vjp"
+    assert rows.loc["psnr_diff", "reference"] == "deft" and rows.loc["psnr_diff", "experiment"] == "deft_protocol"
+    assert rows.loc["psnr_diff", "value"] == pytest.approx(1.75)  # 1.5 + mean of 0, 0.1, …, 0.5
+    assert 1.5 < rows.loc["psnr_diff", "ci_low"] < 1.75 < rows.loc["psnr_diff", "ci_high"] < 2.0
+    assert rows.loc["ssim_diff", "value"] == 0.0 and pd.isna(rows.loc["lpips_diff", "value"])
+    table = protocol_table(pd.concat([results(tmp_path, ROWS[:4]), read_results(out)]), "deft_protocol")
+    difference = table.rows[0][6]
+    assert difference.text.startswith("+1.75 [") and difference.number == pytest.approx(1.75)
+    assert "image-by-image difference" in table.caption and "bootstrap" in table.caption
+
+
+def test_a_switched_run_without_a_default_to_pair_with_is_an_error(tmp_path):
+    truth = np.zeros((2, 4, 4, 3))
+    write_per_image(tmp_path / "switched.per_image.csv", "inpaint", "deft@row1:task.gradient=exact_vjp", truth,
+                    {"psnr": np.ones(2), "ssim": np.ones(2), "lpips": None})
+    with pytest.raises(ResultsError, match="no per-image scores of the default run of deft on inpaint"):
+        paired.main(["--per-image", str(tmp_path / "switched.per_image.csv"), "--protocol-switches",
+                     "--out", str(tmp_path / "out.csv")])

@@ -84,7 +84,9 @@ rule deft_protocol_evaluate:
         train_summary=get_protocol_train_summary,
         features=FEATURE_NET,
     output:
-        f"{RUNS}/metrics/deft_protocol/{{task}}/{{label}}/{{method}}.csv",
+        results=f"{RUNS}/metrics/deft_protocol/{{task}}/{{label}}/{{method}}.csv",
+        # Every test image's scores: deft_protocol_paired pairs each switched run with its default image by image.
+        per_image=f"{RUNS}/metrics/deft_protocol/{{task}}/{{label}}/{{method}}.per_image.csv",
     log:
         f"{RUNS}/logs/deft_protocol_evaluate/{{task}}/{{label}}/{{method}}.log",
     benchmark:
@@ -104,13 +106,37 @@ rule deft_protocol_evaluate:
         runtime=20,
     shell:
         "{params.python} -m deft.evaluate --recon {params.recon_dir} {params.train} {params.extractor}"
-        " --experiment {params.experiment} {params.row} --results {output} > {log} 2>&1"
+        " --experiment {params.experiment} {params.row} --results {output.results} --per-image {output.per_image}"
+        " > {log} 2>&1"
 
 
-# The defaults' rows and the switched runs' as one experiment (the main study's rows are relabelled): one table.
+# Each switched run − its default, image by image on the same test images, with paired intervals.
+rule deft_protocol_paired:
+    input:
+        protocol_per_image_files(),
+    output:
+        f"{RUNS}/metrics/deft_protocol_paired.csv",
+    log:
+        f"{RUNS}/logs/deft_protocol_paired.log",
+    benchmark:
+        f"{RUNS}/benchmarks/deft_protocol_paired.tsv"
+    params:
+        experiment=PROTOCOL_EXPERIMENT,
+        scale=SCALE,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.python} -m deft.paired --per-image {input} --protocol-switches"
+        " --experiment {params.experiment} --scale {params.scale} --out {output} > {log} 2>&1"
+
+
+# The defaults' rows, the switched runs' and their paired differences as one experiment (the main study's rows are
+# relabelled): one table.
 rule deft_protocol_results:
     input:
         protocol_metric_files(),
+        rules.deft_protocol_paired.output,
     output:
         f"{RESULTS}/deft_protocol.csv",
     log:

@@ -117,6 +117,11 @@ def protocol_metric_files():
     return defaults + [protocol_metrics(run.task, run.label, run.method) for run in PROTOCOL_RUNS]
 
 
+def protocol_per_image_files():
+    """The per-image scores of every run the table compares, beside protocol_metric_files' results CSVs."""
+    return [path.removesuffix(".csv") + ".per_image.csv" for path in protocol_metric_files()]
+
+
 def protocol_overrides(wildcards):
     """The switch's --set flags (none for a default run), for training, sampling and the head check alike."""
     overrides = FOLDER_OVERRIDES.get((wildcards.task, wildcards.label), ())
@@ -158,6 +163,8 @@ def deft_protocol_outputs():
                        if method == "deft"),
         *[f"{protocol_folder(task, label)}/{method}/recon.npz" for task, label, method in jobs],
         *protocol_metric_files(),
+        *protocol_per_image_files(),
+        f"{RUNS}/metrics/deft_protocol_paired.csv",
         f"{RESULTS}/deft_protocol.csv",
         f"{RESULTS}/tables/deft_protocol.md",
     ]
