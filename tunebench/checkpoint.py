@@ -26,8 +26,8 @@ log = logging.getLogger("tunebench.checkpoint")
 # Keys that may change between a checkpoint and its resumption without changing what is computed (the sampling
 # protocol never touches training; checkpointing and compiling change the speed, not the updates; a latent cache
 # gives the latents encoding would, up to float rounding).
-RESUMABLE_CHANGES = {"train.steps", "train.log_every", "train.checkpoint_every", "train.checkpoints_keep",
-                     "train.gradient_checkpointing", "train.compile", "data.latents"}
+RESUMABLE_CHANGES = {"train.steps", "train.log_every", "train.log_with", "train.checkpoint_every",
+                     "train.checkpoints_keep", "train.gradient_checkpointing", "train.compile", "data.latents"}
 RESUMABLE_SECTIONS = ("sample.",)
 
 

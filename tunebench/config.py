@@ -20,6 +20,7 @@ import yaml
 # Number formats of sampling and inference (tunebench.speed): strict fp32, fp32 with TF32 matmuls (DiT's sample.py),
 # bf16 autocast.
 PRECISIONS = ("fp32", "tf32", "bf16")
+TRACKERS = ("tensorboard", "wandb", "none")  # train.log_with
 
 
 class ConfigError(ValueError):
@@ -94,6 +95,10 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model's forward (in place; checkpoints keep their names)
     seed: int = 0
     log_every: int = 100
+    # The training curves' tracker (accelerate's): "tensorboard" (event files in OUT/tracking/, offline), "wandb"
+    # (when installed; offline unless WANDB_MODE says otherwise) or "none". Every log_every steps: the losses, the
+    # learning rate, steps/s and the EMA decay of that update.
+    log_with: str = "tensorboard"
     checkpoint_every: int = 1000
     checkpoints_keep: int = 2
 
@@ -246,6 +251,7 @@ def _validate(cfg: RunConfig):
         ("sample.precision", cfg.sample.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
         ("train.label_dropout", 0.0 <= cfg.train.label_dropout <= 1.0, "must be in [0, 1]"),
         ("train.lr_schedule", cfg.train.lr_schedule in ("constant", "linear"), "must be 'constant' or 'linear'"),
+        ("train.log_with", cfg.train.log_with in TRACKERS, f"must be one of {', '.join(TRACKERS)}"),
         ("train.ema_start", cfg.train.ema_start >= 0, "must be >= 0"),
         ("train.ema_decay", 0.0 <= cfg.train.ema_decay < 1.0, "must be in [0, 1)"),
         ("data.channels", cfg.data.channels in (1, 3), "must be 1 or 3"),

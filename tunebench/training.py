@@ -20,7 +20,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from tqdm.auto import tqdm
 
 from tunebench.checkpoint import CheckpointError, check_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
-from tunebench.config import ConfigError, RunConfig, to_dict
+from tunebench.config import ConfigError, RunConfig, flat_keys, to_dict
 from tunebench.diffusion import GaussianDiffusion
 from tunebench.io import atomic_path, write_json
 from tunebench.speed import prepare_model, set_tf32
@@ -324,6 +324,34 @@ def _stop(message: str, out_dir: Path) -> NonFiniteLossError:
     return error
 
 
+TRACKING_RUN = "tracking"  # the tracker's run name: TensorBoard writes OUT/tracking/
+
+
+def tracker(cfg) -> str | None:
+    """accelerate's `log_with` for `train.log_with` (None for "none"); a tracker that is not installed is a
+    ConfigError naming the key and the fix. W&B runs offline unless WANDB_MODE is set."""
+    import importlib.util
+    import os
+
+    if cfg.log_with == "none":
+        return None
+    module = {"tensorboard": "tensorboard", "wandb": "wandb"}.get(cfg.log_with)
+    if module is None:
+        raise ConfigError(f"config key 'train.log_with' is {cfg.log_with!r}; use tensorboard, wandb or none")
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(f"config key 'train.log_with' is {cfg.log_with!r} but the {module} package is not "
+                          f"installed: pip install {module}, or set train.log_with=none")
+    if cfg.log_with == "wandb":
+        os.environ.setdefault("WANDB_MODE", "offline")  # nothing leaves the machine unless the user asks
+    return cfg.log_with
+
+
+def tracker_config(run: RunConfig) -> dict:
+    """The resolved config as flat key → value pairs a tracker stores (None and lists as text)."""
+    return {key: value if isinstance(value, (bool, int, float, str)) else str(value)
+            for key, value in flat_keys(to_dict(run)).items()}
+
+
 def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Callable[[int], dict], out_dir: str | Path,
           ema: torch.nn.Module | None = None, resume: str = "auto", progress: bool = True,
           inputs: dict[str, str] | None = None, on_checkpoint: Callable[[int, torch.nn.Module], None] | None = None):
@@ -339,7 +367,10 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
     out_dir = Path(out_dir)
     set_tf32(cfg.tf32)
     # cpu=True on CPU-only machines lets torchrun start gloo data parallelism there too (accelerate would not).
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(),
+                              log_with=tracker(cfg), project_dir=str(out_dir))
+    if cfg.log_with != "none":
+        accelerator.init_trackers(TRACKING_RUN, config=tracker_config(run))
     ema = ema if ema is not None else copy.deepcopy(model)
     ema.requires_grad_(False).eval()
     optimizer = make_optimizer(model, cfg)
@@ -379,6 +410,9 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
             row = {"step": done, **{k: float(v.detach().mean()) for k, v in losses.items()},
                    "steps_per_s": (done - last_logged) / max(now - tick, 1e-9)}
             pending.append(row)
+            if cfg.log_with != "none":
+                accelerator.log({**{k: v for k, v in row.items() if k != "step"}, "lr": lr_at(step, cfg),
+                                 "ema_decay": decay if decay is not None else float("nan")}, step=done)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
             last_logged, tick = done, now
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
@@ -398,5 +432,6 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
                     model.train()  # the callback may have switched to eval mode to sample
             accelerator.wait_for_everyone()
     bar.close()
+    accelerator.end_training()  # flushes and closes the trackers
     _append_stats(stats_path, pending)
     return accelerator.unwrap_model(model).cpu(), ema.cpu()

@@ -65,6 +65,7 @@ def test_unknown_key_is_named_with_suggestion():
     ({"model": {"learn_sigma": "yes"}}, "'model.learn_sigma' must be bool"),
     ({"model": {"patch_size": 5}}, "'model.sample_size' = 32 must be divisible"),
     ({"sample": {"sampler": "euler"}}, "'sample.sampler'"),
+    ({"train": {"log_with": "mlflow"}}, "'train.log_with' = 'mlflow' must be one of tensorboard, wandb, none"),
     ({"train": {"batch_size": 0}}, "'train.batch_size' = 0 must be positive"),
     ({"train": 3}, "section 'train' must be a mapping"),
 ])

@@ -7,6 +7,7 @@ import safetensors.torch
 import torch
 
 from tunebench.checkpoint import CheckpointError, list_checkpoints, load_weights
+from tunebench.config import ConfigError
 from tunebench.datasets import load_dataset
 from tunebench.models import build_dit, null_class
 from tunebench.pretraining import make_loss
@@ -165,3 +166,23 @@ def test_load_weights_fills_a_module_or_names_the_file_that_does_not_fit(tmp_pat
         load_weights(tmp_path, torch.nn.Sequential(torch.nn.Linear(2, 2)), "ema")
     with pytest.raises(CheckpointError, match="model.safetensors"):
         load_weights(tmp_path, same, "model")
+
+
+def test_training_curves_go_to_the_configured_tracker(smoke_run, digits, tmp_path, monkeypatch):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _fit(_run(smoke_run, 4), tmp_path / "tb", digits)  # train.log_with's default: TensorBoard
+    events = EventAccumulator(str(tmp_path / "tb/tracking"))
+    events.Reload()
+    assert {"loss", "lr", "steps_per_s", "ema_decay"} <= set(events.Tags()["scalars"])
+    losses = events.Scalars("loss")
+    assert [point.step for point in losses] == [1, 2, 3, 4]  # log_every 1
+    stats = [float(line.split('"loss": ')[1].split(",")[0])
+             for line in (tmp_path / "tb/stats.jsonl").read_text().splitlines()]
+    assert [point.value for point in losses] == pytest.approx(stats, rel=1e-6)  # the same numbers as stats.jsonl
+    assert events.Scalars("lr")[0].value == pytest.approx(smoke_run.train.lr)
+    _fit(_run(smoke_run, 2, log_with="none"), tmp_path / "none", digits)
+    assert not (tmp_path / "none/tracking").exists()
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *args: None if name == "wandb" else object())
+    with pytest.raises(ConfigError, match="'train.log_with' is 'wandb' but the wandb package is not installed"):
+        _fit(_run(smoke_run, 2, log_with="wandb"), tmp_path / "wandb", digits)
