@@ -87,6 +87,17 @@ def test_difftune_claim_prefers_the_seed_study():
     assert (measured.value, measured.verdict) == (5.0, NOT_REPRODUCED) and "t over seeds" in measured.detail
 
 
+def test_difftune_claim_of_the_length_study_is_judged_at_its_longest_length():
+    regime = frame([{"method": f"diff_tuning@steps={steps}", "dataset": "average", "metric": "fid_local_rel_change_pct",
+                     "value": value, "ci_low": value - 3.0, "ci_high": value + 3.0, "note": "t over seeds",
+                     "git_commit": "abc"}
+                    for steps, value in ((1000, 12.0), (8000, -6.0), (4000, 2.0))])
+    measured = difftune_fid({"difftune_main": frame([]), "difftune_regime": regime})
+    assert (measured.value, measured.ci_high, measured.verdict) == (-6.0, -3.0, REPRODUCED)
+    assert "longest length (8000 steps)" in measured.detail
+    assert "1000 steps 12.0 [9.0, 15.0]; 4000 steps 2.0 [-1.0, 5.0]; 8000 steps -6.0" in measured.detail
+
+
 def test_forgetting_claim_is_an_exact_trend_test():
     curve = pd.DataFrame([{"t0": t0, "direction": direction, "metric": "fid_local", "value": value}
                           for t0, value in zip(range(0, 1200, 200), (10, 12, 11, 15, 18, 20))

@@ -9,7 +9,7 @@ rule claims:
         tier="|".join(CLAIMS_TIERS),
     input:
         results=claims_results,
-        forgetting=f"{RESULTS}/forgetting.csv",
+        curves=claims_curves,
         paper=PAPER_REFERENCE,
     output:
         csv=f"{RESULTS}/claims/{{tier}}.csv",
@@ -25,6 +25,6 @@ rule claims:
     conda:
         CONDA_ENV
     shell:
-        "{params.python} -m benchmarks.ledger --results {input.results} --curves {input.forgetting}"
+        "{params.python} -m benchmarks.ledger --results {input.results} --curves {input.curves}"
         " --paper-reference {input.paper} --tasks {params.tasks} --scale {params.scale}"
         " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"

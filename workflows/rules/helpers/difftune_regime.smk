@@ -49,4 +49,5 @@ def get_regime_outputs(wildcards):
         f"{RESULTS}/difftune_regime.csv",
         f"{RESULTS}/tables/difftune_regime.md",
         f"{RESULTS}/figures/difftune_regime.png",
+        *claims_outputs("regime"),
     ]
