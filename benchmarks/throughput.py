@@ -12,7 +12,8 @@ Weights are random unless --model/--vae are given (speed does not depend on them
 with torch's FlopCounterMode on the model itself (DiT-XL/2: 712 GFLOPs per training image, 237 per forward), not
 6·N·tokens; MFU = images/s × FLOPs per image / the device's dense peak in that number format (known GPUs only).
 The fp32-vs-bf16 agreement of the ε prediction, of DDIM-50 samples and of the VAE decode goes to a second CSV.
-Warm-up iterations (and torch.compile's compilation) are not timed; their time is recorded.
+Warm-up iterations (and torch.compile's compilation) are not timed; their time is recorded. The CSV is rewritten
+after each measurement, so a run stopped by a time limit keeps the rows it finished.
 """
 
 from __future__ import annotations
@@ -21,26 +22,9 @@ import argparse
 import itertools
 from pathlib import Path
 
-from benchmarks.throughput_settings import SDPA_KERNELS, WORKLOADS, Setting
+from benchmarks.throughput_settings import SDPA_KERNELS, WORKLOADS, Setting, parse_list, parse_switch
 from tunebench.cli import run_cli, setup_logging
 from tunebench.config import PRECISIONS, SCALE_NAMES, ConfigError
-
-
-def parse_list(text: str, flag: str, allowed=None, kind=str) -> list:
-    """A comma list of a flag's values, checked against `allowed`."""
-    try:
-        values = [kind(part.strip()) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(f"{flag} expects a comma list, got {text!r}") from None
-    bad = [v for v in values if allowed is not None and v not in allowed]
-    if not values or bad:
-        raise ConfigError(f"{flag} {text!r}: choose from {', '.join(map(str, allowed or []))}")
-    return values
-
-
-def parse_switch(text: str, flag: str) -> list[bool]:
-    """'off', 'on' or 'off,on' → the settings to measure."""
-    return [value == "on" for value in parse_list(text, flag, ("off", "on"))]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,6 +21,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torchvision.models import inception_v3
 
 from benchmarks.throughput_settings import SDPA_KERNELS, Setting
+from benchmarks.throughput_table import AGREEMENT_COLUMNS, COLUMNS, render_table
 from tunebench.config import RunConfig, resolve
 from tunebench.io import atomic_path, git_commit, write_csv
 from tunebench.models import build_dit, fill_zero_parameters, load_dit, load_vae, null_class
@@ -34,12 +35,6 @@ log = logging.getLogger("benchmarks.throughput")
 SAMPLERS = {"sample_ddpm250_cfg": ("ddpm", 250), "sample_ddim50_cfg": ("ddim", 50)}
 GUIDANCE = 1.5
 FEATURE_SIDE = 299  # Inception-v3's input side; FID extractors resize every image to it
-COLUMNS = ("workload", "scale", "model", "resolution", "batch_size", "precision", "compile", "gradient_checkpointing",
-           "channels_last", "sdpa", "sampler_steps", "guidance", "seeds", "iterations", "seconds", "images_per_s",
-           "gflops_per_image", "achieved_tflops", "peak_tflops", "mfu", "peak_memory_gib", "warmup_seconds",
-           "load_avg_1min", "device", "torch", "diffusers", "git_commit", "note")
-AGREEMENT_COLUMNS = ("quantity", "scale", "model", "batch_size", "reference", "precision", "rel_rms_error",
-                     "max_abs_error", "tolerance", "within_tolerance", "device", "git_commit", "note")
 # Stated fp32-vs-bf16 tolerances (relative RMS error against strict fp32): bf16 keeps 8 mantissa bits (3e-3
 # relative per rounding), which a forward pass accumulates to about 1e-2; the 50 DDIM steps amplify it.
 TOLERANCES = {"eps_forward": 0.03, "sample_ddim50_cfg": 0.10, "vae_decode": 0.03}
@@ -68,6 +63,15 @@ def sd_vae_architecture() -> AutoencoderKL:
     return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(128, 256, 512, 512),
                          down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
                          layers_per_block=2, sample_size=256)
+
+
+def tiny_vae_architecture(seed: int = 0) -> AutoencoderKL:
+    """A tiny AutoencoderKL standing in for the SD VAE on CPU (4 latent channels, one halving: 16 px → 8×8
+    latents), with `seed`'s random weights: the test suite's VAE and `scripts/gpu-check.sh --cpu-tiny`'s."""
+    torch.manual_seed(seed)
+    return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8),
+                         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                         layers_per_block=1, norm_num_groups=4)
 
 
 def make_vae(run: RunConfig, weights: str | None, device: str, channels_last: bool) -> AutoencoderKL | None:
@@ -379,28 +383,6 @@ def agreement_rows(args: argparse.Namespace, run: RunConfig, batch: int) -> list
     return rows
 
 
-# The issue's goals on one H100 for DiT-XL/2 at 256 px (images/s), shown beside the paper-scale rows.
-GOALS = {"train": 300.0, "sample_ddim50_cfg": 13.0}
-
-
-def render_table(rows: list[dict]) -> str:
-    """A Markdown summary of the measurements (the README's table): one line per row, the goal where one is set."""
-    if not rows:
-        return "no measurements\n"
-    lines = [f"Device: {rows[0]['device']}; torch {rows[0]['torch']}, diffusers {rows[0]['diffusers']}; "
-             f"commit {str(rows[0]['git_commit'])[:8]}.", "",
-             "| workload | model | batch | precision | compile | images/s | GFLOPs/image | MFU | peak GiB | goal |",
-             "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
-    for row in rows:
-        goal = GOALS.get(row["workload"]) if row["scale"] == "paper" else None
-        mfu = f"{row['mfu']:.1%}" if row["mfu"] != "" else "–"
-        verdict = f"≥ {goal:g} ({'met' if row['images_per_s'] >= goal else 'not met'})" if goal else ""
-        lines.append(f"| {row['workload']} | {row['model']} | {row['batch_size']} | {row['precision']} | "
-                     f"{'on' if row['compile'] else 'off'} | {row['images_per_s']:.2f} | {row['gflops_per_image']:.1f}"
-                     f" | {mfu} | {row['peak_memory_gib'] or '–'} | {verdict} |")
-    return "\n".join(lines) + "\n"
-
-
 #################################################################################
 #                                   Run                                         #
 #################################################################################
@@ -410,9 +392,13 @@ def run_benchmark(args: argparse.Namespace, workloads: list[str], settings: list
     """Measure every workload under every setting on args.device and write the CSV, its table and the agreement."""
     args.device_name, args.commit = device_name(args.device), git_commit()
     run = resolve(args.scale)
+    rows = []
     try:
-        rows = [row for workload in workloads for setting in settings
-                if (row := measure(args, run, workload, setting)) is not None]
+        for workload, setting in itertools.product(workloads, settings):
+            row = measure(args, run, workload, setting)
+            if row is not None:
+                rows.append(row)
+                write_csv(args.out, COLUMNS, rows)  # after each row: a run stopped by a time limit keeps its rows
     finally:
         AcceleratorState._reset_state(True)  # leave no bf16 state behind for a training run in this process
     write_csv(args.out, COLUMNS, rows)

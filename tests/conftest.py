@@ -9,7 +9,6 @@ import logging  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from diffusers import AutoencoderKL  # noqa: E402
 
 from tunebench.config import resolve  # noqa: E402
 from tunebench.models import build_dit, export_dit, fill_zero_parameters  # noqa: E402
@@ -81,11 +80,9 @@ def pretrained(tmp_path_factory):
 def save_tiny_vae(folder, seed: int = 0):
     """A tiny randomly initialised AutoencoderKL (4 latent channels, one halving: 16 px → 8×8 latents) saved in
     `folder`; another seed gives another VAE."""
-    torch.manual_seed(seed)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8),
-                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                        layers_per_block=1, norm_num_groups=4)
-    vae.save_pretrained(folder)
+    from benchmarks.throughput_bench import tiny_vae_architecture  # the one definition; imported when used
+
+    tiny_vae_architecture(seed).save_pretrained(folder)
     return folder
 
 
