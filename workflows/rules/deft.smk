@@ -37,7 +37,8 @@ rule pretrain_uncond:
 
 
 # Paper scale with paper.adm_checkpoint set: guided-diffusion's 256x256_diffusion_uncond.pt as the diffusers
-# UNet2DModel folder DEFT keeps frozen (deft/adm_checkpoint.py). A CPU job: it reads 2.2 GB and writes as much.
+# UNet2DModel folder DEFT keeps frozen (deft/adm_checkpoint.py). A CPU job: it reads 2.2 GB and writes as much,
+# with 3.3 GB of memory at peak.
 rule convert_adm:
     input:
         checkpoint=adm_checkpoint,
@@ -53,7 +54,7 @@ rule convert_adm:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=16000,
+        mem_mb=8000,
         runtime=30,
         gpu=0,
     shell:
