@@ -305,6 +305,29 @@ def test_paper_config_cannot_pick_the_largest_of_folders_it_has_not_read(workdir
     assert "use the rule 'first'" in message
 
 
+def test_paper_config_converts_the_adm_checkpoint_when_given(workdir, tmp_path):
+    checkpoint = tmp_path / "256x256_diffusion_uncond.pt"
+    checkpoint.touch()
+    # paper.adm_checkpoint takes precedence: paper.deft_backbone is not read (here it does not even exist)
+    config = paper_config(workdir, tmp_path, adm_checkpoint=checkpoint, deft_backbone=tmp_path / "nowhere")
+    result = snakemake("--configfile", str(config), "--dry-run", "--printshellcmds", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = planned_jobs(result.stdout)
+    assert jobs["convert_adm"] == 1 and jobs["deft_train"] == 5
+    assert f"-m deft.convert_adm --checkpoint {checkpoint} --out runs/paper/adm_backbone/model" in result.stdout
+    assert "--backbone runs/paper/adm_backbone/model" in result.stdout and "nowhere" not in result.stdout
+    checkpoint.unlink()
+    result = snakemake("--configfile", str(config), "--dry-run", cwd=workdir)
+    message = result.stdout + result.stderr
+    assert result.returncode != 0 and "paper.adm_checkpoint" in message and "256x256_diffusion_uncond.pt" in message
+    # neither key: the backbone has no source
+    config.write_text("\n".join(line for line in config.read_text().splitlines()
+                                if not line.startswith(("  deft_backbone:", "  adm_checkpoint:"))) + "\n")
+    result = snakemake("--configfile", str(config), "--dry-run", cwd=workdir)
+    message = result.stdout + result.stderr
+    assert result.returncode != 0 and "'paper.deft_backbone' or 'paper.adm_checkpoint': set one" in message
+
+
 def test_paper_config_names_a_missing_local_file(workdir, tmp_path):
     config = paper_config(workdir, tmp_path, pretrained=tmp_path / "nowhere")
     result = snakemake("--configfile", str(config), "--dry-run", cwd=workdir)

@@ -81,18 +81,31 @@ PRETRAINED = PAPER.get("pretrained") if PAPER_SCALE else asset("source_dit")
 GPUS_PER_JOB = PAPER.get("gpus_per_job", 1) if PAPER_SCALE else 1
 
 
+def paper_backbone_key():
+    """The paper key DEFT's backbone comes from: `adm_checkpoint` when set (rule convert_adm converts it, and
+    `deft_backbone` is not read), else `deft_backbone` (a ready diffusers folder)."""
+    return "adm_checkpoint" if PAPER.get("adm_checkpoint") else "deft_backbone"
+
+
 def check_paper_files():
     """Stop at once, naming the key, when a paper-scale local file is missing (nothing is downloaded)."""
     hints = {
         "pretrained": "huggingface-cli download facebook/DiT-XL-2-256 --local-dir PATH (on a machine with network)",
         "data_root": "one ImageFolder per dataset, DATA_ROOT/NAME/{train,test}/CLASS/* (see docs/datasets.md)",
         "inception_weights": "torch-fidelity's weights-inception-2015-12-05-6726825d.pth (see docs/fid.md)",
-        "deft_backbone": "the unconditional ADM ImageNet-256 model as a diffusers UNet2DModel folder (docs/deft.md)",
+        "deft_backbone": "the unconditional ADM ImageNet-256 model as a diffusers UNet2DModel folder (python -m "
+                         "deft.convert_adm), or set paper.adm_checkpoint instead (docs/deft.md)",
+        "adm_checkpoint": "guided-diffusion's 256x256_diffusion_uncond.pt, or unset it and give paper.deft_backbone "
+                          "(docs/deft.md)",
         "deft_data_root": "ImageNet validation images as DEFT_DATA_ROOT/{train,test}/CLASS/* (docs/deft.md)",
         "protein_root": "a folder of PDB files, e.g. SCOPe 2.08 40% domains (docs/protein.md)",
     }
+    unused = {"deft_backbone", "adm_checkpoint"} - {paper_backbone_key()}
+    if paper_backbone_key() not in PAPER:
+        raise WorkflowError("config key 'paper.deft_backbone' or 'paper.adm_checkpoint': set one; DEFT's backbone "
+                            f"is {hints['deft_backbone']}")
     for key, hint in hints.items():
-        if not Path(PAPER[key]).exists():
+        if key not in unused and not Path(PAPER[key]).exists():
             raise WorkflowError(f"config key 'paper.{key}': {PAPER[key]} does not exist; provide {hint}")
 
 

@@ -36,6 +36,31 @@ rule pretrain_uncond:
         " --set train.checkpoints_keep=1000 --out {params.run_dir} --no-progress > {log} 2>&1"
 
 
+# Paper scale with paper.adm_checkpoint set: guided-diffusion's 256x256_diffusion_uncond.pt as the diffusers
+# UNet2DModel folder DEFT keeps frozen (deft/adm_checkpoint.py). A CPU job: it reads 2.2 GB and writes as much,
+# with 3.3 GB of memory at peak.
+rule convert_adm:
+    input:
+        checkpoint=adm_checkpoint,
+    output:
+        model=directory(ADM_BACKBONE),
+    log:
+        f"{RUNS}/logs/convert_adm.log",
+    benchmark:
+        f"{RUNS}/benchmarks/convert_adm.tsv"
+    params:
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        gpu=0,
+    shell:
+        "{params.python} -m deft.convert_adm --checkpoint {input.checkpoint} --out {output.model} > {log} 2>&1"
+
+
 rule deft_train:
     wildcard_constraints:
         task=DEFT_TASK_PATTERN,

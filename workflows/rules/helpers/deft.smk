@@ -3,9 +3,15 @@
 # tests/test_workflow_plan.py checks each list against deft.baselines.supports on the task's operator.
 
 DEFT = config["deft"]
-# The frozen unconditional model of DEFT: pinned (mini) or trained by the DAG from the source model (smoke), a local
-# folder at paper scale (e.g. ADM ImageNet-256 converted to diffusers).
-DEFT_BACKBONE = PAPER.get("deft_backbone") if PAPER_SCALE else asset("deft_backbone")
+# The frozen unconditional model of DEFT: pinned (mini) or trained by the DAG from the source model (smoke). At paper
+# scale, ADM ImageNet-256 as a diffusers folder: converted by rule convert_adm from paper.adm_checkpoint when that is
+# set (it takes precedence; paper.deft_backbone is then not read), else the folder paper.deft_backbone.
+ADM_CHECKPOINT = PAPER.get("adm_checkpoint") if PAPER_SCALE else None
+ADM_BACKBONE = f"{RUNS}/adm_backbone/model"
+if PAPER_SCALE:
+    DEFT_BACKBONE = ADM_BACKBONE if paper_backbone_key() == "adm_checkpoint" else PAPER["deft_backbone"]
+else:
+    DEFT_BACKBONE = asset("deft_backbone")
 DEFT_TASK_PATTERN = "|".join(DEFT["tasks"])
 DEFT_METHOD_PATTERN = "|".join(["deft", "amortised", *DEFT["baselines"]])
 
@@ -33,6 +39,13 @@ def check_deft_baselines():
 
 
 check_deft_baselines()
+
+
+def adm_checkpoint(wildcards):
+    """paper.adm_checkpoint, the file that rule convert_adm converts (it runs only when that key is set)."""
+    if not ADM_CHECKPOINT:
+        raise WorkflowError("rule convert_adm converts config key 'paper.adm_checkpoint' (paper scale), which is not set")
+    return ADM_CHECKPOINT
 
 
 def deft_data_flag():
@@ -87,7 +100,7 @@ def amortised_pairs():
 
 def deft_outputs():
     """Every product of DEFT and its baselines: heads, reconstructions, results, the paired comparison; the backbone
-    when the DAG builds it."""
+    when the DAG builds or converts it."""
     products = [
         *expand(f"{RUNS}/deft/{{task}}/train/head", task=DEFT["tasks"]),
         *[f"{RUNS}/deft/{task}/{method}/recon.npz" for task, method in deft_pairs()],
@@ -97,7 +110,7 @@ def deft_outputs():
         f"{RESULTS}/deft_paired.csv",
         f"{RESULTS}/tables/deft_paired.md",
     ]
-    if built_by_dag("deft_backbone"):
+    if built_by_dag("deft_backbone") or ADM_CHECKPOINT:
         products.append(DEFT_BACKBONE)
     return products
 
