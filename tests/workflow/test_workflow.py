@@ -184,6 +184,7 @@ ABLATIONS = """  ablations:
     retention_weight: [0.1, 1.0]
     retention_ratio: [0.2]
     retention_set: [12, source]
+    components: [tweight_only]
 """
 
 
@@ -195,9 +196,10 @@ def test_ablations_plan_one_run_per_point_that_is_not_a_default(workdir):
                        cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = planned_jobs(result.stdout)
-    # 2 main, 2 seed-1 replicates, 2 PEFT runs, and the points τ=0, λ=1, 12 images, source images (τ=1, λ=0.1,
-    # ratio 0.2: the main run)
-    assert jobs["finetune"] == 2 + 2 + 2 + 4 and jobs["retention_source"] == 1
+    # 2 main, 2 seed-1 replicates, 2 PEFT runs, the points τ=0, λ=1, 12 images, source images (τ=1, λ=0.1,
+    # ratio 0.2: the main run) and the one component
+    assert jobs["finetune"] == 2 + 2 + 2 + 4 + 1 and jobs["retention_source"] == 1
+    assert jobs["ablation_components_table"] == 1 and "--method tweight_only " in result.stdout
     assert "cache_latents" not in jobs and "data.latents" not in result.stdout  # pixel space: nothing to cache
     assert jobs["ablation_results"] == 4 and jobs["ablation_figure"] == 4
     out = result.stdout
@@ -273,8 +275,9 @@ def test_paper_config_dry_runs_under_the_slurm_profile(workdir, tmp_path):
                        "--printshellcmds", cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = planned_jobs(result.stdout)
-    # 16 main runs, 8 datasets × 3 PEFT methods × 2 objectives, 11 ablation points that are not the defaults
-    assert jobs["finetune"] == 16 + 48 + 11 and jobs["fid_reference"] == 8 and "pretrain_source" not in jobs
+    # 16 main runs, 8 datasets × 3 PEFT methods × 2 objectives, 11 ablation points that are not the defaults, the
+    # objective's 2 halves (components)
+    assert jobs["finetune"] == 16 + 48 + 11 + 2 and jobs["fid_reference"] == 8 and "pretrain_source" not in jobs
     assert jobs["control_train"] == 5 * 2 * 3 and "retention_source" not in jobs  # conditions × objectives × seeds
     base = tmp_path / "DiT-XL-2-256"
     assert f"--base {base} --objective diff_tuning --retention runs/paper/retention" in result.stdout
@@ -286,8 +289,8 @@ def test_paper_config_dry_runs_under_the_slurm_profile(workdir, tmp_path):
     assert jobs["cache_latents"] == 8
     assert (f"tunebench.latents --scale paper --dataset food101 --root {tmp_path / 'datasets'}/food101 "
             f"--set model.vae={tmp_path / 'DiT-XL-2-256'}") in result.stdout
-    # food101 is trained by 2 main, 6 PEFT and the 11 ablation runs
-    assert result.stdout.count("--set data.latents=runs/paper/latents/food101.safetensors") == 2 + 6 + 11
+    # food101 is trained by 2 main, 6 PEFT, the 11 ablation and the 2 components runs
+    assert result.stdout.count("--set data.latents=runs/paper/latents/food101.safetensors") == 2 + 6 + 11 + 2
     assert "--extractor inception" in result.stdout and "--metric fid_inception" in result.stdout
     assert jobs["deft_train"] == 5 and jobs["deft_reconstruct"] == 21 and "pretrain_uncond" not in jobs
     assert f"--backbone {tmp_path / 'adm-uncond'}" in result.stdout
