@@ -264,7 +264,10 @@ def deft_competitive(task: str) -> Callable[[dict[str, pd.DataFrame]], Measureme
                      & frame["metric"].isin(list(DEFT_FAVOURED_SIGN))]
         if rows.empty:
             return Measurement(math.nan, NOT_MEASURED, f"no paired rows for {task}", commits=commits_of(frame))
-        if rows["ci_low"].isna().any():
+        # A metric skipped for want of local weights (LPIPS without AlexNet) has no value: judged on the others.
+        skipped = sorted(set(rows.loc[rows["value"].isna(), "metric"]))
+        rows = rows[rows["value"].notna()]
+        if rows.empty or rows["ci_low"].isna().any():
             return Measurement(math.nan, INCONCLUSIVE, "paired rows without intervals", commits=commits_of(frame))
         signed_low = np.where(rows["metric"].map(DEFT_FAVOURED_SIGN) > 0, rows["ci_low"], -rows["ci_high"])
         signed_high = np.where(rows["metric"].map(DEFT_FAVOURED_SIGN) > 0, rows["ci_high"], -rows["ci_low"])
@@ -279,6 +282,8 @@ def deft_competitive(task: str) -> Callable[[dict[str, pd.DataFrame]], Measureme
         summary = [f"vs {method}: DEFT better on {int(group['deft_better'].sum())}, worse on "
                    f"{int(group['baseline_better'].sum())} of {len(group)}"
                    for method, group in rows.groupby("method")]
+        if skipped:
+            summary.append(f"not measured: {', '.join(skipped)} (judged on the other metrics)")
         psnr = rows[rows["metric"] == "psnr_diff"]
         if psnr.empty:
             return Measurement(math.nan, verdict, "; ".join(summary), commits=commits_of(frame))

@@ -127,6 +127,12 @@ def test_deft_claim_counts_metrics_where_a_baseline_is_better():
     one = paired("sr4", "reddiff", (-1.0, -1.5, -0.5), (0.0, -0.01, 0.01))
     assert deft_competitive("sr4")({"deft_paired": frame(better + one)}).verdict == INCONCLUSIVE
     assert deft_competitive("hdr")({"deft_paired": frame(better)}).verdict == NOT_MEASURED
+    # LPIPS skipped (no local AlexNet weights): a row without a value, judged on PSNR and SSIM alone.
+    skipped = [{"experiment": "deft_paired", "method": method, "dataset": "sr4", "metric": "lpips_diff",
+                "note": "lpips skipped"} for method in ("dps", "reddiff")]
+    measured = deft_competitive("sr4")({"deft_paired": frame(better + worse + skipped)})
+    assert measured.verdict == NOT_REPRODUCED and "not measured: lpips_diff" in measured.detail
+    assert deft_competitive("sr4")({"deft_paired": frame(better + skipped[:1])}).verdict == REPRODUCED
 
 
 def test_deft_speed_claim_compares_total_times():
