@@ -210,15 +210,15 @@ def regime_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", basel
                  methods: list[str] | None = None) -> Table:
     """The fine-tuning-length study: for each training length, the seeds layout (seeds_table) of the runs trained
     that long, under a first column naming the length."""
-    lengths = sorted({v.steps for v in rows["method"].map(parse_variant)} - {None})
+    variants = rows["method"].map(parse_variant)
+    lengths = sorted({v.steps for v in variants} - {None})
     if not lengths:
         raise ResultsError(f"{name}: no run names with @steps=N; the regime layout reads the fine-tuning-length study")
     table = None
     for steps in lengths:
-        variants = rows["method"].map(parse_variant)
-        length_rows = rows[variants.map(lambda v, s=steps: v.steps == s)]
-        part = seeds_table(length_rows.assign(method=length_rows["method"].map(
-            lambda run: parse_variant(run).with_steps(None).name)), name, metric, baseline, methods)
+        of_length = variants.map(lambda v, s=steps: v.steps == s)
+        part = seeds_table(rows[of_length].assign(method=variants[of_length].map(lambda v: v.with_steps(None).name)),
+                           name, metric, baseline, methods)
         if table is None:
             table = Table(name, ["Fine-tuning steps", *part.header], rows=[], label_columns=2, caption="",
                           group_starts=[])
@@ -308,9 +308,9 @@ def plot_regime(df: pd.DataFrame, out: str | Path) -> None:
     per dataset, one line per method (mean over seeds, min–max band)."""
     require_columns(df, ("method", "dataset", "metric", "value"), "plot_regime")
     variants = df["method"].map(parse_variant)
-    runs = df[variants.map(lambda v: v.key == "seed" and v.steps is not None)]
-    runs = runs.assign(steps=runs["method"].map(lambda run: parse_variant(run).steps),
-                       base=runs["method"].map(lambda run: parse_variant(run).method))
+    replicate = variants.map(lambda v: v.key == "seed" and v.steps is not None)
+    runs = df[replicate].assign(steps=variants[replicate].map(lambda v: v.steps),
+                                base=variants[replicate].map(lambda v: v.method))
     metric = single_metric(runs, "plot_regime")
     datasets = ordered(set(runs["dataset"]), DATASET_ORDER)
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.8), squeeze=False)
@@ -327,7 +327,7 @@ def plot_regime(df: pd.DataFrame, out: str | Path) -> None:
         ax.set_title(dataset)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8, frameon=False)
-    seeds = sorted({parse_variant(run).seed for run in runs["method"]})
+    seeds = sorted({v.seed for v in variants[replicate]})
     fig.suptitle(f"Fine-tuning length: mean over training seeds {', '.join(map(str, seeds))} (band: min–max)")
     fig.tight_layout()
     save_figure(fig, out)

@@ -20,7 +20,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from tqdm.auto import tqdm
 
 from tunebench.checkpoint import CheckpointError, check_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
-from tunebench.config import ConfigError, RunConfig, flat_keys, to_dict
+from tunebench.config import TRACKERS, ConfigError, RunConfig, flat_keys, to_dict
 from tunebench.diffusion import GaussianDiffusion
 from tunebench.io import atomic_path, write_json
 from tunebench.speed import prepare_model, set_tf32
@@ -335,12 +335,11 @@ def tracker(cfg) -> str | None:
 
     if cfg.log_with == "none":
         return None
-    module = {"tensorboard": "tensorboard", "wandb": "wandb"}.get(cfg.log_with)
-    if module is None:
-        raise ConfigError(f"config key 'train.log_with' is {cfg.log_with!r}; use tensorboard, wandb or none")
-    if importlib.util.find_spec(module) is None:
-        raise ConfigError(f"config key 'train.log_with' is {cfg.log_with!r} but the {module} package is not "
-                          f"installed: pip install {module}, or set train.log_with=none")
+    if cfg.log_with not in TRACKERS:  # a config that skipped RunConfig's validation (e.g. the protein stages')
+        raise ConfigError(f"config key 'train.log_with' is {cfg.log_with!r}; use one of {', '.join(TRACKERS)}")
+    if importlib.util.find_spec(cfg.log_with) is None:  # each tracker's package has its name
+        raise ConfigError(f"config key 'train.log_with' is {cfg.log_with!r} but the {cfg.log_with} package is not "
+                          f"installed: pip install {cfg.log_with}, or set train.log_with=none")
     if cfg.log_with == "wandb":
         os.environ.setdefault("WANDB_MODE", "offline")  # nothing leaves the machine unless the user asks
     return cfg.log_with
@@ -367,9 +366,10 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
     out_dir = Path(out_dir)
     set_tf32(cfg.tf32)
     # cpu=True on CPU-only machines lets torchrun start gloo data parallelism there too (accelerate would not).
+    log_with = tracker(cfg)
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(),
-                              log_with=tracker(cfg), project_dir=str(out_dir))
-    if cfg.log_with != "none":
+                              log_with=log_with, project_dir=str(out_dir))
+    if log_with:
         accelerator.init_trackers(TRACKING_RUN, config=tracker_config(run))
     ema = ema if ema is not None else copy.deepcopy(model)
     ema.requires_grad_(False).eval()
@@ -410,7 +410,7 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
             row = {"step": done, **{k: float(v.detach().mean()) for k, v in losses.items()},
                    "steps_per_s": (done - last_logged) / max(now - tick, 1e-9)}
             pending.append(row)
-            if cfg.log_with != "none":
+            if log_with:
                 accelerator.log({**{k: v for k, v in row.items() if k != "step"}, "lr": lr_at(step, cfg),
                                  "ema_decay": decay if decay is not None else float("nan")}, step=done)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
