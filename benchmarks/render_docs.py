@@ -10,7 +10,8 @@ hand-written and holds no measured number. Kinds:
 - `table NAME`: `results/SCALE/tables/NAME.md` as the DAG rendered it, its footnotes renamed `[^NAME-N]` so that
   several tables share a page;
 - `runs`: each run of the main job from `results/SCALE/run_times.csv` (targets, wall and CPU time, jobs, commit);
-- `rules`: the costliest rules of `results/SCALE/timing.csv` (jobs, summed wall and CPU seconds).
+- `rules`: the costliest rules of `results/SCALE/timing.csv` (jobs, summed wall and CPU seconds);
+- `bench NAME`: `results/bench/NAME.md`, a measurement's table as its benchmark CLI wrote it (throughput, threads).
 
 A block whose results file is not committed renders as a line naming that file, so a page never shows numbers from
 results that are not in the repository. `--check` rewrites nothing and prints a diff of every stale block (the test
@@ -72,6 +73,15 @@ def render_table(results: Path, name: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def render_bench(results: Path, name: str) -> str:
+    """A benchmark's table from results/bench/, beside the per-scale folders."""
+    path = results.parent / "bench" / f"{name}.md"
+    if not path.is_file():
+        raise NotCommitted(path)
+    text = path.read_text()
+    return text if text.endswith("\n") else text + "\n"
+
+
 def render_runs(results: Path) -> str:
     """One line per run of the main job."""
     runs = _csv(results / "run_times.csv")
@@ -104,9 +114,11 @@ def render_rules(results: Path) -> str:
 def render_block(results: Path, kind: str, arg: str | None) -> str:
     """The body of one block."""
     renderers = {"ledger": lambda: render_ledger(results, arg or "all"), "table": lambda: render_table(results, arg),
-                 "runs": lambda: render_runs(results), "rules": lambda: render_rules(results)}
-    if kind not in renderers or (kind == "table" and not arg):
-        raise RenderError(f"unknown block '{kind} {arg or ''}'; kinds: ledger TIER, table NAME, runs, rules")
+                 "runs": lambda: render_runs(results), "rules": lambda: render_rules(results),
+                 "bench": lambda: render_bench(results, arg)}
+    if kind not in renderers or (kind in ("table", "bench") and not arg):
+        raise RenderError(f"unknown block '{kind} {arg or ''}'; kinds: ledger TIER, table NAME, bench NAME, runs, "
+                          "rules")
     try:
         return renderers[kind]()
     except NotCommitted as missing:

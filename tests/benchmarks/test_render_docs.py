@@ -24,6 +24,9 @@ stale ledger
 
 <!-- render: rules -->
 <!-- /render -->
+
+<!-- render: bench speed-cpu -->
+<!-- /render -->
 """
 
 
@@ -38,6 +41,8 @@ def results(tmp_path):
         "ci_high": 25.5, "verdict": "inconclusive"}
     pd.DataFrame([claim]).to_csv(folder / "claims/all.csv", index=False)
     (folder / "tables/demo.md").write_text("| a |\n| --- |\n| 1[^1] |\n\n[^1]: one footnote\n")
+    (tmp_path / "results/bench").mkdir()
+    (tmp_path / "results/bench/speed-cpu.md").write_text("| workload | images/s |\n| --- | ---: |\n| train | 194.63 |")
     pd.DataFrame([{"targets": "headline", "started_utc": "", "ended_utc": "", "wall_s": 5400.0, "jobs_run": 130,
                    "job_wall_s": 10000.0, "job_cpu_s": 9000.0, "git_commit": "0123456789abcdef", "machine": "cpu"}]
                  ).to_csv(folder / "run_times.csv", index=False)
@@ -58,6 +63,7 @@ def test_blocks_are_rendered_and_prose_is_kept(tmp_path, results):
     assert "| 1[^demo-1] |" in text and "[^demo-1]: one footnote" in text
     assert "| headline | 90.0 | 130 | 150.0 | `0123456789` | cpu |" in text
     assert "| finetune | 2 | 5.0 | 3.0 | 4.8 |\n| claims | 1 | 0.1 | 0.1 | 0.0 |" in text  # costliest first
+    assert "| train | 194.63 |\n<!-- /render -->" in text  # the bench table, its missing final newline added
     render_docs.main([str(page), "--results-root", str(results), "--check"])  # fresh: no error
 
 
@@ -79,6 +85,7 @@ def test_a_block_without_committed_results_says_so(tmp_path, results):
 
 @pytest.mark.parametrize("block, message", [
     ("<!-- render: chart -->\n<!-- /render -->", "unknown block 'chart"),
+    ("<!-- render: bench -->\n<!-- /render -->", "unknown block 'bench"),
     ("no blocks at all", "has no render block"),
 ])
 def test_bad_blocks_name_the_problem(tmp_path, results, block, message):
