@@ -17,6 +17,7 @@ import pandas as pd
 
 from benchmarks.results import ResultsError
 from benchmarks.tables import DASH, Cell, Table, interval_caption, interval_cell, ordered, protocol_caption, seed_phrase
+from benchmarks.total_time import PAPER_TIME_IMAGES, TIME_BASELINES, ratios_to_deft
 from deft.operators.task_settings import TASK_PRESETS
 from deft.protocol_runs import parse_run_name
 
@@ -71,6 +72,23 @@ def number(value: float, digits: int, signed: bool = False) -> Cell:
     return Cell(f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}", value)
 
 
+def switched_time_ratios(rows: pd.DataFrame) -> str:
+    """'Total time relative to DEFT's default run …' for the switched runs of DPS and RED-diff (row 13 runs RED-diff
+    at `run_commands.md`'s step count), on the test images and at the paper's count; '' when none has a DEFT run on
+    its task."""
+    switched = [name for name in rows["method"].unique()
+                if (parsed := parse_run_name(name)) is not None and parsed[0] in TIME_BASELINES]
+    measured = ratios_to_deft(rows, against=tuple(switched))
+    if not measured:
+        return ""
+    at_paper_count = ratios_to_deft(rows, PAPER_TIME_IMAGES, against=tuple(switched))
+    parts = [f"{name} on {task} {ratio:.2f}× ({at_paper_count[(task, name)]:.2f}× at {PAPER_TIME_IMAGES} images)"
+             if (task, name) in at_paper_count else f"{name} on {task} {ratio:.2f}×"
+             for (task, name), ratio in sorted(measured.items())]
+    return ("Total time (training + sampling) of the switched DPS and RED-diff runs relative to DEFT's default run "
+            f"of the task, on the test images (at the paper's count, the sampling time scaled): {'; '.join(parts)}. ")
+
+
 def protocol_table(rows: pd.DataFrame, name: str, methods: list[str] | None = None) -> Table:
     """The switches table: #, task, method, switch, then default / switched / Δ for each quality metric."""
     quality = measured_quality(rows)
@@ -98,7 +116,7 @@ def protocol_table(rows: pd.DataFrame, name: str, methods: list[str] | None = No
            "Δ = switched − default, a plain difference of the two means over the test images (no paired rows); ")
     table.caption = (
         "Each protocol switch of docs/deft.md's deviations table (# = its row) against the default run of the same "
-        f"method and task, on the same test images: {how}PSNR and SSIM on [0, 1] images "
+        f"method and task, on the same test images: {how}{switched_time_ratios(rows)}PSNR and SSIM on [0, 1] images "
         f"(data_range 1){', LPIPS (AlexNet, v0.1)' if 'lpips' in metrics else ''}; "
         f"{seed_phrase(scored, ['method', 'dataset', 'metric'])}. {protocol_caption(scored)}")
     return table

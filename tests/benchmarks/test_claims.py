@@ -141,6 +141,19 @@ def test_deft_speed_claim_compares_total_times():
     rows = frame([{"method": m, "dataset": t, "metric": "time_total_s", "value": v} for (t, m), v in times.items()])
     measured = deft_total_time({"deft_main": rows})
     assert measured.value == pytest.approx(0.9) and measured.verdict == INCONCLUSIVE and measured.n == 4
+    assert "dps on sr4 0.90×" in measured.detail
+
+
+def test_deft_speed_claim_states_the_papers_count_beside_ours():
+    # 100 test images: DEFT trains 90 s and samples 10 s, DPS samples 90 s. At 1000 images DEFT takes 90 + 100 s and
+    # DPS 900 s, 4.74×; the verdict stays on the measured images, where DEFT is slower.
+    rows = frame([{"method": m, "dataset": "sr4", "metric": metric, "value": v, "n_samples": 100}
+                  for m, metric, v in (("deft", "time_train_s", 90), ("deft", "time_sample_s", 10),
+                                       ("deft", "time_total_s", 100), ("dps", "time_sample_s", 90),
+                                       ("dps", "time_total_s", 90))])
+    measured = deft_total_time({"deft_main": rows})
+    assert measured.value == pytest.approx(0.9) and measured.verdict == NOT_REPRODUCED
+    assert "At the paper's count (1000 images, the sampling time scaled): dps on sr4 4.74×" in measured.detail
 
 
 def test_protein_claim_pools_samples_and_counts_solved_problems():

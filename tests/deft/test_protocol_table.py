@@ -120,3 +120,19 @@ def test_a_switched_run_without_a_default_to_pair_with_is_an_error(tmp_path):
     with pytest.raises(ResultsError, match="no per-image scores of the default run of deft on inpaint"):
         paired.main(["--per-image", str(tmp_path / "switched.per_image.csv"), "--protocol-switches",
                      "--out", str(tmp_path / "out.csv")])
+
+
+def test_caption_gives_switched_baselines_total_time_relative_to_deft(tmp_path):
+    # RED-diff at run_commands.md's 100 steps on sr4 (row 13) against DEFT's default run: 100 test images, DEFT trains
+    # 300 s and samples 50 s; RED-diff samples 17 s → 17/350 here and 170/800 at 1000 images.
+    fewer_steps = "reddiff@row13:baselines.protocol=run_commands"
+    timed = ROWS + [("deft", "sr4", "psnr", 25.0), ("deft", "sr4", "ssim", 0.81),
+                    ("deft", "sr4", "time_train_s", 300.0), ("deft", "sr4", "time_sample_s", 50.0),
+                    ("deft", "sr4", "time_total_s", 350.0), ("reddiff", "sr4", "psnr", 24.0),
+                    ("reddiff", "sr4", "ssim", 0.79), (fewer_steps, "sr4", "psnr", 23.0),
+                    (fewer_steps, "sr4", "ssim", 0.78), (fewer_steps, "sr4", "time_sample_s", 17.0),
+                    (fewer_steps, "sr4", "time_total_s", 17.0)]
+    caption = protocol_table(results(tmp_path, timed), "deft_protocol").caption
+    assert ("relative to DEFT's default run of the task, on the test images (at the paper's count, the sampling time "
+            "scaled): reddiff@row13:baselines.protocol=run_commands on sr4 0.05× (0.21× at 1000 images)") in caption
+    assert "ddrm@row14" not in caption  # DDRM is not in the paper's time comparison

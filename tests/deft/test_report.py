@@ -4,6 +4,7 @@ rest), the paired table, and --help."""
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from benchmarks.per_image import write_per_image
@@ -72,3 +73,13 @@ def test_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         report.main(argv)
     assert exit_info.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+def test_caption_states_total_times_on_the_test_images_and_at_the_papers_count():
+    rows = pd.DataFrame([{"dataset": "sr4", "method": m, "metric": k, "value": v, "n_samples": 100}
+                         for m, k, v in (("deft", "time_train_s", 300.0), ("deft", "time_sample_s", 50.0),
+                                         ("deft", "time_total_s", 350.0), ("dps", "time_sample_s", 370.0),
+                                         ("dps", "time_total_s", 370.0))])
+    caption = report.time_ratios(rows)
+    assert "on the test images: sr4: dps 1.1×." in caption
+    assert "At the paper's count of 1000 images (training + the sampling time scaled): sr4: dps 4.6×." in caption
