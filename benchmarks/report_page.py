@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.figures import caption_path
 from benchmarks.ledger_page import number
 from tunebench.config import ConfigError
 
@@ -181,8 +182,9 @@ def report_html(claims: list[dict], tables: list[Path], figures: list[Figure], o
     commits = sorted({str(row["git_commit"])[:10] for row in claims if row.get("git_commit")})
     body = [f"<h1>tunebench report: {html.escape(scale)} scale, {html.escape(tier)} tier</h1>",
             f'<p class="note">Ledger judged at commit {html.escape(", ".join(commits) or "unknown")}; every number and '
-            "picture below was written by the Snakemake DAG. Image quality is fid_local (a local feature network), "
-            "not Inception FID.</p>",
+            "picture below was written by the Snakemake DAG."
+            + ("" if scale == "paper" else " Image quality is fid_local (a local feature network), not Inception FID.")
+            + "</p>",
             section("claims", "Claims ledger", claims_html(claims, anchors))]
     body += [section(f"table-{path.stem}", f"Table: {path.stem}", markdown_table_html(path.read_text()))
              for path in tables]
@@ -197,8 +199,6 @@ def report_html(claims: list[dict], tables: list[Path], figures: list[Figure], o
 def read_figure(item: str) -> Figure:
     """A --figures item: PNG, or PNG=CAPTION_FILE (a text caption, e.g. workflows/report/*.rst). A PNG with a
     caption sidecar (`benchmarks.figures.write_caption`) takes caption and protocol from it."""
-    from benchmarks.figures import caption_path
-
     path, _, caption_file = item.partition("=")
     path = Path(path)
     if not path.is_file():
