@@ -5,8 +5,6 @@ section with no script error; and the check itself must catch a missing image, a
 
 import json
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -17,11 +15,9 @@ from benchmarks import report
 from benchmarks.figures import caption_path, plot_image_rows, plot_metric_vs_step, write_caption
 from benchmarks.ledger import LEDGER_COLUMNS
 from benchmarks.report_page import evidence_links, markdown_table_html, section
+from tests.browser import needs_chromium, page_check, screenshot
 from tunebench.config import ConfigError
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/setup.sh installs "
-                                                             "Debian's chromium where apt is available)")
 TABLE = """| Method | textures | Average |
 | :--- | ---: | ---: |
 | full_ft | **21.14**[^1] | 21.14 |
@@ -74,16 +70,6 @@ def build_page(results, figures) -> str:
     return out
 
 
-def page_check(page) -> dict:
-    """What the page's inline check recorded after loading in headless Chromium (--dump-dom)."""
-    result = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
-                             "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    found = re.search(r'<pre id="page-check"[^>]*data-done="yes"[^>]*>(.*?)</pre>', result.stdout, re.S)
-    assert found, "the page's check never ran: " + result.stdout[-1000:]
-    return json.loads(found.group(1))
-
-
 def test_page_opens_with_the_ledger_and_links_each_claim_to_its_evidence(report_inputs):
     page = build_page(*report_inputs).read_text()
     assert page.index('id="claims"') < page.index('id="table-difftune_main"') < page.index('id="figure-forgetting"')
@@ -134,9 +120,7 @@ def test_chromium_shows_every_image_and_section_without_errors(report_inputs, tm
     page = build_page(*report_inputs)
     assert page_check(page) == {"errors": [], "missing_images": [], "empty_sections": []}
     shot = tmp_path / "shot.png"
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri()], capture_output=True,
-                   timeout=120, check=True)
+    screenshot(page, shot, 1280, 1600)
     pixels = np.asarray(Image.open(shot).convert("L"))
     assert pixels.shape == (1600, 1280) and pixels.std() > 10  # the page drew something, not a blank window
 
