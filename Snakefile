@@ -83,7 +83,8 @@ localrules:
 # intermediate (and then only its dependents) run again. A product of the headline is the same whichever tier made
 # it, so after `all` the headline has nothing to do.
 # The headline (default): the source model, the Diff-Tuning comparison and forgetting curve, DEFT and its baselines,
-# motif scaffolding, their picture grids, the ledger and the report page (tier_products: workflows/rules/helpers/report.smk).
+# motif scaffolding, their picture grids, the ledger and the report page (tier_products:
+# workflows/rules/helpers/report.smk).
 rule headline:
     default_target: True
     input:

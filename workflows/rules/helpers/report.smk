@@ -6,9 +6,9 @@ REPORT_TIERS = ("headline", "all")
 DIFFTUNE_PICTURES = min(PICTURE_COUNT, DIFFTUNE["fid_samples"])
 # The captions of the figures drawn from CSVs (the picture grids carry their own, with the protocol): by file stem,
 # the report captions that Snakemake's own --report shows too.
-FIGURE_CAPTIONS = {"forgetting": "workflows/report/forgetting.rst", "protein_scaffolds": "workflows/report/protein_figure.rst",
-                   "controlnet": "workflows/report/controlnet.rst", "source_grid": "workflows/report/source_grid.rst",
-                   **{f"ablation_{knob}": "workflows/report/ablation.rst" for knob in ABLATION_KNOBS}}
+FIGURE_CAPTIONS = {stem: f"workflows/report/{rst}.rst" for stem, rst in {
+    "source_grid": "source_grid", "forgetting": "forgetting", "protein_scaffolds": "protein_figure",
+    "controlnet": "controlnet", **{f"ablation_{knob}": "ablation" for knob in ABLATION_KNOBS}}.items()}
 
 
 def picture_outputs():
@@ -64,12 +64,16 @@ def picture_sample_flags(wildcards, input):
     return " ".join(f"{method}={folder}" for method, folder in zip(DIFFTUNE["methods"], input.samples))
 
 
+def recon_methods(task):
+    """The methods of a task's picture, in row order: DEFT, then the main comparison's baselines."""
+    return ["deft", *DEFT["task_baselines"][task]]
+
+
 def recon_runs(wildcards):
-    """The reconstruction folders of a task's picture: DEFT, then its baselines (the main comparison's)."""
-    return [f"{RUNS}/deft/{wildcards.task}/{method}/recon.npz" for method in ["deft", *DEFT["task_baselines"][wildcards.task]]]
+    """The reconstructions of a task's picture."""
+    return [f"{RUNS}/deft/{wildcards.task}/{method}/recon.npz" for method in recon_methods(wildcards.task)]
 
 
 def recon_run_flags(wildcards, input):
     """--runs METHOD=FOLDER of a task's picture."""
-    methods = ["deft", *DEFT["task_baselines"][wildcards.task]]
-    return " ".join(f"{method}={Path(path).parent}" for method, path in zip(methods, input.runs))
+    return " ".join(f"{method}={Path(path).parent}" for method, path in zip(recon_methods(wildcards.task), input.runs))
