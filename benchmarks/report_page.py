@@ -100,9 +100,10 @@ def evidence_links(claim_id: str, stems: dict[str, str]) -> list[tuple[str, str]
 
 
 def inline(text: str) -> str:
-    """Escaped text with Markdown's **bold** and `code` as HTML."""
+    """Escaped text with Markdown's **bold**, `code` and footnote marks [^n] as HTML."""
     text = html.escape(str(text))
     text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    text = re.sub(r"\[\^(\w+)\]:?", r"<sup>\1</sup>", text)
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
 
 

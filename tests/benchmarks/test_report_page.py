@@ -81,7 +81,8 @@ def test_page_opens_with_the_ledger_and_links_each_claim_to_its_evidence(report_
     assert 'src="../figures/samples_textures.png"' in page  # relative: the folder can be moved or served as is
     assert "sampler=ddpm; steps=5; guidance=1.5; commit=0123456789" in page  # the grid's protocol, from its sidecar
     assert "Chain of forgetting: FID against t0." in page  # the figure's caption file
-    assert "<td><strong>21.14</strong>[^1]</td>" in page and "http" not in page  # nothing from the network
+    assert "<td><strong>21.14</strong><sup>1</sup></td>" in page and "http" not in page  # nothing from the network
+    assert '<p class="note"><sup>1</sup> local-38e00037 features' in page  # the footnote under its table
 
 
 def test_evidence_of_a_task_claim_is_that_tasks_picture():
