@@ -6,9 +6,9 @@ report page a reader opens (the claims ledger first, then the tables and figures
     python -m benchmarks.report figure grid --npz runs/mini/source/samples/samples.npz --out grid.png \\
         --nrow 8 --title Source
 
-    python -m benchmarks.report page --claims results/mini/claims/headline.csv --scale mini --tier headline \
-        --tables results/mini/tables/difftune_main.md ... \
-        --figures results/mini/figures/forgetting.png=workflows/report/forgetting.rst ... \
+    python -m benchmarks.report page --claims results/mini/claims/headline.csv --scale mini --tier headline \\
+        --tables results/mini/tables/difftune_main.md ... \\
+        --figures results/mini/figures/forgetting.png=workflows/report/forgetting.rst ... \\
         --out results/mini/report/headline.html
 
 The curve CSV is a long table with the columns step, method, metric, value; several rows at one step (seeds) are

@@ -18,7 +18,7 @@ chain-of-forgetting curve and the ablations.
     python -m difftune.report figure regime --csv results/mini/difftune_regime.csv \\
         --out results/mini/figures/difftune_regime.png --metric fid_local
     python -m difftune.report figure samples --dataset mnist5k --samples full_ft=runs/mini/samples/mnist5k/full_ft \\
-        diff_tuning=runs/mini/samples/mnist5k/diff_tuning --pretrained runs/mini/samples/pretrained \\
+        diff_tuning=runs/mini/samples/mnist5k/diff_tuning --pretrained runs/mini/pictures/pretrained \\
         --out results/mini/figures/samples_mnist5k.png [--count 16]
     python -m difftune.report figure splice --npz runs/mini/forgetting_images.npz --csv results/mini/forgetting.csv \\
         --out results/mini/figures/forgetting_splice.png
