@@ -157,7 +157,7 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     for tier in ("headline", "all"):
         page = (results / f"report/{tier}.html").read_text()
         assert 'href="#figure-samples_textures"' in page and 'id="figure-deft_inpaint"' in page
-        assert 'id="figure-forgetting_splice"' in page and ("difftune_peft" in page) == (tier == "all")
+        assert 'id="figure-forgetting_splice"' in page and ('id="table-difftune_peft"' in page) == (tier == "all")
     pictures = {name: json.loads((results / f"figures/{name}.json").read_text())["protocol"]
                 for name in ("samples_textures", "forgetting_splice", "deft_inpaint")}
     assert pictures["samples_textures"]["seeds"] == "0-15" and pictures["samples_textures"]["steps"] == "5"
