@@ -66,7 +66,7 @@ rule forgetting_splice_figure:
         images=rules.forgetting_curve.output.images,
         csv=rules.forgetting_curve.output.csv,
     output:
-        png=report(f"{RESULTS}/figures/forgetting_splice.png", caption="../report/forgetting.rst",
+        png=report(f"{RESULTS}/figures/forgetting_splice.png", caption="../report/forgetting_splice.rst",
                    category="Diff-Tuning"),
         caption=f"{RESULTS}/figures/forgetting_splice.json",
     log:
