@@ -33,6 +33,7 @@ include: "workflows/rules/deft_protocol.smk"
 include: "workflows/rules/protein.smk"
 include: "workflows/rules/assets.smk"
 include: "workflows/rules/claims.smk"
+include: "workflows/rules/report.smk"
 
 # Rules that only merge results, render tables and figures, judge the claims or name targets: seconds each, so on a
 # cluster they run on the submitting node instead of waiting in a queue as jobs of their own
@@ -71,6 +72,10 @@ localrules:
     protein_amortised_results,
     protein_amortised_table,
     protein_figure,
+    samples_figure,
+    forgetting_splice_figure,
+    deft_recon_figure,
+    report_page,
 
 
 # Two tiers, each asking for every product of its studies, intermediates included: Snakemake does not rerun a job
@@ -78,28 +83,24 @@ localrules:
 # intermediate (and then only its dependents) run again. A product of the headline is the same whichever tier made
 # it, so after `all` the headline has nothing to do.
 # The headline (default): the source model, the Diff-Tuning comparison and forgetting curve, DEFT and its baselines,
-# motif scaffolding.
+# motif scaffolding, their picture grids, the ledger and the report page (tier_products:
+# workflows/rules/helpers/report.smk).
 rule headline:
     default_target: True
     input:
-        pretrain_outputs(),
-        features_outputs(),
-        difftune_outputs(),
-        deft_outputs(),
-        protein_outputs(),
+        tier_products("headline"),
         claims_outputs("headline"),
+        report_outputs("headline"),
 
 
 # Everything: the headline, the PEFT table and ablations, ControlNet convergence and DEFT's amortised upper bounds
-# (images and protein).
+# (images and protein), with the ledger and report page of this tier.
 rule all:
     input:
         rules.headline.input,
-        difftune_studies_outputs(),
-        controlnet_outputs(),
-        deft_amortised_outputs(),
-        protein_amortised_outputs(),
+        tier_products("all"),
         claims_outputs("all"),
+        report_outputs("all"),
 
 
 # The run's start and targets, for its wall time (the tiers' budgets are about it, not the jobs' sum).

@@ -1,7 +1,8 @@
 """Figures as PNG (matplotlib, Agg) from long-format CSVs: input checks, a mean line with a min–max band over the
 rows (seeds) that share an x, atomic saving, and the generic figures: a metric against training step (one line per
-method), several metrics of one run against step, and a grid of sample images. The papers' figures live with their
-methods (`difftune.report`, `difftune.controlnet.report`).
+method), several metrics of one run against step, a grid of sample images, and the picture grids the report shows
+(rows = methods, columns = the same seeds or test images, each with its protocol caption beside it). The papers'
+figures live with their methods (`difftune.report`, `difftune.controlnet.report`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from tunebench.config import ConfigError  # noqa: E402
-from tunebench.io import atomic_path  # noqa: E402
+from tunebench.io import atomic_path, write_json  # noqa: E402
 
 STEP_COLUMNS = ("step", "method", "metric", "value")
 DPI = 150
@@ -113,12 +114,17 @@ def plot_columns_vs_step(df: pd.DataFrame, columns: tuple[str, ...], out: str | 
     save_figure(fig, out)
 
 
-def plot_sample_grid(images: np.ndarray, out: str | Path, nrow: int = 8, title: str = "") -> None:
-    """Tile uint8 N×H×W×C images (C = 1 or 3) into a grid of `nrow` images per row, with a title."""
+def checked_images(images: np.ndarray, what: str) -> np.ndarray:
+    """`images` as an array, raising naming `what` unless it is a non-empty uint8 N×H×W×C stack with C 1 or 3."""
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3) or not len(images):
-        raise ConfigError(f"plot_sample_grid needs uint8 N×H×W×C images with C 1 or 3, got {images.dtype} "
-                          f"{images.shape}")
+        raise ConfigError(f"{what} needs uint8 N×H×W×C images with C 1 or 3, got {images.dtype} {images.shape}")
+    return images
+
+
+def plot_sample_grid(images: np.ndarray, out: str | Path, nrow: int = 8, title: str = "") -> None:
+    """Tile uint8 N×H×W×C images (C = 1 or 3) into a grid of `nrow` images per row, with a title."""
+    images = checked_images(images, "plot_sample_grid")
     if nrow < 1:
         raise ConfigError(f"nrow must be at least 1, got {nrow}")
     # Imported here: torch takes seconds to import, and the report CLIs' --help and tables need none of it.
@@ -136,3 +142,52 @@ def plot_sample_grid(images: np.ndarray, out: str | Path, nrow: int = 8, title: 
     if title:
         ax.set_title(title, fontsize=10)
     save_figure(fig, out)
+
+
+def as_rgb(images: np.ndarray, what: str) -> np.ndarray:
+    """uint8 N×H×W×3 from uint8 N×H×W×C with C 1 or 3 (grey repeated), so rows of both kinds share one grid."""
+    images = checked_images(images, what)
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
+def plot_image_rows(rows: list[tuple[str, np.ndarray]], out: str | Path, title: str = "",
+                    column_labels: list[str] | None = None) -> None:
+    """The report's picture grid: one row per (label, images) pair, one column per seed or test image, so column j
+    shows the same seed (or image) in every row. Rows may differ in resolution (a measurement beside its
+    reconstruction): each image fills one square cell."""
+    if not rows:
+        raise ConfigError("plot_image_rows needs at least one row")
+    rows = [(label, as_rgb(images, f"row {label!r}")) for label, images in rows]
+    counts = {label: len(images) for label, images in rows}
+    if len(set(counts.values())) != 1:
+        raise ConfigError(f"every row must show the same seeds or images; the rows have {counts} images")
+    columns = len(rows[0][1])
+    if column_labels is not None and len(column_labels) != columns:
+        raise ConfigError(f"{len(column_labels)} column labels for {columns} columns")
+    cell = 0.62  # inches per image: 16 columns of 32-pixel images stay legible in a ~10-inch-wide PNG
+    fig, axes = plt.subplots(len(rows), columns, figsize=(1.6 + cell * columns, 0.3 + cell * len(rows)),
+                             squeeze=False, gridspec_kw={"wspace": 0.04, "hspace": 0.04})
+    for r, (label, images) in enumerate(rows):
+        for c, image in enumerate(images):
+            ax = axes[r, c]
+            ax.imshow(image, interpolation="nearest")  # nearest keeps pixels crisp at small resolutions
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+            if r == 0 and column_labels is not None:
+                ax.set_title(column_labels[c], fontsize=6)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    save_figure(fig, out)
+
+
+def caption_path(png: str | Path) -> Path:
+    """The caption sidecar of a picture: NAME.json beside NAME.png, read by the report page."""
+    return Path(png).with_suffix(".json")
+
+
+def write_caption(png: str | Path, caption: str, protocol: dict) -> None:
+    """Write a picture's caption (what it shows) and its protocol (model, seeds, sampler, steps, guidance, commit)
+    beside it, so the report captions every picture with how it was made."""
+    write_json(caption_path(png), {"caption": caption, "protocol": protocol})

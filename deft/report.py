@@ -7,7 +7,12 @@ the CSVs of deft.evaluate; without them they are not marked), KID by intervals t
         --per-image runs/mini/metrics/deft_main/*/*.per_image.csv [--experiment deft_main] [--metric kid_local] \\
         [--methods dps,reddiff,deft]
 
-Layout `protocol`: the protocol switches beside their defaults (deft.protocol_table; results/SCALE/deft_protocol.csv).
+    python -m deft.report figure recon --task inpaint --runs deft=runs/mini/deft/inpaint/deft \\
+        dps=runs/mini/deft/inpaint/dps --out results/mini/figures/deft_inpaint.png [--count 16]
+
+The picture (`deft.pictures`): ground truth, the measurement and each method's reconstruction of the same test
+images, its protocol in a caption sidecar. Layout `protocol`: the protocol switches beside their defaults
+(deft.protocol_table; results/SCALE/deft_protocol.csv).
 Layout `paired`: DEFT − each baseline image by image with paired intervals (deft.paired_table;
 results/SCALE/deft_paired.csv).
 """
@@ -41,6 +46,7 @@ from deft.operators.task_settings import TASK_PRESETS
 from deft.paired_table import paired_table
 from deft.protocol_table import protocol_table
 from tunebench.cli import run_cli
+from tunebench.config import ConfigError
 
 DEFT_COLUMNS = (Column("psnr", "PSNR↑", +1, 2), Column("ssim", "SSIM↑", +1, 3), Column("lpips", "LPIPS↓", -1, 3),
                 Column("kid_local", "KID×10³↓", -1, 2, 1000.0),  # stored raw, shown ×10³ as in DEFT's tables
@@ -130,6 +136,20 @@ def deft_table(rows: pd.DataFrame, name: str, methods: list[str] | None = None, 
     return table
 
 
+RECON_HELP = "ground truth, the measurement and every method's reconstruction of the same test images"
+
+
+def draw_recon(args) -> None:
+    """Write `figure recon`'s picture grid (deft.pictures) and print its path."""
+    from deft.pictures import recon_grid
+
+    pairs = [item.partition("=") for item in args.runs]
+    if any(not sep for _, sep, _ in pairs):
+        raise ConfigError(f"--runs expects METHOD=FOLDER items, got {args.runs}")
+    recon_grid(args.task, {name: Path(folder) for name, _, folder in pairs}, args.count, args.out)
+    print(args.out)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the flags, read the results and write the tables."""
     parser, commands = report_parser("python -m deft.report", __doc__)
@@ -140,8 +160,18 @@ def main(argv: list[str] | None = None) -> None:
     table.add_argument("--per-image", nargs="+", default=None, type=Path, metavar="CSV",
                        help="layout deft: the methods' per-image score CSVs (deft.evaluate --per-image); PSNR, SSIM "
                             "and LPIPS are bold only where their paired interval excludes a tie")
+    figure = commands.add_parser("figure", help="draw one picture grid", description="draw one picture grid")
+    pictures = figure.add_subparsers(dest="figure", required=True)
+    recon = pictures.add_parser("recon", help=RECON_HELP, description=RECON_HELP)
+    recon.add_argument("--task", required=True, help="the task (its name in the title)")
+    recon.add_argument("--runs", nargs="+", required=True, metavar="METHOD=FOLDER",
+                       help="each method's deft.reconstruct folder (recon.npz, truth.npz, summary.json), in row order")
+    recon.add_argument("--count", type=int, default=16, help="test images shown: the first ones")
+    recon.add_argument("--out", type=Path, required=True, help="PNG to write (and its caption NAME.json)")
     args = parser.parse_args(argv)
-    if args.layout == "protocol":
+    if args.command == "figure":
+        draw_recon(args)
+    elif args.layout == "protocol":
         run_table_command(args, protocol_table)
     elif args.layout == "paired":
         run_table_command(args, paired_table)

@@ -8,7 +8,8 @@
 (null label: its classes are the source domain's) finishes below t0. `pretrained_then_finetuned` is the mirror
 control. t0 = 0 is the fine-tuned (resp. pre-trained) model alone. Every point uses the same seeds, so only the splice
 point changes (docs/difftune.md; the paper's exact protocol is not public: this is the reconstruction).
-Writes tidy rows (t0, direction, dataset, metric, value, protocol columns) for `difftune.report figure forgetting`.
+Writes tidy rows (t0, direction, dataset, metric, value, protocol columns) for `difftune.report figure forgetting`,
+and with --images-out the first images of every point for `difftune.report figure splice`.
 """
 
 from __future__ import annotations
@@ -73,13 +74,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", default="0-499", help="seeds, one image each, shared by every point")
     parser.add_argument("--directions", default=",".join(DIRECTIONS), help=f"comma list of {DIRECTIONS}")
     parser.add_argument("--out", required=True, type=Path, help="CSV to write (replaced atomically)")
+    parser.add_argument("--images-out", type=Path, default=None,
+                        help="also save the first --images images of every (direction, t0) to this .npz (the "
+                             "report's splice picture: images, direction, t0, seeds)")
+    parser.add_argument("--images", type=int, default=16, help="images per (direction, t0) for --images-out")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     args = parser.parse_args(argv)
     # Here, not at the top: --help needs no torch.
+    import numpy as np
     import pandas as pd
 
     from benchmarks.fidelity import compare, load_reference, make_extractor
-    from tunebench.io import atomic_path, git_commit
+    from tunebench.io import atomic_path, git_commit, save_npz
     from tunebench.models import load_dit, load_vae, null_class, read_sidecar
     from tunebench.sample_folder import parse_seeds
     from tunebench.sampling import labels_for_seeds
@@ -107,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     classes = len(sidecar.get("class_names", [])) or null_class(finetuned)
     target_labels = labels_for_seeds(seeds, "uniform", classes, null_class(finetuned))
     null_labels = [null_class(pretrained)] * len(seeds)
-    rows = []
+    rows, shown = [], []
     for direction in directions:
         for t0 in parse_t0(args.t0, run.diffusion.num_train_timesteps):
             if direction == DIRECTIONS[0]:
@@ -116,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 images = spliced_images(pretrained, finetuned, null_labels, target_labels, t0, run, seeds,
                                         not args.no_progress, vae)
+            shown.append((direction, t0, images[:args.images].permute(0, 2, 3, 1).numpy()))
             scores = compare(images, ref, extractor)
             log.info("%s t0=%d: fid_%s %.3f", direction, t0, kind, scores["fid"])
             for metric, value in ((f"fid_{kind}", scores["fid"]), (f"kid_{kind}", scores["kid_mean"])):
@@ -128,6 +135,10 @@ def main(argv: list[str] | None = None) -> None:
                              "git_commit": git_commit()})
     with atomic_path(args.out) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
+    if args.images_out:
+        save_npz(args.images_out, images=np.stack([images for _, _, images in shown]),
+                 direction=np.array([direction for direction, _, _ in shown]),
+                 t0=np.array([t0 for _, t0, _ in shown]), seeds=np.array(seeds[:args.images]))
     log.info("wrote %d rows to %s (sampling %s)", len(rows), args.out, to_dict(run.sample))
 
 

@@ -17,12 +17,18 @@ chain-of-forgetting curve and the ablations.
         --out results/mini/figures/ablation_tau.png --metric fid_local
     python -m difftune.report figure regime --csv results/mini/difftune_regime.csv \\
         --out results/mini/figures/difftune_regime.png --metric fid_local
+    python -m difftune.report figure samples --dataset mnist5k --samples full_ft=runs/mini/samples/mnist5k/full_ft \\
+        diff_tuning=runs/mini/samples/mnist5k/diff_tuning --pretrained runs/mini/pictures/pretrained \\
+        --out results/mini/figures/samples_mnist5k.png [--count 16]
+    python -m difftune.report figure splice --npz runs/mini/forgetting_images.npz --csv results/mini/forgetting.csv \\
+        --out results/mini/figures/forgetting_splice.png
 
 The forgetting CSV has the columns t0, direction, dataset, metric, value (`difftune.forgetting` writes it; the figure
 has a panel per metric, FID and KID, or only --metric's); an ablation figure reads a results CSV whose methods are
 `difftune.variants` run names (one ablated key, plus full_ft drawn as the reference line); the regime figure reads
 the fine-tuning-length study's per-seed rows (`method@seed=S@steps=N`). Several rows at one point (seeds) are
-averaged, and a shaded band shows their min–max.
+averaged, and a shaded band shows their min–max. The picture grids (`samples`, `splice`: `difftune.pictures`) show
+the same seeds in every row, with their protocol in a caption sidecar for the report page.
 """
 
 from __future__ import annotations
@@ -344,6 +350,42 @@ FIGURES = {"forgetting": (plot_forgetting_curve, "metric vs switch step t0 (chai
            "regime": (plot_regime, "metric vs fine-tuning steps (the fine-tuning-length study)")}
 
 
+PICTURES = {"samples": "real images and each model's samples on the same seeds (one dataset)",
+            "splice": "the chain-of-forgetting splice images at each t0 on the same seeds"}
+
+
+def add_picture_commands(figures) -> None:
+    """The picture grids' sub-commands (`figure samples`, `figure splice`), which read sample files, not a CSV."""
+    samples = figures.add_parser("samples", help=PICTURES["samples"], description=PICTURES["samples"])
+    samples.add_argument("--dataset", required=True, help="the downstream dataset (its training split is shown)")
+    samples.add_argument("--samples", nargs="+", required=True, metavar="METHOD=FOLDER",
+                         help="each fine-tuned model's tunebench.sample folder, in row order")
+    samples.add_argument("--pretrained", type=Path, required=True,
+                         help="the pre-trained model's tunebench.sample folder on the same seeds (null label)")
+    samples.add_argument("--root", default=None, help="a paper-scale dataset's folder (data_root/NAME)")
+    samples.add_argument("--count", type=int, default=16, help="seeds shown: the first ones of every folder")
+    samples.add_argument("--out", type=Path, required=True, help="PNG to write (and its caption NAME.json)")
+    splice = figures.add_parser("splice", help=PICTURES["splice"], description=PICTURES["splice"])
+    splice.add_argument("--npz", type=Path, required=True, help="difftune.forgetting --images-out")
+    splice.add_argument("--csv", type=Path, required=True, help="the forgetting curve CSV (its protocol columns)")
+    splice.add_argument("--out", type=Path, required=True, help="PNG to write (and its caption NAME.json)")
+
+
+def draw_picture(args) -> None:
+    """Write the picture grid of `figure samples` or `figure splice` and print its path."""
+    from difftune.pictures import samples_grid, splice_grid
+
+    if args.figure == "samples":
+        pairs = [item.partition("=") for item in args.samples]
+        if any(not sep for _, sep, _ in pairs):
+            raise ConfigError(f"--samples expects METHOD=FOLDER items, got {args.samples}")
+        samples_grid(args.dataset, {name: Path(folder) for name, _, folder in pairs}, args.pretrained, args.count,
+                     args.out, args.root)
+    else:
+        splice_grid(args.npz, args.csv, args.out)
+    print(args.out)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the sub-command and write the tables or the figure."""
     parser, commands = report_parser("python -m difftune.report", __doc__)
@@ -354,9 +396,12 @@ def main(argv: list[str] | None = None) -> None:
     table.add_argument("--metric", default="fid_local", help="the cell metric (default fid_local)")
     table.add_argument("--baseline", default="full_ft",
                        help="difftune, seeds and regime layouts: method for the relative change (default full_ft)")
-    add_figure_command(commands, {name: plots for name, (_, plots) in FIGURES.items()})
+    figures = add_figure_command(commands, {name: plots for name, (_, plots) in FIGURES.items()})
+    add_picture_commands(figures)
     args = parser.parse_args(argv)
-    if args.command == "figure":
+    if args.command == "figure" and args.figure in PICTURES:
+        draw_picture(args)
+    elif args.command == "figure":
         run_figure_command(args, FIGURES[args.figure][0])
     elif args.layout in TABLES_WITH_BASELINE:
         run_table_command(args, TABLES_WITH_BASELINE[args.layout], metric=args.metric, baseline=args.baseline)

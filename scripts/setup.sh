@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Idempotent set-up on a fresh Debian/Ubuntu machine: Debian's Fashion-MNIST package, a Python 3.11 venv in
-# .venv with torch 2.14.1 and this suite installed (editable). Re-runs only what changed (pyproject.toml, this file).
+# Idempotent set-up on a fresh Debian/Ubuntu machine: Debian's Fashion-MNIST package, Chromium where apt can install
+# it (the report page's browser test), a Python 3.11 venv in .venv with torch 2.14.1 and this suite installed
+# (editable). Re-runs only what changed (pyproject.toml, this file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,16 @@ if [ -z "${TUNEBENCH_FASHION_MNIST:-}" ] && [ ! -f /usr/share/datasets/fashion-m
   echo "setup: installing Debian's dataset-fashion-mnist" >&2
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq dataset-fashion-mnist
+fi
+
+# Headless Chromium opens the report page in its test (tests/benchmarks/test_report_page.py); without apt (or the
+# rights to use it) the test is skipped with the reason, so a failed install does not stop the set-up.
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  echo "setup: installing Debian's chromium (the report page's browser test)" >&2
+  { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium; } \
+    || echo "setup: chromium could not be installed; the report page's browser test will be skipped" >&2
 fi
 
 python=${PYTHON:-}

@@ -1,5 +1,6 @@
-"""A figure of scaffolds: for a few problems (one per motif kind), each method's sample with the lowest motif RMSD,
-superposed on the native window by its motif, drawn as 3-D Cα traces (native grey, scaffold blue, motif red).
+"""A figure of scaffolds: for every problem (or --count of them, one per motif kind first), each method's best
+sample (lowest motif RMSD) and median one, superposed on the native window by its motif, drawn as 3-D Cα traces
+(native grey, scaffold blue, motif red).
 
     python -m deft.protein.figure --problems runs/mini/protein/problems \\
         --samples deft-4=runs/mini/protein/samples/deft-4 dps=runs/mini/protein/samples/dps --out scaffolds.png
@@ -29,22 +30,27 @@ def shown_problems(problems: list[Problem], count: int) -> list[int]:
     return chosen + [i for i in range(len(problems)) if i not in chosen][:count - len(chosen)]
 
 
-def best_sample(samples: np.ndarray, problem: Problem) -> tuple[np.ndarray, float]:
-    """The sample with the lowest motif RMSD, moved onto the native window by its motif, and that RMSD."""
+PICKS = ("best", "median")
+
+
+def picked_sample(samples: np.ndarray, problem: Problem, pick: str) -> tuple[np.ndarray, float]:
+    """The sample with the lowest (`best`) or the median (`median`: the lower middle one) motif RMSD, moved onto the
+    native window by its motif, and that RMSD."""
     import numpy as np
 
     from deft.protein.geometry import kabsch_fit, motif_rmsd
 
     idx = problem.motif_indices()
     motif = problem.window[idx]
-    rmsds = [motif_rmsd(sample, motif, idx) for sample in samples]
-    best = samples[int(np.argmin(rmsds))]
-    rotation, shift = kabsch_fit(best[idx], motif)
-    return best @ rotation.T + shift, float(min(rmsds))
+    rmsds = np.array([motif_rmsd(sample, motif, idx) for sample in samples])
+    order = np.argsort(rmsds, kind="stable")
+    chosen = int(order[0] if pick == "best" else order[(len(order) - 1) // 2])
+    rotation, shift = kabsch_fit(samples[chosen][idx], motif)
+    return samples[chosen] @ rotation.T + shift, float(rmsds[chosen])
 
 
-def draw(problems: list[Problem], samples: dict[str, np.ndarray], out: Path, count: int) -> None:
-    """Grid of problems (rows) × methods (columns)."""
+def draw(problems: list[Problem], samples: dict[str, np.ndarray], out: Path, count: int | None) -> None:
+    """Grid of problems (rows) × each method's best and median sample (columns); every problem when count is None."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on cluster or CI machines
@@ -52,18 +58,19 @@ def draw(problems: list[Problem], samples: dict[str, np.ndarray], out: Path, cou
 
     from tunebench.io import atomic_path
 
-    rows = shown_problems(problems, count)
-    fig = plt.figure(figsize=(2.6 * len(samples), 2.6 * len(rows)))
+    rows = shown_problems(problems, len(problems) if count is None else count)
+    columns = [(method, pick) for method in samples for pick in PICKS]
+    fig = plt.figure(figsize=(2.0 * len(columns), 2.0 * len(rows)))
     for r, index in enumerate(rows):
         problem = problems[index]
         idx = problem.motif_indices()
-        for c, (method, coords) in enumerate(samples.items()):
-            ax = fig.add_subplot(len(rows), len(samples), r * len(samples) + c + 1, projection="3d")
-            scaffold, rmsd = best_sample(coords[index], problem)
+        for c, (method, pick) in enumerate(columns):
+            ax = fig.add_subplot(len(rows), len(columns), r * len(columns) + c + 1, projection="3d")
+            scaffold, rmsd = picked_sample(samples[method][index], problem, pick)
             ax.plot(*problem.window.T, color="0.75", lw=1)
             ax.plot(*scaffold.T, color="tab:blue", lw=1.2)
             ax.scatter(*problem.window[idx].T, color="tab:red", s=6)
-            ax.set_title(f"{method}\n{problem.name} motif RMSD {rmsd:.2f} Å", fontsize=7)
+            ax.set_title(f"{method}, {pick}\n{problem.name} motif RMSD {rmsd:.2f} Å", fontsize=6)
             ax.set_axis_off()
     fig.tight_layout()
     with atomic_path(out) as tmp:
@@ -94,7 +101,8 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problems", required=True, type=Path, help="problems folder")
     parser.add_argument("--samples", required=True, nargs="+", metavar="METHOD=FOLDER", help="sample folders")
-    parser.add_argument("--count", type=int, default=4, help="problems shown (one per motif kind first)")
+    parser.add_argument("--count", type=int, default=None,
+                        help="problems shown, one per motif kind first (default: every problem)")
     parser.add_argument("--out", required=True, type=Path, help="PNG to write")
     args = parser.parse_args(argv)
     from deft.protein.motif_problems import load_problems

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MINI = yaml.safe_load((ROOT / "workflows/config/mini.yaml").read_text())
 HEADLINE_RULES = {"sample_source_grid", "finetune", "fid_finetuned", "difftune_table", "forgetting_figure",
                   "deft_train", "deft_reconstruct", "deft_table", "deft_paired", "deft_paired_table", "protein_sample",
-                  "protein_table", "claims"}
+                  "protein_table", "claims", "sample_pretrained", "samples_figure", "forgetting_splice_figure",
+                  "deft_recon_figure", "report_page"}
 STUDY_RULES = {"finetune_params", "peft_table", "difftune_seeds_results", "difftune_seeds_table", "retention_source",
                "ablation_results", "ablation_figure", "ablation_components_table",
                "control_train", "controlnet_table", "amortised_train", "deft_amortised_results",
@@ -60,6 +61,13 @@ def test_the_headline_holds_the_main_studies_and_no_other(plans):
     assert headline.count("finetune") == len(difftune["datasets"]) * len(difftune["methods"])
     deft = MINI["deft"]
     assert headline.count("deft_reconstruct") == sum(1 + len(deft["task_baselines"][task]) for task in deft["tasks"])
+    # A picture grid per dataset and per task, and the tier's report page over the headline's tables and figures.
+    assert headline.count("samples_figure") == len(difftune["datasets"])
+    assert headline.count("deft_recon_figure") == len(deft["tasks"])
+    page = next(job for job in plans["headline"].values() if job["rule"] == "report_page")
+    assert "results/mini/claims/headline.csv" in page["input"] and "difftune_peft.md" not in page["Shell command"]
+    assert "results/mini/figures/samples_mnist5k.png" in page["input"]
+    assert "forgetting.png=workflows/report/forgetting.rst" in page["Shell command"]
     assert not any(job["rule"].startswith("deft_") and "method=amortised" in job.get("wildcards", "")
                    for job in plans["headline"].values())
     assert not any(job["rule"].startswith("protein_") and "method=amortised" in job.get("wildcards", "")
@@ -75,6 +83,8 @@ def test_all_adds_every_study(plans):
     assert everything.count("amortised_train") == len(MINI["deft"]["amortised"])
     ledgers = {job["wildcards"] for job in plans["all"].values() if job["rule"] == "claims"}
     assert ledgers == {"tier=headline", "tier=all"}  # the headline's ledger and the complete one
+    pages = {job["wildcards"]: job for job in plans["all"].values() if job["rule"] == "report_page"}
+    assert set(pages) == {"tier=headline", "tier=all"} and "difftune_peft.md" in pages["tier=all"]["input"]
     assert everything.count("protein_train_amortised") == 1 and everything.count("protein_sample") == (
         len(MINI["protein"]["baselines"]) + len(MINI["protein"]["heads"]) + 1)
 

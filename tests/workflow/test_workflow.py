@@ -1,6 +1,6 @@
 """The Snakemake DAG: lint, a smoke run of target `all` end to end in a scratch folder (nothing to do on a second
-run of either tier, a deleted intermediate reruns only its dependents, an HTML report), the config schema, and the
-paper config under the SLURM profile as a dry run."""
+run of either tier, a deleted intermediate reruns only its dependents, the report page checked in a browser,
+Snakemake's HTML report), the config schema, and the paper config under the SLURM profile as a dry run."""
 
 import json
 import math
@@ -14,6 +14,7 @@ import pytest
 
 from benchmarks.results import read_results
 from difftune.forgetting import DIRECTIONS
+from tests.browser import CHROMIUM, page_check
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -151,6 +152,18 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     assert set(curves["seed"]) == {0, 1}
     assert "| canny |" in (results / "tables/controlnet.md").read_text()
     assert (results / "figures/controlnet.png").stat().st_size > 10_000
+    # The report page of each tier over the pictures on the same seeds, each picture with its protocol caption, as
+    # a reader sees it in a browser.
+    for tier in ("headline", "all"):
+        page = (results / f"report/{tier}.html").read_text()
+        assert 'href="#figure-samples_textures"' in page and 'id="figure-deft_inpaint"' in page
+        assert 'id="figure-forgetting_splice"' in page and ('id="table-difftune_peft"' in page) == (tier == "all")
+    pictures = {name: json.loads((results / f"figures/{name}.json").read_text())["protocol"]
+                for name in ("samples_textures", "forgetting_splice", "deft_inpaint")}
+    assert pictures["samples_textures"]["seeds"] == "0-15" and pictures["samples_textures"]["steps"] == "5"
+    assert pictures["forgetting_splice"]["seeds"] == "0-7" and pictures["deft_inpaint"]["seeds"] == "0-3"
+    if CHROMIUM:
+        assert page_check(results / "report/all.html") == {"errors": [], "missing_images": [], "empty_sections": []}
     for target in ("all", "headline"):  # a headline product is the same whichever tier made it
         second = snakemake(*config[1:], target, "--dry-run", cwd=workdir)
         assert second.returncode == 0 and "Nothing to be done" in second.stdout + second.stderr, target
@@ -160,7 +173,7 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     plan = snakemake(*config, "--dry-run", cwd=workdir)
     assert planned_jobs(plan.stdout) == {"fid_finetuned": 1, "difftune_results": 1, "difftune_table": 1,
                                          "difftune_seeds_results": 1, "difftune_seeds_table": 1, "claims": 2,
-                                         "all": 1}
+                                         "report_page": 2, "all": 1}
     before = read_results(results / "difftune_main.csv")
     rerun = snakemake(*config, cwd=workdir)
     assert rerun.returncode == 0, rerun.stderr[-3000:]

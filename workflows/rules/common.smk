@@ -31,6 +31,9 @@ CONDA_ENV = "../envs/tunebench.yaml"
 PAPER = config.get("paper", {})
 # Threads of every training, sampling and scoring job (config job_threads; the asset builds use one).
 JOB_THREADS = config["job_threads"]
+# Seeds (Diff-Tuning) or test images (DEFT) per picture grid of the report: the first ones of every sample file, so
+# that each column shows one seed in every row (sample k depends only on seed k).
+PICTURE_COUNT = 16
 # The pre-trained models and the feature network behind fid_local. Paper scale: local copies of the downloaded
 # DiT-XL/2, ADM and Inception (config paper.*). Mini: the folders pinned under assets/mini/ (config `assets:
 # pinned`, or per asset), checked against their manifests while planning, so every machine computes with the same

@@ -168,7 +168,8 @@ rule forgetting_curve:
         ref=f"{RUNS}/fid-refs/{STUDY_DATASET}",
         features=FEATURE_NET,
     output:
-        f"{RESULTS}/forgetting.csv",
+        csv=f"{RESULTS}/forgetting.csv",
+        images=f"{RUNS}/forgetting_images.npz",  # the first seeds of every point, for the report's splice picture
     log:
         f"{RUNS}/logs/forgetting_curve.log",
     benchmark:
@@ -176,6 +177,7 @@ rule forgetting_curve:
     params:
         t0=FORGETTING["t0"],
         seeds=FORGETTING["seeds"],
+        pictures=PICTURE_COUNT,
         overrides=sampling_overrides(),
         extractor=scoring_extractor_flags,
         python=PYTHON,
@@ -189,12 +191,13 @@ rule forgetting_curve:
     shell:
         "{params.python} -m difftune.forgetting --finetuned {input.finetuned} --pretrained {input.pretrained}"
         " --ref {input.ref}/*.npz {params.extractor} --t0 {params.t0} --seeds {params.seeds}"
-        " {params.overrides} --out {output} --no-progress > {log} 2>&1"
+        " {params.overrides} --out {output.csv} --images-out {output.images} --images {params.pictures}"
+        " --no-progress > {log} 2>&1"
 
 
 rule forgetting_figure:
     input:
-        rules.forgetting_curve.output,
+        rules.forgetting_curve.output.csv,
     output:
         report(f"{RESULTS}/figures/forgetting.png", caption="../report/forgetting.rst", category="Diff-Tuning"),
     log:
