@@ -4,8 +4,9 @@ Aligning every pair costs O(chains² · length²): ~16 h for SCOPe's ~15k domain
 only a few k-mers, scattered over all diagonals; a pair at ≥ 40% identity over an alignment with few gaps shares runs
 of identical residues that put several k-mers on one diagonal (i − j of the two positions). So a pair is aligned only
 if the k-mers the two chains share on some 2·band + 1 adjacent diagonals number at least
-min_hits + ⌊m / residues_per_hit⌋ (m: the shorter chain's length; random hits grow with both lengths, a homologue's
-runs with m).
+min_hits + ⌊n / residues_per_hit⌋ (n: the longer chain's length: chance runs, such as a shared 4-mer that puts two
+hits on one diagonal, grow with the lengths; 2 + ⌊n / 75⌋ halved both the misses and the alignments of 3 + ⌊m / 100⌋
+on the synthetic families).
 
 This is an approximation, not a bound: no count of shared k-mers (k ≥ 2) follows from identity ≥ 40%, since the
 identical pairs can be spread out (every second residue identical gives 50% identity and no shared 2-mer on the
@@ -28,8 +29,8 @@ class KmerPrefilter:
 
     k: int = 3  # residues per k-mer: 21³ words keep random hits few; k = 4 would miss most pairs near 40%
     band: int = 1  # hits on 2·band + 1 adjacent diagonals count together (a one-residue indel shifts the diagonal)
-    min_hits: int = 3  # hits a pair needs on one band ...
-    residues_per_hit: int = 100  # ... plus one per this many residues of the shorter chain
+    min_hits: int = 2  # hits a pair needs on one band ...
+    residues_per_hit: int = 75  # ... plus one per this many residues of the longer chain
 
 
 def kmer_codes(encoded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,8 +48,8 @@ def kmer_codes(encoded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class KmerIndex:
-    """The k-mers of encoded sequences sorted longest first, and the seed test of each against those after it (m in
-    the threshold is then the later sequence's length)."""
+    """The k-mers of encoded sequences sorted longest first, and the seed test of each against those after it (n in
+    the threshold is then the query's length)."""
 
     def __init__(self, encoded: list[np.ndarray], prefilter: KmerPrefilter):
         """Index every k-mer by (code, sequence), so that a query's hits on later sequences are contiguous runs."""
@@ -85,6 +86,5 @@ class KmerIndex:
         seeds = hits[np.r_[True, hits[1:] != hits[:-1]]]  # the distinct (sequence, diagonal) keys, still sorted
         # The hits on the diagonals seed … seed + 2·band: every window holding hits starts at one of them.
         in_band = np.searchsorted(hits, seeds + 2 * self.prefilter.band, side="right") - np.searchsorted(hits, seeds)
-        target = seeds // self.span
-        needed = self.prefilter.min_hits + self.lengths[target] // self.prefilter.residues_per_hit
-        return np.unique(target[in_band >= needed])
+        needed = self.prefilter.min_hits + self.lengths[query] // self.prefilter.residues_per_hit
+        return np.unique(seeds[in_band >= needed] // self.span)
