@@ -8,6 +8,7 @@ import pytest
 import torch
 from diffusers import DiTTransformer2DModel
 
+from tests.conftest import TEST_FACTS
 from tunebench.models import (
     ModelLoadError,
     apply_dit_fixes,
@@ -99,7 +100,7 @@ def test_dit_initialisation_gives_zero_output_and_norm_eps(smoke_run):
 
 
 def test_export_reloads_offline_identically(tiny_model, smoke_run, tmp_path):
-    folder = export_dit(tiny_model, tmp_path / "model", smoke_run, extra={"dataset": "source"})
+    folder = export_dit(tiny_model, tmp_path / "model", smoke_run, extra={"dataset": "source"}, facts=TEST_FACTS)
     assert (folder / "diffusion_pytorch_model.safetensors").is_file() and (folder / "config.json").is_file()
     assert read_sidecar(folder)["run_config"]["scale"] == "smoke"
     loaded = load_dit(folder).eval()
@@ -113,7 +114,7 @@ def test_export_reloads_offline_identically(tiny_model, smoke_run, tmp_path):
 
 
 def test_tensors_sha256_identifies_weights_across_file_formats(tiny_model, smoke_run, tmp_path):
-    loaded = load_dit(export_dit(tiny_model, tmp_path / "model", smoke_run))
+    loaded = load_dit(export_dit(tiny_model, tmp_path / "model", smoke_run, facts=TEST_FACTS))
     assert tensors_sha256(loaded) == tensors_sha256(tiny_model)
     with torch.no_grad():
         loaded.proj_out_2.bias[0] += 1e-6
