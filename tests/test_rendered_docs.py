@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RENDERED = ("README.md", "docs/results-mini.md", "docs/workflow.md")
+RENDERED = ("README.md", "docs/results-mini.md", "docs/workflow.md", "docs/protein.md")
 
 
 def test_rendered_pages_match_the_committed_results():
