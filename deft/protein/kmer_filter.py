@@ -1,6 +1,6 @@
 """Which pairs of chains the identity split aligns: those sharing enough k-mers on one diagonal (a seed prefilter).
 
-Aligning every pair costs O(chains² · length²): ~16 h for SCOPe's ~15k domains. Pairs of unrelated chains share
+Aligning every pair costs O(chains² · length²): most of a day for SCOPe's ~15k domains. Pairs of unrelated chains share
 only a few k-mers, scattered over all diagonals; a pair at ≥ 40% identity over an alignment with few gaps shares runs
 of identical residues that put several k-mers on one diagonal (i − j of the two positions). So a pair is aligned only
 if the k-mers the two chains share on some 2·band + 1 adjacent diagonals number at least
@@ -11,7 +11,7 @@ on the synthetic families).
 This is an approximation, not a bound: no count of shared k-mers (k ≥ 2) follows from identity ≥ 40%, since the
 identical pairs can be spread out (every second residue identical gives 50% identity and no shared 2-mer on the
 alignment). What it misses on families of mutated copies is measured by `deft.protein.split_bench`
-(docs/protein.md, "Data"); `identity_clusters(..., prefilter=None)` aligns every pair.
+(docs/protein.md, "Identity at scale"); `identity_clusters(..., prefilter=None)` aligns every pair.
 """
 
 from __future__ import annotations
