@@ -31,6 +31,7 @@ from benchmarks.throughput_bench import (
 from tunebench.config import ConfigError, RunConfig
 from tunebench.dataset_registry import DATASETS
 from tunebench.io import git_commit, write_json
+from tunebench.model_card import CardFacts
 from tunebench.models import export_dit
 from tunebench.speed import device_name, peak_flops
 
@@ -70,8 +71,10 @@ def make_inputs(run: RunConfig, work: Path, per_class: int, device: str, model: 
     work.mkdir(parents=True, exist_ok=True)
     vae_name, vae = vae_architecture(run)  # built in any case: its config gives the counted encode and decode FLOPs
     if model is None:
+        facts = CardFacts(method="random weights for the GPU check's pipeline steps (not trained)", base_model=None,
+                          data="none", loader="tunebench.models.load_dit(folder)")
         export_dit(make_dit(run, None, "cpu"), work / "dit", run,
-                   extra={"weights": "random (benchmarks.throughput_bench.make_dit)"})
+                   extra={"weights": "random (benchmarks.throughput_bench.make_dit)"}, facts=facts)
         vae.save_pretrained(work / "vae", safe_serialization=True)
     images = write_images(work / "images" / DATASET, per_class, run.data.resolution)
     name = device_name(device)

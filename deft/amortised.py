@@ -43,9 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     from deft.operators.tasks import build_operator
     from tunebench.datasets import load_dataset
     from tunebench.io import git_commit, write_json
+    from tunebench.model_card import CardFacts
     from tunebench.models import count_parameters, export_dit
     from tunebench.schedule import Schedule
-    from tunebench.training import ImageBatches, train, write_run_config
+    from tunebench.training import ImageBatches, last_logged, train, write_run_config
 
     channels, side = run.data.channels, run.data.resolution
     dataset = load_dataset(run.data.dataset, "train", side, channels, run.data.root)
@@ -63,7 +64,12 @@ def main(argv: list[str] | None = None) -> None:
                    args.out, resume=args.resume, progress=not args.no_progress)
     provenance = {"task": run.task.name, "steps": run.train.steps, "git_commit": git_commit(), "weights": "ema",
                   "parameters": count_parameters(ema)}
-    export_dit(ema, args.out / "model", run, extra=provenance)
+    facts = CardFacts(method=f"DEFT's amortised model for `{run.task.name}`: a DiT conditioned on A†y, trained from "
+                             "random weights", base_model=None,
+                      data=f"`{run.data.dataset}` train split, {len(dataset)} images at {side} px, fresh "
+                           "measurements every step", loader="deft.amortised_model.load_conditional(folder)")
+    export_dit(ema, args.out / "model", run, extra={**provenance, "final_training": last_logged(args.out)},
+               facts=facts)
     write_json(args.out / "summary.json", {**provenance,
                                            "wall_seconds_this_invocation": round(time.perf_counter() - started, 1)})
 

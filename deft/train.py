@@ -43,10 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     from deft.objective import make_deft_loss
     from deft.operators.tasks import build_operator
     from tunebench.io import git_commit, input_fingerprint, write_json
+    from tunebench.model_card import CardFacts
     from tunebench.models import count_parameters, export_pretrained
     from tunebench.schedule import Schedule
     from tunebench.speed import compute_record
-    from tunebench.training import ImageBatches, train, write_run_config
+    from tunebench.training import ImageBatches, last_logged, train, write_run_config
 
     backbone = load_backbone(run.model.pretrained, chunk=run.sample.compute_chunk)
     channels, side = backbone.channels, backbone.sample_size
@@ -73,8 +74,14 @@ def main(argv: list[str] | None = None) -> None:
     seconds = time.perf_counter() - started
     provenance = {"task": run.task.name, "backbone": run.model.pretrained, "steps": run.train.steps,
                   "git_commit": git_commit(), **sizes}
-    export_pretrained(trained, args.out / "head", run, {**provenance, "weights": "trained"})
-    export_pretrained(ema, args.out / "head_ema", run, {**provenance, "weights": "ema"})
+    facts = CardFacts(method=f"DEFT h-transform head for `{run.task.name}` ({100 * sizes['head_fraction']:.1f}% of "
+                             "the frozen backbone), trained with the conditional denoising loss",
+                      base_model=run.model.pretrained,
+                      data=f"{len(finetune)} fine-tuning images of `{run.data.dataset}` at {side} px, fresh "
+                           "measurements every step", loader="deft.reconstruction.load_head(folder)")
+    record = {**provenance, "final_training": last_logged(args.out)}
+    export_pretrained(trained, args.out / "head", run, {**record, "weights": "trained"}, facts=facts)
+    export_pretrained(ema, args.out / "head_ema", run, {**record, "weights": "ema"}, facts=facts)
     write_json(args.out / "summary.json", {**provenance, "wall_seconds_this_invocation": round(seconds, 1),
                                            **compute_record()})
     log.info("exported the head to %s", args.out / "head")

@@ -80,10 +80,11 @@ def main(argv: list[str] | None = None) -> None:
     from difftune.peft import apply_peft, merged_copy
     from difftune.retention_set import RetentionSet
     from tunebench.io import git_commit, input_fingerprint, is_main_process, write_json
+    from tunebench.model_card import CardFacts
     from tunebench.models import count_parameters, export_dit, load_dit, null_class, weights_sha256
     from tunebench.pretraining import load_training_data
     from tunebench.speed import compute_record
-    from tunebench.training import resume_or_start, train, write_run_config
+    from tunebench.training import last_logged, resume_or_start, train, write_run_config
 
     setup_logging(args.out)
     torch.manual_seed(run.train.seed)
@@ -116,7 +117,14 @@ def main(argv: list[str] | None = None) -> None:
                   "retention_images": len(retention) if retention else 0,
                   "git_commit": git_commit(), "weights": "ema"}
     merged = merged_copy(ema)
-    exported = export_dit(merged, args.out / "model", run, extra=provenance)
+    facts = CardFacts(method=f"fine-tuning with `{run.difftune.method}` (PEFT `{run.difftune.peft}`, merged into a "
+                             "plain DiT)" + (f", replaying {provenance['retention_images']} retention images "
+                                             f"({provenance['retention_kind']})" if retention else ""),
+                      base_model=run.model.pretrained,
+                      data=f"`{run.data.dataset}` train split, {len(dataset)} images at {run.data.resolution} px",
+                      loader="tunebench.models.load_dit(folder)")
+    exported = export_dit(merged, args.out / "model", run,
+                          extra={**provenance, "final_training": last_logged(args.out)}, facts=facts)
     if not is_main_process():
         return  # rank 0 exported the model and writes its summary
     write_json(args.out / "summary.json", {

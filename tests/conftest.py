@@ -11,9 +11,14 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from tunebench.config import resolve  # noqa: E402
+from tunebench.model_card import CardFacts  # noqa: E402
 from tunebench.models import build_dit, export_dit, fill_zero_parameters  # noqa: E402
 
 torch.set_num_threads(2)
+
+# The model card facts of the DiTs tests export (a CLI states its own: what it trained, from what, on what).
+TEST_FACTS = CardFacts(method="a DiT built in a test", base_model=None, data="none",
+                       loader="tunebench.models.load_dit(folder)")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +78,8 @@ def pretrained(tmp_path_factory):
     """That DiT exported (13 source class names), standing in for a pre-trained or frozen base model."""
     run = resolve("smoke")
     folder = tmp_path_factory.mktemp("pretrained") / "model"
-    export_dit(nonzero_smoke_dit(run), folder, run, extra={"class_names": [str(i) for i in range(13)]})
+    export_dit(nonzero_smoke_dit(run), folder, run, extra={"class_names": [str(i) for i in range(13)]},
+               facts=TEST_FACTS)
     return folder
 
 

@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -22,12 +23,12 @@ from torch import nn
 
 from tunebench.config import ModelConfig, RunConfig, to_dict
 from tunebench.io import atomic_dir, file_sha256, is_main_process, read_json
+from tunebench.model_card import CARD_KEY, SIDECAR, CardFacts, model_card
 from tunebench.pinned_assets import verify_if_pinned
 
 log = logging.getLogger(__name__)
 
-MODEL_CARD = "README.md"  # what an exported DiT is and how to load it (`pin` replaces it by the asset's card)
-SIDECAR = "tunebench.json"  # written beside config.json: resolved run config and the fixes this loader applies
+MODEL_CARD = "README.md"  # what an exported model is and how to load it (`tunebench.model_card`)
 DIT_FIXES = ("tied_embedders", "label_dropout_outside_model", "timestep_freq_shift_0", "layernorm_eps_1e-6")
 
 
@@ -236,28 +237,16 @@ def vae_folder(name: str | Path) -> str | Path:
     return path / subfolder if subfolder else name
 
 
-def export_dit(model: DiTTransformer2DModel, folder: str | Path, run: RunConfig, extra: dict | None = None) -> Path:
-    """Write `model` as a diffusers save_pretrained folder (safetensors) plus the resolved config, atomically.
+def export_dit(model: DiTTransformer2DModel, folder: str | Path, run: RunConfig, extra: dict | None = None, *,
+               facts: CardFacts) -> Path:
+    """Write `model` as a diffusers save_pretrained folder (safetensors) plus the resolved config and its model card,
+    atomically.
 
     safetensors cannot store one tensor under 28 names, so the shared embedder is written once per block (as in
     converted hub checkpoints); `load_dit` ties the identical copies again.
     """
     return export_pretrained(untied_embedders(model), folder, run, {"fixes": list(DIT_FIXES), **(extra or {})},
-                             card=EXPORTED_DIT_CARD)
-
-
-EXPORTED_DIT_CARD = f"""# DiT exported by tunebench
-
-A diffusers `DiTTransformer2DModel` (safetensors) with the resolved run config in `{SIDECAR}`.
-
-Load it with `tunebench.models.load_dit(folder)`. A plain `DiTTransformer2DModel.from_pretrained(folder)` gives a
-model that differs from DiT (facebookresearch/DiT `models.py`) in four ways, which `load_dit` fixes
-({", ".join(DIT_FIXES)} in `{SIDECAR}`): each block holds its own copy of the timestep and label
-embedder (written once per block because safetensors cannot store one tensor under several names, tied again on
-loading), each block would drop labels on its own (the suite drops a label once per sample, outside the model), the
-timestep frequencies are divided by 127 instead of 128, and the LayerNorms may use diffusers' eps 1e-5 instead of
-DiT's 1e-6.
-"""
+                             facts=facts)
 
 
 def untied_embedders(model: DiTTransformer2DModel) -> DiTTransformer2DModel:
@@ -268,19 +257,19 @@ def untied_embedders(model: DiTTransformer2DModel) -> DiTTransformer2DModel:
     return untied
 
 
-def export_pretrained(model, folder: str | Path, run: RunConfig, extra: dict | None = None,
-                      card: str | None = None) -> Path:
-    """Write any diffusers model as a save_pretrained folder (safetensors) with the resolved run config and `extra`
-    in its `tunebench.json` sidecar and `card` as its README.md, atomically; under data parallelism only rank 0
-    writes (the weights agree)."""
+def export_pretrained(model, folder: str | Path, run: RunConfig, extra: dict | None = None, *,
+                      facts: CardFacts) -> Path:
+    """Write any diffusers model as a save_pretrained folder (safetensors) with the resolved run config, `extra` and
+    `facts` in its `tunebench.json` sidecar and the model card made from them as its README.md, atomically; under
+    data parallelism only rank 0 writes (the weights agree)."""
     if not is_main_process():
         return Path(folder)
-    sidecar = {"run_config": to_dict(run), **(extra or {})}
+    sidecar = {"run_config": to_dict(run), **(extra or {}), CARD_KEY: asdict(facts)}
+    holds_dit = any(isinstance(module, DiTTransformer2DModel) for module in model.modules())
     with atomic_dir(folder) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
-        if card:
-            (tmp / MODEL_CARD).write_text(card)
+        (tmp / MODEL_CARD).write_text(model_card(type(model).__module__, type(model).__name__, holds_dit, sidecar))
     return Path(folder)
 
 

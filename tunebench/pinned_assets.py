@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tunebench.config import ConfigError
 from tunebench.io import atomic_dir, file_sha256, read_json, write_json
+from tunebench.model_card import DIT_PITFALLS, SIDECAR, training_section
 
 ASSETS_ROOT = Path(__file__).resolve().parent.parent / "assets"
 MANIFEST_FILE = "manifest.json"
@@ -45,18 +46,13 @@ class AssetSpec:
     loader_note: str = ""  # what that call does beyond checking the files (the model card's words)
 
 
-# Why a pinned DiT must be loaded through the suite (tunebench.models.apply_dit_fixes).
-DIT_LOADER_NOTE = ("It also makes the diffusers DiT behave like DiT (one class embedder shared by all blocks, label "
-                   "dropout outside the model, DiT's timestep frequencies), which a plain `from_pretrained` does not.")
-
-
 ASSETS = {spec.name: spec for spec in (
     AssetSpec("source_dit", "the class-conditional source DiT every fine-tune starts from",
               "DiT-XL/2 (facebook/DiT-XL-2-256)", {"fid_local": "lower", "eps_mse": "lower"},
-              "tunebench.models.load_dit(folder)", DIT_LOADER_NOTE),
+              "tunebench.models.load_dit(folder)", DIT_PITFALLS),
     AssetSpec("deft_backbone", "the unconditional DiT that DEFT keeps frozen",
               "guided-diffusion 256x256_diffusion_uncond.pt (ADM)", {"fid_local": "lower", "eps_mse": "lower"},
-              "deft.backbone.load_backbone(folder)", DIT_LOADER_NOTE),
+              "deft.backbone.load_backbone(folder)", DIT_PITFALLS),
     AssetSpec("feature_net", "the feature network behind fid_local and kid_local",
               "Inception-v3 (torch-fidelity's FID weights)", {"test_accuracy": "higher"},
               "benchmarks.feature_net.load_feature_net(folder)"),
@@ -177,15 +173,17 @@ def pin_asset(name: str, scale: str, build: str | Path, extras: list[Path], comm
                   "stands_in_for": spec.stands_in_for, "command": command, **provenance,
                   "quality": check_quality(name, quality), "quality_better": spec.quality,
                   "pinned_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        (tmp / CARD_FILE).write_text(model_card(spec, record))
+        sidecar = read_json(tmp / SIDECAR) if (tmp / SIDECAR).is_file() else {}
+        (tmp / CARD_FILE).write_text(model_card(spec, record, sidecar))
         files = file_hashes(tmp)
         size = sum((tmp / relative).stat().st_size for relative in files)
         write_json(tmp / MANIFEST_FILE, {**record, "bytes": size, "files": files})
     return target
 
 
-def model_card(spec: AssetSpec, record: dict) -> str:
-    """The pinned folder's README.md: what the asset is, how to load it, how it was built and how good it is."""
+def model_card(spec: AssetSpec, record: dict, sidecar: dict) -> str:
+    """The pinned folder's README.md: what the asset is, how to load it, how it was built and trained (from the
+    exported folder's sidecar, when it has one) and how good it is."""
     quality = "\n".join(f"- `{key}`: {value:.4g} ({spec.quality[key]} is better)"
                          for key, value in record["quality"].items() if key in spec.quality)
     build = "\n".join(f"- {key}: `{record[key]}`" for key in PROVENANCE_KEYS)
@@ -214,7 +212,7 @@ The other figures measured, and the protocol they were measured with, are under 
 
 Rebuild and compare with `snakemake assets` (docs/assets.md in the tunebench repository); replace this pin only
 with `python -m tunebench.assets pin ... --replace`.
-"""
+""" + (f"\n{training_section(sidecar)}" if "run_config" in sidecar else "")
 
 
 def pinned_size(scale: str, root: str | Path | None = None) -> int:

@@ -32,10 +32,11 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from tunebench.io import git_commit, input_fingerprint, is_main_process, write_json
+    from tunebench.model_card import CardFacts
     from tunebench.models import count_parameters, export_dit, null_class, weights_sha256
     from tunebench.pretraining import load_training_data, make_loss, make_model
     from tunebench.speed import compute_record
-    from tunebench.training import ImageBatches, train, write_run_config
+    from tunebench.training import ImageBatches, last_logged, train, write_run_config
 
     setup_logging(args.out)
     torch.manual_seed(run.train.seed)
@@ -53,7 +54,12 @@ def main(argv: list[str] | None = None) -> None:
     spec = getattr(dataset, "spec", None)
     provenance = {"dataset": run.data.dataset, "class_names": list(spec.class_names) if spec else [],
                   "steps": run.train.steps, "git_commit": git_commit(), "weights": "ema"}
-    exported = export_dit(ema, args.out / "model", run, extra=provenance)
+    facts = CardFacts(method="DiT pre-training (ε-MSE + VLB loss, classifier-free label dropout)",
+                      base_model=run.model.pretrained,
+                      data=f"`{run.data.dataset}` train split, {len(dataset)} images at {run.data.resolution} px",
+                      loader="tunebench.models.load_dit(folder)")
+    exported = export_dit(ema, args.out / "model", run, extra={**provenance, "final_training": last_logged(args.out)},
+                          facts=facts)
     if not is_main_process():
         return  # rank 0 exported the model and writes its summary
     write_json(args.out / "summary.json", {

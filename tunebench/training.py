@@ -285,6 +285,14 @@ def _append_stats(path: Path | None, rows: list[dict], keep_until: int | None = 
         tmp.write_text("".join(json.dumps(r) + "\n" for r in old + rows))
 
 
+def last_logged(out_dir: str | Path) -> dict:
+    """The last row of a run's stats.jsonl (its final logged losses; {} before any row): what a model card reports
+    as measured at export."""
+    path = Path(out_dir) / "stats.jsonl"
+    lines = [line for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    return json.loads(lines[-1]) if lines else {}
+
+
 def _short(values: list) -> str:
     """A list for a message, cut after 8 items."""
     return str(values) if len(values) <= 8 else f"{str(values[:8])[:-1]}, ... ({len(values)} in all)]"

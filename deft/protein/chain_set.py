@@ -109,12 +109,12 @@ def _chains_of(path: Path, split: str, arrays: dict[str, np.ndarray]) -> list[Ch
             for k in range(count)]
 
 
-def prepare(run: ProteinConfig, out: Path) -> dict[str, list[Chain]]:
-    """Load, split and save; returns {'train': ..., 'test': ...}."""
+def prepare(run: ProteinConfig, out: Path, progress: bool = False) -> dict[str, list[Chain]]:
+    """Load, split and save (with progress bars over the identity alignments); returns {'train': ..., 'test': ...}."""
     chains, skipped = load_chains(run.data)
-    chains, redundant = nonredundant(chains, run.data.identity_threshold)
+    chains, redundant = nonredundant(chains, run.data.identity_threshold, progress)
     skipped += redundant
-    train, test, clusters = split_chains(chains, run.data)
+    train, test, clusters = split_chains(chains, run.data, progress)
     test_names = {c.name for c in test}
     write_csv(out / "skipped.csv", SKIPPED_COLUMNS, skipped)
     write_csv(out / "manifest.csv", MANIFEST_COLUMNS, manifest_rows(chains, clusters, test_names, run))

@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(parser)
     parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars of the identity split")
     args = parser.parse_args(argv)
     run = config_from_args(args, ProteinConfig)
     if args.dry_run:
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     setup_logging(args.out)
     from deft.protein.chain_set import prepare  # here: --help needs no numpy
-    prepare(run, args.out)
+    prepare(run, args.out, progress=not args.no_progress)
 
 
 if __name__ == "__main__":

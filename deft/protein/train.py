@@ -23,6 +23,9 @@ from tunebench.config import ConfigError
 
 log = logging.getLogger("deft.protein.train")
 STAGES = {"prior": PriorRun, "head": HeadRun, "amortised": AmortisedRun}
+STAGE_METHODS = {"prior": "unconditional Cα-backbone prior (dense EGNN, ε-prediction, cosine DDPM)",
+                 "head": "DEFT h-transform head for motif scaffolding on the frozen prior",
+                 "amortised": "amortised motif-scaffolding model (EGNN with motif inputs) trained from random weights"}
 
 
 def build_model(stage: str, run, args):
@@ -74,9 +77,10 @@ def main(argv: list[str] | None = None) -> None:
     from deft.protein.diffusion import protein_schedule
     from deft.protein.objectives import make_loss
     from tunebench.io import git_commit, input_fingerprint, write_json
+    from tunebench.model_card import CardFacts
     from tunebench.models import export_pretrained
     from tunebench.speed import compute_record
-    from tunebench.training import train, write_run_config
+    from tunebench.training import last_logged, train, write_run_config
 
     setup_logging(args.out)
     chains = load_prepared(args.data)["train"]
@@ -93,8 +97,13 @@ def main(argv: list[str] | None = None) -> None:
     seconds = time.perf_counter() - started
     provenance = {"stage": args.stage, "steps": run.train.steps, "data": args.data, "prior": args.prior,
                   "git_commit": git_commit(), **sizes}
-    export_pretrained(trained, args.out / "model", run, {**provenance, "weights": "trained"})
-    export_pretrained(ema, args.out / "model_ema", run, {**provenance, "weights": "ema"})
+    facts = CardFacts(method=STAGE_METHODS[args.stage], base_model=args.prior if args.stage == "head" else None,
+                      data=f"crops of {len(chains)} training chains of {args.data}",
+                      loader="deft.protein.models.load_prior(folder)" if args.stage == "prior"
+                      else f"deft.protein.models.load_conditional(folder, {args.stage!r})")
+    record = {**provenance, "final_training": last_logged(args.out)}
+    export_pretrained(trained, args.out / "model", run, {**record, "weights": "trained"}, facts=facts)
+    export_pretrained(ema, args.out / "model_ema", run, {**record, "weights": "ema"}, facts=facts)
     write_json(args.out / "summary.json", {**provenance, "wall_seconds_this_invocation": round(seconds, 1),
                                            **compute_record()})
     log.info("exported %s to %s", args.stage, args.out / "model")

@@ -21,6 +21,7 @@ from diffusers import ConfigMixin, DiTTransformer2DModel, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
+from tunebench.model_card import CardFacts
 from tunebench.models import apply_dit_fixes, export_pretrained, load_pretrained, untied_embedders
 
 
@@ -122,12 +123,13 @@ class ControlledDiT(nn.Module):
             self._residuals = None
 
 
-def export_controlnet(controlnet: DiTControlNet, folder: str | Path, run, extra: dict | None = None) -> Path:
-    """save_pretrained folder (safetensors, atomic, resolved config in the sidecar); the trunk's shared embedder is
-    written once per block, as `export_dit` does."""
+def export_controlnet(controlnet: DiTControlNet, folder: str | Path, run, extra: dict | None = None, *,
+                      facts: CardFacts) -> Path:
+    """save_pretrained folder (safetensors, atomic, resolved config in the sidecar, model card); the trunk's shared
+    embedder is written once per block, as `export_dit` does."""
     untied = copy.deepcopy(controlnet)
     untied.trunk = untied_embedders(controlnet.trunk)
-    return export_pretrained(untied, folder, run, extra)
+    return export_pretrained(untied, folder, run, extra, facts=facts)
 
 
 def load_controlnet(folder: str | Path) -> DiTControlNet:

@@ -118,9 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     from difftune.objective import batch_sizes, make_objective
     from difftune.retention_set import RetentionSet
     from tunebench.io import git_commit, input_fingerprint, write_csv, write_json
+    from tunebench.model_card import CardFacts
     from tunebench.models import count_parameters, load_dit, null_class
     from tunebench.pretraining import load_training_data
-    from tunebench.training import train, write_run_config
+    from tunebench.training import last_logged, train, write_run_config
 
     torch.manual_seed(run.train.seed)
     base = load_dit(run.model.pretrained)
@@ -159,7 +160,14 @@ def main(argv: list[str] | None = None) -> None:
                   "target_per_batch": n_target, "retention_per_batch": n_retention, "steps": run.train.steps,
                   "chance": probe.chance, "threshold": probe.threshold, "git_commit": git_commit(),
                   "weights": "raw (no EMA: the curve scores the trained weights)"}
-    export_controlnet(model.controlnet, args.out / "controlnet", run, provenance)
+    facts = CardFacts(method=f"ControlNet branch ({controlnet.config.num_blocks} blocks, `{run.control.condition}` "
+                             f"condition) trained with `{run.objective()}` on the frozen base DiT",
+                      base_model=run.model.pretrained,
+                      data=f"`{run.data.dataset}` train split, {len(dataset)} images at {image_side} px, with their "
+                           f"`{run.control.condition}` conditions",
+                      loader="difftune.controlnet.model.load_controlnet(folder)")
+    export_controlnet(model.controlnet, args.out / "controlnet", run,
+                      {**provenance, "final_training": last_logged(args.out)}, facts=facts)
     write_json(args.out / "summary.json", {
         **provenance, "trainable_parameters": count_parameters(model.controlnet, trainable_only=True),
         "base_parameters": count_parameters(base), "evaluated_steps": [row["step"] for row in curve],

@@ -10,13 +10,14 @@ from benchmarks.results import read_results
 from deft import evaluate, paired, reconstruct
 from deft import train as deft_train
 from deft.amortised_model import load_conditional
+from tests.conftest import TEST_FACTS
 from tunebench.models import export_dit
 
 
 @pytest.fixture
 def backbone(tiny_model, smoke_run, tmp_path):
     """The smoke DiT exported as a save_pretrained folder (its null label is the unconditional model)."""
-    return export_dit(tiny_model, tmp_path / "uncond", smoke_run)
+    return export_dit(tiny_model, tmp_path / "uncond", smoke_run, facts=TEST_FACTS)
 
 
 def test_train_reconstruct_evaluate(backbone, tmp_path):

@@ -18,6 +18,7 @@ from difftune.controlnet.model import ControlledDiT, DiTControlNet, export_contr
 from difftune.controlnet.report import controlnet_table, plot_controlnet_curves
 from difftune.objective import make_objective
 from difftune.retention_set import RetentionSet
+from tests.conftest import TEST_FACTS
 from tunebench.config import ConfigError, resolve, to_dict
 from tunebench.datasets import load_dataset
 from tunebench.io import save_npz, to_uint8
@@ -75,7 +76,7 @@ def test_export_round_trip_keeps_the_function(tiny_model, smoke_run, tmp_path):
     controlnet = DiTControlNet.from_transformer(tiny_model, control_channels=1, num_blocks=2)
     _perturb(controlnet)
     expected = ControlledDiT(tiny_model, controlnet)(x, t, y, controls=controls).sample
-    export_controlnet(controlnet, tmp_path / "controlnet", smoke_run)
+    export_controlnet(controlnet, tmp_path / "controlnet", smoke_run, facts=TEST_FACTS)
     assert (tmp_path / "controlnet/diffusion_pytorch_model.safetensors").is_file()
     loaded = load_controlnet(tmp_path / "controlnet")
     trunk = loaded.trunk.transformer_blocks

@@ -164,3 +164,18 @@ def test_param_rows_count_what_the_run_trained(tmp_path, pretrained, retention_s
     assert rows["trainable_params"]["dataset"] == "mnist5k" and rows["trainable_params"]["scale"] == "smoke"
     with pytest.raises(ConfigError, match="summary.json is missing"):
         param_rows.param_rows(tmp_path, "difftune_peft", "x")
+
+
+def test_exported_model_card_says_what_the_model_is(tmp_path, pretrained):
+    finetune.main(["--scale", "smoke", "--pretrained", str(pretrained), "--dataset", "textures", "--method", "full_ft",
+                   "--set", "train.steps=3", "--set", "train.seed=5", "--set", "train.log_every=1", "--out",
+                   str(tmp_path), "--no-progress"])
+    card = (tmp_path / "model/README.md").read_text()
+    last = json.loads((tmp_path / "stats.jsonl").read_text().splitlines()[-1])
+    assert card.startswith("# DiTTransformer2DModel exported by tunebench")
+    assert f"| base model | `{pretrained}` |" in card
+    assert "| data | `textures` train split, " in card and "fine-tuning with `full_ft` (PEFT `none`" in card
+    assert "| steps | 3 |" in card and "| seed | 5 |" in card and "| scale | `smoke` |" in card
+    assert f"training loss at step 3 (the last logged, `stats.jsonl`): loss {last['loss']:.4g}" in card
+    assert "ema; EMA of 3 updates at decay" in card
+    assert "`tunebench.models.load_dit(folder)`" in card and "eps 1e-5" in card and "divided by 127" in card

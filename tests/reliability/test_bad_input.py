@@ -27,6 +27,7 @@ from PIL import Image
 from benchmarks import fidelity, merge_results
 from benchmarks.results import RESULT_COLUMNS, ResultsError, append_rows, read_results
 from difftune import finetune, report
+from tests.conftest import TEST_FACTS
 from tunebench import pretrain, sample, show_datasets
 from tunebench.checkpoint import CheckpointError
 from tunebench.cli import run_cli
@@ -501,7 +502,7 @@ def bad_models(tmp_path_factory, pretrained):
     vae.save_pretrained(folders["vae-folder-as-dit"])
     run = resolve("smoke", {"model": {"num_classes": 2}})
     folders["two-class-model"] = root / "two_classes"
-    export_dit(build_dit(run.model), folders["two-class-model"], run)
+    export_dit(build_dit(run.model), folders["two-class-model"], run, facts=TEST_FACTS)
     return folders
 
 

@@ -1,5 +1,6 @@
 """The diffusers DiT fixes (sources in `tunebench/models.py`), DiT initialisation, and offline export/loading."""
 
+import json
 import math
 import re
 
@@ -7,6 +8,7 @@ import pytest
 import torch
 from diffusers import DiTTransformer2DModel
 
+from tests.conftest import TEST_FACTS
 from tunebench.models import (
     ModelLoadError,
     apply_dit_fixes,
@@ -14,6 +16,7 @@ from tunebench.models import (
     count_parameters,
     drop_labels,
     export_dit,
+    fill_zero_parameters,
     load_dit,
     null_class,
     read_sidecar,
@@ -97,7 +100,7 @@ def test_dit_initialisation_gives_zero_output_and_norm_eps(smoke_run):
 
 
 def test_export_reloads_offline_identically(tiny_model, smoke_run, tmp_path):
-    folder = export_dit(tiny_model, tmp_path / "model", smoke_run, extra={"dataset": "source"})
+    folder = export_dit(tiny_model, tmp_path / "model", smoke_run, extra={"dataset": "source"}, facts=TEST_FACTS)
     assert (folder / "diffusion_pytorch_model.safetensors").is_file() and (folder / "config.json").is_file()
     assert read_sidecar(folder)["run_config"]["scale"] == "smoke"
     loaded = load_dit(folder).eval()
@@ -111,7 +114,7 @@ def test_export_reloads_offline_identically(tiny_model, smoke_run, tmp_path):
 
 
 def test_tensors_sha256_identifies_weights_across_file_formats(tiny_model, smoke_run, tmp_path):
-    loaded = load_dit(export_dit(tiny_model, tmp_path / "model", smoke_run))
+    loaded = load_dit(export_dit(tiny_model, tmp_path / "model", smoke_run, facts=TEST_FACTS))
     assert tensors_sha256(loaded) == tensors_sha256(tiny_model)
     with torch.no_grad():
         loaded.proj_out_2.bias[0] += 1e-6
@@ -170,14 +173,37 @@ def test_every_model_loader_refuses_weights_that_do_not_fit_config(tmp_path):
             load()
 
 
-def test_a_folder_with_diffusers_layernorm_eps_loads_with_dit_eps(tmp_path):
-    # facebook/DiT-XL-2-256's transformer config keeps diffusers' norm_eps 1e-5; DiT's LayerNorms use 1e-6.
-    converted = DiTTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=3, num_layers=2,
-                                      sample_size=8, patch_size=4, num_embeds_ada_norm=5, norm_eps=1e-5)
-    for block in converted.transformer_blocks[1:]:  # converted checkpoints repeat one embedder per block
-        block.norm1.emb.load_state_dict(converted.transformer_blocks[0].norm1.emb.state_dict())
-    converted.save_pretrained(tmp_path)
-    loaded = load_dit(tmp_path)
+@pytest.mark.parametrize("norm_eps", [1e-6, 1e-5, None])
+def test_a_folder_with_diffusers_layernorm_eps_loads_with_dit_eps(tmp_path, norm_eps):
+    # A saved folder whose config.json has DiT's eps, diffusers' 1e-5 (facebook/DiT-XL-2-256's transformer config) or
+    # no norm_eps at all (diffusers then builds 1e-5): every LayerNorm of every block loads with DiT's 1e-6. The
+    # paper's DiT-XL/2 layout (patch 2, 4 latent channels, learned sigma, 1000 classes) at a test's width and depth.
+    torch.manual_seed(0)
+    reference = DiTTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8,
+                                      num_layers=3, sample_size=8, patch_size=2, num_embeds_ada_norm=1000,
+                                      norm_eps=1e-6)
+    fill_zero_parameters(reference, std=0.05)
+    for block in reference.transformer_blocks[1:]:  # converted checkpoints repeat one embedder per block
+        block.norm1.emb.load_state_dict(reference.transformer_blocks[0].norm1.emb.state_dict())
+    reference.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.pop("norm_eps")
+    if norm_eps is not None:
+        config["norm_eps"] = norm_eps
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    loaded = load_dit(tmp_path).eval()
     eps = {name: module.eps for name, module in loaded.named_modules() if isinstance(module, torch.nn.LayerNorm)}
-    assert len(eps) == 5 and set(eps.values()) == {1e-6}  # norm1 and norm3 of each block, norm_out
+    assert len(eps) == 2 * 3 + 1 and set(eps.values()) == {1e-6}  # norm1 and norm3 of each block, norm_out
     assert loaded.config.norm_eps == 1e-6
+    x, t, y = _inputs(loaded)
+    x = x * 1e-3  # small activations, where the eps matters
+    with torch.no_grad():
+        expected = apply_dit_fixes(reference).eval()(x, t, y).sample
+        assert torch.equal(loaded(x, t, y).sample, expected)
+        norms = [m for m in loaded.modules() if isinstance(m, torch.nn.LayerNorm)]
+        for module in norms:  # the eps changes these outputs: the comparison above would see a wrong one
+            module.eps = 1e-5
+        assert not torch.equal(loaded(x, t, y).sample, expected)
+    plain = DiTTransformer2DModel.from_pretrained(tmp_path)  # what diffusers alone builds from the folder
+    plain_eps = {m.eps for m in plain.modules() if isinstance(m, torch.nn.LayerNorm)}
+    assert plain_eps == ({1e-6} if norm_eps == 1e-6 else {1e-6, 1e-5})

@@ -8,7 +8,9 @@ import json
 import pytest
 
 from tunebench.assets import main as assets_cli
-from tunebench.io import file_sha256, read_json
+from tunebench.config import resolve, to_dict
+from tunebench.io import file_sha256, read_json, write_json
+from tunebench.model_card import CARD_KEY, SIDECAR, CardFacts
 from tunebench.pinned_assets import (
     MANIFEST_FILE,
     AssetError,
@@ -62,7 +64,22 @@ def test_pin_writes_manifest_with_hashes_provenance_and_quality(tmp_path):
     card = (target / "README.md").read_text()
     assert "stand-in for DiT-XL/2" in card and "tunebench.models.load_dit(folder)" in card
     assert "- `fid_local`: 12.5 (lower is better)" in card and "python -m tunebench.pretrain --scale mini" in card
-    assert "- git_commit: `0123456789abcdef`" in card and "label dropout outside the model" in card
+    assert "- git_commit: `0123456789abcdef`" in card and "eps 1e-5" in card and "divided by 127" in card
+    assert "## How it was trained" not in card  # the build had no tunebench.json
+
+
+def test_pinned_card_keeps_how_the_exported_model_was_trained(tmp_path):
+    build = make_build(tmp_path / "build")
+    run = to_dict(resolve("mini"))
+    facts = CardFacts(method="DiT pre-training", base_model=None, data="`source` train split",
+                      loader="tunebench.models.load_dit(folder)")
+    write_json(build / SIDECAR, {"run_config": run, "weights": "ema", CARD_KEY: vars(facts),
+                                 "final_training": {"step": 24000, "loss": 0.125}})
+    card = (pin(tmp_path, build) / "README.md").read_text()
+    assert "- `fid_local`: 12.5 (lower is better)" in card  # the manifest's quality figures ...
+    assert "| base model | none: random weights |" in card and "| data | `source` train split |" in card  # ... and
+    assert f"| steps | {run['train']['steps']} |" in card and f"| seed | {run['train']['seed']} |" in card  # the run
+    assert "training loss at step 24000 (the last logged, `stats.jsonl`): loss 0.125" in card
 
 
 def test_changed_missing_or_extra_file_is_an_error_naming_it(tmp_path):

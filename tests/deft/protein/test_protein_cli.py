@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.intervals import wilson_interval
 from benchmarks.results import read_results
-from deft.protein import denoising, evaluate, figure, problems, report, sample, train
+from deft.protein import chain_set, denoising, evaluate, figure, problems, report, sample, train
 from deft.protein.motif_problems import load_problems
 from deft.protein.motif_sampling import sample_problems
 
@@ -36,6 +36,12 @@ def test_training_exports_models_and_exact_head_size(pipeline):
     for stage in ("prior", "head", "amortised"):
         assert (pipeline / stage / "model/diffusion_pytorch_model.safetensors").is_file()
         assert len((pipeline / stage / "stats.jsonl").read_text().splitlines()) == 3  # log_every 2 over 6 steps
+    card = (pipeline / "head/model_ema/README.md").read_text()  # the card of a suite class says what it is
+    assert card.startswith("# ProteinHead exported by tunebench") and "`deft.protein.egnn.ProteinHead`" in card
+    assert "`deft.protein.models.load_conditional(folder, 'head')`" in card
+    assert f"| base model | `{pipeline / 'prior/model'}` |" in card and "| steps | 6 |" in card
+    assert f"| data | crops of {len(chain_set.load_prepared(pipeline / 'data')['train'])} training chains" in card
+    assert "EMA of" in card and "- head_fraction: " in card
 
 
 def test_resuming_a_finished_run_changes_nothing(pipeline):
