@@ -29,7 +29,7 @@ from tunebench.config import (
 # Every config class a stage resolves, and what its paper-scale config needs besides the paper defaults (the
 # local files and choices the paper scale leaves to the user).
 STAGE_CLASSES = {RunConfig: {}, FineTuneConfig: {}, RetentionRunConfig: {},
-                 ControlTrainConfig: {"data": {"hflip": False}}, DeftConfig: {},
+                 ControlTrainConfig: {}, DeftConfig: {},
                  AmortisedConfig: {}, ProteinConfig: {"data": {"root": "pdb"}}, PriorRun: {"data": {"root": "pdb"}},
                  HeadRun: {"data": {"root": "pdb"}}, AmortisedRun: {"data": {"root": "pdb"}}}
 
