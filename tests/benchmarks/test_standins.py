@@ -19,7 +19,8 @@ def test_the_inception_stand_in_is_a_state_dict_torch_fidelity_loads(tmp_path):
     images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     features = extract_features(images, extractor, cuda=False)
     assert tuple(features.shape) == (2, 2048) and torch.isfinite(features).all()
-    assert not torch.equal(features[0], features[1])
+    # not collapsed to ~0 by the depth (torch's default initialisation gives ~1e-8), and not one for every image
+    assert features.abs().mean() > 0.01 and (features[0] - features[1]).abs().mean() > 1e-4
     again = torch.load(write_inception(tmp_path / "again.pth"))  # seeded: the same weights
     assert all(torch.equal(again[name], tensor) for name, tensor in torch.load(path).items())
 
