@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tunebench.config import ConfigError
+from tunebench.config import ConfigError, rehearsal_file
 from tunebench.io import atomic_path
 
 RESULT_COLUMNS = ("experiment", "method", "dataset", "metric", "value", "ci_low", "ci_high", "seed", "scale", "model",
@@ -28,6 +28,10 @@ FLOAT_COLUMNS = ("value", "ci_low", "ci_high", "guidance")
 INTERVAL_COLUMNS = ("ci_low", "ci_high")
 # The header before the interval columns: such files are read with empty intervals and rewritten in the schema.
 LEGACY_COLUMNS = tuple(column for column in RESULT_COLUMNS if column not in INTERVAL_COLUMNS)
+# A rehearsal's rows (random stand-in weights, tunebench.config.REHEARSAL_ENV) begin their model and extractor ids
+# with this, so that no table or reader can take them for measurements.
+REHEARSAL_PREFIX = "rehearsal-"
+REHEARSAL_COLUMNS = ("model", "extractor")
 
 
 class ResultsError(ConfigError):
@@ -170,11 +174,36 @@ def write_rows(csv_path: str | Path, rows: list[dict]) -> None:
 def _checked_rows(path: Path, rows: list[dict]) -> list[dict[str, str]]:
     """Rows for `path` as canonical text, each checked against the schema; two rows with one key are an error."""
     new_rows = [canonical_row(row, f"row {i} for {path}") for i, row in enumerate(rows)]
+    if rehearsal_file():
+        new_rows = [rehearsal_row(row) for row in new_rows]
     keys = [_sort_key(row) for row in new_rows]
     repeated = sorted({key for key in keys if keys.count(key) > 1})
     if repeated:
         raise ResultsError(f"rows for {path} repeat the key {dict(zip(KEY_COLUMNS, repeated[0]))}")
     return new_rows
+
+
+def rehearsal_row(row: dict[str, str]) -> dict[str, str]:
+    """The row with REHEARSAL_PREFIX before its model and extractor ids (once: a merged row keeps its prefix)."""
+    marked = {column: row[column] if row[column].startswith(REHEARSAL_PREFIX) else REHEARSAL_PREFIX + row[column]
+              for column in REHEARSAL_COLUMNS}
+    return {**row, **marked}
+
+
+def is_rehearsal(rows: pd.DataFrame) -> pd.Series:
+    """Which rows a rehearsal wrote (their model id carries REHEARSAL_PREFIX)."""
+    return rows["model"].astype(str).str.startswith(REHEARSAL_PREFIX)
+
+
+def check_one_kind(rows: pd.DataFrame, where: str) -> None:
+    """Refuse rows that mix a rehearsal's with real measurements: one table must not show both."""
+    rehearsal = is_rehearsal(rows)
+    if rehearsal.any() and not rehearsal.all():
+        real = rows[~rehearsal].iloc[0]
+        raise ResultsError(f"{where}: {int(rehearsal.sum())} rows come from a rehearsal (model id '{REHEARSAL_PREFIX}"
+                           f"...', random stand-in weights) and {int((~rehearsal).sum())} from real runs (e.g. "
+                           f"{real['experiment']}/{real['method']}/{real['dataset']}, model {real['model']!r}); "
+                           "render them from separate results files")
 
 
 def read_results(*csv_paths: str | Path) -> pd.DataFrame:

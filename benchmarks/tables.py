@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.intervals import INTERVAL_NOTE
-from benchmarks.results import ResultsError
+from benchmarks.results import ResultsError, check_one_kind
 from tunebench.io import atomic_path
 
 PROTOCOL_COLUMNS = ("extractor", "n_samples", "sampler", "steps", "guidance", "scale", "reference")
@@ -286,6 +286,7 @@ def write_tables(results: pd.DataFrame, layout: Layout, out_dir: Path, experimen
     Every table is rendered before any is written, so an experiment that does not fit the layout leaves all the
     existing tables as they were.
     """
+    check_one_kind(results, f"table rows for {out_dir}")
     experiments = sorted(set(results["experiment"]))
     if experiment is not None and experiment not in experiments:
         raise ResultsError(f"no rows for experiment {experiment!r}; the results have {experiments}")

@@ -8,6 +8,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 import re
 import types
 import typing
@@ -157,9 +158,34 @@ def settings_file(scale: str) -> Path:
     return SETTINGS_DIR / f"{scale}.yaml"
 
 
+# A rehearsal (workflows/config/rehearsal.yaml, docs/workflow.md "Rehearsal"): the workflow config that runs the
+# paper DAG on stand-in inputs. The workflow names it in this variable for its jobs (workflows/rules/common.smk), so
+# that every CLI applies its `settings` over the scale's and every results row says it is a rehearsal
+# (benchmarks.results). The CLIs read the scale's file by name, so a --configfile alone could not reach them.
+REHEARSAL_ENV = "TUNEBENCH_REHEARSAL"
+
+
+def rehearsal_file() -> Path | None:
+    """The rehearsal config this process runs under ($TUNEBENCH_REHEARSAL), or None for a real run."""
+    path = os.environ.get(REHEARSAL_ENV)
+    return Path(path) if path else None
+
+
 def scale_settings(scale: str) -> dict[str, dict]:
-    """The `settings` mapping of `scale`'s workflow config: section name -> overrides of the paper defaults."""
-    return _load_settings(settings_file(scale))
+    """The `settings` mapping of `scale`'s workflow config: section name -> overrides of the paper defaults; under a
+    rehearsal, with the rehearsal file's `settings` merged over it key by key."""
+    settings = _load_settings(settings_file(scale))
+    overlay = rehearsal_file()
+    return deep_merge(settings, _load_settings(overlay)) if overlay else settings
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """`base` with `over` merged in: mappings key by key (recursively), any other value of `over` replaces."""
+    merged = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = deep_merge(merged[key], value) if both else value
+    return merged
 
 
 @functools.cache
@@ -180,7 +206,8 @@ def _scale_sections(scale: str, cls: type) -> list[tuple[str, dict]]:
     if missing:
         raise ConfigError(f"config file {path}: 'settings' has no section {', '.join(map(repr, missing))} "
                           f"(applied by {cls.__name__}); add it ({{}} if the scale keeps the paper values)")
-    return [(f"config file {path}, settings.{name}", settings[name]) for name in cls.SCALE_SECTIONS]
+    source = f"config file {path}" + (f" under rehearsal {rehearsal_file()}" if rehearsal_file() else "")
+    return [(f"{source}, settings.{name}", settings[name]) for name in cls.SCALE_SECTIONS]
 
 
 #################################################################################

@@ -21,7 +21,7 @@ CLI_MODULES = (
     "difftune.report",
     "difftune.controlnet.train", "difftune.controlnet.summary", "difftune.controlnet.report",
     "deft.train", "deft.amortised", "deft.reconstruct", "deft.evaluate", "deft.paired", "deft.report",
-    "deft.convert_adm",
+    "deft.convert_adm", "deft.rehearsal_inputs",
     "deft.protein.prepare", "deft.protein.problems", "deft.protein.train", "deft.protein.denoising",
     "deft.protein.sample", "deft.protein.evaluate", "deft.protein.figure", "deft.protein.report",
     "deft.protein.prior_quality", "deft.protein.split_bench",

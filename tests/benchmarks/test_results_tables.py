@@ -15,6 +15,7 @@ from benchmarks.results import (
     RESULT_COLUMNS,
     ResultsError,
     append_rows,
+    merge,
     read_results,
     write_rows,
 )
@@ -32,7 +33,7 @@ from benchmarks.tables import (
     to_markdown,
     write_tables,
 )
-from tunebench.config import ConfigError
+from tunebench.config import REHEARSAL_ENV, ConfigError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -208,6 +209,26 @@ def test_write_tables_names_a_missing_experiment_and_writes_nothing(tmp_path):
     with pytest.raises(ResultsError, match=r"no rows for experiment 'nope'; the results have \['exp'\]"):
         write_tables(pd.DataFrame([row()]), one_cell_layout, tmp_path, experiment="nope")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_rehearsal_marks_every_row_once_and_tables_refuse_to_mix_its_rows_with_real_ones(tmp_path, monkeypatch):
+    real = tmp_path / "real.csv"
+    append_rows(real, [row(method="full_ft")])
+    monkeypatch.setenv(REHEARSAL_ENV, str(tmp_path / "rehearsal.yaml"))
+    rehearsal = tmp_path / "rehearsal.csv"
+    append_rows(rehearsal, [row(method="diff_tuning", extractor="inception-0123abcd")])
+    write_rows(tmp_path / "summary.csv", [row(method="lora", extractor="")])
+    merge(tmp_path / "merged.csv", [rehearsal, tmp_path / "summary.csv"])  # rewritten under the rehearsal: once
+    marked = read_results(tmp_path / "merged.csv").set_index("method")
+    assert marked.loc["diff_tuning", "model"] == "rehearsal-runs/mini/model"
+    assert marked.loc["diff_tuning", "extractor"] == "rehearsal-inception-0123abcd"
+    assert marked.loc["lora", "extractor"] == "rehearsal-"
+    monkeypatch.delenv(REHEARSAL_ENV)
+    assert read_results(real)["model"].tolist() == ["runs/mini/model"]  # a real run writes its ids unchanged
+    write_tables(read_results(rehearsal), one_cell_layout, tmp_path)  # rehearsal rows alone render
+    with pytest.raises(ResultsError, match=r"1 rows come from a rehearsal .* and 1 from real runs \(e\.g\. "
+                                           r"exp/full_ft/mnist5k, model 'runs/mini/model'\)"):
+        write_tables(read_results(real, rehearsal), one_cell_layout, tmp_path / "mixed")
 
 
 #################################################################################

@@ -29,7 +29,7 @@ from tunebench.config import (
 # Every config class a stage resolves, and what its paper-scale config needs besides the paper defaults (the
 # local files and choices the paper scale leaves to the user).
 STAGE_CLASSES = {RunConfig: {}, FineTuneConfig: {}, RetentionRunConfig: {},
-                 ControlTrainConfig: {"data": {"hflip": False}}, DeftConfig: {},
+                 ControlTrainConfig: {}, DeftConfig: {},
                  AmortisedConfig: {}, ProteinConfig: {"data": {"root": "pdb"}}, PriorRun: {"data": {"root": "pdb"}},
                  HeadRun: {"data": {"root": "pdb"}}, AmortisedRun: {"data": {"root": "pdb"}}}
 
@@ -162,3 +162,18 @@ def test_a_missing_section_or_file_names_the_file(tmp_path, monkeypatch):
 def test_no_scale_dicts_remain_in_python():
     assert not hasattr(tunebench.config, "SCALES")
     assert not [cls for cls in STAGE_CLASSES if hasattr(cls, "SCALE_OVERRIDES")]
+
+
+def test_a_rehearsal_applies_its_settings_over_the_scale_key_by_key(monkeypatch):
+    rehearsal = tunebench.config.SETTINGS_DIR / "rehearsal.yaml"
+    monkeypatch.setenv(tunebench.config.REHEARSAL_ENV, str(rehearsal))
+    run = resolve("paper", cls=FineTuneConfig)
+    # rehearsal.yaml's difftune section replaces the steps; paper.yaml's core keys it leaves alone stay
+    assert (run.train.steps, run.train.batch_size, run.model.num_layers) == (2, 5, 1)
+    assert run.model.pretrained is None and run.model.sample_size == 32
+    assert resolve("paper", cls=ControlTrainConfig).data.hflip is False  # paper.yaml's own, kept under the overlay
+    monkeypatch.setattr(tunebench.config, "_load_settings", lambda path: {} if path == rehearsal else {"core": []})
+    with pytest.raises(ConfigError, match=f"under rehearsal {rehearsal}, settings.core"):
+        resolve("paper")
+    monkeypatch.undo()
+    assert resolve("paper", cls=FineTuneConfig).train.steps == 24000  # no rehearsal: the papers' recipe

@@ -3,6 +3,7 @@
 #
 # Planning (snakemake -n) imports no torch: helpers read the config and torch-free modules only (tunebench.config,
 # difftune.config/variants, deft.protein.config); tests/test_workflow_plan.py checks it.
+import os
 import sys
 from pathlib import Path
 
@@ -10,13 +11,17 @@ from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
-from tunebench.config import resolve
+from tunebench.config import REHEARSAL_ENV, resolve
 from tunebench.pinned_assets import ASSETS, AssetError, pinned_dir, verify_asset
 
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
 SCALE = config["scale"]
+# A rehearsal: every job (and the planning below) applies the rehearsal file's settings and marks its results rows
+# (tunebench.config.REHEARSAL_ENV); the CLIs read the scale's settings by name, so the merged config cannot reach them.
+if config["rehearsal"]:
+    os.environ[REHEARSAL_ENV] = str(Path(config["rehearsal"]).resolve())
 PAPER_SCALE = SCALE == "paper"
 RUNS = f"runs/{SCALE}"
 RESULTS = f"results/{SCALE}"

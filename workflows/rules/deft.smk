@@ -49,6 +49,7 @@ rule convert_adm:
     benchmark:
         f"{RUNS}/benchmarks/convert_adm.tsv"
     params:
+        adm=adm_config_flags(),
         python=PYTHON,
     conda:
         CONDA_ENV
@@ -58,7 +59,8 @@ rule convert_adm:
         runtime=30,
         gpu=0,
     shell:
-        "{params.python} -m deft.convert_adm --checkpoint {input.checkpoint} --out {output.model} > {log} 2>&1"
+        "{params.python} -m deft.convert_adm --checkpoint {input.checkpoint} --out {output.model} {params.adm}"
+        " > {log} 2>&1"
 
 
 rule deft_train:

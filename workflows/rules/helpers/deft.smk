@@ -48,6 +48,12 @@ def adm_checkpoint(wildcards):
     return ADM_CHECKPOINT
 
 
+def adm_config_flags():
+    """python -m deft.convert_adm's flags of config paper.adm_config (an ADM other than 256x256_diffusion_uncond)."""
+    adm = PAPER.get("adm_config", {}) if PAPER_SCALE else {}
+    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in adm.items())
+
+
 def deft_data_flag():
     """The DEFT CLIs' data.root override at paper scale (mini/smoke images come from installed packages)."""
     return f"--set data.root={PAPER['deft_data_root']}" if PAPER_SCALE else ""
