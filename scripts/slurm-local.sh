@@ -9,11 +9,11 @@
 # One thing lives outside it: the link /etc/slurm/slurm.conf to that config (made only where no such file exists,
 # removed by stop), because Snakemake's jobstep executor clears every SLURM_* variable, SLURM_CONF included, before
 # it calls srun inside a job, and srun then reads the default path.
-# One node (this host, all its cores and memory) in two partitions, `cpu` (the default) and `gpu`, with one fake GPU
-# (GRES backed by /dev/null: a job gets the allocation, not a device). No accounting database, so `sacct` answers
-# nothing: Snakemake's SLURM executor needs `--slurm-status-command squeue` here. A job-submit filter (lua) rejects a
-# GPU request outside `gpu` and a job without one inside it, so a misrouted rule fails at sbatch. Needs root: slurmd
-# runs jobs as their users, and munged's key must belong to the daemons' user.
+# One node (this host, all its cores, its memory less 1 GiB) in two partitions, `cpu` (the default) and `gpu`, with two
+# fake GPUs (GRES backed by /dev/null and /dev/zero: a job gets the allocation, not a device). No accounting database,
+# so `sacct` fails: Snakemake's SLURM executor needs `--slurm-status-command squeue` here. A job-submit filter (lua)
+# rejects a GPU request outside `gpu` and a job without one inside it, so a misrouted rule fails at sbatch. Needs
+# root: slurmd runs jobs as their users, and munged's key must belong to the daemons' user.
 set -euo pipefail
 
 DIR=${TUNEBENCH_SLURM_DIR:-/tmp/tunebench-slurm}
