@@ -130,6 +130,12 @@ start() {
 
 stop() {
   local name pid
+  # Cancel the cluster's jobs first: killing slurmd would leave their job steps (slurmstepd and the job) running.
+  if pid_alive slurmctld; then
+    export SLURM_CONF="$DIR/slurm.conf"
+    squeue -h -o %i | xargs -r scancel
+    for _ in $(seq 30); do [ -z "$(squeue -h -o %i)" ] && break; sleep 1; done
+  fi
   for name in slurmd slurmctld munged; do
     if pid_alive "$name"; then
       pid=$(cat "$DIR/run/$name.pid")
