@@ -35,9 +35,12 @@ ACCOUNT = "tunebench_ci"  # any name: the cluster has no accounting to check it 
 
 
 def cluster_env(scratch: Path) -> dict[str, str]:
-    """The environment of the script and of every SLURM client of the test's cluster."""
+    """The environment of the script, of every SLURM client of the test's cluster and of its jobs. PYTHONPATH: the
+    jobs run in a scratch copy of the workflow, where `python -m` would import the packages the venv's editable
+    install points at, which need not be this checkout (a git worktree sharing another checkout's venv)."""
     return {**os.environ, "TUNEBENCH_SLURM_DIR": str(scratch), "TUNEBENCH_SLURM_PORT": PORT,
-            "SLURM_CONF": str(scratch / "slurm.conf"), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+            "SLURM_CONF": str(scratch / "slurm.conf"), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+            "PYTHONPATH": str(ROOT)}
 
 
 def script(action: str, env: dict[str, str]) -> subprocess.CompletedProcess:
