@@ -35,12 +35,14 @@ include: "workflows/rules/assets.smk"
 include: "workflows/rules/claims.smk"
 include: "workflows/rules/report.smk"
 
-# Rules that only merge results, render tables and figures, judge the claims or name targets: seconds each, so on a
-# cluster they run on the submitting node instead of waiting in a queue as jobs of their own
-# (tests/workflow/test_slurm_profile.py checks the list against the rules' names).
+# Rules that only merge results, pair per-image scores, cut the protein problems, render tables and figures, judge
+# the claims or name targets: seconds each, so on a cluster they run on the submitting node instead of waiting in a
+# queue as jobs of their own (tests/workflow/test_slurm_profile.py checks the list against the rules' names).
 localrules:
     headline,
     all,
+    assets,
+    deft_protocol,
     claims,
     difftune_results,
     difftune_table,
@@ -62,11 +64,14 @@ localrules:
     controlnet_figure,
     deft_results,
     deft_table,
+    deft_paired,
     deft_paired_table,
     deft_amortised_results,
     deft_amortised_table,
+    deft_protocol_paired,
     deft_protocol_results,
     deft_protocol_table,
+    protein_problems,
     protein_results,
     protein_table,
     protein_amortised_results,

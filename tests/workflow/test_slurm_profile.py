@@ -1,7 +1,8 @@
 """The SLURM profile routes every job by what it asks for: a job with `gpu > 0` to the GPU partition, every other
 cluster job to the CPU partition (checked on the paper configuration's whole plan, target `all`), and the small
-rules (results merges, tables, figures, the ledger, the targets) run on the submitting node (`localrules`; a dry run
-does not print which jobs are local, so the directive is read from the Snakefile)."""
+rules (results merges, paired scores, the protein problems, tables, figures, the ledger, the targets) run on the
+submitting node (`localrules`; a dry run does not print which jobs are local, so the directive is read from the
+Snakefile). tests/workflow/test_slurm_cluster.py runs the smoke DAG on a real one-machine cluster."""
 
 import re
 from pathlib import Path
@@ -12,7 +13,7 @@ from tests.workflow.test_workflow import paper_config, snakemake
 
 ROOT = Path(__file__).resolve().parents[2]
 
-LOCAL_RULE_PATTERN = re.compile(r"_(results|table|figure|summary)$|^(claims|headline|all)$")
+LOCAL_RULE_PATTERN = re.compile(r"_(results|table|figure|summary|paired)$|^(claims|headline|all|protein_problems)$")
 
 
 def planned(output: str) -> list[dict[str, str]]:
@@ -54,5 +55,6 @@ def test_every_gpu_job_goes_to_the_gpu_partition_and_no_other(paper_plan):
 
 def test_small_rules_run_on_the_submitting_node(paper_plan):
     small = {job["rule"] for job in paper_plan if LOCAL_RULE_PATTERN.search(job["rule"])}
-    assert {"claims", "deft_table", "protein_figure", "all"} <= small <= local_rules()
+    expected = {"claims", "deft_table", "deft_paired", "protein_problems", "protein_figure", "all"}
+    assert expected <= small <= local_rules()
     assert not {job["rule"] for job in paper_plan if job["rule"] in local_rules() and int(job.get("gpu", "0")) > 0}
