@@ -64,22 +64,23 @@ def render_ledger(results: Path, tier: str) -> str:
     return summary_table(_csv(results / "claims" / f"{tier}.csv").to_dict("records"))
 
 
-def render_table(results: Path, name: str) -> str:
-    """A rendered table with its footnote labels prefixed by its name."""
-    path = results / "tables" / f"{name}.md"
-    if not path.is_file():
-        raise NotCommitted(path)
-    text = re.sub(r"\[\^(\w+)\]", lambda match: f"[^{name}-{match[1]}]", path.read_text())
-    return text if text.endswith("\n") else text + "\n"
-
-
-def render_bench(results: Path, name: str) -> str:
-    """A benchmark's table from results/bench/, beside the per-scale folders."""
-    path = results.parent / "bench" / f"{name}.md"
+def committed_markdown(path: Path) -> str:
+    """A committed Markdown file ending in a newline (NotCommitted when it is missing)."""
     if not path.is_file():
         raise NotCommitted(path)
     text = path.read_text()
     return text if text.endswith("\n") else text + "\n"
+
+
+def render_table(results: Path, name: str) -> str:
+    """A rendered table with its footnote labels prefixed by its name."""
+    text = committed_markdown(results / "tables" / f"{name}.md")
+    return re.sub(r"\[\^(\w+)\]", lambda match: f"[^{name}-{match[1]}]", text)
+
+
+def render_bench(results: Path, name: str) -> str:
+    """A benchmark's table from results/bench/, beside the per-scale folders."""
+    return committed_markdown(results.parent / "bench" / f"{name}.md")
 
 
 def render_runs(results: Path) -> str:
