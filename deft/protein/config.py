@@ -45,13 +45,22 @@ class ProteinDiffusion:
     max_beta: float = 0.999
 
 
-@dataclass
-class EgnnConfig:
-    """The frozen prior ε_θ(x_t, t): a dense EGNN over all Cα pairs (ProtDiff: 4 layers, width 256)."""
+PRIOR_ARCHITECTURES = ("egnn", "frames")
 
+
+@dataclass
+class PriorNetConfig:
+    """The frozen prior ε_θ(x_t, t) and the amortised model's trunk: a dense EGNN over all Cα pairs (`arch`
+    'egnn'; ProtDiff: 4 layers, width 256) or a transformer in per-residue frames of the Cα trace ('frames',
+    deft.protein.frame_net; Genie's frame-based design, shrunk)."""
+
+    arch: str = "egnn"
     hidden: int = 256
     layers: int = 4
     relpos_max: int = 32  # residue offsets are clipped to ±relpos_max and one-hot encoded on edges
+    heads: int = 4  # 'frames' only: attention heads
+    pair: int = 32  # 'frames' only: width of the pair features
+    sigma_data: float = 0.75  # 'frames' only: per-coordinate std of centred chains in nm (c_skip, c_out; Rg/√3)
     pretrained: str | None = None  # a save_pretrained folder of any prior with the same forward (the Genie plug-in)
 
 
@@ -146,7 +155,7 @@ class ProteinConfig:
     scale: str = "paper"
     data: StructureData = field(default_factory=StructureData)
     diffusion: ProteinDiffusion = field(default_factory=ProteinDiffusion)
-    prior: EgnnConfig = field(default_factory=EgnnConfig)
+    prior: PriorNetConfig = field(default_factory=PriorNetConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     masks: MotifMasks = field(default_factory=MotifMasks)
     sample: ProteinSample = field(default_factory=ProteinSample)
@@ -173,6 +182,12 @@ class ProteinConfig:
         if d.min_chain_residues < d.crop_min:
             raise ConfigError(f"config key 'data.min_chain_residues' = {d.min_chain_residues} must be >= "
                               f"data.crop_min = {d.crop_min} (every chain must hold a crop)")
+        if self.prior.arch not in PRIOR_ARCHITECTURES:
+            raise ConfigError(f"config key 'prior.arch' = {self.prior.arch!r}: choose "
+                              f"{' or '.join(PRIOR_ARCHITECTURES)}")
+        if self.prior.arch == "frames" and self.prior.hidden % self.prior.heads:
+            raise ConfigError(f"config key 'prior.heads' = {self.prior.heads} must divide prior.hidden = "
+                              f"{self.prior.hidden} (the frame net splits its width over the attention heads)")
         if self.problems.length < 8:
             raise ConfigError(f"config key 'problems.length' = {self.problems.length} must be >= 8")
         for key, value, low, high in (("data.identity_threshold", d.identity_threshold, 0.0, 1.0),
@@ -184,7 +199,9 @@ class ProteinConfig:
             if not low <= value <= high:
                 raise ConfigError(f"config key '{key}' = {value} must be in [{low}, {high}]")
         for key, value in (("data.coord_scale", d.coord_scale), ("prior.hidden", self.prior.hidden),
-                           ("prior.layers", self.prior.layers), ("head.layers", self.head.layers),
+                           ("prior.layers", self.prior.layers),
+                           ("prior.heads", self.prior.heads), ("prior.pair", self.prior.pair),
+                           ("prior.sigma_data", self.prior.sigma_data), ("head.layers", self.head.layers),
                            ("head.sigma_y", self.head.sigma_y), ("masks.max_segments", self.masks.max_segments),
                            ("sample.batch_size", self.sample.batch_size),
                            ("sample.compute_chunk", self.sample.compute_chunk), ("problems.count", self.problems.count),

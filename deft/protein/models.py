@@ -14,9 +14,10 @@ import torch
 
 from deft.protein.config import ProteinConfig, head_name
 from deft.protein.egnn import CalphaEgnn, ProteinHead, build_head_for_fraction
+from deft.protein.frame_net import CalphaFrameNet
 from tunebench.models import ModelLoadError, load_pretrained
 
-PRIOR_CLASSES = {"CalphaEgnn": CalphaEgnn}
+PRIOR_CLASSES = {"CalphaEgnn": CalphaEgnn, "CalphaFrameNet": CalphaFrameNet}
 NM = 10.0  # Å per nm
 
 
@@ -25,12 +26,17 @@ def length_unit(run: ProteinConfig) -> float:
     return NM * run.data.coord_scale
 
 
-def build_prior(run: ProteinConfig, motif_inputs: bool = False) -> CalphaEgnn:
-    """A fresh EGNN of the `prior` section: the unconditional prior, or with `motif_inputs` the amortised model."""
+def build_prior(run: ProteinConfig, motif_inputs: bool = False) -> torch.nn.Module:
+    """A fresh network of the `prior` section (`prior.arch`): the unconditional prior, or with `motif_inputs` the
+    amortised model."""
     p, d = run.prior, run.diffusion
+    schedule = {"num_train_timesteps": d.num_train_timesteps, "cosine_s": d.cosine_s, "max_beta": d.max_beta}
+    if p.arch == "frames":
+        return CalphaFrameNet(hidden=p.hidden, layers=p.layers, heads=p.heads, pair=p.pair, relpos_max=p.relpos_max,
+                              length_unit=length_unit(run), sigma_data=p.sigma_data, motif_inputs=motif_inputs,
+                              **schedule)
     return CalphaEgnn(hidden=p.hidden, layers=p.layers, relpos_max=p.relpos_max, length_unit=length_unit(run),
-                      motif_inputs=motif_inputs, predict_x0=True, num_train_timesteps=d.num_train_timesteps,
-                      cosine_s=d.cosine_s, max_beta=d.max_beta)
+                      motif_inputs=motif_inputs, predict_x0=True, **schedule)
 
 
 def build_heads(run: ProteinConfig, prior_parameters: int) -> dict[str, ProteinHead]:
@@ -67,11 +73,11 @@ def load_conditional(folder: str | Path, kind: str) -> torch.nn.Module:
     """A trained DEFT head (`kind` 'head') or amortised model ('amortised') for sampling."""
     folder = Path(folder)
     name = _class_name(folder)
-    expected = {"head": "ProteinHead", "amortised": "CalphaEgnn"}[kind]
-    if name != expected:
-        raise ModelLoadError(f"{folder} holds a {name or 'unknown'} model, not a protein {kind} ({expected})")
-    model = load_pretrained(ProteinHead if kind == "head" else CalphaEgnn, folder)
+    expected = ["ProteinHead"] if kind == "head" else list(PRIOR_CLASSES)
+    if name not in expected:
+        raise ModelLoadError(f"{folder} holds a {name or 'unknown'} model, not a protein {kind} "
+                             f"({' or '.join(expected)})")
+    model = load_pretrained(ProteinHead if kind == "head" else PRIOR_CLASSES[name], folder)
     if kind == "amortised" and not model.config.motif_inputs:
         raise ModelLoadError(f"{folder} is an unconditional model, not an amortised (motif-conditioned) one")
     return model.eval().requires_grad_(False)
-

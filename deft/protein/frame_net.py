@@ -1,0 +1,175 @@
+"""A frame-based Cα denoiser (Genie-style, shrunk): invariant features in per-residue frames of the noisy trace, a
+transformer with pair-biased attention, and an x̂0 update expressed in the same frames.
+
+Why frames: an EGNN sees only distances, so it is E(3)-equivariant, reflections included, and cannot tell a right-
+from a left-handed helix; proteins are chiral. Genie (Lin & AlQuraishi 2023, §3) builds Frenet–Serret frames from the
+noisy Cα trace and works in them, which is SE(3)-equivariant only. Here each residue's frame comes from its two
+sequence neighbours (the direction along the chain and the curvature direction), every geometric input is expressed
+in it, and the output is a vector in the frame, rotated back. The whole network is therefore invariant to
+translation and equivariant to proper rotations, not to reflections.
+
+x̂0 uses EDM's preconditioning (Karras et al. 2022, eq. 7 and App. B.6) in the variance-preserving form:
+x̂0 = c_skip·x_t + c_out·F with c_skip = sqrt(ᾱ)·σ_d²/(ᾱ·σ_d² + 1 − ᾱ) and c_out = σ_d·sqrt(1 − ᾱ)/sqrt(ᾱ·σ_d² + 1 − ᾱ),
+the optimal linear denoiser of data with per-coordinate std σ_d plus a learned correction F whose scale is the noise's
+at low t. The network output F starts at zero, so an untrained model is that linear denoiser.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import ModelMixin
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.embeddings import get_timestep_embedding
+from torch import nn
+
+from deft.protein.config import ProteinDiffusion
+from deft.protein.diffusion import centre, protein_schedule
+from deft.protein.egnn import radial_basis
+
+NEIGHBOURS = (-3, -2, -1, 1, 2, 3)  # sequence offsets whose Cα each residue sees in its own frame
+IDEAL_BOND = 0.38  # nm: the trans Cα–Cα distance; bond-length deviations enter scaled by the noise level
+
+
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    """v / ‖v‖ along the last axis, safe at zero."""
+    return v / (v.norm(dim=-1, keepdim=True) + 1e-6)
+
+
+def residue_frames(x: torch.Tensor) -> torch.Tensor:
+    """B×N×3×3 rotations (columns e1, e2, e3) of each residue's frame: e1 along x_{i+1} − x_{i−1}, e2 the part of
+    the curvature x_{i+1} + x_{i−1} − 2x_i orthogonal to e1, e3 = e1 × e2. The end residues take their neighbour's
+    frame. Needs N ≥ 3."""
+    prev, here, nxt = x[:, :-2], x[:, 1:-1], x[:, 2:]
+    e1 = _unit(nxt - prev)
+    bend = nxt + prev - 2 * here
+    e2 = _unit(bend - (bend * e1).sum(-1, keepdim=True) * e1)
+    frames = torch.stack([e1, e2, torch.cross(e1, e2, dim=-1)], -1)
+    return torch.cat([frames[:, :1], frames, frames[:, -1:]], 1)
+
+
+def to_local(frames: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Vectors v (B×N×...×3, one frame per residue on axis 1) in their residue's frame: Rᵀv."""
+    shape = frames.shape[:2] + (1,) * (v.ndim - 3) + (3, 3)
+    return (frames.reshape(shape).transpose(-1, -2) @ v.unsqueeze(-1)).squeeze(-1)
+
+
+class PairBiasedBlock(nn.Module):
+    """Pre-norm transformer block whose attention logits get a per-head bias from the pair features and whose
+    output also averages per-head projections of the pair features (what a residue learns about its partners'
+    relative positions)."""
+
+    def __init__(self, hidden: int, heads: int, pair: int, pair_values: int = 8):
+        """`pair`: width of the pair features; `pair_values`: per-head width of the pair projections averaged."""
+        super().__init__()
+        self.heads, self.pair_values = heads, pair_values
+        self.norm_attention, self.norm_mlp = nn.LayerNorm(hidden), nn.LayerNorm(hidden)
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.bias = nn.Linear(pair, heads, bias=False)
+        self.pair_value = nn.Linear(pair, heads * pair_values, bias=False)
+        self.out = nn.Linear(hidden + heads * pair_values, hidden)
+        self.mlp = nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.SiLU(), nn.Linear(4 * hidden, hidden))
+
+    def forward(self, h: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
+        """h: B×N×H node features; pair: B×N×N×P."""
+        b, n, width = h.shape
+        q, k, v = self.qkv(self.norm_attention(h)).view(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        logits = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5 + self.bias(pair).permute(0, 3, 1, 2)
+        weights = logits.softmax(-1)  # B×heads×N×N
+        values = (weights @ v).transpose(1, 2).reshape(b, n, width)
+        pair_values = torch.einsum("bhij,bijhc->bihc", weights,
+                                   self.pair_value(pair).view(b, n, n, self.heads, self.pair_values))
+        h = h + self.out(torch.cat([values, pair_values.reshape(b, n, -1)], -1))
+        return h + self.mlp(self.norm_mlp(h))
+
+
+class CalphaFrameNet(ModelMixin, ConfigMixin):
+    """x_t (B×N×3, model units) and t → ε̂ (B×N×3), optionally conditioned on a motif (the amortised model).
+
+    `motif_inputs` adds, per residue, a motif flag and the motif coordinate y_i − x_i in the residue's frame, and per
+    pair the motif's own distances (the conditional pair features of amortised Genie, zero off the motif).
+    """
+
+    @register_to_config
+    def __init__(self, hidden: int = 64, layers: int = 4, heads: int = 4, pair: int = 32, relpos_max: int = 32,
+                 length_unit: float = 1.0, sigma_data: float = 0.75, motif_inputs: bool = False,
+                 num_train_timesteps: int = 1000, cosine_s: float = 0.008, max_beta: float = 0.999):
+        """`length_unit`: model units per nm; `sigma_data`: the data's per-coordinate std in nm (c_skip, c_out); the
+        last three arguments give the cosine schedule whose ᾱ_t turns x̂0 into ε̂."""
+        super().__init__()
+        table = protein_schedule(ProteinDiffusion(num_train_timesteps, cosine_s, max_beta)).alphas_cumprod.float()
+        self.register_buffer("alphas_cumprod", table, persistent=False)
+        motif_node = 4 if motif_inputs else 0
+        # Per residue: the neighbours' local coordinates and presence flags, the centre's local coordinates and
+        # distance, and the two bond-length deviations in units of the noise level.
+        node_in = 4 * len(NEIGHBOURS) + 4 + 2 + motif_node
+        self.time = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.node_in = nn.Sequential(nn.Linear(node_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.relpos = nn.Embedding(2 * relpos_max + 1, pair)
+        pair_in = radial_basis(torch.zeros(1, 2, 3)).shape[-1] + 1 + 3 + (2 if motif_inputs else 0)
+        self.pair_in = nn.Linear(pair_in, pair)
+        self.blocks = nn.ModuleList(PairBiasedBlock(hidden, heads, pair) for _ in range(layers))
+        self.norm_out = nn.LayerNorm(hidden)
+        self.out = nn.Linear(hidden, 3)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def _node_features(self, x, frames, abar, noise, motif_mask, motif):
+        """B×N×F invariant per-residue inputs (x in nm; abar and the noise std in nm: B×1×1)."""
+        b, n, _ = x.shape
+        parts = []
+        for offset in NEIGHBOURS:
+            index = (torch.arange(n, device=x.device) + offset).clamp(0, n - 1)
+            present = ((torch.arange(n, device=x.device) + offset >= 0) & (torch.arange(n, device=x.device) + offset
+                                                                            < n)).to(x.dtype)
+            local = to_local(frames, x[:, index] - x) * present[None, :, None]
+            parts += [local, present[None, :, None].expand(b, n, 1)]
+        centre_local = to_local(frames, -x)  # x is centred: the centre of mass seen from residue i
+        parts += [centre_local, centre_local.norm(dim=-1, keepdim=True).log1p()]
+        # x_t's bonds shrink with sqrt(ᾱ) and carry noise of std ~noise/sqrt(ᾱ) after rescaling.
+        bond = (x[:, 1:] - x[:, :-1]).norm(dim=-1) / abar[:, :, 0].sqrt()
+        deviation = ((bond - IDEAL_BOND) / (noise / abar.sqrt() + 0.01)[:, :, 0]).clamp(-10, 10)
+        zero = torch.zeros(b, 1, dtype=x.dtype, device=x.device)
+        parts += [torch.cat([zero, deviation], 1)[..., None], torch.cat([deviation, zero], 1)[..., None]]
+        if motif_mask is not None:
+            flag = motif_mask[..., None].to(x.dtype)
+            parts += [flag, to_local(frames, motif - x) * flag]
+        return torch.cat(parts, -1)
+
+    def _pair_features(self, x, frames, motif_mask, motif):
+        """B×N×N×P invariant pair inputs: relative sequence position, distance, direction in i's frame, motif."""
+        n = x.shape[1]
+        idx = torch.arange(n, device=x.device)
+        r = self.config.relpos_max
+        diff = x[:, None] - x[:, :, None]  # [i, j] = x_j − x_i
+        dist = diff.norm(dim=-1, keepdim=True)
+        scalars = [radial_basis(x), (dist ** 2).log1p(), to_local(frames, diff) / (dist + 0.1)]
+        if motif_mask is not None:
+            both = (motif_mask[:, :, None] * motif_mask[:, None]).to(x.dtype)
+            motif_dist = (motif[:, :, None] - motif[:, None]).pow(2).sum(-1).log1p()
+            scalars += [both[..., None], (both * motif_dist)[..., None]]
+        return self.pair_in(torch.cat(scalars, -1)) + self.relpos((idx[None] - idx[:, None]).clamp(-r, r) + r)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, motif_mask: torch.Tensor | None = None,
+                motif: torch.Tensor | None = None) -> torch.Tensor:
+        """ε̂ for centred x (B×N×3) at integer timesteps t (B,); motif_mask (B×N) and motif (B×N×3, zero off the
+        motif) when `motif_inputs`."""
+        cfg = self.config
+        if cfg.motif_inputs != (motif_mask is not None):
+            raise ValueError("pass motif_mask and motif exactly when the model was built with motif_inputs")
+        unit = cfg.length_unit
+        x = centre(x) / unit
+        motif = None if motif is None else motif / unit
+        abar = self.alphas_cumprod[t].to(x.dtype).view(-1, 1, 1)
+        noise = (1 - abar).sqrt() / unit  # the noise's per-coordinate std in nm
+        frames = residue_frames(x)
+        emb = get_timestep_embedding(t, cfg.hidden, flip_sin_to_cos=True, downscale_freq_shift=0).to(x.dtype)
+        features = self._node_features(x, frames, abar, noise, motif_mask, motif)
+        h = self.node_in(features) + self.time(emb)[:, None]
+        pair = self._pair_features(x, frames, motif_mask, motif)
+        for block in self.blocks:
+            h = block(h, pair)
+        correction = (frames @ self.out(self.norm_out(h)).unsqueeze(-1)).squeeze(-1)  # back to the global frame
+        sd2 = cfg.sigma_data ** 2
+        variance = abar * sd2 + noise ** 2
+        x0 = abar.sqrt() * sd2 / variance * x + cfg.sigma_data * noise / variance.sqrt() * correction
+        return centre((x - abar.sqrt() * centre(x0)) / noise)

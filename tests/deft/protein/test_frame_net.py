@@ -1,0 +1,88 @@
+"""The frame-based Cα prior: SE(3) equivariance without reflections, the linear denoiser at initialisation, frames
+that are proper rotations, motif conditioning, and its selection and round trip through the config and loaders."""
+
+import pytest
+import torch
+
+from deft.protein.batches import random_rotations
+from deft.protein.config import PriorRun
+from deft.protein.diffusion import centre, protein_schedule
+from deft.protein.frame_net import CalphaFrameNet, residue_frames
+from deft.protein.models import build_prior, load_conditional, load_prior
+from tunebench.config import ConfigError, resolve
+
+
+def _perturbed(model: torch.nn.Module) -> torch.nn.Module:
+    """The model with every weight nudged, so the zero-initialised output no longer hides errors."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    return model
+
+
+def _chain(batch=2, n=14, seed=3):
+    """Random centred coordinates."""
+    return centre(torch.randn(batch, n, 3, generator=torch.Generator().manual_seed(seed)))
+
+
+def test_frames_are_proper_rotations_that_turn_with_the_chain():
+    x = _chain()
+    frames = residue_frames(x)
+    eye = torch.eye(3).expand_as(frames)
+    assert torch.allclose(frames.transpose(-1, -2) @ frames, eye, atol=1e-5)
+    assert torch.allclose(torch.linalg.det(frames), torch.ones(2, 14), atol=1e-5)
+    rotation = random_rotations(1, torch.Generator().manual_seed(0))[0]
+    assert torch.allclose(residue_frames(x @ rotation.T), rotation @ frames, atol=1e-5)
+
+
+def test_prior_is_rotation_equivariant_translation_invariant_and_chiral():
+    model = _perturbed(CalphaFrameNet(hidden=16, layers=2, heads=2, pair=8))
+    x, t = _chain(), torch.tensor([10, 700])
+    rotation = random_rotations(1, torch.Generator().manual_seed(1))[0]
+    eps = model(x, t)
+    assert eps.abs().mean() > 1e-2
+    assert torch.allclose(model(x @ rotation.T + torch.tensor([0.3, -1.0, 2.0]), t), eps @ rotation.T, atol=1e-4)
+    assert torch.allclose(eps.mean(1), torch.zeros(2, 3), atol=1e-5)
+    mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0]))
+    # A mirror image is a different molecule: unlike the EGNN, the frame net must not simply mirror its output.
+    assert (model(x @ mirror, t) - eps @ mirror).abs().max() > 1e-2
+
+
+def test_untrained_prior_is_the_optimal_linear_denoiser():
+    sigma_data, unit = 0.7, 1.0
+    model = CalphaFrameNet(hidden=16, layers=1, heads=2, pair=8, sigma_data=sigma_data, length_unit=unit)
+    x, t = _chain(), torch.tensor([5, 600])
+    abar = protein_schedule(PriorRun().diffusion).alphas_cumprod[t].float().view(-1, 1, 1)
+    x0 = abar.sqrt() * sigma_data ** 2 / (abar * sigma_data ** 2 + 1 - abar) * x
+    expected = (x - abar.sqrt() * x0) / (1 - abar).sqrt()
+    assert torch.allclose(model(x, t), expected, rtol=1e-3, atol=1e-5)  # float32 ε at t = 5: x/σ_t
+
+
+def test_amortised_frame_net_is_equivariant_under_a_joint_motion_and_needs_its_motif():
+    model = _perturbed(CalphaFrameNet(hidden=16, layers=2, heads=2, pair=8, motif_inputs=True))
+    x, t = _chain(), torch.tensor([10, 700])
+    mask = torch.zeros(2, 14)
+    mask[:, 3:8] = 1
+    motif = mask[..., None] * _chain(seed=4)
+    rotation = random_rotations(1, torch.Generator().manual_seed(2))[0]
+    out = model(x, t, mask, motif)
+    moved = model(x @ rotation.T, t, mask, mask[..., None] * (motif @ rotation.T))
+    assert torch.allclose(moved, out @ rotation.T, atol=1e-4)
+    assert (model(x, t, torch.zeros_like(mask), torch.zeros_like(motif)) - out).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="motif_inputs"):
+        model(x, t)
+
+
+def test_arch_selects_the_network_and_saved_models_load_back(tmp_path):
+    run = resolve("smoke", {"prior": {"arch": "frames", "hidden": 16, "heads": 2}}, cls=PriorRun)
+    prior = build_prior(run)
+    assert isinstance(prior, CalphaFrameNet) and prior.config.hidden == 16
+    prior.save_pretrained(tmp_path / "prior")
+    assert isinstance(load_prior(tmp_path / "prior"), CalphaFrameNet)
+    build_prior(run, motif_inputs=True).save_pretrained(tmp_path / "amortised")
+    assert load_conditional(tmp_path / "amortised", "amortised").config.motif_inputs
+    with pytest.raises(ConfigError, match="prior.arch"):
+        resolve("smoke", {"prior": {"arch": "ipa"}}, cls=PriorRun)
+    with pytest.raises(ConfigError, match="prior.heads"):
+        resolve("smoke", {"prior": {"arch": "frames", "hidden": 16, "heads": 3}}, cls=PriorRun)
