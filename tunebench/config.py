@@ -33,6 +33,11 @@ class ConfigError(ValueError):
 #################################################################################
 
 
+# The timestep spacings of the DDIM/DDPM step lists (their functions: tunebench.schedule.SPACINGS); named here, where
+# settings are validated without importing torch.
+SPACING_NAMES = ("leading", "respaced", "quadratic")
+
+
 @dataclass
 class ModelConfig:
     """DiT architecture; defaults are DiT-XL/2 at 256 px (32×32×4 VAE latents), as in `facebook/DiT-XL-2-256`."""

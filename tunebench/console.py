@@ -24,7 +24,7 @@ CLI_MODULES = (
     "deft.convert_adm", "deft.rehearsal_inputs",
     "deft.protein.prepare", "deft.protein.problems", "deft.protein.train", "deft.protein.denoising",
     "deft.protein.sample", "deft.protein.evaluate", "deft.protein.figure", "deft.protein.report",
-    "deft.protein.prior_quality", "deft.protein.split_bench",
+    "deft.protein.prior_quality", "deft.protein.split_bench", "deft.protein.lever_table",
 )
 
 

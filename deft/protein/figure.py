@@ -1,9 +1,11 @@
 """A figure of scaffolds: for every problem (or --count of them, one per motif kind first), each method's best
 sample (lowest motif RMSD) and median one, superposed on the native window by its motif, drawn as 3-D Cα traces
-(native grey, scaffold blue, motif red).
+(native grey, scaffold blue, motif red). With --pdb-dir, the same best samples as Cα PDB files,
+DIR/METHOD/PROBLEM_best.pdb: chain A the scaffold, chain B the native window, motif residues at B-factor 1.
 
     python -m deft.protein.figure --problems runs/mini/protein/problems \\
-        --samples deft-4=runs/mini/protein/samples/deft-4 dps=runs/mini/protein/samples/dps --out scaffolds.png
+        --samples deft-4=runs/mini/protein/samples/deft-4 dps=runs/mini/protein/samples/dps --out scaffolds.png \\
+        --pdb-dir best_scaffolds
 """
 
 from __future__ import annotations
@@ -78,6 +80,18 @@ def draw(problems: list[Problem], samples: dict[str, np.ndarray], out: Path, cou
     plt.close(fig)
 
 
+def write_best_pdbs(problems: list[Problem], samples: dict[str, np.ndarray], folder: Path) -> None:
+    """Each method's best sample of every problem beside the native window, as DIR/METHOD/PROBLEM_best.pdb."""
+    from deft.protein.pdb_out import write_chains
+
+    for method, coords in samples.items():
+        for problem, scaffolds in zip(problems, coords):
+            scaffold, rmsd = picked_sample(scaffolds, problem, "best")
+            write_chains(folder / method / f"{problem.name}_best.pdb", {"A": scaffold, "B": problem.window},
+                         problem.mask() > 0, f"{method} best of {len(scaffolds)} on {problem.name}: motif RMSD "
+                         f"{rmsd:.2f} A; chain B native")
+
+
 def parse_samples(items: list[str]) -> dict[str, np.ndarray]:
     """METHOD=FOLDER pairs → coords arrays (problems × samples × residues × 3)."""
     import numpy as np
@@ -104,10 +118,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=None,
                         help="problems shown, one per motif kind first (default: every problem)")
     parser.add_argument("--out", required=True, type=Path, help="PNG to write")
+    parser.add_argument("--pdb-dir", type=Path, help="also write each method's best scaffold per problem as PDB here")
     args = parser.parse_args(argv)
     from deft.protein.motif_problems import load_problems
 
-    draw(load_problems(args.problems), parse_samples(args.samples), args.out, args.count)
+    problems, samples = load_problems(args.problems), parse_samples(args.samples)
+    draw(problems, samples, args.out, args.count)
+    if args.pdb_dir:
+        write_best_pdbs(problems, samples, args.pdb_dir)
     print(args.out)
 
 

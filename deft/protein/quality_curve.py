@@ -113,8 +113,9 @@ def update_curve(table: Path, checkpoints: list[Checkpoint], chains: list[Chain]
     scored = {"samples": count, "length": length}
     # The motif table samples every method (unconditional included) with the DDIM settings of `run.sample`; the
     # data row is not sampled, so its sampler columns stay blank.
-    sampler = {"sampler": "ddim", "sample_steps": run.sample.steps, "eta": run.sample.eta,
-               "noise_scale": run.sample.noise_scale}
+    spacing = run.sample.spacing
+    sampler = {"sampler": "ddim" if spacing == "leading" else f"ddim-{spacing}", "sample_steps": run.sample.steps,
+               "eta": run.sample.eta, "noise_scale": run.sample.noise_scale}
     data = ReferenceRow(DATA_STEP, {**scored, **dict.fromkeys(sampler)},
                         lambda: quality_summary(training_crops(chains, count, length, data_source), run.success))
     return measure_curve(checkpoints, prior_row, {**scored, **sampler}, table, COLUMNS, NUMBERS, references=[data],

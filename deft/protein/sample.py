@@ -7,7 +7,8 @@
 
 DPS first sweeps `dps.scales` on `dps.sweep_samples` samples per problem (seeds disjoint from the final ones) and
 keeps the scale with the most successes (ties: lower mean motif RMSD), as the paper tuned DPS over five runs.
-Writes OUT/samples.npz (coords: problems × samples × residues × 3 in Å; seeds), OUT/stats.json (cost per sample,
+Writes OUT/samples.npz (coords: problems × samples × residues × 3 in Å; seeds), OUT/pdb/PROBLEM.pdb (every sample of
+a problem as one Cα MODEL, motif residues at B-factor 1; deft.protein.pdb_out), OUT/stats.json (cost per sample,
 the sweep) and OUT/config.json. Sample k of problem p uses seed p·10⁶ + k, the same for every method.
 """
 
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     from deft.protein.models import load_conditional, load_prior
     from deft.protein.motif_problems import load_problems
     from deft.protein.motif_sampling import dps_sweep, sample_problems
+    from deft.protein.pdb_out import write_models
     from tunebench.io import git_commit, save_npz, write_json
 
     problems = load_problems(args.problems)
@@ -59,6 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     coords, seeds, cost = sample_problems(args.method, prior, run, problems, run.problems.samples, model=model,
                                           dps_scale=scale, progress=not args.no_progress)
     save_npz(f"{args.out}/samples.npz", coords=coords, seeds=seeds)
+    for problem, scaffolds in zip(problems, coords):
+        write_models(f"{args.out}/pdb/{problem.name}.pdb", list(scaffolds), problem.mask() > 0,
+                     f"{args.method} scaffolds of motif problem {problem.name}, one MODEL per seed")
     write_json(f"{args.out}/stats.json", {**stats, **cost, "problems": len(problems),
                                           "samples_per_problem": run.problems.samples})
     write_json(f"{args.out}/config.json", to_dict(run))

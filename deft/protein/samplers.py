@@ -62,7 +62,8 @@ def sample_motif(method: str, prior, schedule: Schedule, run: ProteinConfig, mot
     count, started = Counter(), time.perf_counter()
     x = noise.randn((length, 3))
     keep = motif_mask[..., None].bool()
-    for step in tqdm(schedule.steps(run.sample.steps), desc=method, unit="step", disable=not progress):
+    steps = schedule.steps(run.sample.steps, run.sample.spacing)
+    for step in tqdm(steps, desc=method, unit="step", disable=not progress):
         t = torch.full((x.shape[0],), step.t, dtype=torch.long)
         grad = None
         if method == "dps":

@@ -1,16 +1,24 @@
 """The core's ᾱ-table schedule, its timestep spacings and DDIM steps against diffusers' schedulers, and the
 per-sample noise source."""
 
+import numpy as np
 import pytest
 import torch
 from diffusers import DDIMScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
-from tunebench.config import DiffusionConfig, SampleConfig
+from tunebench.config import SPACING_NAMES, DiffusionConfig, SampleConfig
 from tunebench.diffusion import GaussianDiffusion
 from tunebench.noise import SampleNoise
 from tunebench.sampling import make_scheduler
-from tunebench.schedule import Schedule, ddim_update, leading_timesteps, respaced_timesteps
+from tunebench.schedule import (
+    SPACINGS,
+    Schedule,
+    ddim_update,
+    leading_timesteps,
+    quadratic_timesteps,
+    respaced_timesteps,
+)
 
 
 def _assert_ddim_matches(schedule: Schedule, reference: DDIMScheduler, num_steps: int):
@@ -80,3 +88,15 @@ def test_sample_noise_is_per_seed_and_matches_diffusers_generators():
     assert torch.equal(SampleNoise([1]).randn((2, 5))[0], together[1])
     diffusers_draw = randn_tensor((3, 2, 5), generator=SampleNoise([3, 1, 4]).generators)
     assert torch.equal(together, diffusers_draw)
+
+
+def test_quadratic_spacing_is_ddims_quad_skip_type_over_the_whole_range():
+    # ermongroup/ddim runners/diffusion.py: seq = [int(s) for s in np.linspace(0, np.sqrt(T * 0.8), N) ** 2]; here
+    # the range ends at T − 1 instead of 0.8·T.
+    expected = sorted({int(s + 1e-9) for s in np.linspace(0, np.sqrt(999), 50) ** 2}, reverse=True)
+    steps = quadratic_timesteps(1000, 50)
+    assert steps == expected and steps[0] == 999 and steps[-1] == 0 and len(steps) == 49  # two steps round to 0
+    assert steps[-2] - steps[-1] < 5 < steps[0] - steps[1]  # crowded at low noise, sparse at high noise
+    assert set(SPACINGS) == set(SPACING_NAMES)
+    with pytest.raises(ValueError, match="steps must be in"):
+        quadratic_timesteps(1000, 0)

@@ -306,7 +306,9 @@ rule protein_figure:
         problems=rules.protein_problems.output,
         samples=expand(f"{RUNS}/protein/samples/{{method}}/samples.npz", method=PROTEIN_METHODS),
     output:
-        report(f"{RESULTS}/figures/protein_scaffolds.png", caption="../report/protein_figure.rst", category="DEFT"),
+        figure=report(f"{RESULTS}/figures/protein_scaffolds.png", caption="../report/protein_figure.rst",
+                      category="DEFT"),
+        pdbs=directory(f"{RESULTS}/figures/protein_best_scaffolds"),
     log:
         f"{RUNS}/logs/protein_figure.log",
     benchmark:
@@ -320,4 +322,4 @@ rule protein_figure:
         mem_mb=2000,
     shell:
         "{params.python} -m deft.protein.figure --problems {input.problems} --samples {params.samples}"
-        " --out {output} > {log} 2>&1"
+        " --out {output.figure} --pdb-dir {output.pdbs} > {log} 2>&1"

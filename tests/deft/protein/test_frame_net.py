@@ -1,15 +1,18 @@
 """The frame-based Cα prior: SE(3) equivariance without reflections, the linear denoiser at initialisation, frames
-that are proper rotations, motif conditioning, and its selection and round trip through the config and loaders."""
+that are proper rotations, motif conditioning, its selection and round trip through the config and loaders; and the
+protein sampler's timestep spacing."""
 
 import pytest
 import torch
 
 from deft.protein.batches import random_rotations
-from deft.protein.config import PriorRun
-from deft.protein.diffusion import centre, protein_schedule
+from deft.protein.config import PriorRun, ProteinConfig
+from deft.protein.diffusion import CentredNoise, centre, protein_schedule
 from deft.protein.frame_net import CalphaFrameNet, residue_frames
 from deft.protein.models import build_prior, load_conditional, load_prior
+from deft.protein.samplers import sample_motif
 from tunebench.config import ConfigError, resolve
+from tunebench.schedule import SPACINGS
 
 
 def _perturbed(model: torch.nn.Module) -> torch.nn.Module:
@@ -84,5 +87,23 @@ def test_arch_selects_the_network_and_saved_models_load_back(tmp_path):
     assert load_conditional(tmp_path / "amortised", "amortised").config.motif_inputs
     with pytest.raises(ConfigError, match="prior.arch"):
         resolve("smoke", {"prior": {"arch": "ipa"}}, cls=PriorRun)
+    with pytest.raises(ConfigError, match="'sample.spacing' = 'cubic': choose leading, respaced, quadratic"):
+        resolve("smoke", {"sample": {"spacing": "cubic"}}, cls=PriorRun)
     with pytest.raises(ConfigError, match="prior.heads"):
         resolve("smoke", {"prior": {"arch": "frames", "hidden": 16, "heads": 3}}, cls=PriorRun)
+
+
+@pytest.mark.parametrize("spacing", ["leading", "quadratic"])
+def test_samplers_visit_the_timesteps_of_the_configured_spacing(spacing):
+    run = resolve("smoke", {"sample": {"spacing": spacing, "steps": 6}}, cls=ProteinConfig)
+    schedule = protein_schedule(run.diffusion)
+    seen = []
+
+    def prior(x, t):
+        """A zero-ε prior that records the timesteps it is asked about."""
+        seen.append(int(t[0]))
+        return torch.zeros_like(x)
+
+    sample_motif("unconditional", prior, schedule, run, torch.zeros(1, 10), torch.zeros(1, 10, 3), CentredNoise([0]))
+    assert seen == [step.t for step in schedule.steps(6, spacing)]
+    assert seen == SPACINGS[spacing](run.diffusion.num_train_timesteps, 6)

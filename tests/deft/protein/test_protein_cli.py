@@ -9,8 +9,33 @@ import pytest
 from benchmarks.intervals import wilson_interval
 from benchmarks.results import read_results
 from deft.protein import chain_set, denoising, evaluate, figure, problems, report, sample, train
+from deft.protein.geometry import motif_rmsd
 from deft.protein.motif_problems import load_problems
 from deft.protein.motif_sampling import sample_problems
+
+
+def _atoms(path):
+    """(model, chain, x, y, z) of every ATOM record, read by the PDB format's fixed columns (not our writer's code)."""
+    model, atoms = 1, []
+    for line in path.read_text().splitlines():
+        if line.startswith("MODEL"):
+            model = int(line[10:14])
+        if line.startswith("ATOM"):
+            assert line[12:16] == " CA " and len(line) == 80
+            atoms.append((model, line[21], float(line[30:38]), float(line[38:46]), float(line[46:54])))
+    return atoms
+
+
+def read_pdb_models(path):
+    """Coordinates of each MODEL of a PDB file."""
+    atoms = _atoms(path)
+    return [np.array([a[2:] for a in atoms if a[0] == m]) for m in sorted({a[0] for a in atoms})]
+
+
+def read_pdb_chains(path):
+    """Coordinates of each chain of a one-model PDB file."""
+    atoms = _atoms(path)
+    return {c: np.array([a[2:] for a in atoms if a[1] == c]) for c in sorted({a[1] for a in atoms})}
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +90,9 @@ def test_every_method_samples_scores_and_renders(pipeline, tmp_path):
         with np.load(out / "samples.npz") as data:
             assert data["coords"].shape == (len(problem_list), 3, 20, 3) and np.isfinite(data["coords"]).all()
             assert data["seeds"][1, 0] == 1_000_000
+            coords = data["coords"]
+        models = read_pdb_models(out / f"pdb/{problem_list[1].name}.pdb")
+        assert len(models) == 3 and np.allclose(models[2], coords[1, 2], atol=1e-3)  # every seed, Å to 3 decimals
         summary = [] if name in ("unconditional", "replacement", "dps") else [
             "--train-summary", str(pipeline / ("head" if name == "deft-9" else "amortised") / "summary.json")]
         evaluate.main(["--problems", str(pipeline / "problems"), "--samples", str(out), "--method", name,
@@ -91,8 +119,19 @@ def test_every_method_samples_scores_and_renders(pipeline, tmp_path):
     assert "% [0, 56]" in text and "Wilson score interval over the 3 samples of the problem" in text  # 0 of 3
     assert (tmp_path / "tables/protein_motif_quality.tex").read_text().count(r"\\") >= 6
     figure.main(["--problems", str(pipeline / "problems"), "--samples", f"deft-9={tmp_path / 'deft-9'}",
-                 f"dps={tmp_path / 'dps'}", "--out", str(tmp_path / "scaffolds.png")])
+                 f"dps={tmp_path / 'dps'}", "--out", str(tmp_path / "scaffolds.png"),
+                 "--pdb-dir", str(tmp_path / "best")])
     assert (tmp_path / "scaffolds.png").read_bytes()[:4] == b"\x89PNG"
+    first = problem_list[0]
+    best = tmp_path / f"best/dps/{first.name}_best.pdb"
+    chains = read_pdb_chains(best)
+    assert set(chains) == {"A", "B"} and np.allclose(chains["B"], first.window, atol=1e-3)
+    idx = first.motif_indices()
+    # The best scaffold is superposed on the native by its motif: its motif RMSD is the file's, and the lowest.
+    with np.load(tmp_path / "dps/samples.npz") as data:
+        lowest = min(motif_rmsd(s, first.window[idx], idx) for s in data["coords"][0])
+    assert np.sqrt(((chains["A"][idx] - first.window[idx]) ** 2).sum(1).mean()) == pytest.approx(lowest, abs=2e-3)
+    assert f"motif RMSD {lowest:.2f} A" in best.read_text().splitlines()[0]
 
 
 def test_user_errors_name_the_fix(pipeline, tmp_path, capsys):
