@@ -71,7 +71,7 @@ def result_rows(method: str, problems: list[Problem], coords: np.ndarray, metric
         cost["parameters"] = train_summary.get("parameters", float("nan"))
         if "head_fraction" in train_summary:
             cost["head_fraction"] = train_summary["head_fraction"]
-    sampler = f"ddim eta={run.sample.eta:g} noise_scale={run.sample.noise_scale:g}"
+    sampler = f"ddim spacing={run.sample.spacing} eta={run.sample.eta:g} noise_scale={run.sample.noise_scale:g}"
     rows = []
     designable = designability_values(coords, metrics, scorer)
     for problem, samples, problem_metrics, design in zip(problems, coords, metrics, designable):
