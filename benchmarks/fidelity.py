@@ -31,7 +31,15 @@ from benchmarks.fid_interval import fid_jackknife_interval
 from benchmarks.intervals import interval_note
 from tunebench.config import ConfigError
 from tunebench.datasets import ImageFolderDataset, load_dataset
-from tunebench.io import file_sha256, git_commit, load_npz, load_npz_images, read_json, save_npz, torch_load
+from tunebench.io import (
+    git_commit,
+    load_npz,
+    load_npz_images,
+    read_json,
+    save_npz,
+    state_dict_sha256,
+    torch_load,
+)
 
 INCEPTION_NAME = "inception-v3-compat"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
@@ -112,7 +120,8 @@ def inception_extractor(path: Path) -> Extractor:
                        f"{INCEPTION_FILE}") from None
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise FidError(f"{path} is not a state dict of tensors; use torch-fidelity's {INCEPTION_FILE}")
-    return Extractor("inception", INCEPTION_NAME, str(path), f"inception-{file_sha256(path)[:8]}")
+    # The id names the weights, not the file: the same tensors saved under another name keep their id.
+    return Extractor("inception", INCEPTION_NAME, str(path), f"inception-{state_dict_sha256(state)[:8]}")
 
 
 def make_extractor(kind: str, features: str | Path | None = None,

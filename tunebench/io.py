@@ -23,7 +23,7 @@ from PIL import Image
 
 from tunebench.config import ConfigError
 
-if TYPE_CHECKING:  # torch_load and to_uint8 import torch themselves
+if TYPE_CHECKING:  # torch_load, state_dict_sha256 and to_uint8 import torch themselves
     import torch
 
 
@@ -200,6 +200,18 @@ def torch_load(path: str | Path):
     except Exception as err:  # torch raises RuntimeError, EOFError or KeyError on truncated and foreign files
         raise FileFormatError(f"{path} is truncated or not a torch file ({type(err).__name__}: {err}); "
                               "replace it with a complete copy") from err
+
+
+def state_dict_sha256(state: dict) -> str:
+    """SHA-256 of named tensors (names, dtypes, shapes, bytes, in name order): the same for the same weights whatever
+    file they were saved to (torch's zip format stores the file's own name inside it, so a file hash is not)."""
+    import torch  # here: see torch_load
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(state.items()):
+        digest.update(f"{name}\t{tensor.dtype}\t{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def file_sha256(path: str | Path) -> str:

@@ -10,7 +10,6 @@ model this suite builds or loads goes through it.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 from dataclasses import asdict
@@ -22,7 +21,7 @@ from diffusers.utils import SAFETENSORS_WEIGHTS_NAME
 from torch import nn
 
 from tunebench.config import ModelConfig, RunConfig, to_dict
-from tunebench.io import atomic_dir, file_sha256, is_main_process, read_json
+from tunebench.io import atomic_dir, file_sha256, is_main_process, read_json, state_dict_sha256
 from tunebench.model_card import CARD_KEY, SIDECAR, CardFacts, model_card
 from tunebench.pinned_assets import verify_if_pinned
 
@@ -279,13 +278,9 @@ def weights_sha256(folder: str | Path) -> str:
 
 
 def tensors_sha256(module: nn.Module) -> str:
-    """SHA-256 of a module's weights as tensors (names, dtypes, shapes, bytes): unlike a file's hash, the same for a
-    training checkpoint's model.safetensors and the save_pretrained folder exported from it."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        digest.update(f"{name}\t{tensor.dtype}\t{tuple(tensor.shape)}\n".encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    """SHA-256 of a module's weights as tensors (`tunebench.io.state_dict_sha256`): unlike a file's hash, the same for
+    a training checkpoint's model.safetensors and the save_pretrained folder exported from it."""
+    return state_dict_sha256(module.state_dict())
 
 
 def read_sidecar(folder: str | Path) -> dict:

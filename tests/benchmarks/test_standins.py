@@ -8,6 +8,7 @@ import torch
 from benchmarks.fidelity import extract_features, inception_extractor
 from benchmarks.lpips_metric import load_lpips, lpips_per_image
 from benchmarks.standins import write_alexnet, write_inception
+from tunebench.io import file_sha256
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -23,6 +24,9 @@ def test_the_inception_stand_in_is_a_state_dict_torch_fidelity_loads(tmp_path):
     assert features.abs().mean() > 0.01 and (features[0] - features[1]).abs().mean() > 1e-4
     again = torch.load(write_inception(tmp_path / "again.pth"))  # seeded: the same weights
     assert all(torch.equal(again[name], tensor) for name, tensor in torch.load(path).items())
+    # torch's zip format stores the file's name inside it: the two files differ, the id (of the tensors) does not
+    assert file_sha256(path) != file_sha256(tmp_path / "again.pth")
+    assert inception_extractor(tmp_path / "again.pth").extractor_id == extractor.extractor_id
 
 
 def test_the_alexnet_stand_in_is_the_trunk_lpips_loads(tmp_path):
