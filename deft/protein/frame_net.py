@@ -24,7 +24,7 @@ from torch import nn
 
 from deft.protein.config import ProteinDiffusion
 from deft.protein.diffusion import centre, protein_schedule
-from deft.protein.egnn import radial_basis
+from deft.protein.egnn import RBF_CENTRES, radial_basis
 
 NEIGHBOURS = (-3, -2, -1, 1, 2, 3)  # sequence offsets whose Cα each residue sees in its own frame
 IDEAL_BOND = 0.38  # nm: the trans Cα–Cα distance; bond-length deviations enter scaled by the noise level
@@ -105,7 +105,7 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
         self.time = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
         self.node_in = nn.Sequential(nn.Linear(node_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
         self.relpos = nn.Embedding(2 * relpos_max + 1, pair)
-        pair_in = radial_basis(torch.zeros(1, 2, 3)).shape[-1] + 1 + 3 + (2 if motif_inputs else 0)
+        pair_in = RBF_CENTRES.numel() + 1 + 3 + (2 if motif_inputs else 0)
         self.pair_in = nn.Linear(pair_in, pair)
         self.blocks = nn.ModuleList(PairBiasedBlock(hidden, heads, pair) for _ in range(layers))
         self.norm_out = nn.LayerNorm(hidden)
@@ -116,12 +116,11 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
     def _node_features(self, x, frames, abar, noise, motif_mask, motif):
         """B×N×F invariant per-residue inputs (x in nm; abar and the noise std in nm: B×1×1)."""
         b, n, _ = x.shape
-        parts = []
+        parts, residues = [], torch.arange(n, device=x.device)
         for offset in NEIGHBOURS:
-            index = (torch.arange(n, device=x.device) + offset).clamp(0, n - 1)
-            present = ((torch.arange(n, device=x.device) + offset >= 0) & (torch.arange(n, device=x.device) + offset
-                                                                            < n)).to(x.dtype)
-            local = to_local(frames, x[:, index] - x) * present[None, :, None]
+            index = residues + offset
+            present = ((index >= 0) & (index < n)).to(x.dtype)
+            local = to_local(frames, x[:, index.clamp(0, n - 1)] - x) * present[None, :, None]
             parts += [local, present[None, :, None].expand(b, n, 1)]
         centre_local = to_local(frames, -x)  # x is centred: the centre of mass seen from residue i
         parts += [centre_local, centre_local.norm(dim=-1, keepdim=True).log1p()]

@@ -49,7 +49,6 @@ def write_chains(path: str | Path, chains: dict[str, np.ndarray], motif: np.ndar
 
 
 def _write(path: str | Path, lines: list[str]) -> None:
-    """The records and END, replacing `path` in one rename."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    """The records and END, replacing `path` in one rename (atomic_path makes the folder)."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text("\n".join([*lines, "END"]) + "\n")
