@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 Z95 = 1.959963984540054  # two-sided 95% quantile of the standard normal
 BOOTSTRAP_RESAMPLES = 2000
@@ -65,6 +64,14 @@ def bootstrap_mean_interval(values, resamples: int = BOOTSTRAP_RESAMPLES, seed: 
     return percentile_interval(values[resample_indices(values.size, resamples, seed)].mean(axis=1), level)
 
 
+def t_quantile(probability: float, dof: float) -> float:
+    """Student's t quantile; scipy is imported here, not at module level, because it takes most of a second and
+    the report CLIs that import this module must print --help quickly."""
+    from scipy.stats import t
+
+    return float(t.ppf(probability, dof))
+
+
 def t_interval(values, level: float = 0.95) -> tuple[float, float]:
     """Student's t interval of the mean of independent, roughly normal values: mean ± t(n−1) · s / √n. With a few
     replicates (training seeds) the t quantile, not 1.96, is what keeps the coverage (12.7 for 2 values, 4.3 for
@@ -72,7 +79,7 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float]:
     values = np.asarray(values, dtype=np.float64)
     if values.size < 2:
         return math.nan, math.nan
-    half = stats.t.ppf((1 + level) / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
+    half = t_quantile((1 + level) / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
     return float(values.mean() - half), float(values.mean() + half)
 
 
@@ -89,7 +96,7 @@ def stratified_t_interval(groups, level: float = 0.95) -> tuple[float, float]:
     if shares.sum() == 0:
         return centre, centre
     dof = shares.sum() ** 2 / sum(share ** 2 / (group.size - 1) for share, group in zip(shares, groups))
-    half = stats.t.ppf((1 + level) / 2, dof) * math.sqrt(shares.sum()) / len(groups)
+    half = t_quantile((1 + level) / 2, dof) * math.sqrt(shares.sum()) / len(groups)
     return centre - half, centre + half
 
 
@@ -118,7 +125,9 @@ def spearman_trend(x, y) -> tuple[float, float, float]:
     so only for n ≤ 8 (40320 orderings); ties get average ranks."""
     from itertools import permutations
 
-    x_ranks, y_ranks = stats.rankdata(x), stats.rankdata(y)
+    from scipy.stats import rankdata
+
+    x_ranks, y_ranks = rankdata(x), rankdata(y)
     if len(x_ranks) > 8:
         raise ValueError(f"the exact permutation test enumerates n! orderings; n = {len(x_ranks)} is above 8")
 
@@ -156,5 +165,5 @@ def geometric_mean_ratio(groups, level: float = 0.95) -> tuple[float, float, flo
     if total == 0:
         return ratio, ratio, ratio
     dof = total ** 2 / sum(variance ** 2 / df for variance, df in components if variance > 0)
-    half = stats.t.ppf((1 + level) / 2, dof) * math.sqrt(total) / len(differences)
+    half = t_quantile((1 + level) / 2, dof) * math.sqrt(total) / len(differences)
     return ratio, math.exp(estimate - half), math.exp(estimate + half)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.figures import plot_metric_vs_step, plot_sample_grid
 from benchmarks.report_cli import add_figure_command, report_parser, run_figure_command
 from tunebench.cli import run_cli
 from tunebench.io import atomic_path, load_npz_images
@@ -65,6 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     page.add_argument("--tier", required=True, help="the tier of the ledger, for the title")
     page.add_argument("--out", type=Path, required=True, help="HTML file to write")
     args = parser.parse_args(argv)
+    from benchmarks.figures import plot_metric_vs_step, plot_sample_grid  # after parsing: matplotlib is slow to import
+
     if args.command == "page":
         write_page(args)
     elif args.figure == "grid":

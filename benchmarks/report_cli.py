@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.figures import read_curve_csv
 from benchmarks.results import ResultsError, read_results
 from benchmarks.tables import Layout, write_tables
 
@@ -71,5 +70,7 @@ def add_figure_command(commands: argparse._SubParsersAction,
 
 def run_figure_command(args: argparse.Namespace, plot: Callable[[pd.DataFrame, Path], None]) -> None:
     """Read --csv (only --metric and --dataset when given), draw it with `plot` to --out and print the path."""
+    from benchmarks.figures import read_curve_csv  # matplotlib is slow to import; only figures need it
+
     plot(read_curve_csv(args.csv, args.metric, args.dataset), args.out)
     print(args.out)

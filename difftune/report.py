@@ -35,11 +35,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt  # Agg: benchmarks.figures selects it on import
 import numpy as np
 import pandas as pd
 
-from benchmarks.figures import metric_label, plot_lines, require_columns, save_figure, single_metric
 from benchmarks.report_cli import (
     add_figure_command,
     add_table_command,
@@ -249,6 +247,10 @@ FORGETTING_PANELS = {"fid": "FID: distance of Gaussian fits (means, covariances)
 def plot_forgetting_curve(df: pd.DataFrame, out: str | Path) -> None:
     """Chain of forgetting: each metric of the CSV (FID, then KID: sorted names) against the switch step t0 in a
     panel of its own, one line per direction and dataset."""
+    import matplotlib.pyplot as plt  # here, not at module level: --help stays fast
+
+    from benchmarks.figures import metric_label, plot_lines, require_columns, save_figure
+
     require_columns(df, FORGETTING_COLUMNS, "plot_forgetting_curve")
     unknown = sorted(set(df["direction"]) - set(DIRECTION_STYLES))
     if unknown:
@@ -280,6 +282,10 @@ ABLATION_AXES = {"tau": ("τ: target P(t) ∝ (t+1)^τ, retention mirrored", "li
 def plot_ablation(df: pd.DataFrame, out: str | Path) -> None:
     """One ablation: the metric against the ablated value (from each row's run name), with the full_ft run and, for
     the retention set, the run replaying real source images as horizontal reference lines."""
+    import matplotlib.pyplot as plt  # here, not at module level: --help stays fast
+
+    from benchmarks.figures import metric_label, plot_lines, require_columns, save_figure, single_metric
+
     require_columns(df, ("method", "dataset", "metric", "value"), "plot_ablation")
     df = df.reset_index(drop=True)
     metric = single_metric(df, "plot_ablation")
@@ -312,6 +318,10 @@ def plot_ablation(df: pd.DataFrame, out: str | Path) -> None:
 def plot_regime(df: pd.DataFrame, out: str | Path) -> None:
     """The fine-tuning-length study: the metric of each training seed's run against its fine-tuning steps, one panel
     per dataset, one line per method (mean over seeds, min–max band)."""
+    import matplotlib.pyplot as plt  # here, not at module level: --help stays fast
+
+    from benchmarks.figures import metric_label, plot_lines, require_columns, save_figure, single_metric
+
     require_columns(df, ("method", "dataset", "metric", "value"), "plot_regime")
     variants = df["method"].map(parse_variant)
     replicate = variants.map(lambda v: v.key == "seed" and v.steps is not None)

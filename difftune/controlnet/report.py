@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt  # Agg: benchmarks.figures selects it on import
 import pandas as pd
 
-from benchmarks.figures import plot_lines, require_columns, save_figure
 from benchmarks.report_cli import (
     add_figure_command,
     add_table_command,
@@ -82,6 +80,10 @@ FIDELITY_LABELS = {"canny": "edge F1", "segmentation": "mask IoU", "blur": "PSNR
 def plot_controlnet_curves(df: pd.DataFrame, out: str | Path) -> None:
     """Control fidelity against training step, one panel per condition and one line per objective (the mean over
     seeds, a min–max band), with the chance score (dotted) and the convergence threshold (dashed)."""
+    import matplotlib.pyplot as plt  # here, not at module level: --help stays fast
+
+    from benchmarks.figures import plot_lines, require_columns, save_figure
+
     require_columns(df, ("condition", "objective", "seed", "step", "mean", "chance", "threshold"),
                     "plot_controlnet_curves")
     conditions = [c for c in FIDELITY_LABELS if c in set(df["condition"])] + sorted(
