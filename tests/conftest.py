@@ -14,7 +14,19 @@ from tunebench.config import resolve  # noqa: E402
 from tunebench.model_card import CardFacts  # noqa: E402
 from tunebench.models import build_dit, export_dit, fill_zero_parameters  # noqa: E402
 
-torch.set_num_threads(2)
+# scripts/test.sh runs two pytest workers (pytest-xdist) on a 2-core machine: each gets one intra-op thread, and so do
+# the CLIs its tests start (OMP_NUM_THREADS), or their threads would wait on each other at every parallel region
+# (a 20 s test took 175 s that way). A plain `pytest` run keeps two.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if WORKER:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1 if WORKER else 2)
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked `long` (minutes) go first, so that under xdist one worker starts them while the other works
+    through the rest of the suite, instead of them running alone at its end."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: the order is kept otherwise
 
 # The model card facts of the DiTs tests export (a CLI states its own: what it trained, from what, on what).
 TEST_FACTS = CardFacts(method="a DiT built in a test", base_model=None, data="none",

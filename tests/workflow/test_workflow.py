@@ -40,6 +40,7 @@ def planned_jobs(output: str) -> dict[str, int]:
     return {name: int(count) for name, count in rows}
 
 
+@pytest.mark.long
 def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
     # --max-threads 1: two one-thread jobs at a time on the profile's 2 cores (a smoke job is mostly its imports)
     config = ["all", "--configfile", "workflows/config/smoke.yaml", "--profile", "workflows/profiles/local",
