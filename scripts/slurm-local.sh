@@ -6,9 +6,9 @@
 #   bash scripts/slurm-local.sh stop     stop the daemons this script started (by their pid files, nothing else)
 # Everything lives under TUNEBENCH_SLURM_DIR (default /tmp/tunebench-slurm): config, munge key and socket, state,
 # logs and pid files. Clients find the cluster through its config: export SLURM_CONF="$TUNEBENCH_SLURM_DIR/slurm.conf".
-# One thing lives outside it: the link /etc/slurm/slurm.conf to that config (made only where no such file exists,
-# removed by stop), because Snakemake's jobstep executor clears every SLURM_* variable, SLURM_CONF included, before
-# it calls srun inside a job, and srun then reads the default path.
+# One thing lives outside it: the link /etc/slurm/slurm.conf to that config (made only where no such file exists or
+# a killed run left it dangling; removed by stop), because Snakemake's jobstep executor clears every SLURM_* variable,
+# SLURM_CONF included, before it calls srun inside a job, and srun then reads the default path.
 # One node (this host, all its cores, its memory less 1 GiB) in two partitions, `cpu` (the default) and `gpu`, with two
 # fake GPUs (GRES backed by /dev/null and /dev/zero: a job gets the allocation, not a device). No accounting database,
 # so `sacct` fails: Snakemake's SLURM executor needs `--slurm-status-command squeue` here. A job-submit filter (lua)
@@ -99,6 +99,11 @@ pid_alive() {  # pid_alive NAME: the daemon whose pid file this script wrote is 
 link_default_conf() {  # the job steps' config (see the header); never replaces another cluster's config
   if [ -L "$DEFAULT_CONF" ] && [ "$(readlink "$DEFAULT_CONF")" = "$DIR/slurm.conf" ]; then
     return
+  fi
+  # A link to a missing file configures no cluster: a run killed before its `stop` left it, so it goes.
+  if [ -L "$DEFAULT_CONF" ] && [ ! -e "$DEFAULT_CONF" ]; then
+    echo "slurm-local: removing the dangling link $DEFAULT_CONF -> $(readlink "$DEFAULT_CONF")" >&2
+    rm "$DEFAULT_CONF"
   fi
   [ ! -e "$DEFAULT_CONF" ] && [ ! -L "$DEFAULT_CONF" ] \
     || die "$DEFAULT_CONF exists (another cluster's config?); job steps would read it instead of $DIR/slurm.conf"
