@@ -219,6 +219,22 @@ def test_pigdm_direction_cg_and_pinv_match_svd(prior, matrix):
                           atol=1e-5)
 
 
+def test_pigdm_pinv_form_amplifies_blur_noise_where_the_noisy_form_does_not():
+    # docs/deft.md, row 12: on the DDRM blur (1-D singular values >= 0.03, so 2-D ones down to ~1e-3) the official
+    # pinv form passes the measurement noise on divided by s; the noisy form weighs it by r²s/(r²s² + σ²) instead.
+    from deft.operators.linear import deblur_gauss
+
+    op = deblur_gauss(32, sigma_y=SIGMA_Y)
+    kept = op.singulars()[op.singulars() > 0]
+    assert 5e-4 < kept.min() < 0.03 ** 2 * 2  # products of two 1-D values, each at least the 0.03 threshold
+    noise = op.noise_std * torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    zero = torch.zeros(2, 3, 32, 32)  # x̂0 = 0 and y = noise: v is the noise as each form passes it on
+    pinv = pigdm_vector(op, noise, zero, 0.5, 50, noisy=False)
+    weighed = pigdm_vector(op, noise, zero, 0.5, 50, noisy=True)
+    assert pinv.norm() > 30 * noise.norm()  # the noise blown up by 1/s (about 60× here)
+    assert weighed.norm() < 10 * noise.norm()  # bounded: the gain r²s/(r²s² + σ²) is at most r/(2σ) (about 5× here)
+
+
 @pytest.mark.parametrize("name", ["dps", "reddiff"])
 def test_nonlinear_operator_runs(name, prior, schedule):
     op = ClipOp()
