@@ -62,6 +62,7 @@ localrules:
     controlnet_summary,
     controlnet_table,
     controlnet_figure,
+    controlnet_pictures,
     deft_results,
     deft_table,
     deft_paired,

@@ -1,22 +1,26 @@
 """The held-out control-fidelity evaluation of a ControlNet during training: samples from the conditions of fixed test
-images, scored against them at step 0 and every checkpoint (`python -m difftune.controlnet.train`)."""
+images, scored against them at step 0 and every checkpoint (`python -m difftune.controlnet.train`). The evaluation set
+(images, conditions, labels, seeds) and each step's samples are kept beside the scores, for the report's pictures
+(`difftune.controlnet.pictures`)."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from difftune.controlnet.conditions import chance_fidelity, convergence_threshold, fidelity, make_conditions
 from difftune.controlnet.config import ControlTrainConfig
 from difftune.controlnet.model import ControlledDiT
 from tunebench.datasets import load_dataset
-from tunebench.io import read_json, to_uint8, write_json
+from tunebench.io import read_json, save_npz, to_uint8, write_json
 from tunebench.sampling import sample_batches
 
 log = logging.getLogger("difftune.controlnet.train")  # the training CLI's log, which these scores belong to
 EVAL_SEED = 20_240_613  # orders the test split for the held-out evaluation images
+EVAL_SET = "eval_set.npz"  # in the run's fidelity/ folder, beside step-NNNNNNN.json (scores) and .npz (samples)
 
 
 class FidelityProbe:
@@ -39,8 +43,13 @@ class FidelityProbe:
                                           "guidance_scale": 1.0})
 
     def path(self, step: int) -> Path:
-        """The score file of one evaluation step."""
+        """The score file of one evaluation step (written last: it marks the step done)."""
         return self.folder / f"step-{step:07d}.json"
+
+    def write_eval_set(self) -> None:
+        """The evaluation images (uint8 N×H×W×C), their conditions (the model's input), labels and seeds."""
+        save_npz(self.folder / EVAL_SET, images=self.images, controls=self.controls.numpy(),
+                 labels=np.array(self.labels), seeds=np.arange(len(self.labels)))
 
     def __call__(self, step: int, model: ControlledDiT) -> None:
         """Score the model at `step` (skipped when a resumed run already has that step's file)."""
@@ -51,7 +60,11 @@ class FidelityProbe:
         chunks = [images for _, images in sample_batches(
             model, self.run.diffusion, self.sample, seeds, self.labels, vae=self.vae,
             vae_scaling=self.run.model.vae_scaling, device=device, progress=False, controls=self.controls)]
-        scores = fidelity(self.run.control.condition, self.images, to_uint8(torch.cat(chunks).cpu()))
+        samples = to_uint8(torch.cat(chunks).cpu())
+        scores = fidelity(self.run.control.condition, self.images, samples)
+        if not (self.folder / EVAL_SET).is_file():
+            self.write_eval_set()
+        save_npz(self.path(step).with_suffix(".npz"), samples=samples)
         write_json(self.path(step), {"step": step, "condition": self.run.control.condition,
                                      "mean": float(scores.mean()), "std": float(scores.std(ddof=1)),
                                      "n": len(scores), "chance": self.chance, "threshold": self.threshold})

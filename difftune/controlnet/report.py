@@ -6,9 +6,12 @@ and the fidelity curves.
         --out-dir results/mini/tables --methods standard,diff_tuning
     python -m difftune.controlnet.report figure controlnet --csv results/mini/controlnet_fidelity.csv \\
         --out results/mini/figures/controlnet.png
+    python -m difftune.controlnet.report figure pictures \\
+        --runs standard=runs/mini/controlnet/mnist5k/canny/standard/seed0 \\
+        diff_tuning=runs/mini/controlnet/mnist5k/canny/diff_tuning/seed0 --out results/mini/figures/controlnet_canny.png
 
 The table reads the rows of `difftune.controlnet.summary`; the figure its curve CSV (condition, objective, seed, step,
-mean, std, chance, threshold).
+mean, std, chance, threshold); the picture grid the runs' kept evaluation samples (`difftune.controlnet.pictures`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from benchmarks.report_cli import (
 from benchmarks.tables import Cell, Column, Table, mark_best, ordered, protocol_caption, seed_phrase, summarise
 from difftune.controlnet.config import ALL_CONDITIONS, CONDITIONS
 from tunebench.cli import run_cli
+from tunebench.config import ConfigError
 
 
 def controlnet_table(rows: pd.DataFrame, name: str, methods: list[str] | None = None) -> Table:
@@ -107,14 +111,31 @@ def plot_controlnet_curves(df: pd.DataFrame, out: str | Path) -> None:
     save_figure(fig, out)
 
 
+PICTURES_HELP = ("test images, their condition and each objective's samples at a few training steps (the runs' kept "
+                 "evaluation samples)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the sub-command and write the table or the figure."""
     parser, commands = report_parser("python -m difftune.controlnet.report", __doc__)
     add_table_command(commands, {"controlnet": "convergence steps by condition"})
-    add_figure_command(commands, {"controlnet": "control fidelity vs training step, a panel per condition"})
+    figures = add_figure_command(commands, {"controlnet": "control fidelity vs training step, a panel per condition"})
+    pictures = figures.add_parser("pictures", help=PICTURES_HELP, description=PICTURES_HELP)
+    pictures.add_argument("--runs", nargs="+", required=True, metavar="OBJECTIVE=FOLDER",
+                          help="each objective's difftune.controlnet.train folder (one condition, one seed), in order")
+    pictures.add_argument("--count", type=int, default=16, help="test images shown (at most those evaluated)")
+    pictures.add_argument("--out", type=Path, required=True, help="PNG to write (and its caption NAME.json)")
     args = parser.parse_args(argv)
     if args.command == "table":
         run_table_command(args, controlnet_table)
+    elif args.figure == "pictures":
+        from difftune.controlnet.pictures import controlnet_grid
+
+        pairs = [item.partition("=") for item in args.runs]
+        if any(not sep for _, sep, _ in pairs):
+            raise ConfigError(f"--runs expects OBJECTIVE=FOLDER items, got {args.runs}")
+        controlnet_grid({objective: Path(folder) for objective, _, folder in pairs}, args.count, args.out)
+        print(args.out)
     else:
         run_figure_command(args, plot_controlnet_curves)
 

@@ -10,6 +10,7 @@ import torch
 
 from benchmarks.results import read_results
 from benchmarks.tables import to_markdown
+from difftune.controlnet import report as control_report
 from difftune.controlnet import summary as control_summary
 from difftune.controlnet import train as control_train
 from difftune.controlnet.conditions import chance_fidelity, convergence_threshold, make_conditions
@@ -215,6 +216,24 @@ def test_control_train_scores_every_checkpoint_and_resumes(tmp_path, pretrained)
     fresh = tmp_path / "fresh"
     _train(fresh, pretrained, "--condition", "canny")
     assert pd.read_csv(fresh / "fidelity.csv")["mean"].tolist() == pytest.approx(curve["mean"].tolist())
+    # Each evaluated step's samples are kept (the report's pictures read them): the same after a resume.
+    for step in (0, 2, 4):
+        kept = np.load(out / f"fidelity/step-{step:07d}.npz")["samples"]
+        assert kept.shape == (4, 16, 16, 3) and kept.dtype == np.uint8
+        np.testing.assert_array_equal(kept, np.load(fresh / f"fidelity/step-{step:07d}.npz")["samples"])
+    eval_set = np.load(out / "fidelity/eval_set.npz")
+    assert eval_set["controls"].shape == (4, 1, 16, 16) and list(eval_set["seeds"]) == [0, 1, 2, 3]
+
+    png = tmp_path / "pictures.png"
+    control_report.main(["figure", "pictures", "--runs", f"standard={out}", f"again={fresh}", "--out", str(png)])
+    assert png.stat().st_size > 2_000
+    caption = json.loads(png.with_suffix(".json").read_text())
+    assert caption["protocol"]["seeds"] == "0-3" and caption["protocol"]["steps"] == "4"  # eval_sample_steps
+    assert "training steps 2, 4" in caption["caption"]  # step 0 is the untrained branch: not shown
+    blur = tmp_path / "blur"
+    _train(blur, pretrained, "--condition", "blur", "--set", "train.steps=2")
+    with pytest.raises(ConfigError, match="different conditions"):
+        control_report.main(["figure", "pictures", "--runs", f"standard={out}", f"blur={blur}", "--out", str(png)])
 
 
 def test_control_train_with_diff_tuning_replays_the_retention_set(tmp_path, pretrained):

@@ -160,7 +160,8 @@ def test_smoke_dag_runs_then_has_nothing_to_do(workdir):
         assert 'href="#figure-samples_textures"' in page and 'id="figure-deft_inpaint"' in page
         assert 'id="figure-forgetting_splice"' in page and ('id="table-difftune_peft"' in page) == (tier == "all")
     pictures = {name: json.loads((results / f"figures/{name}.json").read_text())["protocol"]
-                for name in ("samples_textures", "forgetting_splice", "deft_inpaint")}
+                for name in ("samples_textures", "forgetting_splice", "deft_inpaint", "controlnet_canny")}
+    assert pictures["controlnet_canny"]["seeds"] == "0-3" and 'id="figure-controlnet_canny"' in page
     assert pictures["samples_textures"]["seeds"] == "0-15" and pictures["samples_textures"]["steps"] == "5"
     assert pictures["forgetting_splice"]["seeds"] == "0-7" and pictures["deft_inpaint"]["seeds"] == "0-3"
     if CHROMIUM:

@@ -97,3 +97,29 @@ rule controlnet_figure:
         CONDA_ENV
     shell:
         "{params.python} -m difftune.controlnet.report figure controlnet --csv {input} --out {output} > {log} 2>&1"
+
+
+rule controlnet_pictures:
+    input:
+        runs=controlnet_picture_summaries,
+    output:
+        png=report(f"{RESULTS}/figures/controlnet_{{condition}}.png", caption="../report/controlnet_pictures.rst",
+                   category="Diff-Tuning"),
+        caption=f"{RESULTS}/figures/controlnet_{{condition}}.json",
+    log:
+        f"{RUNS}/logs/controlnet_pictures/{{condition}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/controlnet_pictures/{{condition}}.tsv"
+    wildcard_constraints:
+        condition="|".join(CONTROLNET["conditions"]),
+    params:
+        runs=controlnet_picture_flags,
+        pictures=PICTURE_COUNT,
+        python=PYTHON,
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+    shell:
+        "{params.python} -m difftune.controlnet.report figure pictures --runs {params.runs} --count {params.pictures}"
+        " --out {output.png} > {log} 2>&1"

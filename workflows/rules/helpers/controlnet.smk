@@ -34,12 +34,26 @@ def controlnet_run_dirs(wildcards, input):
     return " ".join(str(Path(path).parent) for path in input)
 
 
+def controlnet_picture_summaries(wildcards):
+    """The runs of a condition's picture grid: each objective's, at the first training seed."""
+    seed = CONTROLNET["seeds"][0]
+    return expand(f"{RUNS}/controlnet/{STUDY_DATASET}/{wildcards.condition}/{{objective}}/seed{seed}/summary.json",
+                  objective=CONTROLNET["objectives"])
+
+
+def controlnet_picture_flags(wildcards, input):
+    """--runs OBJECTIVE=FOLDER of a condition's picture grid, in the objectives' order."""
+    return " ".join(f"{objective}={Path(path).parent}" for objective, path in zip(CONTROLNET["objectives"],
+                                                                                  input.runs))
+
+
 def controlnet_outputs():
-    """Every ControlNet branch, the fidelity curves, the table and the figure."""
+    """Every ControlNet branch, the fidelity curves, the table, the figure and each condition's picture grid."""
     return [
         *[str(Path(path).parent / "controlnet") for path in controlnet_summaries()],
         f"{RESULTS}/controlnet_fidelity.csv",
         f"{RESULTS}/controlnet.csv",
         f"{RESULTS}/tables/controlnet.md",
         f"{RESULTS}/figures/controlnet.png",
+        *expand(f"{RESULTS}/figures/controlnet_{{condition}}.png", condition=CONTROLNET["conditions"]),
     ]
