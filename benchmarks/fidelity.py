@@ -103,7 +103,8 @@ def find_inception_weights(path: str | Path | None = None) -> tuple[Path | None,
     cached = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
     if cached.is_file():
         return cached, None
-    return None, (f"no Inception weights at {cached}; copy {INCEPTION_FILE} "
+    # Named as the cache's variable, not this machine's path: the note goes into committed results.
+    return None, (f"no Inception weights at $TORCH_HOME/hub/checkpoints/{INCEPTION_FILE} (torch's cache); copy it "
                   f"(from {INCEPTION_URL}, fetched on a machine with network) there or pass --inception-weights PATH")
 
 

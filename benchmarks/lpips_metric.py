@@ -51,7 +51,9 @@ def find_weights(weights_path: str | Path | None = None) -> tuple[Path | None, s
     path = default_weights_path()
     if path.is_file():
         return path, None
-    return None, f"LPIPS skipped: no AlexNet weights at {path}; pass --lpips-weights PATH"
+    # Named as the cache's variable, not this machine's path: the note goes into committed results.
+    return None, (f"LPIPS skipped: no AlexNet weights at $TORCH_HOME/hub/checkpoints/{ALEXNET_FILE} (torch's cache); "
+                  f"pass --lpips-weights PATH")
 
 
 def trunk_state_dict(torchvision_state: dict, lpips_trunk: torch.nn.Module) -> dict:
