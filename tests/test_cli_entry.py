@@ -3,9 +3,9 @@ does."""
 
 import os
 import re
+import resource
 import subprocess
 import sys
-import time
 import tomllib
 
 import pytest
@@ -15,28 +15,29 @@ from tests.import_graph import cli_modules, parse_modules
 from tunebench.console import CLI_MODULES, SCRIPTS, script_name
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-HELP_SECONDS = 2.0  # wall-time limit of one --help run on its own: a light CLI takes well under a second
+# CPU-time limit (user + system) of one --help run: a light CLI takes well under a second. CPU time, not wall time,
+# because the suite runs on two workers beside the smoke DAG, and a busy machine stretches the wall clock.
+HELP_SECONDS = 2.0
 TORCH_IMPORT = re.compile(r"^import time:.*\|\s+torch$", re.MULTILINE)
 
 
 def run_help(module: str) -> tuple[subprocess.CompletedProcess, float]:
-    """`python -X importtime -m MODULE --help` and its wall seconds."""
-    started = time.perf_counter()
+    """`python -X importtime -m MODULE --help` and its CPU seconds (this process runs one child at a time)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", module, "--help"], capture_output=True,
                             text=True, env=ENV, cwd=ROOT, timeout=300)
-    return result, time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return result, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def test_every_cli_prints_its_help_quickly_without_importing_torch():
-    for module in cli_modules():  # one at a time, so each timing is of that CLI alone
+    for module in cli_modules():
         result, seconds = run_help(module)
-        if seconds >= HELP_SECONDS:  # once more: another job on the machine may have slowed this run
-            result, seconds = run_help(module)
-        print(f"{module}: --help in {seconds:.2f} s")
+        print(f"{module}: --help in {seconds:.2f} CPU s")
         assert result.returncode == 0 and result.stdout.startswith("usage:"), (module, result.stderr[-2000:])
         assert not TORCH_IMPORT.search(result.stderr), (
             f"{module} --help imports torch; move its heavy imports into the functions that use them")
-        assert seconds < HELP_SECONDS, f"{module} --help took {seconds:.2f} s (limit {HELP_SECONDS} s)"
+        assert seconds < HELP_SECONDS, f"{module} --help took {seconds:.2f} CPU s (limit {HELP_SECONDS} s)"
 
 
 def test_every_cli_has_a_console_script_and_every_script_names_a_function():
