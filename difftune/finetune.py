@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     from difftune.objective import batch_sizes, make_objective, mixed_batches
     from difftune.peft import apply_peft, merged_copy
     from difftune.retention_set import RetentionSet
+    from tunebench.datasets import class_names_of
     from tunebench.io import git_commit, input_fingerprint, is_main_process, write_json
     from tunebench.model_card import CardFacts
     from tunebench.models import count_parameters, export_dit, load_dit, null_class, weights_sha256
@@ -109,8 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     _, ema = train(run, model, make_objective(run, null_class(model), vae), mixed_batches(run, dataset, retention),
                    args.out, resume=resume, progress=not args.no_progress, inputs=inputs)
     seconds = time.perf_counter() - started
-    spec = getattr(dataset, "spec", None)
-    provenance = {"dataset": run.data.dataset, "class_names": list(spec.class_names) if spec else [],
+    provenance = {"dataset": run.data.dataset, "class_names": class_names_of(dataset),
                   "steps": run.train.steps, "method": run.difftune.method, "peft": run.difftune.peft,
                   "pretrained": run.model.pretrained, "retention": run.difftune.retention,
                   "retention_kind": retention.manifest["kind"] if retention else None,

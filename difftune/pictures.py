@@ -29,17 +29,19 @@ def sample_folder(folder: Path, count: int) -> tuple[dict, dict]:
 
 
 def examples_of(dataset, labels: np.ndarray) -> np.ndarray:
-    """uint8 N×H×W×C training images, image j of class labels[j] (distinct images when a class repeats)."""
+    """uint8 N×H×W×C training images, image j of class labels[j]: the class's next image each time it repeats,
+    from its first again once all are shown (a small class); a class with no training image is an error."""
     all_labels = np.asarray(dataset.labels if hasattr(dataset, "labels") else [y for _, y in dataset.samples])
     used: dict[int, int] = {}
     picked = []
     for label in labels:
         of_class = np.flatnonzero(all_labels == label)
+        if len(of_class) == 0:
+            raise ConfigError(f"the training split has no image of class {label}; was the model fine-tuned on "
+                              f"another dataset, or sampled with labels beyond this dataset's classes?")
         nth = used.get(int(label), 0)
-        if nth >= len(of_class):
-            raise ConfigError(f"the training split has {len(of_class)} images of class {label}, fewer than shown")
         used[int(label)] = nth + 1
-        picked.append(dataset[int(of_class[nth])][0].permute(1, 2, 0).numpy())
+        picked.append(dataset[int(of_class[nth % len(of_class)])][0].permute(1, 2, 0).numpy())
     return np.stack(picked).astype(np.uint8)
 
 

@@ -368,3 +368,12 @@ class ImageFolderDataset(Dataset):
         pixels = np.asarray(adm_center_crop(image, self.resolution), dtype=np.uint8).reshape(
             self.resolution, self.resolution, self.channels)
         return torch.from_numpy(pixels.copy()).permute(2, 0, 1), label
+
+
+def class_names_of(dataset) -> list[str]:
+    """The class names a model trained on `dataset` records: its registry spec's, else its class folders' (the
+    paper-scale datasets are folders whose spec names no classes), else none."""
+    spec = getattr(dataset, "spec", None)
+    if spec is not None and spec.class_names:
+        return list(spec.class_names)
+    return list(getattr(dataset, "class_names", []))

@@ -104,6 +104,7 @@ class LatentCache:
                               f"(were images added or moved?); re-make it with `{remake_command(run, path)}`")
         self.mean, self.std = self.file.get_slice("mean"), self.file.get_slice("std")
         self.spec = getattr(dataset, "spec", None)
+        self.class_names = list(getattr(dataset, "class_names", []))  # a folder's, for the model's sidecar
 
     def __len__(self) -> int:
         """Number of images."""

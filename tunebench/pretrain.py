@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     # Here, not at the top: --help and --dry-run need no torch.
     import torch
 
+    from tunebench.datasets import class_names_of
     from tunebench.io import git_commit, input_fingerprint, is_main_process, write_json
     from tunebench.model_card import CardFacts
     from tunebench.models import count_parameters, export_dit, null_class, weights_sha256
@@ -51,8 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     _, ema = train(run, model, make_loss(run, null_class(model), vae), images.batch, args.out, resume=args.resume,
                    progress=not args.no_progress, inputs=inputs)
     seconds = time.perf_counter() - started
-    spec = getattr(dataset, "spec", None)
-    provenance = {"dataset": run.data.dataset, "class_names": list(spec.class_names) if spec else [],
+    provenance = {"dataset": run.data.dataset, "class_names": class_names_of(dataset),
                   "steps": run.train.steps, "git_commit": git_commit(), "weights": "ema"}
     facts = CardFacts(method="DiT pre-training (ε-MSE + VLB loss, classifier-free label dropout)",
                       base_model=run.model.pretrained,

@@ -80,3 +80,22 @@ def test_splice_grid_has_a_row_per_point_and_the_curves_protocol(tmp_path):
 
 def test_seed_range_names_consecutive_seeds_as_a_range():
     assert seed_range([0, 1, 2, 3]) == "0-3" and seed_range([0, 2, 5]) == "0,2,5"
+
+
+class _TwoClasses:
+    """A training split of three images: two of class 0 (values 0, 1), one of class 1 (value 2)."""
+
+    labels = np.array([0, 1, 0])
+
+    def __getitem__(self, index):
+        """(C×H×W image filled with its value, label), as the suite's datasets return."""
+        import torch
+
+        return torch.full((3, 2, 2), float([0, 2, 1][index])), int(self.labels[index])
+
+
+def test_examples_of_cycles_a_small_class_and_refuses_a_missing_one():
+    real = examples_of(_TwoClasses(), np.array([1, 0, 1, 0, 0]))
+    assert real[:, 0, 0, 0].tolist() == [2, 0, 2, 1, 0]  # class 1 has one image, class 0 two: each from its first again
+    with pytest.raises(ConfigError, match="no image of class 7"):
+        examples_of(_TwoClasses(), np.array([0, 7]))

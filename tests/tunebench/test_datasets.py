@@ -225,3 +225,16 @@ def test_cli_list_and_preview(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         show_datasets.main(["--preview", "food101"])
     assert exit_info.value.code == 2 and "pass root" in capsys.readouterr().err
+
+
+def test_class_names_of_a_folder_dataset_come_from_its_folders_when_its_spec_names_none(tmp_path):
+    # A paper-scale dataset's spec has its class count but no names: a model fine-tuned on it must still record its
+    # classes, or its samples would draw labels over all of the pre-trained model's classes.
+    _make_folder(tmp_path)
+    paper_spec = R.DATASETS["artbench10"]
+    assert paper_spec.role == "paper" and not paper_spec.class_names
+    folder = ImageFolderDataset(tmp_path, RES)
+    folder.spec = paper_spec
+    assert D.class_names_of(folder) == ["cat", "dog"]
+    mini = load_dataset("textures", "train", 16, 3)
+    assert D.class_names_of(mini) == list(R.DATASETS["textures"].class_names)
