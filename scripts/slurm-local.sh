@@ -96,6 +96,23 @@ pid_alive() {  # pid_alive NAME: the daemon whose pid file this script wrote is 
   [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
 }
 
+die_with_logs() {  # die_with_logs MESSAGE: die, with the end of every daemon log (CI keeps only what is printed)
+  local log
+  for log in "$DIR"/log/*.log; do
+    [ -f "$log" ] && { echo "--- last lines of $log:"; tail -n 15 "$log"; } >&2
+  done
+  die "$*"
+}
+
+wait_started() {  # wait_started NAME: wait for the daemon's pid file; the daemon forks and writes it some time later
+  local _
+  for _ in $(seq 150); do
+    pid_alive "$1" && return
+    sleep 0.2
+  done
+  die_with_logs "$1 did not start within 30 s (no live pid in $DIR/run/$1.pid)"
+}
+
 link_default_conf() {  # the job steps' config (see the header); never replaces another cluster's config
   if [ -L "$DEFAULT_CONF" ] && [ "$(readlink "$DEFAULT_CONF")" = "$DIR/slurm.conf" ]; then
     return
@@ -116,20 +133,25 @@ start() {
   install_packages
   write_config
   export SLURM_CONF="$DIR/slurm.conf"  # the daemons find gres.conf and job_submit.lua beside it
+  # Each daemon forks into the background and writes its pid file a moment later: wait for it before going on,
+  # else a busy machine reads "no pid file" as "stopped" (a CI run failed so while slurmd was starting normally).
   pid_alive munged || munged --key-file "$DIR/munge/munge.key" --socket "$DIR/munge/munge.socket" \
     --pid-file "$DIR/run/munged.pid" --log-file "$DIR/log/munged.log" --seed-file "$DIR/munge/munged.seed" --force
+  wait_started munged
   # -c: each start is a fresh cluster (no jobs or node states of an earlier one, e.g. a node drained by a bad config)
   pid_alive slurmctld || slurmctld -c -f "$SLURM_CONF"
+  wait_started slurmctld
   pid_alive slurmd || slurmd -f "$SLURM_CONF"
+  wait_started slurmd
   link_default_conf
   local state=""
   for _ in $(seq 60); do
-    pid_alive slurmctld && pid_alive slurmd || die "a daemon stopped while starting; see $DIR/log/"
+    pid_alive slurmctld && pid_alive slurmd || die_with_logs "a daemon stopped while starting; see $DIR/log/"
     state=$(sinfo -h -N -o %T 2>/dev/null | sort -u | tr '\n' ' ' || true)
     [ "$state" = "idle " ] && break
     sleep 1
   done
-  [ "$state" = "idle " ] || die "node not idle after 60 s (state: '${state:-no answer}'); see $DIR/log/"
+  [ "$state" = "idle " ] || die_with_logs "node not idle after 60 s (state: '${state:-no answer}'); see $DIR/log/"
   echo "slurm-local: up; export SLURM_CONF=$SLURM_CONF"
 }
 
