@@ -83,13 +83,21 @@ def render_bench(results: Path, name: str) -> str:
     return committed_markdown(results.parent / "bench" / f"{name}.md")
 
 
+def target_names(targets: str, scale: str) -> str:
+    """A run's targets (space-separated rule names, or files relative to the repository) for a table cell,
+    comma-separated: files in code, those under results/SCALE/ named relative to it."""
+    prefix = f"results/{scale}/"
+    return ", ".join(f"`{target.removeprefix(prefix)}`" if "/" in target else target for target in targets.split())
+
+
 def render_runs(results: Path) -> str:
     """One line per run of the main job."""
     runs = _csv(results / "run_times.csv")
     lines = ["| Targets | Wall (min) | Jobs | Job CPU (min) | Commit | Machine |",
              "| --- | ---: | ---: | ---: | --- | --- |"]
     for run in runs.to_dict("records"):
-        lines.append(f"| {run['targets']} | {run['wall_s'] / 60:.1f} | {run['jobs_run']} | {run['job_cpu_s'] / 60:.1f}"
+        targets = target_names(run["targets"], results.name)
+        lines.append(f"| {targets} | {run['wall_s'] / 60:.1f} | {run['jobs_run']} | {run['job_cpu_s'] / 60:.1f}"
                      f" | `{str(run['git_commit'])[:10]}` | {run['machine']} |")
     return "\n".join(lines) + "\n"
 

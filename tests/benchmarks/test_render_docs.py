@@ -32,7 +32,7 @@ stale ledger
 
 @pytest.fixture
 def results(tmp_path):
-    """results/mini with one claim, one table with a footnote, one run and three timed jobs."""
+    """results/mini with one claim, one table with a footnote, two runs (one of file targets) and three timed jobs."""
     folder = tmp_path / "results/mini"
     (folder / "claims").mkdir(parents=True)
     (folder / "tables").mkdir()
@@ -46,6 +46,10 @@ def results(tmp_path):
     pd.DataFrame([{"targets": "headline", "started_utc": "", "ended_utc": "", "wall_s": 5400.0, "jobs_run": 130,
                    "job_wall_s": 10000.0, "job_cpu_s": 9000.0, "git_commit": "0123456789abcdef", "machine": "cpu"}]
                  ).to_csv(folder / "run_times.csv", index=False)
+    pd.DataFrame([{"targets": "results/mini/difftune_seeds.csv results/mini/tables/difftune_seeds.md",
+                   "started_utc": "", "ended_utc": "", "wall_s": 600.0, "jobs_run": 3, "job_wall_s": 1200.0,
+                   "job_cpu_s": 1200.0, "git_commit": "0123456789abcdef", "machine": "cpu"}]
+                 ).to_csv(folder / "run_times.csv", index=False, mode="a", header=False)
     pd.DataFrame([{"rule": rule, "job": job, "wall_s": wall, "cpu_s": wall - 6, "max_rss_mb": 1, "mean_load": 1,
                    "ended_utc": ""} for rule, job, wall in (("finetune", "a", 120), ("finetune", "b", 180),
                                                             ("claims", "all", 6))]).to_csv(folder / "timing.csv",
@@ -62,6 +66,7 @@ def test_blocks_are_rendered_and_prose_is_kept(tmp_path, results):
     assert "| DT-1 | lower FID | -24.6 | 12.3 [-1, 25.5] | **inconclusive** |" in text
     assert "| 1[^demo-1] |" in text and "[^demo-1]: one footnote" in text
     assert "| headline | 90.0 | 130 | 150.0 | `0123456789` | cpu |" in text
+    assert "| `difftune_seeds.csv`, `tables/difftune_seeds.md` | 10.0 | 3 | 20.0 | `0123456789` | cpu |" in text
     assert "| finetune | 2 | 5.0 | 3.0 | 4.8 |\n| claims | 1 | 0.1 | 0.1 | 0.0 |" in text  # costliest first
     assert "| train | 194.63 |\n<!-- /render -->" in text  # the bench table, its missing final newline added
     render_docs.main([str(page), "--results-root", str(results), "--check"])  # fresh: no error
