@@ -22,17 +22,18 @@ work=runs/bench/retention-sampler
 ref=$work/fid-ref
 out=results/bench/retention-sampler-mini.csv
 mkdir -p "$work"
-# The main job's settings of the comparison (workflows/config/mini.yaml, key difftune).
-read -r dataset retention_n fid_samples sample_steps guidance < <($py - <<'PY'
-import yaml
-
+# The main job's settings of the comparison (workflows/config/mini.yaml, key difftune); an assignment, so that a
+# config error stops the script (set -e does not see a failing process substitution).
+settings=$($py - <<'PY'
 from difftune.study_dataset import study_dataset
+from tunebench.config import load_yaml, settings_file
 
-settings = yaml.safe_load(open("workflows/config/mini.yaml"))["difftune"]
+settings = load_yaml(settings_file("mini"))["difftune"]
 print(study_dataset(settings["study_dataset"], settings["datasets"]), settings["retention_n"],
       settings["fid_samples"], settings["sample_steps"], settings["guidance"])
 PY
 )
+read -r dataset retention_n fid_samples sample_steps guidance <<< "$settings"
 
 sampler_overrides() {  # sampler_overrides ARM: the retention set's sampler settings
   case "$1" in
