@@ -11,8 +11,8 @@ KID of the reconstructions against the ground-truth test images in the features 
 locally trained network (`kid_local`, never called Inception KID) or Inception with local weights (`kid_inception`,
 skipped with a note without them), with the interval of its half-size subsets (benchmarks.fidelity). Cost rows:
 `nfe` (frozen-model evaluations per image), `backbone_vjps` (backprops through it per image), `time_sample_s` (wall
-seconds to reconstruct all test images), `time_train_s` (DEFT's head training, from its stats.jsonl so resumed runs
-count every step once) and `time_total_s`.
+seconds to reconstruct all test images), `time_train_s` (DEFT's head training, or the amortised model's, from its
+stats.jsonl so resumed runs count every step once) and `time_total_s`.
 """
 
 from __future__ import annotations
@@ -74,15 +74,16 @@ def size_rows(train_summary: dict) -> list[dict]:
             {"metric": "trainable_params", "value": train_summary["head_parameters"], "note": note}]
 
 
-def cost_rows(summary: dict, train_seconds: float | None) -> list[dict]:
-    """NFE, backbone backprops and wall-time rows from a reconstruction summary."""
+def cost_rows(summary: dict, train_seconds: float | None, trained: str = "head") -> list[dict]:
+    """NFE, backbone backprops and wall-time rows from a reconstruction summary; `trained` names what the training
+    time was spent on (DEFT's head, or the amortised model from random weights)."""
     rows = [{"metric": "nfe", "value": summary["nfe_per_image"]},
             {"metric": "backbone_vjps", "value": summary["backbone_vjps_per_image"]},
             {"metric": "time_sample_s", "value": summary["sample_seconds"],
              "note": f"wall seconds for {summary['n_images']} images"}]
     total = summary["sample_seconds"]
     if train_seconds is not None:
-        rows.append({"metric": "time_train_s", "value": train_seconds, "note": "head training, from stats.jsonl"})
+        rows.append({"metric": "time_train_s", "value": train_seconds, "note": f"{trained} training, from stats.jsonl"})
         total += train_seconds
     rows.append({"metric": "time_total_s", "value": total,
                  "note": "training + sampling" if train_seconds is not None else "sampling (no training)"})
@@ -128,11 +129,13 @@ def main(argv: list[str] | None = None) -> None:
     kinds += ["inception"] if args.inception_weights or not args.features else []
     for kind in kinds:
         rows += kid_rows(as_rgb_uint8(pred), as_rgb_uint8(truth), kind, args.features, args.inception_weights)
-    train_seconds = None
+    train_seconds, trained = None, "head"
     if args.train_summary:
         train_seconds = training_seconds(args.train_summary.parent / "stats.jsonl")
-        rows += size_rows(read_json(args.train_summary))
-    rows += cost_rows(summary, train_seconds)
+        train_summary = read_json(args.train_summary)
+        rows += size_rows(train_summary)
+        trained = "head" if "head_fraction" in train_summary else "model (from random weights)"
+    rows += cost_rows(summary, train_seconds, trained)
     run = summary["run_config"]
     comparable = "" if summary.get("comparable", True) else (
         f"operator {summary['operator']} is a seeded stand-in: not comparable to published numbers")

@@ -51,6 +51,7 @@ def test_train_reconstruct_evaluate(backbone, tmp_path):
     assert deft_rows.loc["time_total_s", "value"] == pytest.approx(
         deft_rows.loc["time_train_s", "value"] + deft_rows.loc["time_sample_s", "value"])
     assert "KID skipped" in deft_rows.loc["kid_inception", "note"]
+    assert deft_rows.loc["time_train_s", "note"] == "head training, from stats.jsonl"
     head = json.loads((out / "summary.json").read_text())  # the head's size as a share of the frozen backbone
     share = head["head_parameters"] / head["backbone_parameters"]
     assert deft_rows.loc["head_fraction", "value"] == pytest.approx(share)
@@ -127,6 +128,12 @@ def test_amortised_model_trains_from_scratch_and_reconstructs(backbone, tmp_path
                       "--conditional", str(out / "model"), "--out", str(recon), "--no-progress"])
     cost = json.loads((recon / "summary.json").read_text())
     assert cost["nfe_per_image"] == 5 and cost["sampler"] == "ddim"
+    # Scored with its own training summary: the training time is the model's, and it has no head share.
+    evaluate.main(["--recon", str(recon), "--results", str(tmp_path / "amortised.csv"),
+                   "--train-summary", str(out / "summary.json")])
+    rows = read_results(tmp_path / "amortised.csv").set_index("metric")
+    assert rows.loc["time_train_s", "note"] == "model (from random weights) training, from stats.jsonl"
+    assert rows.loc["time_train_s", "value"] > 0 and "head_fraction" not in rows.index
     with pytest.raises(SystemExit):
         amortised.run_cli(amortised.main, ["--scale", "smoke", "--task", "phase_retrieval", "--out",
                                            str(tmp_path / "pr")])
