@@ -5,8 +5,9 @@
 
 Each RUN is a `difftune.controlnet.train` folder; its condition, objective and seed are read from its summary.json,
 and every run must have trained on one frozen base and dataset (the arms differ only in the objective). Writes the
-curves of every run as one long CSV (condition, objective, seed, step, mean, std, n, chance, threshold) and tidy
-results rows (experiment controlnet, method = the objective, dataset = the training dataset):
+curves of every run as one long CSV (condition, objective, seed, step, mean, std, n, chance, threshold, and the
+run's protocol: scale, model, steps, sampler, guidance, git_commit) and tidy results rows (experiment controlnet,
+method = the objective, dataset = the training dataset):
 
 * per run (seed = its training seed): `convergence_step:{condition}` (empty with a note when the curve never stays
   above its threshold), `final_fidelity:{condition}`, `chance_fidelity:{condition}`, `threshold:{condition}`;
@@ -29,7 +30,9 @@ from tunebench.cli import run_cli
 from tunebench.config import ConfigError, config_hash, from_dict
 from tunebench.io import read_json
 
-CURVE_COLUMNS = ("condition", "objective", "seed", "step", "mean", "std", "n", "chance", "threshold")
+PROTOCOL_COLUMNS = ("scale", "model", "steps", "sampler", "guidance", "git_commit")
+CURVE_COLUMNS = ("condition", "objective", "seed", "step", "mean", "std", "n", "chance", "threshold",
+                 *PROTOCOL_COLUMNS)
 
 
 def read_run(folder: Path) -> dict:
@@ -65,6 +68,14 @@ def check_runs(runs: list[dict]) -> None:
                               f"compared on one frozen base and dataset")
 
 
+def run_protocol(run: dict) -> dict:
+    """How a run's fidelity was scored: scale, frozen base, sampling steps, sampler, guidance (the probe samples
+    without classifier-free guidance) and the commit that trained it."""
+    config = run["config"]
+    return {"scale": config.scale, "model": run["summary"]["base"], "steps": config.control.eval_sample_steps,
+            "sampler": config.sample.sampler, "guidance": 1.0, "git_commit": run["summary"]["git_commit"]}
+
+
 def run_rows(run: dict) -> tuple[int | None, list[dict]]:
     """A run's convergence step and its four rows."""
     from difftune.controlnet.conditions import convergence_step  # here: scikit-image
@@ -73,10 +84,8 @@ def run_rows(run: dict) -> tuple[int | None, list[dict]]:
     threshold = curve[-1]["threshold"]
     step = convergence_step([int(r["step"]) for r in curve], [r["mean"] for r in curve], threshold)
     shared = {"experiment": "controlnet", "method": run["objective"], "dataset": summary["dataset"],
-              "seed": run["seed"], "scale": config.scale, "model": summary["base"],
-              "steps": config.control.eval_sample_steps, "sampler": config.sample.sampler, "guidance": 1.0,
-              "n_samples": int(curve[-1]["n"]), "extractor": "", "reference": "",
-              "git_commit": summary["git_commit"], "config_hash": config_hash(config), "note": ""}
+              "seed": run["seed"], **run_protocol(run), "n_samples": int(curve[-1]["n"]), "extractor": "",
+              "reference": "", "config_hash": config_hash(config), "note": ""}
     condition = run["condition"]
     schedule = f"scored every {config.train.checkpoint_every} of {config.train.steps} training steps"
     # A run that never converges says so alone: a table cell's footnote joins its rows' distinct notes.
@@ -146,8 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     from tunebench.io import write_csv
 
     runs = [read_run(folder) for folder in args.runs]
-    write_csv(args.curves, CURVE_COLUMNS, [{**row, "objective": run["objective"], "seed": run["seed"]}
-                                           for run in runs for row in run["curve"]])
+    write_csv(args.curves, CURVE_COLUMNS, [{**row, "objective": run["objective"], "seed": run["seed"],
+                                            **run_protocol(run)} for run in runs for row in run["curve"]])
     append_rows(args.results, summary_rows(runs, args.baseline))
 
 

@@ -319,6 +319,10 @@ def test_summary_finds_sudden_convergence_and_the_acceleration_over_seeds(tmp_pa
     curves = pd.read_csv(tmp_path / "curves.csv")
     assert len(curves) == 32 and set(curves["objective"]) == {"standard", "diff_tuning"}
     assert set(curves["seed"]) == {0, 1}
+    # Every curve point carries its run's protocol, as the results rows do.
+    assert set(curves["model"]) == {"assets/mini/source_dit"} and set(curves["git_commit"]) == {"abc"}
+    protocol = ["scale", "model", "steps", "sampler", "guidance", "git_commit"]
+    assert curves[protocol].drop_duplicates().values.tolist() == rows[protocol].drop_duplicates().values.tolist()
     table = to_markdown(controlnet_table(rows, "controlnet"))
     assert "| canny | 0.300 | 0.650 | 250 ± 71[^1] | 0.750 ± 0.071 | **200 ± 141**[^1] |" in table
     assert "never stays >= 0.65 up to step 4; scored every 2 of 4 training steps" in table
