@@ -122,7 +122,9 @@ PEFT_LABELS = {"none": "all weights", "bitfit": "BitFit", "difffit": "DiffFit", 
 
 def peft_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", methods: list[str] | None = None) -> Table:
     """The PEFT-compatibility table: each PEFT method with standard fine-tuning and with Diff-Tuning (rows), FID per
-    dataset, the trainable share, and Diff-Tuning's relative change of the Average against the same PEFT method."""
+    dataset with its 95% interval, the trainable share, and Diff-Tuning's relative change of the Average against the
+    same PEFT method. The comparison drawn is within a PEFT method, so that is where a dataset's lower FID is bold,
+    and only where the two intervals do not overlap."""
     scores = select(rows, [metric], methods)
     if scores.empty:
         raise ResultsError(f"no rows with metric {metric!r} for {name}; pass --metric")
@@ -130,20 +132,20 @@ def peft_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", methods
     pefts = ordered({v.peft for v in variants.values()}, list(PEFT_LABELS))
     objectives = ordered({v.method for v in variants.values()}, ["full_ft", "diff_tuning"])
     datasets = ordered(scores["dataset"], DATASET_ORDER)
-    value_column = Column(metric, metric, -1, 2)
+    value_column = Column(metric, metric, -1, 2, show_interval=True)
     table = Table(name, ["PEFT", "Objective", "Trainable %", *datasets, "Average", "Rel. change vs full_ft"],
                   rows=[], label_columns=2, caption="")
     for peft in pefts:
         table.group_starts.append(len(table.rows))
-        averages = {}
+        averages, scored = {}, []
         for objective in objectives:
             method = next((m for m, v in variants.items() if v.peft == peft and v.method == objective), None)
             if method is None:
                 continue
             share = summarise(rows[(rows["method"] == method) & (rows["metric"] == "trainable_percent")],
                               Column("trainable_percent", "", 0, 2, show_std=False), table)
-            cells = [summarise(scores[(scores["method"] == method) & (scores["dataset"] == d)], value_column, table)
-                     for d in datasets]
+            scored.append([scores[(scores["method"] == method) & (scores["dataset"] == d)] for d in datasets])
+            cells = [summarise(dataset_rows, value_column, table) for dataset_rows in scored[-1]]
             averages[objective] = float(np.mean([cell.number for cell in cells]))
             average = Cell(DASH) if np.isnan(averages[objective]) else Cell(f"{averages[objective]:.2f}",
                                                                              averages[objective])
@@ -151,12 +153,18 @@ def peft_table(rows: pd.DataFrame, name: str, metric: str = "fid_local", methods
             change = 100.0 * (averages[objective] - base) / base if objective != "full_ft" else float("nan")
             table.rows.append([Cell(PEFT_LABELS[peft]), Cell(objective), share, *cells, average,
                                Cell(DASH) if np.isnan(change) else Cell(f"{change:+.1f}%", change)])
-    for index in range(3, 3 + len(datasets) + 1):
-        mark_best([row[index] for row in table.rows], value_column)
-    table.caption = (f"{metric} (lower is better), {seed_phrase(scores, ['method', 'dataset'])}; Trainable % counts "
-                     f"the trained parameters (the label table included) of the model; Average over the "
-                     f"{len(datasets)} datasets; relative change of a Diff-Tuning Average vs full_ft with the same "
-                     f"PEFT method; best per column in bold. {protocol_caption(scores)}")
+        group = table.rows[table.group_starts[-1]:]
+        for index in range(len(datasets)):
+            mark_best_separated([row[3 + index] for row in group], value_column,
+                                lambda i, j, index=index, scored=scored: intervals_apart(scored[i][index],
+                                                                                         scored[j][index]))
+    table.caption = (f"{metric} (lower is better), {seed_phrase(scores, ['method', 'dataset'])}; "
+                     f"{interval_caption(scores)}Trainable % counts the trained parameters (the label table "
+                     f"included) of the model; Average over the {len(datasets)} datasets; relative change of a "
+                     f"Diff-Tuning Average vs full_ft with the same PEFT method (its interval over the datasets: the "
+                     f"claims ledger); bold: the lower of a PEFT method's two objectives on a dataset only where their "
+                     f"95% intervals do not overlap (the Average has no interval here and is not marked). "
+                     f"{protocol_caption(scores)}")
     return table
 
 

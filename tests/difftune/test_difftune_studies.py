@@ -104,7 +104,10 @@ def test_peft_table_pairs_each_peft_method_with_and_without_diff_tuning():
             ("diff_tuning+lora", "mnist5k"): 80.0, ("diff_tuning+lora", "digits"): 56.0,
             ("full_ft", "mnist5k"): 90.0, ("full_ft", "digits"): 50.0,
             ("diff_tuning", "mnist5k"): 95.0, ("diff_tuning", "digits"): 55.0}
-    rows = [_row(method, dataset, "fid_local", value) for (method, dataset), value in fids.items()]
+    half_widths = {"mnist5k": 15.0, "digits": 1.0}  # mnist5k's intervals overlap within each pair, digits' do not
+    rows = [{**_row(method, dataset, "fid_local", value), "ci_low": value - half_widths[dataset],
+             "ci_high": value + half_widths[dataset], "note": "95% interval: jackknife"}
+            for (method, dataset), value in fids.items()]
     rows += [_row(method, "mnist5k", "trainable_percent", share)
              for method, share in (("full_ft+lora", 12.5), ("diff_tuning+lora", 12.5), ("full_ft", 100.0),
                                    ("diff_tuning", 100.0))]
@@ -112,11 +115,17 @@ def test_peft_table_pairs_each_peft_method_with_and_without_diff_tuning():
     lines = {(row[0].text, row[1].text): [cell.text for cell in row[2:]] for row in table.rows}
     assert list(lines) == [("all weights", "full_ft"), ("all weights", "diff_tuning"), ("LoRA", "full_ft"),
                            ("LoRA", "diff_tuning")]
-    assert lines["LoRA", "diff_tuning"] == ["12.50", "80.00", "56.00", "68.00", "-15.0%"]  # (68 - 80) / 80
+    assert lines["LoRA", "diff_tuning"] == ["12.50", "80.00 [65.00, 95.00]", "56.00 [55.00, 57.00]", "68.00",
+                                            "-15.0%"]  # (68 - 80) / 80
     assert lines["all weights", "diff_tuning"][-1] == "+7.1%"  # (75 - 70) / 70
     assert lines["LoRA", "full_ft"][-1] == "—"
     assert table.group_starts == [0, 2]
-    assert "**50.00**" in to_markdown(table)  # best digits FID
+    # Bold marks the lower FID of a PEFT method's pair where the intervals separate (digits: all weights' full_ft,
+    # LoRA's diff_tuning), not the lowest of the column, and no lead whose intervals overlap (mnist5k).
+    bold = {(row[0].text, row[1].text, table.header[index]) for row in table.rows
+            for index, cell in enumerate(row) if cell.bold}
+    assert bold == {("all weights", "full_ft", "digits"), ("LoRA", "diff_tuning", "digits")}
+    assert "bold: the lower of a PEFT method's two objectives" in table.caption and "jackknife" in table.caption
 
 
 def test_ablation_figure_plots_one_key_and_rejects_mixed_sweeps(tmp_path):
