@@ -76,11 +76,20 @@ def save_figure(fig: plt.Figure, out: str | Path) -> None:
 
 
 def plot_lines(ax: plt.Axes, points: pd.DataFrame, x: str, label: str, style: str = "-", color=None) -> None:
-    """One line of the mean per x with markers, and a min–max band where several rows (seeds) share an x."""
-    stats = points.groupby(x)["value"].agg(["mean", "min", "max"]).sort_index()
+    """One line of the mean per x with markers, and a min–max band where several rows (seeds) share an x; where each
+    x has one row with a 95% interval (ci_low, ci_high), that interval as an error bar."""
+    stats = points.groupby(x)["value"].agg(["mean", "min", "max", "count"]).sort_index()
     line, = ax.plot(stats.index, stats["mean"], style, marker="o", markersize=4, label=label, color=color)
     if (stats["max"] > stats["min"]).any():
         ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.15, color=line.get_color())
+    elif {"ci_low", "ci_high"} <= set(points.columns) and (stats["count"] == 1).all():
+        rows = points.set_index(x).sort_index()
+        has = rows["ci_low"].notna() & rows["ci_high"].notna()
+        if has.any():
+            rows = rows[has]
+            below, above = rows["value"] - rows["ci_low"], rows["ci_high"] - rows["value"]
+            ax.errorbar(rows.index, rows["value"], yerr=[below, above], fmt="none", ecolor=line.get_color(),
+                        elinewidth=1, capsize=3)
 
 
 def plot_metric_vs_step(df: pd.DataFrame, out: str | Path) -> None:

@@ -288,8 +288,9 @@ ABLATION_AXES = {"tau": ("τ: target P(t) ∝ (t+1)^τ, retention mirrored", "li
 
 
 def plot_ablation(df: pd.DataFrame, out: str | Path) -> None:
-    """One ablation: the metric against the ablated value (from each row's run name), with the full_ft run and, for
-    the retention set, the run replaying real source images as horizontal reference lines."""
+    """One ablation: the metric against the ablated value (from each row's run name), each point with its 95%
+    interval where the rows have one, with the full_ft run and, for the retention set, the run replaying real source
+    images as horizontal reference lines (their intervals shaded)."""
     import matplotlib.pyplot as plt  # here, not at module level: --help stays fast
 
     from benchmarks.figures import metric_label, plot_lines, require_columns, save_figure, single_metric
@@ -309,9 +310,11 @@ def plot_ablation(df: pd.DataFrame, out: str | Path) -> None:
     references = {"full_ft": ("--", "C3", "full_ft (no retention, uniform t)"),
                   f"{method}@retention=source": (":", "C2", f"{method}, real source images")}
     for name, (style, color, text) in references.items():
-        values = df.loc[df["method"] == name, "value"]
-        if len(values):
-            ax.axhline(values.mean(), linestyle=style, color=color, label=text)
+        reference = df[df["method"] == name]
+        if len(reference):
+            ax.axhline(reference["value"].mean(), linestyle=style, color=color, label=text)
+            if len(reference) == 1 and {"ci_low", "ci_high"} <= set(df.columns) and reference["ci_low"].notna().all():
+                ax.axhspan(reference["ci_low"].iloc[0], reference["ci_high"].iloc[0], color=color, alpha=0.1)
     ax.set_xscale(xscale)
     ax.set_xticks(sorted(set(swept["x"])), [f"{x:g}" for x in sorted(set(swept["x"]))])
     ax.minorticks_off()

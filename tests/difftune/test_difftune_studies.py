@@ -4,7 +4,6 @@ the rule that picks the single-dataset studies' dataset."""
 import pandas as pd
 import pytest
 
-from benchmarks.tables import to_markdown
 from difftune.report import peft_table, plot_ablation
 from difftune.study_dataset import study_dataset, study_datasets
 from difftune.variants import Variant, parse_variant
@@ -126,6 +125,27 @@ def test_peft_table_pairs_each_peft_method_with_and_without_diff_tuning():
             for index, cell in enumerate(row) if cell.bold}
     assert bold == {("all weights", "full_ft", "digits"), ("LoRA", "diff_tuning", "digits")}
     assert "bold: the lower of a PEFT method's two objectives" in table.caption and "jackknife" in table.caption
+
+
+def test_one_run_per_point_shows_its_interval_and_seeds_show_their_band():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from benchmarks.figures import plot_lines
+
+    points = pd.DataFrame({"x": [0.0, 1.0], "value": [50.0, 48.0], "ci_low": [48.0, 47.0], "ci_high": [52.0, 49.5]})
+    fig, ax = plt.subplots()
+    plot_lines(ax, points, "x", "one seed")
+    (bars,) = ax.containers  # one error bar per point, spanning its interval
+    assert [segment[:, 1].tolist() for segment in bars.lines[2][0].get_segments()] == [[48.0, 52.0], [47.0, 49.5]]
+    seeds = pd.concat([points, points.assign(value=[51.0, 49.0])])  # two rows per x: the min–max band, no bars
+    fig2, ax2 = plt.subplots()
+    plot_lines(ax2, seeds, "x", "two seeds")
+    assert not ax2.containers and len(ax2.collections) == 1
+    plt.close(fig)
+    plt.close(fig2)
 
 
 def test_ablation_figure_plots_one_key_and_rejects_mixed_sweeps(tmp_path):
