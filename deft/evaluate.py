@@ -74,7 +74,7 @@ def size_rows(train_summary: dict) -> list[dict]:
             {"metric": "trainable_params", "value": train_summary["head_parameters"], "note": note}]
 
 
-def cost_rows(summary: dict, train_seconds: float | None, trained: str = "head") -> list[dict]:
+def cost_rows(summary: dict, train_seconds: float | None, trained: str) -> list[dict]:
     """NFE, backbone backprops and wall-time rows from a reconstruction summary; `trained` names what the training
     time was spent on (DEFT's head, or the amortised model from random weights)."""
     rows = [{"metric": "nfe", "value": summary["nfe_per_image"]},
@@ -129,12 +129,12 @@ def main(argv: list[str] | None = None) -> None:
     kinds += ["inception"] if args.inception_weights or not args.features else []
     for kind in kinds:
         rows += kid_rows(as_rgb_uint8(pred), as_rgb_uint8(truth), kind, args.features, args.inception_weights)
-    train_seconds, trained = None, "head"
+    train_seconds, trained = None, ""
     if args.train_summary:
         train_seconds = training_seconds(args.train_summary.parent / "stats.jsonl")
-        train_summary = read_json(args.train_summary)
-        rows += size_rows(train_summary)
-        trained = "head" if "head_fraction" in train_summary else "model (from random weights)"
+        sizes = size_rows(read_json(args.train_summary))  # none for a model that is not a head
+        rows += sizes
+        trained = "head" if sizes else "model (from random weights)"
     rows += cost_rows(summary, train_seconds, trained)
     run = summary["run_config"]
     comparable = "" if summary.get("comparable", True) else (
