@@ -53,6 +53,7 @@ from benchmarks.tables import (
     Table,
     interval_caption,
     interval_cell,
+    interval_hull,
     intervals_apart,
     mark_best,
     mark_best_separated,
@@ -313,8 +314,9 @@ def plot_ablation(df: pd.DataFrame, out: str | Path) -> None:
         reference = df[df["method"] == name]
         if len(reference):
             ax.axhline(reference["value"].mean(), linestyle=style, color=color, label=text)
-            if len(reference) == 1 and {"ci_low", "ci_high"} <= set(df.columns) and reference["ci_low"].notna().all():
-                ax.axhspan(reference["ci_low"].iloc[0], reference["ci_high"].iloc[0], color=color, alpha=0.1)
+            interval = interval_hull(reference) if len(reference) == 1 and "ci_low" in df else None
+            if interval:
+                ax.axhspan(*interval, color=color, alpha=0.1)
     ax.set_xscale(xscale)
     ax.set_xticks(sorted(set(swept["x"])), [f"{x:g}" for x in sorted(set(swept["x"]))])
     ax.minorticks_off()
