@@ -62,6 +62,8 @@ class PriorNetConfig:
     heads: int = 8  # 'frames' only: attention heads
     pair: int = 64  # 'frames' only: width of the pair features (Genie: 128)
     sigma_data: float = 0.75  # 'frames' only: per-coordinate std of centred chains in nm (c_skip, c_out; Rg/√3)
+    update_pair: bool = False  # 'frames' only, ours: each block adds its node features to the pair features
+    pair_displacement: bool = False  # 'frames' only, ours: the output also moves residues along pair directions
     pretrained: str | None = None  # a save_pretrained folder of any prior with the same forward (the Genie plug-in)
 
 

@@ -58,9 +58,12 @@ class PairBiasedBlock(nn.Module):
     output also averages per-head projections of the pair features (what a residue learns about its partners'
     relative positions)."""
 
-    def __init__(self, hidden: int, heads: int, pair: int, pair_values: int = 8):
-        """`pair`: width of the pair features; `pair_values`: per-head width of the pair projections averaged."""
+    def __init__(self, hidden: int, heads: int, pair: int, pair_values: int = 8, update_pair: bool = False):
+        """`pair`: width of the pair features; `pair_values`: per-head width of the pair projections averaged;
+        `update_pair`: add the updated node features of i and j to the pair features (an outer sum) after the
+        block, so later blocks' attention biases see what earlier blocks learned about each residue."""
         super().__init__()
+        self.pair_from_nodes = nn.Linear(hidden, 2 * pair) if update_pair else None
         self.heads, self.pair_values = heads, pair_values
         self.norm_attention, self.norm_mlp = nn.LayerNorm(hidden), nn.LayerNorm(hidden)
         self.qkv = nn.Linear(hidden, 3 * hidden)
@@ -69,8 +72,8 @@ class PairBiasedBlock(nn.Module):
         self.out = nn.Linear(hidden + heads * pair_values, hidden)
         self.mlp = nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.SiLU(), nn.Linear(4 * hidden, hidden))
 
-    def forward(self, h: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
-        """h: B×N×H node features; pair: B×N×N×P."""
+    def forward(self, h: torch.Tensor, pair: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(h, pair) after the block; h: B×N×H node features; pair: B×N×N×P."""
         b, n, width = h.shape
         q, k, v = self.qkv(self.norm_attention(h)).view(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
         logits = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5 + self.bias(pair).permute(0, 3, 1, 2)
@@ -79,7 +82,11 @@ class PairBiasedBlock(nn.Module):
         pair_values = torch.einsum("bhij,bijhc->bihc", weights,
                                    self.pair_value(pair).view(b, n, n, self.heads, self.pair_values))
         h = h + self.out(torch.cat([values, pair_values.reshape(b, n, -1)], -1))
-        return h + self.mlp(self.norm_mlp(h))
+        h = h + self.mlp(self.norm_mlp(h))
+        if self.pair_from_nodes is not None:
+            left, right = self.pair_from_nodes(h).chunk(2, -1)
+            pair = pair + left[:, :, None] + right[:, None]
+        return h, pair
 
 
 class CalphaFrameNet(ModelMixin, ConfigMixin):
@@ -92,9 +99,12 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(self, hidden: int = 64, layers: int = 4, heads: int = 4, pair: int = 32, relpos_max: int = 32,
                  length_unit: float = 1.0, sigma_data: float = 0.75, motif_inputs: bool = False,
-                 num_train_timesteps: int = 1000, cosine_s: float = 0.008, max_beta: float = 0.999):
+                 num_train_timesteps: int = 1000, cosine_s: float = 0.008, max_beta: float = 0.999,
+                 update_pair: bool = False, pair_displacement: bool = False):
         """`length_unit`: model units per nm; `sigma_data`: the data's per-coordinate std in nm (c_skip, c_out); the
-        last three arguments give the cosine schedule whose ᾱ_t turns x̂0 into ε̂."""
+        cosine schedule's three arguments give the ᾱ_t that turns x̂0 into ε̂. `update_pair`: every block adds its
+        node features to the pair features (`PairBiasedBlock`); `pair_displacement`: the output also moves residue i
+        along the unit vectors towards every j, by weights read from the pair features (see `_displacement`)."""
         super().__init__()
         table = protein_schedule(ProteinDiffusion(num_train_timesteps, cosine_s, max_beta)).alphas_cumprod.float()
         self.register_buffer("alphas_cumprod", table, persistent=False)
@@ -107,11 +117,16 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
         self.relpos = nn.Embedding(2 * relpos_max + 1, pair)
         pair_in = RBF_CENTRES.numel() + 1 + 3 + (2 if motif_inputs else 0)
         self.pair_in = nn.Linear(pair_in, pair)
-        self.blocks = nn.ModuleList(PairBiasedBlock(hidden, heads, pair) for _ in range(layers))
+        self.blocks = nn.ModuleList(PairBiasedBlock(hidden, heads, pair, update_pair=update_pair)
+                                    for _ in range(layers))
         self.norm_out = nn.LayerNorm(hidden)
         self.out = nn.Linear(hidden, 3)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        self.displacement_nodes = nn.Linear(hidden, 2 * pair) if pair_displacement else None
+        self.displacement = nn.Linear(pair, 1) if pair_displacement else None
+        for layer in (self.out, self.displacement):
+            if layer is not None:  # zero output: the untrained network is the linear denoiser
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     def _node_features(self, x, frames, abar, noise, motif_mask, motif):
         """B×N×F invariant per-residue inputs (x in nm; abar and the noise std in nm: B×1×1)."""
@@ -148,6 +163,18 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
             scalars += [both[..., None], (both * motif_dist)[..., None]]
         return self.pair_in(torch.cat(scalars, -1)) + self.relpos((idx[None] - idx[:, None]).clamp(-r, r) + r)
 
+    def _displacement(self, x: torch.Tensor, h: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
+        """B×N×3: the mean over j of w_ij·(x_j − x_i)/(d_ij + 0.1 nm), w_ij read from the pair features and both
+        residues' node features. Why: a vector in i's own frame, built from a noisy trace, is a blunt tool for
+        setting a distance to one particular residue (a bond, or a steric contact far along the chain); a weight on
+        the direction to that residue sets it directly, as an EGNN's coordinate update does. The weights see the
+        chiral pair features, so the network stays chiral."""
+        left, right = self.displacement_nodes(h).chunk(2, -1)
+        weights = self.displacement(nn.functional.silu(pair + left[:, :, None] + right[:, None]))  # B×N×N×1
+        diff = x[:, None] - x[:, :, None]  # [i, j] = x_j − x_i; zero on the diagonal
+        direction = diff / (diff.norm(dim=-1, keepdim=True) + 0.1)
+        return (weights * direction).sum(2) / max(x.shape[1] - 1, 1)
+
     def forward(self, x: torch.Tensor, t: torch.Tensor, motif_mask: torch.Tensor | None = None,
                 motif: torch.Tensor | None = None) -> torch.Tensor:
         """ε̂ for centred x (B×N×3) at integer timesteps t (B,); motif_mask (B×N) and motif (B×N×3, zero off the
@@ -166,8 +193,11 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
         h = self.node_in(features) + self.time(emb)[:, None]
         pair = self._pair_features(x, frames, motif_mask, motif)
         for block in self.blocks:
-            h = block(h, pair)
-        correction = (frames @ self.out(self.norm_out(h)).unsqueeze(-1)).squeeze(-1)  # back to the global frame
+            h, pair = block(h, pair)
+        h = self.norm_out(h)
+        correction = (frames @ self.out(h).unsqueeze(-1)).squeeze(-1)  # back to the global frame
+        if self.displacement is not None:
+            correction = correction + self._displacement(x, h, pair)
         sd2 = cfg.sigma_data ** 2
         variance = abar * sd2 + noise ** 2
         x0 = abar.sqrt() * sd2 / variance * x + cfg.sigma_data * noise / variance.sqrt() * correction

@@ -39,8 +39,13 @@ def test_frames_are_proper_rotations_that_turn_with_the_chain():
     assert torch.allclose(residue_frames(x @ rotation.T), rotation @ frames, atol=1e-5)
 
 
-def test_prior_is_rotation_equivariant_translation_invariant_and_chiral():
-    model = _perturbed(CalphaFrameNet(hidden=16, layers=2, heads=2, pair=8))
+# The options that add pair updates and the pair-direction output must keep every symmetry of the plain network.
+OPTIONS = [{}, {"update_pair": True}, {"pair_displacement": True}, {"update_pair": True, "pair_displacement": True}]
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_prior_is_rotation_equivariant_translation_invariant_and_chiral(options):
+    model = _perturbed(CalphaFrameNet(hidden=16, layers=2, heads=2, pair=8, **options))
     x, t = _chain(), torch.tensor([10, 700])
     rotation = random_rotations(1, torch.Generator().manual_seed(1))[0]
     eps = model(x, t)
@@ -52,9 +57,25 @@ def test_prior_is_rotation_equivariant_translation_invariant_and_chiral():
     assert (model(x @ mirror, t) - eps @ mirror).abs().max() > 1e-2
 
 
-def test_untrained_prior_is_the_optimal_linear_denoiser():
+def test_pair_displacement_moves_residues_along_pair_directions():
+    model = _perturbed(CalphaFrameNet(hidden=16, layers=1, heads=2, pair=8, pair_displacement=True))
+    x, t = _chain(), torch.tensor([10, 700])
+    with_term = model(x, t)
+    with torch.no_grad():
+        model.displacement.weight.zero_()
+        model.displacement.bias.fill_(1.0)  # every weight 1: each residue moves towards the others' mean direction
+    h = torch.zeros(2, 14, 16)
+    pair = torch.zeros(2, 14, 14, 8)
+    diff = x[:, None] - x[:, :, None]
+    expected = (diff / (diff.norm(dim=-1, keepdim=True) + 0.1)).sum(2) / 13
+    assert torch.allclose(model._displacement(x, h, pair), expected, atol=1e-6)
+    assert (model(x, t) - with_term).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_untrained_prior_is_the_optimal_linear_denoiser(options):
     sigma_data, unit = 0.7, 1.0
-    model = CalphaFrameNet(hidden=16, layers=1, heads=2, pair=8, sigma_data=sigma_data, length_unit=unit)
+    model = CalphaFrameNet(hidden=16, layers=1, heads=2, pair=8, sigma_data=sigma_data, length_unit=unit, **options)
     x, t = _chain(), torch.tensor([5, 600])
     abar = protein_schedule(PriorRun().diffusion).alphas_cumprod[t].float().view(-1, 1, 1)
     x0 = abar.sqrt() * sigma_data ** 2 / (abar * sigma_data ** 2 + 1 - abar) * x
@@ -62,8 +83,9 @@ def test_untrained_prior_is_the_optimal_linear_denoiser():
     assert torch.allclose(model(x, t), expected, rtol=1e-3, atol=1e-5)  # float32 ε at t = 5: x/σ_t
 
 
-def test_amortised_frame_net_is_equivariant_under_a_joint_motion_and_needs_its_motif():
-    model = _perturbed(CalphaFrameNet(hidden=16, layers=2, heads=2, pair=8, motif_inputs=True))
+@pytest.mark.parametrize("options", OPTIONS)
+def test_amortised_frame_net_is_equivariant_under_a_joint_motion_and_needs_its_motif(options):
+    model = _perturbed(CalphaFrameNet(hidden=16, layers=2, heads=2, pair=8, motif_inputs=True, **options))
     x, t = _chain(), torch.tensor([10, 700])
     mask = torch.zeros(2, 14)
     mask[:, 3:8] = 1
@@ -78,11 +100,16 @@ def test_amortised_frame_net_is_equivariant_under_a_joint_motion_and_needs_its_m
 
 
 def test_arch_selects_the_network_and_saved_models_load_back(tmp_path):
-    run = resolve("smoke", {"prior": {"arch": "frames", "hidden": 16, "heads": 2}}, cls=PriorRun)
+    run = resolve("smoke", {"prior": {"arch": "frames", "hidden": 16, "heads": 2, "update_pair": True,
+                                      "pair_displacement": True}}, cls=PriorRun)
     prior = build_prior(run)
     assert isinstance(prior, CalphaFrameNet) and prior.config.hidden == 16
+    assert prior.config.update_pair and prior.config.pair_displacement
     prior.save_pretrained(tmp_path / "prior")
-    assert isinstance(load_prior(tmp_path / "prior"), CalphaFrameNet)
+    loaded = load_prior(tmp_path / "prior")
+    assert isinstance(loaded, CalphaFrameNet) and loaded.config.update_pair and loaded.config.pair_displacement
+    assert not build_prior(resolve("smoke", {"prior": {"arch": "frames", "hidden": 16, "heads": 2}},
+                                   cls=PriorRun)).config.pair_displacement
     build_prior(run, motif_inputs=True).save_pretrained(tmp_path / "amortised")
     assert load_conditional(tmp_path / "amortised", "amortised").config.motif_inputs
     with pytest.raises(ConfigError, match="prior.arch"):
