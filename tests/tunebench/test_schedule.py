@@ -90,13 +90,15 @@ def test_sample_noise_is_per_seed_and_matches_diffusers_generators():
     assert torch.equal(together, diffusers_draw)
 
 
-def test_quadratic_spacing_is_ddims_quad_skip_type_over_the_whole_range():
+def test_quadratic_spacing_is_ddims_quad_skip_type_from_the_first_leading_timestep():
     # ermongroup/ddim runners/diffusion.py: seq = [int(s) for s in np.linspace(0, np.sqrt(T * 0.8), N) ** 2]; here
-    # the range ends at T − 1 instead of 0.8·T.
-    expected = sorted({int(s + 1e-9) for s in np.linspace(0, np.sqrt(999), 50) ** 2}, reverse=True)
+    # the range ends at leading spacing's first timestep, (T // N)·(N − 1), instead of 0.8·T.
+    expected = sorted({int(s + 1e-9) for s in np.linspace(0, np.sqrt(980), 50) ** 2}, reverse=True)
     steps = quadratic_timesteps(1000, 50)
-    assert steps == expected and steps[0] == 999 and steps[-1] == 0 and len(steps) == 49  # two steps round to 0
+    assert steps == expected and steps[0] == leading_timesteps(1000, 50)[0] == 980 and steps[-1] == 0
+    assert len(steps) == 49  # two steps round to 0
     assert steps[-2] - steps[-1] < 5 < steps[0] - steps[1]  # crowded at low noise, sparse at high noise
+    assert quadratic_timesteps(1000, 1000)[0] == 999
     assert set(SPACINGS) == set(SPACING_NAMES)
     with pytest.raises(ValueError, match="steps must be in"):
         quadratic_timesteps(1000, 0)

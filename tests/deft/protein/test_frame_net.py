@@ -134,3 +134,14 @@ def test_samplers_visit_the_timesteps_of_the_configured_spacing(spacing):
     sample_motif("unconditional", prior, schedule, run, torch.zeros(1, 10), torch.zeros(1, 10, 3), CentredNoise([0]))
     assert seen == [step.t for step in schedule.steps(6, spacing)]
     assert seen == SPACINGS[spacing](run.diffusion.num_train_timesteps, 6)
+
+
+def test_quadratic_spacing_keeps_the_first_steps_error_amplification_small():
+    # DDIM's x_s = sqrt(ᾱ_s)·x̂0 + ... multiplies an error in ε by about sqrt(ᾱ_s/ᾱ_t); starting at t = T − 1, where
+    # the clipped cosine schedule leaves ᾱ ≈ 2e-9, that factor was over 1000 and blew the DEFT heads' scaffolds apart.
+    run = resolve("mini", cls=ProteinConfig)
+    schedule = protein_schedule(run.diffusion)
+    abar = schedule.alphas_cumprod
+    first, second = schedule.steps(run.sample.steps, run.sample.spacing)[:2]
+    assert run.sample.spacing == "quadratic" and first.t < run.diffusion.num_train_timesteps - 1
+    assert (abar[second.t] / abar[first.t]).sqrt() < 4 < (abar[second.t] / abar[-1]).sqrt()
