@@ -186,7 +186,7 @@ def forgetting_trend(inputs: dict[str, pd.DataFrame]) -> Measurement:
 
 def retention_set_vs_source(inputs: dict[str, pd.DataFrame]) -> Measurement:
     """fid_local of Diff-Tuning with the whole pre-sampled retention set against the same with real source images:
-    the relative change, and the verdict from the two runs' FID intervals (separated or not)."""
+    the relative change, and the verdict from the two runs' fid_local intervals (separated or not)."""
     frame = inputs["ablation_retention_set"]
     fid = frame[frame["metric"] == "fid_local"]
     sizes = fid[fid["method"].str.startswith("diff_tuning@retention_size=")]
@@ -198,13 +198,13 @@ def retention_set_vs_source(inputs: dict[str, pd.DataFrame]) -> Measurement:
     source = source.iloc[0]
     change = 100 * (generated["value"] - source["value"]) / source["value"]
     if math.isnan(generated["ci_low"]) or math.isnan(source["ci_low"]):
-        verdict, how = INCONCLUSIVE, "no FID intervals to compare"
+        verdict, how = INCONCLUSIVE, "no fid_local intervals to compare"
     elif generated["ci_high"] < source["ci_low"]:
-        verdict, how = REPRODUCED, "the FID intervals are separated"
+        verdict, how = REPRODUCED, "the fid_local intervals are separated"
     elif generated["ci_low"] > source["ci_high"]:
-        verdict, how = NOT_REPRODUCED, "the FID intervals are separated"
+        verdict, how = NOT_REPRODUCED, "the fid_local intervals are separated"
     else:
-        verdict, how = INCONCLUSIVE, "the FID intervals overlap"
+        verdict, how = INCONCLUSIVE, "the fid_local intervals overlap"
     generated_fid = format_interval(generated["value"], generated["ci_low"], generated["ci_high"], 1)
     source_fid = format_interval(source["value"], source["ci_low"], source["ci_high"], 1)
     detail = f"{generated['method']} {generated_fid} vs source images {source_fid}; {how}"
