@@ -6,7 +6,15 @@ limiting" from "the sampler is".
 
 For each timestep t the problems' native windows (never trained on) are noised with seeded centred noise; the CSV
 row gives ᾱ_t, the ε-MSE per residue (predicting zero scores ≈ 3), the RMSD of x̂0 to the native in Å and of the
-noisy input x_t/sqrt(ᾱ_t) (what x̂0 improves on), and the share of x̂0's Cα–Cα bonds within tolerance.
+noisy input x_t/sqrt(ᾱ_t) (what x̂0 improves on), the share of x̂0's Cα–Cα bonds within tolerance and the share of
+x̂0s without a Cα clash (the success criterion's thresholds).
+
+The `restart_*` columns answer "from how much noise does the prior still bring a native back to a valid chain?":
+the windows are noised to `restart_t`, the motif table's first sampler timestep at or below t, and sampled from
+there to the end with the table's unconditional sampler (`samplers.sample_motif` with `start`); the columns give
+the share of the results' bonds within tolerance and of results without a clash, with its Wilson 95% interval. The
+unconditional samples' own clash-free share is the restart from the top. Window k of repeat r uses seed
+r·len(windows) + k for both its noising and the sampler.
 """
 
 from __future__ import annotations
@@ -23,37 +31,61 @@ if TYPE_CHECKING:
     import numpy as np
 
 TIMESTEPS = (5, 20, 50, 100, 200, 400, 600, 800)
-COLUMNS = ("t", "abar", "eps_mse", "x0hat_rmsd_A", "input_rmsd_A", "x0hat_valid_bonds")
+COLUMNS = ("t", "abar", "eps_mse", "x0hat_rmsd_A", "input_rmsd_A", "x0hat_valid_bonds", "x0hat_clash_free",
+           "restart_t", "restart_valid_bonds", "restart_clash_free", "restart_clash_free_low",
+           "restart_clash_free_high", "chains")
 
 
-def denoising_rows(prior, run: ProteinConfig, windows: np.ndarray, repeats: int = 4, seed: int = 0) -> list[dict]:
-    """One row per timestep in TIMESTEPS, averaged over `repeats` noise draws of every window (Å in, Å out)."""
+def _shares(chains_a: np.ndarray, run: ProteinConfig) -> tuple[float, int]:
+    """(mean share of valid Cα–Cα bonds, number of chains without a clash) of chains in Å."""
+    import numpy as np
+
+    from deft.protein.geometry import bond_valid_fraction, clash_count
+
+    success = run.success
+    bonds = np.mean([bond_valid_fraction(c, success.bond_length, success.bond_tolerance) for c in chains_a])
+    return float(bonds), sum(clash_count(c, success.clash_distance) == 0 for c in chains_a)
+
+
+def denoising_rows(prior, run: ProteinConfig, windows: np.ndarray, repeats: int = 20) -> list[dict]:
+    """One row per timestep in TIMESTEPS over `repeats` noise draws of every window (Å in, Å out)."""
     import numpy as np
     import torch
 
-    from deft.protein.diffusion import centred_randn, protein_schedule
-    from deft.protein.geometry import bond_valid_fraction
+    from benchmarks.intervals import wilson_interval
+    from deft.protein.diffusion import CentredNoise, protein_schedule
+    from deft.protein.samplers import sample_motif
 
     with torch.no_grad():
         schedule = protein_schedule(run.diffusion)
-        x0 = torch.from_numpy(np.repeat(windows, repeats, axis=0)) * run.data.coord_scale
-        generator = torch.Generator().manual_seed(seed)
+        x0 = torch.from_numpy(np.tile(windows, (repeats, 1, 1))).float() * run.data.coord_scale
+        count, length = x0.shape[:2]
+        sampler_steps = [step.t for step in schedule.steps(run.sample.steps, run.sample.spacing)]
+        to_a = 1.0 / run.data.coord_scale
         rows = []
         for t in TIMESTEPS:
-            steps = torch.full((len(x0),), t)
-            noise = centred_randn(tuple(x0.shape), generator)
-            xt = schedule.q_sample(x0, steps, noise).float()
+            # Fresh streams per timestep: row i's noise comes from seed i alone, as in the motif table.
+            noise = CentredNoise(list(range(count)))
+            steps = torch.full((count,), t)
+            epsilon = noise.randn((length, 3))
+            xt = schedule.q_sample(x0, steps, epsilon)
             eps = prior(xt, steps)
-            x0hat = schedule.predict_x0(xt, steps, eps).float()
+            x0hat = schedule.predict_x0(xt, steps, eps)
             abar = float(schedule.abar(t))
-            to_a = 1.0 / run.data.coord_scale
-            rows.append({"t": t, "abar": abar, "eps_mse": float((eps - noise).pow(2).sum(-1).mean()),
+            x0hat_bonds, x0hat_clear = _shares(x0hat.double().numpy() * to_a, run)
+            restart_t = max(s for s in sampler_steps if s <= t)
+            start = schedule.q_sample(x0, torch.full((count,), restart_t), noise.randn((length, 3)))
+            restarted, _ = sample_motif("unconditional", prior, schedule, run, torch.zeros(count, length),
+                                        torch.zeros(count, length, 3), noise, start=(restart_t, start))
+            restart_bonds, restart_clear = _shares(restarted.double().numpy() * to_a, run)
+            low, high = wilson_interval(restart_clear, count)
+            rows.append({"t": t, "abar": abar, "eps_mse": float((eps - epsilon).pow(2).sum(-1).mean()),
                          "x0hat_rmsd_A": float((x0hat - x0).pow(2).sum(-1).mean().sqrt()) * to_a,
                          "input_rmsd_A": float((xt / abar ** 0.5 - x0).pow(2).sum(-1).mean().sqrt()) * to_a,
-                         "x0hat_valid_bonds": float(np.mean([bond_valid_fraction(c.numpy() * to_a,
-                                                                                 run.success.bond_length,
-                                                                                 run.success.bond_tolerance)
-                                                             for c in x0hat]))})
+                         "x0hat_valid_bonds": x0hat_bonds, "x0hat_clash_free": x0hat_clear / count,
+                         "restart_t": restart_t, "restart_valid_bonds": restart_bonds,
+                         "restart_clash_free": restart_clear / count, "restart_clash_free_low": low,
+                         "restart_clash_free_high": high, "chains": count})
         return rows
 
 

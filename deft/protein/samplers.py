@@ -49,9 +49,11 @@ def _dps_chunk(prior, schedule: Schedule, t, x, motif_mask, motif):
 @torch.no_grad()
 def sample_motif(method: str, prior, schedule: Schedule, run: ProteinConfig, motif_mask: torch.Tensor,
                  motif: torch.Tensor, noise: CentredNoise, model=None, dps_scale: float | None = None,
-                 progress: bool = False) -> tuple[torch.Tensor, dict]:
+                 progress: bool = False, start: tuple[int, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict]:
     """Scaffolds (B×N×3, model units) for motif `motif` (B×N×3, zero off the mask) and `motif_mask` (B×N), one row
-    per seed of `noise`, and the per-sample cost. `model` is the DEFT head or the amortised model."""
+    per seed of `noise`, and the per-sample cost. `model` is the DEFT head or the amortised model. `start` = (t, x_t)
+    begins at the sampler's first timestep at or below t from the given x_t (noised to that timestep) instead of at
+    the top from noise: a restart, for measuring where in the chain the prior goes wrong."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if method in ("deft", "amortised") and model is None:
@@ -60,9 +62,13 @@ def sample_motif(method: str, prior, schedule: Schedule, run: ProteinConfig, mot
         raise ValueError("DPS needs a guidance scale")
     chunk, eta, length = run.sample.compute_chunk, run.sample.eta, motif.shape[1]
     count, started = Counter(), time.perf_counter()
-    x = noise.randn((length, 3))
     keep = motif_mask[..., None].bool()
     steps = schedule.steps(run.sample.steps, run.sample.spacing)
+    if start is None:
+        x = noise.randn((length, 3))
+    else:
+        steps = [step for step in steps if step.t <= start[0]]
+        x = start[1]
     for step in tqdm(steps, desc=method, unit="step", disable=not progress):
         t = torch.full((x.shape[0],), step.t, dtype=torch.long)
         grad = None
