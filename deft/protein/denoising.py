@@ -2,7 +2,7 @@
 limiting" from "the sampler is".
 
     python -m deft.protein.denoising --prior runs/mini/protein/prior/model --problems runs/mini/protein/problems \\
-        --out results/mini/protein_prior_denoising.csv
+        --out results/mini/protein_prior_denoising.csv [--table results/mini/tables/protein_prior_denoising.md]
 
 For each timestep t the problems' native windows (never trained on) are noised with seeded centred noise; the CSV
 row gives ᾱ_t, the ε-MSE per residue (predicting zero scores ≈ 3), the RMSD of x̂0 to the native in Å and of the
@@ -89,6 +89,26 @@ def denoising_rows(prior, run: ProteinConfig, windows: np.ndarray, repeats: int 
         return rows
 
 
+def markdown(rows: list[dict], run: ProteinConfig, windows: int) -> str:
+    """The table for docs: per t, the noisy input's and x̂0's RMSD, x̂0's bonds and clashes, and the restart's."""
+    lines = ["| t | ᾱ_t | input RMSD (Å) | x̂0 RMSD (Å) | x̂0 valid bonds | x̂0 clash-free | restart from | "
+             "restart valid bonds | restart clash-free [95% CI] |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for row in rows:
+        lines.append(f"| {row['t']} | {row['abar']:.3f} | {row['input_rmsd_A']:.2f} | {row['x0hat_rmsd_A']:.2f} | "
+                     f"{row['x0hat_valid_bonds']:.3f} | {row['x0hat_clash_free']:.2f} | {row['restart_t']} | "
+                     f"{row['restart_valid_bonds']:.3f} | {row['restart_clash_free']:.2f} "
+                     f"[{row['restart_clash_free_low']:.2f}, {row['restart_clash_free_high']:.2f}] |")
+    sample = run.sample
+    lines += ["", f"*The prior on the {windows} held-out problem windows ({rows[0]['chains']} noised copies per t): "
+              "one-step x̂0, and restarts sampled from t to the end (the first sampler timestep at or below t) with "
+              f"the motif table's sampler (DDIM, {sample.spacing} spacing, {sample.steps} steps, η = {sample.eta:g}, "
+              f"noise scale {sample.noise_scale:g}). Valid bonds: Cα–Cα within {run.success.bond_length:g} ± "
+              f"{run.success.bond_tolerance:g} Å; clash-free: no Cα pair (|i − j| ≥ 3) closer than "
+              f"{run.success.clash_distance:g} Å; interval: Wilson score.*"]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, measure, write the CSV."""
     parser = argparse.ArgumentParser(prog="python -m deft.protein.denoising", description=__doc__,
@@ -96,19 +116,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prior", required=True, type=Path, help="the prior's model folder")
     parser.add_argument("--problems", required=True, type=Path, help="problems folder (its windows are held out)")
     parser.add_argument("--out", required=True, type=Path, help="CSV to write")
+    parser.add_argument("--table", type=Path, help="also write the Markdown table for the docs here")
     args = parser.parse_args(argv)
     # Here, not at the top: --help needs no torch.
     import numpy as np
 
     from deft.protein.models import load_prior
     from deft.protein.motif_problems import load_problems
-    from tunebench.io import read_json, write_csv
+    from tunebench.io import atomic_path, read_json, write_csv
 
     run = from_dict(read_json(args.problems / "config.json"), ProteinConfig)
     windows = np.stack([p.window for p in load_problems(args.problems)])
     rows = denoising_rows(load_prior(args.prior), run, windows)
     print(write_csv(args.out, COLUMNS, [{k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()}
                                         for row in rows]), end="")
+    if args.table:
+        with atomic_path(args.table) as tmp:
+            tmp.write_text(markdown(rows, run, len(windows)))
 
 
 if __name__ == "__main__":

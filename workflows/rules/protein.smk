@@ -80,7 +80,8 @@ rule protein_prior_denoising:
         problems=rules.protein_problems.output,
         prior=PROTEIN_PRIOR,
     output:
-        f"{RESULTS}/protein_prior_denoising.csv",
+        csv=f"{RESULTS}/protein_prior_denoising.csv",
+        table=f"{RESULTS}/tables/protein_prior_denoising.md",
     log:
         f"{RUNS}/logs/protein_prior_denoising.log",
     benchmark:
@@ -92,8 +93,8 @@ rule protein_prior_denoising:
     resources:
         mem_mb=2000,
     shell:
-        "{params.python} -m deft.protein.denoising --prior {input.prior} --problems {input.problems} --out {output}"
-        " > {log} 2>&1"
+        "{params.python} -m deft.protein.denoising --prior {input.prior} --problems {input.problems}"
+        " --out {output.csv} --table {output.table} > {log} 2>&1"
 
 
 rule protein_train_head:

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from deft.protein.config import ProteinConfig
-from deft.protein.denoising import COLUMNS, TIMESTEPS, denoising_rows
+from deft.protein.denoising import COLUMNS, TIMESTEPS, denoising_rows, markdown
 from deft.protein.diffusion import CentredNoise, centre, protein_schedule
 from deft.protein.samplers import sample_motif
 from tunebench.config import resolve
@@ -44,6 +44,11 @@ def test_an_oracle_prior_denoises_and_restarts_to_the_native_from_every_noise_le
         assert row["x0hat_clash_free"] == row["restart_clash_free"] == 1.0
         assert row["restart_clash_free_low"] < 1.0 == row["restart_clash_free_high"]  # Wilson interval of 5 of 5
     assert rows[0]["restart_t"] < rows[-1]["restart_t"]
+    table = markdown(rows, run, 1).splitlines()
+    assert len(table) == 2 + len(TIMESTEPS) + 2 and table[-1].startswith("*The prior on the 1 held-out")
+    cells = [cell.strip() for cell in table[2].strip("|").split("|")]
+    assert cells[0] == str(TIMESTEPS[0]) and cells[4:6] == ["1.000", "1.00"]
+    assert cells[-1] == f"1.00 [{rows[0]['restart_clash_free_low']:.2f}, 1.00]"
 
 
 def test_a_restart_runs_only_the_steps_at_or_below_its_timestep():

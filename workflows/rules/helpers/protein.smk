@@ -69,6 +69,7 @@ def protein_outputs():
         *protein_metric_files(PROTEIN_METHODS),
         f"{RESULTS}/protein_chains.csv",
         f"{RESULTS}/protein_prior_denoising.csv",
+        f"{RESULTS}/tables/protein_prior_denoising.md",
         f"{RESULTS}/protein_motif.csv",
         f"{RESULTS}/tables/protein_motif.md",
         f"{RESULTS}/tables/protein_motif_quality.md",
