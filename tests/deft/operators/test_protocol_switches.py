@@ -190,6 +190,11 @@ def test_the_switches_name_the_key_and_the_values():
 def test_dense_linear_official_gradient_is_the_exact_one():
     matrix = torch.randn(3, 4, generator=torch.Generator().manual_seed(7))
     op = DenseLinear(matrix, (1, 2, 2), sigma_y=0.05)
-    x, y = torch.randn(2, 1, 2, 2, dtype=torch.float64), torch.randn(2, 3, dtype=torch.float64)
+    inputs = torch.Generator().manual_seed(68)  # the draw that once failed an element-wise rtol of 1e-5
+    x = torch.randn(2, 1, 2, 2, dtype=torch.float64, generator=inputs)
+    y = torch.randn(2, 3, dtype=torch.float64, generator=inputs)
     expected = -((x.flatten(1) @ matrix.double().T - y) @ matrix.double()).reshape(2, 1, 2, 2) / 0.1 ** 2
-    assert torch.allclose(op.official_likelihood_grad(x, y), expected)
+    # Exact up to rounding, measured against the gradient's scale: a small entry of a large gradient carries the
+    # same absolute rounding error as the large ones.
+    torch.testing.assert_close(op.official_likelihood_grad(x, y), expected, rtol=1e-6,
+                               atol=1e-6 * float(expected.abs().max()))
