@@ -46,6 +46,20 @@ def x0_distance_error(x0: torch.Tensor, x0hat: torch.Tensor, t: torch.Tensor, lo
     return error * keep.to(error.dtype)
 
 
+def x0_clash_error(x0hat: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, loss: PriorLoss, coord_scale: float,
+                   num_train_timesteps: int) -> torch.Tensor:
+    """Per chain: Σ over Cα pairs |i − j| ≥ 3 of relu(`loss.clash_distance` − d̂_ij)² (Å²) / residues, on x̂0, zero
+    for chains at t ≥ `loss.distance_max_t`·T (`PriorLoss`)."""
+    keep = t < loss.distance_max_t * num_train_timesteps
+    x0hat = torch.where(keep[:, None, None], x0hat, x0)  # as in x0_distance_error: no huge high-t x̂0 enters
+    pred = ((x0hat[:, :, None] - x0hat[:, None]).pow(2).sum(-1) + 1e-10).sqrt() / coord_scale
+    n = x0.shape[1]
+    index = torch.arange(n, device=x0.device)
+    apart = (index[None] - index[:, None]).abs() >= 3
+    violation = (loss.clash_distance - pred).clamp(min=0).pow(2) * apart
+    return violation.sum((1, 2)) / 2 / n * keep.to(pred.dtype)
+
+
 def _noised(batches: CropBatches, schedule: Schedule, step: int, generator: torch.Generator):
     """(x0, t, ε, x_t) for a training step."""
     x0 = batches.get(step)
@@ -65,11 +79,18 @@ def make_loss(kind: str, run: ProteinConfig, schedule: Schedule, prior=None):
             eps = model(xt, t)
             losses = {"loss": squared_error(noise, eps)}
             aux = getattr(run, "loss", None)
-            if aux is not None and aux.distance_weight > 0:
-                distance = x0_distance_error(x0, schedule.predict_x0(xt, t, eps), t, aux, run.data.coord_scale,
-                                             schedule.num_train_timesteps)
-                losses = {"loss": losses["loss"] + aux.distance_weight * distance, "eps_loss": losses["loss"],
-                          "distance_loss": distance}
+            if aux is not None and (aux.distance_weight > 0 or aux.clash_weight > 0):
+                x0hat, total = schedule.predict_x0(xt, t, eps), losses["loss"]
+                losses["eps_loss"] = losses["loss"]
+                if aux.distance_weight > 0:
+                    losses["distance_loss"] = x0_distance_error(x0, x0hat, t, aux, run.data.coord_scale,
+                                                                schedule.num_train_timesteps)
+                    total = total + aux.distance_weight * losses["distance_loss"]
+                if aux.clash_weight > 0:
+                    losses["clash_loss"] = x0_clash_error(x0hat, x0, t, aux, run.data.coord_scale,
+                                                          schedule.num_train_timesteps)
+                    total = total + aux.clash_weight * losses["clash_loss"]
+                losses["loss"] = total
             return losses
         empty = run.masks.empty_fraction if kind == "amortised" else 0.0
         mask = random_motif_masks(x0.shape[0], x0.shape[1], run.masks, generator, empty_fraction=empty)

@@ -1,5 +1,5 @@
-"""The prior's optional auxiliary loss (`loss.*`, FrameDiff's pairwise-distance loss on x̂0): its value on known
-geometry, its time window, that it is off by default, and the config checks."""
+"""The prior's optional auxiliary losses (`loss.*`: FrameDiff's pairwise-distance loss and a steric violation loss
+on x̂0): their values on known geometry, their time window, that they are off by default, and the config checks."""
 
 import pytest
 import torch
@@ -8,7 +8,7 @@ from deft.protein.batches import CropBatches
 from deft.protein.config import PriorLoss, PriorRun
 from deft.protein.diffusion import protein_schedule
 from deft.protein.egnn import CalphaEgnn
-from deft.protein.objectives import make_loss, squared_error, x0_distance_error
+from deft.protein.objectives import make_loss, squared_error, x0_clash_error, x0_distance_error
 from tunebench.config import ConfigError, resolve
 
 
@@ -32,6 +32,17 @@ def test_distance_error_is_the_mean_squared_error_of_close_pairs_in_angstrom():
     assert x0_distance_error(x0, x0, t, PriorLoss(), 0.1, 1000).abs().max() < 1e-3
 
 
+def test_clash_error_penalises_only_pairs_three_apart_closer_than_the_clash_distance():
+    # A chain folded back on itself: residues 0 and 3 sit 2 Å apart (a clash), 0–2 and 1–3 are 2.5 Å apart but only
+    # two apart in sequence (not counted), every other pair is far.
+    x = torch.tensor([[[0.0, 0, 0], [3.8, 0, 0], [1.9, 1.5, 0], [0, 2.0, 0]]]) * 0.1
+    x = x.repeat(2, 1, 1)
+    t = torch.tensor([10, 900])
+    error = x0_clash_error(x, x, t, PriorLoss(clash_weight=1.0), 0.1, 1000)
+    assert error.tolist() == pytest.approx([(3.0 - 2.0) ** 2 / 4, 0.0], rel=1e-4)  # one pair, per residue; high t: 0
+    assert x0_clash_error(_line(6), _line(6), torch.tensor([0]), PriorLoss(), 0.1, 1000).item() == 0.0
+
+
 def test_prior_loss_is_the_plain_eps_loss_by_default_and_adds_the_weighted_distance_term():
     run = resolve("smoke", {"train": {"batch_size": 4}}, cls=PriorRun)
     assert run.loss.distance_weight == 0.0
@@ -49,6 +60,10 @@ def test_prior_loss_is_the_plain_eps_loss_by_default_and_adds_the_weighted_dista
     assert torch.allclose(both["eps_loss"], plain["loss"])
     assert (both["distance_loss"] > 0).all()
     assert torch.allclose(both["loss"], both["eps_loss"] + 2.0 * both["distance_loss"])
+    run.loss.distance_weight, run.loss.clash_weight, run.loss.clash_distance = 0.0, 3.0, 50.0  # every pair "clashes"
+    clash = make_loss("prior", run, schedule)(model, batch, torch.Generator().manual_seed(5))
+    assert set(clash) == {"loss", "eps_loss", "clash_loss"} and (clash["clash_loss"] > 0).all()
+    assert torch.allclose(clash["loss"], clash["eps_loss"] + 3.0 * clash["clash_loss"])
     assert torch.allclose(squared_error(torch.zeros(1, 2, 3), torch.ones(1, 2, 3)), torch.tensor([3.0]))
 
 
@@ -56,4 +71,10 @@ def test_prior_loss_is_the_plain_eps_loss_by_default_and_adds_the_weighted_dista
                                       {"distance_max_t": 0.0}, {"distance_max_t": 1.5}])
 def test_prior_loss_settings_are_checked(override):
     with pytest.raises(ConfigError, match="loss.distance"):
+        resolve("smoke", {"loss": override}, cls=PriorRun)
+
+
+@pytest.mark.parametrize("override", [{"clash_weight": -1.0}, {"clash_distance": 0.0}])
+def test_clash_loss_settings_are_checked(override):
+    with pytest.raises(ConfigError, match="loss.clash"):
         resolve("smoke", {"loss": override}, cls=PriorRun)
