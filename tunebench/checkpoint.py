@@ -95,7 +95,8 @@ def check_compatible(saved: dict, run: RunConfig, where: Path) -> None:
         details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in differing[:6])
         raise CheckpointError(
             f"checkpoint {where} was made with a different config ({details}). Resume with the same config, "
-            "or start a new run in another output folder.")
+            f"start a new run in another output folder, or delete {where.parent} to start this run over (what a "
+            "Snakemake rerun needs after the settings or the pinned model it trains on changed).")
 
 
 def check_same_inputs(saved: dict | None, inputs: dict[str, str] | None, where: Path) -> None:

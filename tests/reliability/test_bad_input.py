@@ -460,7 +460,8 @@ def test_resuming_from_a_checkpoint_of_another_config_is_refused_and_keeps_the_r
     message = expect_error(CheckpointError, pretrain.main, argv, capsys)
     checkpoint = "checkpoint-0000002" if "older" in case else "checkpoint-0000004"
     assert_names(message, f"checkpoint {finished_run / 'checkpoints' / checkpoint} was made with a different config",
-                 difference, "Resume with the same config, or start a new run in another output folder")
+                 difference, "Resume with the same config, start a new run in another output folder",
+                 f"or delete {finished_run / 'checkpoints'} to start this run over")
     assert_nothing_lost(finished_run, before)  # config.json too: it still describes the checkpoints and model
 
 
