@@ -31,7 +31,8 @@ def plot_quality_curve(rows: list[dict], out: str | Path) -> None:
                       [max(0.0, r[f"{metric}_high"] - v) for v, r in zip(values, priors)]]
             ax.errorbar(steps, values, yerr=errors, marker="o", markersize=4, capsize=3, label="prior")
         ax.set_ylim(-0.02, 1.02)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole optimiser updates
+        # Steps are whole optimiser updates; five bins keep 5-digit step labels from running into each other.
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         ax.set_xlabel("training step")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -130,3 +130,18 @@ def test_errors_name_the_file_and_the_fix(smoke_prior, tmp_path, capsys):
     assert "other weights" in fails("curve.csv", "--model", str(smoke_prior / "prior/model"))
     assert "data.coord_scale" in fails("other.csv", "--model", str(smoke_prior / "prior/model"), "--set",
                                        "data.coord_scale=1")
+
+
+def test_quality_figure_keeps_long_runs_step_labels_apart(tmp_path, monkeypatch):
+    from deft.protein import quality_figure
+
+    shown = {}
+    monkeypatch.setattr(quality_figure, "save_figure", lambda fig, out: shown.setdefault("fig", fig))
+    figures = {metric: 0.5 for metric in WITH_INTERVALS} | {f"{m}_{end}": 0.5 for m in WITH_INTERVALS
+                                                            for end in ("low", "high")}
+    rows = [{"step": DATA_STEP, "samples": 200, "length": 48, **figures}]
+    rows += [{"step": step, **figures} for step in range(2500, 30001, 2500)]
+    quality_figure.plot_quality_curve(rows, tmp_path / "curve.png")
+    for ax in shown["fig"].axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert 3 <= len(ticks) <= 6 and all(float(t).is_integer() for t in ticks)  # 30000 steps had 7, run together
