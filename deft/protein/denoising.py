@@ -36,24 +36,13 @@ COLUMNS = ("t", "abar", "eps_mse", "x0hat_rmsd_A", "input_rmsd_A", "x0hat_valid_
            "restart_clash_free_high", "chains")
 
 
-def _shares(chains_a: np.ndarray, run: ProteinConfig) -> tuple[float, int]:
-    """(mean share of valid Cα–Cα bonds, number of chains without a clash) of chains in Å."""
-    import numpy as np
-
-    from deft.protein.geometry import bond_valid_fraction, clash_count
-
-    success = run.success
-    bonds = np.mean([bond_valid_fraction(c, success.bond_length, success.bond_tolerance) for c in chains_a])
-    return float(bonds), sum(clash_count(c, success.clash_distance) == 0 for c in chains_a)
-
-
 def denoising_rows(prior, run: ProteinConfig, windows: np.ndarray, repeats: int = 20) -> list[dict]:
     """One row per timestep in TIMESTEPS over `repeats` noise draws of every window (Å in, Å out)."""
     import numpy as np
     import torch
 
-    from benchmarks.intervals import wilson_interval
     from deft.protein.diffusion import CentredNoise, protein_schedule
+    from deft.protein.quality import quality_summary
     from deft.protein.samplers import sample_motif
 
     with torch.no_grad():
@@ -72,20 +61,20 @@ def denoising_rows(prior, run: ProteinConfig, windows: np.ndarray, repeats: int 
             eps = prior(xt, steps)
             x0hat = schedule.predict_x0(xt, steps, eps)
             abar = float(schedule.abar(t))
-            x0hat_bonds, x0hat_clear = _shares(x0hat.double().numpy() * to_a, run)
+            one_step = quality_summary(x0hat.double().numpy() * to_a, run.success)
             restart_t = max(s for s in sampler_steps if s <= t)
             start = schedule.q_sample(x0, torch.full((count,), restart_t), noise.randn((length, 3)))
             restarted, _ = sample_motif("unconditional", prior, schedule, run, torch.zeros(count, length),
                                         torch.zeros(count, length, 3), noise, start=(restart_t, start))
-            restart_bonds, restart_clear = _shares(restarted.double().numpy() * to_a, run)
-            low, high = wilson_interval(restart_clear, count)
+            restart = quality_summary(restarted.double().numpy() * to_a, run.success)
             rows.append({"t": t, "abar": abar, "eps_mse": float((eps - epsilon).pow(2).sum(-1).mean()),
                          "x0hat_rmsd_A": float((x0hat - x0).pow(2).sum(-1).mean().sqrt()) * to_a,
                          "input_rmsd_A": float((xt / abar ** 0.5 - x0).pow(2).sum(-1).mean().sqrt()) * to_a,
-                         "x0hat_valid_bonds": x0hat_bonds, "x0hat_clash_free": x0hat_clear / count,
-                         "restart_t": restart_t, "restart_valid_bonds": restart_bonds,
-                         "restart_clash_free": restart_clear / count, "restart_clash_free_low": low,
-                         "restart_clash_free_high": high, "chains": count})
+                         "x0hat_valid_bonds": one_step["valid_bonds"], "x0hat_clash_free": one_step["clash_free"],
+                         "restart_t": restart_t, "restart_valid_bonds": restart["valid_bonds"],
+                         "restart_clash_free": restart["clash_free"],
+                         "restart_clash_free_low": restart["clash_free_low"],
+                         "restart_clash_free_high": restart["clash_free_high"], "chains": count})
         return rows
 
 
