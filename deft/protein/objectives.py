@@ -31,15 +31,22 @@ def deft_eps(head, prior, schedule: Schedule, run: ProteinConfig, xt, t, motif_m
     return eps_theta + head(xt, t, motif_mask, motif, x0hat, g)
 
 
+def _x0hat_distances(x0: torch.Tensor, x0hat: torch.Tensor, t: torch.Tensor, loss: PriorLoss, coord_scale: float,
+                     num_train_timesteps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(which chains carry an x̂0 loss: t < `loss.distance_max_t`·T, x̂0's pair distances in Å), both losses' shared
+    start. High-t chains carry no loss; their x̂0 (divided by sqrt(ᾱ_t) ~ 1e-4) is swapped for x0 so no huge value
+    enters; the 1e-10 keeps the gradient of a zero distance finite."""
+    keep = t < loss.distance_max_t * num_train_timesteps
+    x0hat = torch.where(keep[:, None, None], x0hat, x0)
+    return keep, ((x0hat[:, :, None] - x0hat[:, None]).pow(2).sum(-1) + 1e-10).sqrt() / coord_scale
+
+
 def x0_distance_error(x0: torch.Tensor, x0hat: torch.Tensor, t: torch.Tensor, loss: PriorLoss, coord_scale: float,
                       num_train_timesteps: int) -> torch.Tensor:
     """Per chain: the mean over data pairs (i ≠ j) closer than `loss.distance_cutoff` Å of the squared error (Å²) of
     x̂0's pair distance, zero for chains at t ≥ `loss.distance_max_t`·T (`PriorLoss`, FrameDiff's 2D loss)."""
-    keep = t < loss.distance_max_t * num_train_timesteps
-    # High-t chains carry no loss; their x̂0 (divided by sqrt(ᾱ_t) ~ 1e-4) is swapped out so no huge value enters.
-    x0hat = torch.where(keep[:, None, None], x0hat, x0)
+    keep, pred = _x0hat_distances(x0, x0hat, t, loss, coord_scale, num_train_timesteps)
     true = torch.cdist(x0, x0) / coord_scale
-    pred = ((x0hat[:, :, None] - x0hat[:, None]).pow(2).sum(-1) + 1e-10).sqrt() / coord_scale
     n = x0.shape[1]
     pairs = (true < loss.distance_cutoff) & ~torch.eye(n, dtype=torch.bool, device=x0.device)
     error = ((pred - true).pow(2) * pairs).sum((1, 2)) / pairs.sum((1, 2)).clamp(min=1)
@@ -50,9 +57,7 @@ def x0_clash_error(x0hat: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, loss:
                    num_train_timesteps: int) -> torch.Tensor:
     """Per chain: Σ over Cα pairs |i − j| ≥ 3 of relu(`loss.clash_distance` − d̂_ij)² (Å²) / residues, on x̂0, zero
     for chains at t ≥ `loss.distance_max_t`·T (`PriorLoss`)."""
-    keep = t < loss.distance_max_t * num_train_timesteps
-    x0hat = torch.where(keep[:, None, None], x0hat, x0)  # as in x0_distance_error: no huge high-t x̂0 enters
-    pred = ((x0hat[:, :, None] - x0hat[:, None]).pow(2).sum(-1) + 1e-10).sqrt() / coord_scale
+    keep, pred = _x0hat_distances(x0, x0hat, t, loss, coord_scale, num_train_timesteps)
     n = x0.shape[1]
     index = torch.arange(n, device=x0.device)
     apart = (index[None] - index[:, None]).abs() >= 3
