@@ -49,9 +49,7 @@ def quadratic_timesteps(num_train_timesteps: int, steps: int) -> list[int]:
     should still hold 0.3 of the data. Nor is it T − 1: where the clipped cosine schedule leaves ᾱ ≈ 2·10⁻⁹, the
     first step multiplies any error in ε by sqrt(ᾱ_s/ᾱ_t), about 1300 for the next quadratic step, which blew the
     protein DEFT heads' scaffolds apart; from 'leading's first timestep it is about 3."""
-    if not 1 <= steps <= num_train_timesteps:
-        raise ValueError(f"steps must be in [1, {num_train_timesteps}], got {steps}")
-    last = ((num_train_timesteps // steps) * (steps - 1)) ** 0.5
+    last = leading_timesteps(num_train_timesteps, steps)[0] ** 0.5  # checks steps too
     # The 1e-9 keeps float round-off (sqrt(980)² = 979.99…) from truncating a whole step away.
     kept = {int((last * i / max(steps - 1, 1)) ** 2 + 1e-9) for i in range(steps)}
     return sorted(kept, reverse=True)
