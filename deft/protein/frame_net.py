@@ -53,6 +53,13 @@ def to_local(frames: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return (frames.reshape(shape).transpose(-1, -2) @ v.unsqueeze(-1)).squeeze(-1)
 
 
+def plus_outer_sum(pair: torch.Tensor, layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
+    """B×N×N×P pair features plus node features B×N×H: `layer` maps each node to 2P, split into a part for i and a
+    part for j, so [i, j] = pair_ij + left_i + right_j."""
+    left, right = layer(h).chunk(2, -1)
+    return pair + left[:, :, None] + right[:, None]
+
+
 class PairBiasedBlock(nn.Module):
     """Pre-norm transformer block whose attention logits get a per-head bias from the pair features and whose
     output also averages per-head projections of the pair features (what a residue learns about its partners'
@@ -84,8 +91,7 @@ class PairBiasedBlock(nn.Module):
         h = h + self.out(torch.cat([values, pair_values.reshape(b, n, -1)], -1))
         h = h + self.mlp(self.norm_mlp(h))
         if self.pair_from_nodes is not None:
-            left, right = self.pair_from_nodes(h).chunk(2, -1)
-            pair = pair + left[:, :, None] + right[:, None]
+            pair = plus_outer_sum(pair, self.pair_from_nodes, h)
         return h, pair
 
 
@@ -169,8 +175,7 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
         setting a distance to one particular residue (a bond, or a steric contact far along the chain); a weight on
         the direction to that residue sets it directly, as an EGNN's coordinate update does. The weights see the
         chiral pair features, so the network stays chiral."""
-        left, right = self.displacement_nodes(h).chunk(2, -1)
-        weights = self.displacement(nn.functional.silu(pair + left[:, :, None] + right[:, None]))  # B×N×N×1
+        weights = self.displacement(nn.functional.silu(plus_outer_sum(pair, self.displacement_nodes, h)))  # B×N×N×1
         diff = x[:, None] - x[:, :, None]  # [i, j] = x_j − x_i; zero on the diagonal
         direction = diff / (diff.norm(dim=-1, keepdim=True) + 0.1)
         return (weights * direction).sum(2) / max(x.shape[1] - 1, 1)
