@@ -64,6 +64,7 @@ class PriorNetConfig:
     sigma_data: float = 0.75  # 'frames' only: per-coordinate std of centred chains in nm (c_skip, c_out; Rg/√3)
     update_pair: bool = False  # 'frames' only, ours: each block adds its node features to the pair features
     pair_displacement: bool = False  # 'frames' only, ours: the output also moves residues along pair directions
+    self_condition: bool = False  # 'frames' only, ours: a second pass sees the first pass's x̂0 (frame_net.forward)
     pretrained: str | None = None  # a save_pretrained folder of any prior with the same forward (the Genie plug-in)
 
 
@@ -192,6 +193,11 @@ class ProteinConfig:
         if self.prior.arch == "frames" and self.prior.hidden % self.prior.heads:
             raise ConfigError(f"config key 'prior.heads' = {self.prior.heads} must divide prior.hidden = "
                               f"{self.prior.hidden} (the frame net splits its width over the attention heads)")
+        frames_only = [key for key in ("update_pair", "pair_displacement", "self_condition")
+                       if getattr(self.prior, key)]
+        if self.prior.arch != "frames" and frames_only:
+            raise ConfigError(f"config key 'prior.{frames_only[0]}' is an option of prior.arch 'frames', not "
+                              f"{self.prior.arch!r}; set it to false or choose arch 'frames'")
         if self.problems.length < 8:
             raise ConfigError(f"config key 'problems.length' = {self.problems.length} must be >= 8")
         for key, value, low, high in (("data.identity_threshold", d.identity_threshold, 0.0, 1.0),

@@ -106,11 +106,12 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
     def __init__(self, hidden: int = 64, layers: int = 4, heads: int = 4, pair: int = 32, relpos_max: int = 32,
                  length_unit: float = 1.0, sigma_data: float = 0.75, motif_inputs: bool = False,
                  num_train_timesteps: int = 1000, cosine_s: float = 0.008, max_beta: float = 0.999,
-                 update_pair: bool = False, pair_displacement: bool = False):
+                 update_pair: bool = False, pair_displacement: bool = False, self_condition: bool = False):
         """`length_unit`: model units per nm; `sigma_data`: the data's per-coordinate std in nm (c_skip, c_out); the
         cosine schedule's three arguments give the ᾱ_t that turns x̂0 into ε̂. `update_pair`: every block adds its
         node features to the pair features (`PairBiasedBlock`); `pair_displacement`: the output also moves residue i
-        along the unit vectors towards every j, by weights read from the pair features (see `_displacement`)."""
+        along the unit vectors towards every j, by weights read from the pair features (see `_displacement`);
+        `self_condition`: a second pass sees the first pass's x̂0 (see `forward`)."""
         super().__init__()
         table = protein_schedule(ProteinDiffusion(num_train_timesteps, cosine_s, max_beta)).alphas_cumprod.float()
         self.register_buffer("alphas_cumprod", table, persistent=False)
@@ -129,8 +130,11 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
         self.out = nn.Linear(hidden, 3)
         self.displacement_nodes = nn.Linear(hidden, 2 * pair) if pair_displacement else None
         self.displacement = nn.Linear(pair, 1) if pair_displacement else None
-        for layer in (self.out, self.displacement):
-            if layer is not None:  # zero output: the untrained network is the linear denoiser
+        # Self-conditioning inputs: x̂0_i − x_i in i's frame; per pair x̂0's distance basis and direction.
+        self.recycle_node = nn.Linear(3, hidden) if self_condition else None
+        self.recycle_pair = nn.Linear(RBF_CENTRES.numel() + 3, pair) if self_condition else None
+        for layer in (self.out, self.displacement, self.recycle_node, self.recycle_pair):
+            if layer is not None:  # zero: the untrained network is the linear denoiser and ignores x̂0's inputs
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
 
@@ -180,10 +184,41 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
         direction = diff / (diff.norm(dim=-1, keepdim=True) + 0.1)
         return (weights * direction).sum(2) / max(x.shape[1] - 1, 1)
 
+    def _recycled_inputs(self, x: torch.Tensor, frames: torch.Tensor, x0: torch.Tensor,
+                         rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B×N×H node, B×N×N×P pair) additions that show a first pass's x̂0 (nm, centred) to the second pass; exactly
+        zero in the rows where `rows` (B, bool) is false, so those rows compute the first pass's function."""
+        flag = rows.to(x.dtype).view(-1, 1, 1)
+        diff = x0[:, None] - x0[:, :, None]  # [i, j] = x̂0_j − x̂0_i
+        pair = torch.cat([radial_basis(x0), to_local(frames, diff) / (diff.norm(dim=-1, keepdim=True) + 0.1)], -1)
+        return (self.recycle_node(to_local(frames, x0 - x)) * flag,
+                self.recycle_pair(pair) * flag[..., None])
+
+    def _x0(self, x, frames, abar, noise, h, pair):
+        """x̂0 (B×N×3, nm, not re-centred) from the embedded node and pair features: the blocks, the output in each
+        residue's frame and EDM's preconditioning."""
+        cfg = self.config
+        for block in self.blocks:
+            h, pair = block(h, pair)
+        h = self.norm_out(h)
+        correction = (frames @ self.out(h).unsqueeze(-1)).squeeze(-1)  # back to the global frame
+        if self.displacement is not None:
+            correction = correction + self._displacement(x, h, pair)
+        sd2 = cfg.sigma_data ** 2
+        variance = abar * sd2 + noise ** 2
+        return abar.sqrt() * sd2 / variance * x + cfg.sigma_data * noise / variance.sqrt() * correction
+
     def forward(self, x: torch.Tensor, t: torch.Tensor, motif_mask: torch.Tensor | None = None,
-                motif: torch.Tensor | None = None) -> torch.Tensor:
+                motif: torch.Tensor | None = None, recycle: torch.Tensor | None = None) -> torch.Tensor:
         """ε̂ for centred x (B×N×3) at integer timesteps t (B,); motif_mask (B×N) and motif (B×N×3, zero off the
-        motif) when `motif_inputs`."""
+        motif) when `motif_inputs`.
+
+        With `self_condition` the network runs twice: a first pass without gradients, then a second that also sees
+        the first pass's x̂0 (self-conditioning, Chen et al. 2023 "Analog Bits" §3; in protein diffusion e.g.
+        RFdiffusion and FrameDiff). Unlike those samplers, which feed the previous step's x̂0, both passes here see
+        the same x_t, exactly as in training, so `forward(x, t)` stays a function of x_t alone and every method uses
+        the prior unchanged. `recycle` (B, bool) picks the rows whose second pass sees x̂0 (training: a random half,
+        the others learn the plain denoiser); None recycles every row."""
         cfg = self.config
         if cfg.motif_inputs != (motif_mask is not None):
             raise ValueError("pass motif_mask and motif exactly when the model was built with motif_inputs")
@@ -197,13 +232,14 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
         features = self._node_features(x, frames, abar, noise, motif_mask, motif)
         h = self.node_in(features) + self.time(emb)[:, None]
         pair = self._pair_features(x, frames, motif_mask, motif)
-        for block in self.blocks:
-            h, pair = block(h, pair)
-        h = self.norm_out(h)
-        correction = (frames @ self.out(h).unsqueeze(-1)).squeeze(-1)  # back to the global frame
-        if self.displacement is not None:
-            correction = correction + self._displacement(x, h, pair)
-        sd2 = cfg.sigma_data ** 2
-        variance = abar * sd2 + noise ** 2
-        x0 = abar.sqrt() * sd2 / variance * x + cfg.sigma_data * noise / variance.sqrt() * correction
+        if cfg.self_condition:
+            rows = torch.ones(x.shape[0], dtype=torch.bool, device=x.device) if recycle is None else recycle
+            if rows.any():
+                with torch.no_grad():
+                    first = centre(self._x0(x, frames, abar, noise, h, pair))
+                node, pair_added = self._recycled_inputs(x, frames, first, rows)
+                h, pair = h + node, pair + pair_added
+        elif recycle is not None:
+            raise ValueError("recycle is for a model built with self_condition")
+        x0 = self._x0(x, frames, abar, noise, h, pair)
         return centre((x - abar.sqrt() * centre(x0)) / noise)

@@ -65,6 +65,16 @@ def x0_clash_error(x0hat: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, loss:
     return violation.sum((1, 2)) / 2 / n * keep.to(pred.dtype)
 
 
+def _recycled_rows(model, batch: int, generator: torch.Generator) -> dict:
+    """Keyword arguments for a self-conditioned network's training forward: `recycle`, which rows' second pass
+    sees the first pass's x̂0, each with probability 1/2 (Chen et al. 2023, "Analog Bits" §3), so the network also
+    stays a plain denoiser; empty for other networks. Drawn from the training generator only when needed, so other
+    runs' random streams are unchanged."""
+    if not getattr(model.config, "self_condition", False):
+        return {}
+    return {"recycle": torch.rand(batch, generator=generator) < 0.5}
+
+
 def _noised(batches: CropBatches, schedule: Schedule, step: int, generator: torch.Generator):
     """(x0, t, ε, x_t) for a training step."""
     x0 = batches.get(step)
@@ -80,8 +90,9 @@ def make_loss(kind: str, run: ProteinConfig, schedule: Schedule, prior=None):
     def loss_fn(model, batch, generator):
         """Denoising loss of one batch."""
         x0, t, noise, xt = _noised(batch["batches"], schedule, batch["step"], generator)
+        recycle = _recycled_rows(model, x0.shape[0], generator) if kind != "head" else {}
         if kind == "prior":
-            eps = model(xt, t)
+            eps = model(xt, t, **recycle)
             losses = {"loss": squared_error(noise, eps)}
             aux = getattr(run, "loss", None)
             if aux is not None and (aux.distance_weight > 0 or aux.clash_weight > 0):
@@ -101,7 +112,7 @@ def make_loss(kind: str, run: ProteinConfig, schedule: Schedule, prior=None):
         mask = random_motif_masks(x0.shape[0], x0.shape[1], run.masks, generator, empty_fraction=empty)
         motif = mask[..., None] * x0
         if kind == "amortised":
-            return {"loss": squared_error(noise, model(xt, t, mask, motif))}
+            return {"loss": squared_error(noise, model(xt, t, mask, motif, **recycle))}
         return {"loss": squared_error(noise, deft_eps(model, prior, schedule, run, xt, t, mask, motif))}
 
     return loss_fn

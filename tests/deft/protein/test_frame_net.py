@@ -10,6 +10,7 @@ from deft.protein.config import PriorRun, ProteinConfig
 from deft.protein.diffusion import CentredNoise, centre, protein_schedule
 from deft.protein.frame_net import CalphaFrameNet, residue_frames
 from deft.protein.models import build_prior, load_conditional, load_prior
+from deft.protein.objectives import _recycled_rows, make_loss
 from deft.protein.samplers import sample_motif
 from tunebench.config import ConfigError, resolve
 from tunebench.schedule import SPACINGS
@@ -40,7 +41,8 @@ def test_frames_are_proper_rotations_that_turn_with_the_chain():
 
 
 # The options that add pair updates and the pair-direction output must keep every symmetry of the plain network.
-OPTIONS = [{}, {"update_pair": True}, {"pair_displacement": True}, {"update_pair": True, "pair_displacement": True}]
+OPTIONS = [{}, {"update_pair": True}, {"pair_displacement": True}, {"update_pair": True, "pair_displacement": True},
+           {"self_condition": True}]
 
 
 @pytest.mark.parametrize("options", OPTIONS)
@@ -70,6 +72,50 @@ def test_pair_displacement_moves_residues_along_pair_directions():
     expected = (diff / (diff.norm(dim=-1, keepdim=True) + 0.1)).sum(2) / 13
     assert torch.allclose(model._displacement(x, h, pair), expected, atol=1e-6)
     assert (model(x, t) - with_term).abs().max() > 1e-3
+
+
+def test_self_conditioning_feeds_the_first_pass_x0_to_the_second_pass_row_by_row():
+    model = _perturbed(CalphaFrameNet(hidden=16, layers=2, heads=2, pair=8, self_condition=True))
+    x, t = _chain(batch=3), torch.tensor([10, 300, 700])
+    plain = model(x, t, recycle=torch.zeros(3, dtype=torch.bool))
+    recycled = model(x, t)  # sampling: every row sees its first pass's x̂0
+    assert (recycled - plain).abs().amax((1, 2)).min() > 1e-3
+    mixed = model(x, t, recycle=torch.tensor([True, False, True]))
+    assert torch.allclose(mixed[[0, 2]], recycled[[0, 2]], atol=1e-6)
+    assert torch.allclose(mixed[1], plain[1], atol=1e-6)
+    # The recycling layers zeroed (their initial state): every second pass equals the first pass, which is what the
+    # rows not recycled computed above, so training's plain rows and sampling's first pass are one function.
+    with torch.no_grad():
+        for layer in (model.recycle_node, model.recycle_pair):
+            layer.weight.zero_()
+            layer.bias.zero_()
+    assert torch.allclose(model(x, t), plain, atol=1e-6)
+    with pytest.raises(ValueError, match="self_condition"):
+        CalphaFrameNet(hidden=16, layers=1, heads=2, pair=8)(x, t, recycle=torch.ones(3, dtype=torch.bool))
+
+
+def test_self_conditioned_training_recycles_about_half_the_rows_and_trains_the_recycling_inputs():
+    run = resolve("smoke", {"prior": {"arch": "frames", "hidden": 16, "heads": 2, "self_condition": True}},
+                  cls=PriorRun)
+    model = _perturbed(build_prior(run))
+    draws = torch.stack([_recycled_rows(model, 16, torch.Generator().manual_seed(k))["recycle"] for k in range(50)])
+    assert 0.4 < draws.float().mean() < 0.6
+    assert _recycled_rows(build_prior(resolve("smoke", {}, cls=PriorRun)), 16, torch.Generator()) == {}
+    x0 = _chain(batch=8, n=12)
+
+    class Batches:
+        """Fixed crops."""
+
+        def get(self, step):
+            """The same batch at every step."""
+            return x0
+
+    loss = make_loss("prior", run, protein_schedule(run.diffusion))(
+        model, {"step": 0, "batches": Batches()}, torch.Generator().manual_seed(0))["loss"].mean()
+    loss.backward()
+    assert model.recycle_node.weight.grad.abs().sum() > 0 and model.recycle_pair.weight.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="prior.self_condition"):
+        resolve("smoke", {"prior": {"arch": "egnn", "self_condition": True}}, cls=PriorRun)
 
 
 @pytest.mark.parametrize("options", OPTIONS)
