@@ -255,6 +255,9 @@ class PriorLoss:
     # the same t < distance_max_t · T. The training chains never violate it (their closest such pair is 3.27 Å).
     clash_weight: float = 0.0
     clash_distance: float = 3.0  # Å: the success criterion's clash distance
+    # Training timesteps t = floor(T·u^t_power), u uniform (ours): 1 is the uniform t of DDPM and Genie; 2 gives the
+    # low-noise levels, where the samplers' Cα clashes arise (docs/protein.md), sqrt(t_max/T) of the draws below t_max.
+    t_power: float = 1.0
 
 
 @dataclass
@@ -273,6 +276,8 @@ class PriorRun(ProteinConfig):
             raise ConfigError(f"config keys 'loss.distance_weight' = {loss.distance_weight} (>= 0), "
                               f"'loss.distance_cutoff' = {loss.distance_cutoff} (> 0) and 'loss.distance_max_t' = "
                               f"{loss.distance_max_t} (in (0, 1]) are out of range")
+        if loss.t_power <= 0:
+            raise ConfigError(f"config key 'loss.t_power' = {loss.t_power} must be > 0 (1: uniform timesteps)")
         if loss.clash_weight < 0 or loss.clash_distance <= 0:
             raise ConfigError(f"config keys 'loss.clash_weight' = {loss.clash_weight} (>= 0) and "
                               f"'loss.clash_distance' = {loss.clash_distance} (> 0) are out of range")

@@ -75,10 +75,19 @@ def _recycled_rows(model, batch: int, generator: torch.Generator) -> dict:
     return {"recycle": torch.rand(batch, generator=generator) < 0.5}
 
 
-def _noised(batches: CropBatches, schedule: Schedule, step: int, generator: torch.Generator):
+def training_timesteps(batch: int, num_train_timesteps: int, t_power: float, generator: torch.Generator):
+    """(B,) timesteps floor(T·u^t_power) for u uniform on [0, 1) (`PriorLoss.t_power`); t_power 1 draws uniform
+    integers with `randint`, the random stream of every run before the option."""
+    if t_power == 1.0:
+        return torch.randint(num_train_timesteps, (batch,), generator=generator)
+    u = torch.rand(batch, generator=generator, dtype=torch.float64)
+    return (num_train_timesteps * u.pow(t_power)).long().clamp(max=num_train_timesteps - 1)
+
+
+def _noised(batches: CropBatches, schedule: Schedule, step: int, generator: torch.Generator, t_power: float = 1.0):
     """(x0, t, ε, x_t) for a training step."""
     x0 = batches.get(step)
-    t = torch.randint(schedule.num_train_timesteps, (x0.shape[0],), generator=generator)
+    t = training_timesteps(x0.shape[0], schedule.num_train_timesteps, t_power, generator)
     noise = centred_randn(tuple(x0.shape), generator)
     return x0, t, noise, schedule.q_sample(x0, t, noise).float()
 
@@ -89,12 +98,13 @@ def make_loss(kind: str, run: ProteinConfig, schedule: Schedule, prior=None):
 
     def loss_fn(model, batch, generator):
         """Denoising loss of one batch."""
-        x0, t, noise, xt = _noised(batch["batches"], schedule, batch["step"], generator)
+        aux = getattr(run, "loss", None)  # the prior's options (PriorRun); heads and amortised models have none
+        t_power = aux.t_power if aux is not None else 1.0
+        x0, t, noise, xt = _noised(batch["batches"], schedule, batch["step"], generator, t_power)
         recycle = _recycled_rows(model, x0.shape[0], generator) if kind != "head" else {}
         if kind == "prior":
             eps = model(xt, t, **recycle)
             losses = {"loss": squared_error(noise, eps)}
-            aux = getattr(run, "loss", None)
             if aux is not None and (aux.distance_weight > 0 or aux.clash_weight > 0):
                 x0hat, total = schedule.predict_x0(xt, t, eps), losses["loss"]
                 losses["eps_loss"] = losses["loss"]

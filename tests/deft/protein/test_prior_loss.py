@@ -1,5 +1,6 @@
 """The prior's optional auxiliary losses (`loss.*`: FrameDiff's pairwise-distance loss and a steric violation loss
-on x̂0): their values on known geometry, their time window, that they are off by default, and the config checks."""
+on x̂0) and the training timesteps' law: their values on known geometry, their time window, that they are off by
+default, and the config checks."""
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ from deft.protein.batches import CropBatches
 from deft.protein.config import PriorLoss, PriorRun
 from deft.protein.diffusion import protein_schedule
 from deft.protein.egnn import CalphaEgnn
-from deft.protein.objectives import make_loss, squared_error, x0_clash_error, x0_distance_error
+from deft.protein.objectives import make_loss, squared_error, training_timesteps, x0_clash_error, x0_distance_error
 from tunebench.config import ConfigError, resolve
 
 
@@ -78,3 +79,14 @@ def test_prior_loss_settings_are_checked(override):
 def test_clash_loss_settings_are_checked(override):
     with pytest.raises(ConfigError, match="loss.clash"):
         resolve("smoke", {"loss": override}, cls=PriorRun)
+
+
+def test_training_timesteps_are_uniform_by_default_and_favour_low_noise_with_a_power():
+    uniform = training_timesteps(64, 1000, 1.0, torch.Generator().manual_seed(5))
+    assert torch.equal(uniform, torch.randint(1000, (64,), generator=torch.Generator().manual_seed(5)))
+    low = training_timesteps(20000, 1000, 2.0, torch.Generator().manual_seed(0))
+    assert low.min() >= 0 and low.max() <= 999
+    # P(t < 100) = P(u² < 0.1) = sqrt(0.1) ≈ 0.316, against 0.1 for uniform timesteps.
+    assert (low < 100).float().mean().item() == pytest.approx(0.1 ** 0.5, abs=0.01)
+    with pytest.raises(ConfigError, match="loss.t_power"):
+        resolve("smoke", {"loss": {"t_power": 0.0}}, cls=PriorRun)
