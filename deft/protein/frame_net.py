@@ -214,7 +214,7 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
         motif) when `motif_inputs`.
 
         With `self_condition` the network runs twice: a first pass without gradients, then a second that also sees
-        the first pass's x̂0 (self-conditioning, Chen et al. 2023 "Analog Bits" §3; in protein diffusion e.g.
+        the first pass's x̂0 (self-conditioning, Chen, Zhang & Hinton 2023, "Analog Bits"; in protein diffusion e.g.
         RFdiffusion and FrameDiff). Unlike those samplers, which feed the previous step's x̂0, both passes here see
         the same x_t, exactly as in training, so `forward(x, t)` stays a function of x_t alone and every method uses
         the prior unchanged. `recycle` (B, bool) picks the rows whose second pass sees x̂0 (training: a random half,

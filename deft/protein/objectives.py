@@ -67,9 +67,9 @@ def x0_clash_error(x0hat: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, loss:
 
 def _recycled_rows(model, batch: int, generator: torch.Generator) -> dict:
     """Keyword arguments for a self-conditioned network's training forward: `recycle`, which rows' second pass
-    sees the first pass's x̂0, each with probability 1/2 (Chen et al. 2023, "Analog Bits" §3), so the network also
-    stays a plain denoiser; empty for other networks. Drawn from the training generator only when needed, so other
-    runs' random streams are unchanged."""
+    sees the first pass's x̂0, each with probability 1/2 (Chen, Zhang & Hinton 2023, "Analog Bits"), so the network
+    also stays a plain denoiser; empty for other networks. Drawn from the training generator only when needed, so
+    other runs' random streams are unchanged."""
     if not getattr(model.config, "self_condition", False):
         return {}
     return {"recycle": torch.rand(batch, generator=generator) < 0.5}
