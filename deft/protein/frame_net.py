@@ -53,6 +53,14 @@ def to_local(frames: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return (frames.reshape(shape).transpose(-1, -2) @ v.unsqueeze(-1)).squeeze(-1)
 
 
+def pair_geometry(frames: torch.Tensor, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B×N×N×1 distances, B×N×N×3 directions) between points (B×N×3): [i, j] = ‖p_j − p_i‖ and p_j − p_i in residue
+    i's frame divided by that distance + 0.1 (a unit vector that fades to zero on the diagonal)."""
+    diff = points[:, None] - points[:, :, None]  # [i, j] = p_j − p_i
+    dist = diff.norm(dim=-1, keepdim=True)
+    return dist, to_local(frames, diff) / (dist + 0.1)
+
+
 def plus_outer_sum(pair: torch.Tensor, layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
     """B×N×N×P pair features plus node features B×N×H: `layer` maps each node to 2P, split into a part for i and a
     part for j, so [i, j] = pair_ij + left_i + right_j."""
@@ -164,9 +172,8 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
         n = x.shape[1]
         idx = torch.arange(n, device=x.device)
         r = self.config.relpos_max
-        diff = x[:, None] - x[:, :, None]  # [i, j] = x_j − x_i
-        dist = diff.norm(dim=-1, keepdim=True)
-        scalars = [radial_basis(x), (dist ** 2).log1p(), to_local(frames, diff) / (dist + 0.1)]
+        dist, direction = pair_geometry(frames, x)
+        scalars = [radial_basis(x), (dist ** 2).log1p(), direction]
         if motif_mask is not None:
             both = (motif_mask[:, :, None] * motif_mask[:, None]).to(x.dtype)
             motif_dist = (motif[:, :, None] - motif[:, None]).pow(2).sum(-1).log1p()
@@ -189,8 +196,7 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
         """(B×N×H node, B×N×N×P pair) additions that show a first pass's x̂0 (nm, centred) to the second pass; exactly
         zero in the rows where `rows` (B, bool) is false, so those rows compute the first pass's function."""
         flag = rows.to(x.dtype).view(-1, 1, 1)
-        diff = x0[:, None] - x0[:, :, None]  # [i, j] = x̂0_j − x̂0_i
-        pair = torch.cat([radial_basis(x0), to_local(frames, diff) / (diff.norm(dim=-1, keepdim=True) + 0.1)], -1)
+        pair = torch.cat([radial_basis(x0), pair_geometry(frames, x0)[1]], -1)
         return (self.recycle_node(to_local(frames, x0 - x)) * flag,
                 self.recycle_pair(pair) * flag[..., None])
 
