@@ -67,12 +67,26 @@ def bond_valid_fraction(ca, length: float, tolerance: float) -> float:
     return float(np.mean(np.abs(bonds - length) <= tolerance)) if len(bonds) else math.nan
 
 
+def _separated_distances(ca, min_separation: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, distance) of every Cα pair i < j at least `min_separation` apart in sequence."""
+    ca = _points(ca, "ca")
+    i, j = np.triu_indices(len(ca), k=min_separation)
+    return i, j, np.linalg.norm(ca[i] - ca[j], axis=-1)
+
+
 def clash_count(ca, distance: float, min_separation: int = 3) -> int:
     """Number of Cα pairs at least `min_separation` apart in sequence that are closer than `distance`."""
-    ca = _points(ca, "ca")
-    gaps = np.linalg.norm(ca[:, None, :] - ca[None, :, :], axis=-1)
-    i, j = np.triu_indices(len(ca), k=min_separation)
-    return int(np.count_nonzero(gaps[i, j] < distance))
+    return int(np.count_nonzero(_separated_distances(ca, min_separation)[2] < distance))
+
+
+def closest_pair(ca, min_separation: int = 3) -> tuple[int, int, float]:
+    """(i, j, distance) of the spatially closest Cα pair at least `min_separation` apart in sequence: the pair a
+    clash is about; the first in row order on ties."""
+    i, j, distances = _separated_distances(ca, min_separation)
+    if not len(distances):
+        raise ValueError(f"a trace of {len(_points(ca, 'ca'))} residues has no pair {min_separation} apart")
+    k = int(np.argmin(distances))
+    return int(i[k]), int(j[k]), float(distances[k])
 
 
 def radius_of_gyration(ca) -> float:

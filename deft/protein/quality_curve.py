@@ -75,10 +75,11 @@ def check_units(prior: torch.nn.Module, run: ProteinConfig, where: str) -> None:
 
 
 def unconditional_samples(prior: torch.nn.Module, run: ProteinConfig, count: int, length: int,
-                          progress: bool = False) -> np.ndarray:
+                          progress: bool = False, on_step=None) -> np.ndarray:
     """`count` unconditional samples of `length` residues (count×length×3, Å) with the motif table's sampler
     (`samplers.sample_motif` 'unconditional', `run.sample`); sample k uses seed k alone, so the first k samples of any
-    count are the same."""
+    count are the same. `on_step(t, x̂0)` goes to the sampler, called per batch of `sample.batch_size` seeds in
+    order."""
     schedule = protein_schedule(run.diffusion)
     batches = []
     with tqdm(total=count, desc="samples", unit="sample", disable=not progress, leave=False) as bar:
@@ -86,7 +87,7 @@ def unconditional_samples(prior: torch.nn.Module, run: ProteinConfig, count: int
             seeds = list(range(start, min(count, start + run.sample.batch_size)))
             # no motif: the unconditional sampler ignores mask and motif
             x, _ = sample_motif("unconditional", prior, schedule, run, torch.zeros(len(seeds), length),
-                                torch.zeros(len(seeds), length, 3), CentredNoise(seeds))
+                                torch.zeros(len(seeds), length, 3), CentredNoise(seeds), on_step=on_step)
             batches.append(x / run.data.coord_scale)
             bar.update(len(seeds))
     return torch.cat(batches).numpy().astype(np.float64)

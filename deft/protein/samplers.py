@@ -14,6 +14,7 @@ noise; networks run on fixed-size row chunks. So sample k depends only on its se
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -49,11 +50,13 @@ def _dps_chunk(prior, schedule: Schedule, t, x, motif_mask, motif):
 @torch.no_grad()
 def sample_motif(method: str, prior, schedule: Schedule, run: ProteinConfig, motif_mask: torch.Tensor,
                  motif: torch.Tensor, noise: CentredNoise, model=None, dps_scale: float | None = None,
-                 progress: bool = False, start: tuple[int, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict]:
+                 progress: bool = False, start: tuple[int, torch.Tensor] | None = None,
+                 on_step: Callable[[int, torch.Tensor], None] | None = None) -> tuple[torch.Tensor, dict]:
     """Scaffolds (B×N×3, model units) for motif `motif` (B×N×3, zero off the mask) and `motif_mask` (B×N), one row
     per seed of `noise`, and the per-sample cost. `model` is the DEFT head or the amortised model. `start` = (t, x_t)
     begins at the sampler's first timestep at or below t from the given x_t (noised to that timestep) instead of at
-    the top from noise: a restart, for measuring where in the chain the prior goes wrong."""
+    the top from noise: a restart, for measuring where in the chain the prior goes wrong. `on_step(t, x̂0)`, when
+    given, sees every step's x̂0 (B×N×3, model units), to follow a chain through the sampler."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if method in ("deft", "amortised") and model is None:
@@ -86,6 +89,8 @@ def sample_motif(method: str, prior, schedule: Schedule, run: ProteinConfig, mot
             eps = chunked(prior, chunk, x, t)
             count.prior += 1
         x0 = schedule.predict_x0(x, t, eps)
+        if on_step is not None:
+            on_step(step.t, x0)
         c1, _ = step.coefficients(eta)
         z = noise.randn((length, 3)) * run.sample.noise_scale if c1 > 0 else None
         x = ddim_update(step, x0, eps, eta, z)

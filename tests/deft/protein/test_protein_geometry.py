@@ -10,6 +10,7 @@ from deft.protein.geometry import (
     bond_valid_fraction,
     ca_bond_lengths,
     clash_count,
+    closest_pair,
     kabsch_superpose,
     motif_rmsd,
     pairwise_tm_diversity,
@@ -95,6 +96,10 @@ def test_bonds_clashes_and_radius_of_gyration():
     assert sum(distances[i, j] < 3.0 for i in range(6) for j in range(i + 3, 6)) == 2
     assert clash_count(turn, 3.0) == 2 and clash_count(turn, 3.0, min_separation=5) == 0
     assert clash_count(turn, 1.5) == 0
+    assert closest_pair(turn) == (0, 4, pytest.approx(2.0)) and closest_pair(turn, 5) == (0, 5, pytest.approx(
+        np.sqrt(3.8 ** 2 + 2.0 ** 2)))
+    with pytest.raises(ValueError, match="no pair 6 apart"):
+        closest_pair(turn, 6)
     cube = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=float) + 7.0
     assert radius_of_gyration(cube) == pytest.approx(math.sqrt(3.0))
 
