@@ -102,7 +102,7 @@ def markdown(rows: list[dict], every: int) -> str:
               f"with a clash (a Cα pair |i − j| ≥ 3 closer than {first['clash_distance']:g} Å), and the columns on the "
               "right follow each one's closest pair at the end through every step's x̂0 (median sequence separation "
               f"{_number(first['pair_separation_median'], 0)}). Prior weights {first['weights_sha256'][:12]}, "
-              f"commit {first['git_commit']}; `python -m deft.protein.clash_trajectory`.*"]
+              f"commit {first['git_commit'][:10]}; `python -m deft.protein.clash_trajectory`.*"]
     return "\n".join(lines) + "\n"
 
 
