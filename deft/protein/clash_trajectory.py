@@ -12,6 +12,8 @@ does, so the last row's clash-free share is that tool's. One CSV row per sampler
 | --- | --- |
 | `t` | the step's timestep |
 | `x0hat_clash_free` (`_low`, `_high`) | share of all samples whose x̂0 at this step has no clash; Wilson 95% interval |
+| `clash_now_if_clash_end` | share of the samples that end with a clash whose x̂0 at this step has one |
+| `clash_now_if_free_end` | share of the samples that end without a clash whose x̂0 at this step has one |
 | `clashing_samples` | samples that end with a clash (the same on every row) |
 | `pair_distance_median`, `_q25`, `_q75` | their final closest pair's distance in this step's x̂0, Å |
 | `pair_below_clash` | share of those pairs already closer than `success.clash_distance` in this step's x̂0 |
@@ -33,7 +35,8 @@ from tunebench.config import ConfigError
 
 PROTOCOL = ("samples", "length", "sampler", "sample_steps", "eta", "noise_scale", "clash_distance", "weights_sha256",
             "git_commit")
-COLUMNS = ("t", "x0hat_clash_free", "x0hat_clash_free_low", "x0hat_clash_free_high", "clashing_samples",
+COLUMNS = ("t", "x0hat_clash_free", "x0hat_clash_free_low", "x0hat_clash_free_high", "clash_now_if_clash_end",
+           "clash_now_if_free_end", "clashing_samples",
            "pair_distance_median", "pair_distance_q25", "pair_distance_q75", "pair_below_clash",
            "pair_separation_median") + PROTOCOL
 
@@ -49,18 +52,28 @@ def trajectory_rows(final: np.ndarray, x0hats: list[tuple[int, np.ndarray]], cla
     clashing = [k for k, (_, _, distance) in enumerate(pairs) if distance < clash_distance]
     separation = float(np.median([pairs[k][1] - pairs[k][0] for k in clashing])) if clashing else float("nan")
     rows = []
+    ends_clashing = np.zeros(len(final), dtype=bool)
+    ends_clashing[clashing] = True
     for t, x0hat in x0hats:
-        free = sum(clash_count(trace, clash_distance, min_separation) == 0 for trace in x0hat)
+        clashes_now = np.array([clash_count(trace, clash_distance, min_separation) > 0 for trace in x0hat])
+        free = int(np.count_nonzero(~clashes_now))
         low, high = wilson_interval(free, len(x0hat))
         distances = np.array([np.linalg.norm(x0hat[k, pairs[k][0]] - x0hat[k, pairs[k][1]]) for k in clashing])
         q25, median, q75 = np.percentile(distances, [25, 50, 75]) if clashing else (float("nan"),) * 3
         rows.append({"t": int(t), "x0hat_clash_free": free / len(x0hat), "x0hat_clash_free_low": low,
-                     "x0hat_clash_free_high": high, "clashing_samples": len(clashing),
+                     "x0hat_clash_free_high": high,
+                     "clash_now_if_clash_end": _share(clashes_now[ends_clashing]),
+                     "clash_now_if_free_end": _share(clashes_now[~ends_clashing]), "clashing_samples": len(clashing),
                      "pair_distance_median": float(median), "pair_distance_q25": float(q25),
                      "pair_distance_q75": float(q75),
                      "pair_below_clash": float(np.mean(distances < clash_distance)) if clashing else float("nan"),
                      "pair_separation_median": separation})
     return rows
+
+
+def _share(flags: np.ndarray) -> float:
+    """The share of true flags, NaN for none."""
+    return float(flags.mean()) if len(flags) else float("nan")
 
 
 def sample_trajectories(prior, run: ProteinConfig, count: int, length: int,
@@ -88,12 +101,13 @@ def markdown(rows: list[dict], every: int) -> str:
     """Every `every`-th step's row and the last, with the protocol as a footnote."""
     shown = [row for k, row in enumerate(rows) if k % every == 0 or k == len(rows) - 1]
     first = rows[0]
-    lines = ["| t | x̂0 clash-free [95% CI] | final clash pair in x̂0: median distance (Å) [quartiles] | "
-             f"pair below {first['clash_distance']:g} Å |",
-             "| ---: | --- | --- | ---: |"]
+    lines = ["| t | x̂0 clash-free [95% CI] | x̂0 clashes: of samples ending with a clash | ... ending without | "
+             f"final clash pair in x̂0: median distance (Å) [quartiles] | pair below {first['clash_distance']:g} Å |",
+             "| ---: | --- | ---: | ---: | --- | ---: |"]
     for row in shown:
         lines.append(f"| {row['t']} | {row['x0hat_clash_free']:.2f} [{row['x0hat_clash_free_low']:.2f}, "
-                     f"{row['x0hat_clash_free_high']:.2f}] | {_number(row['pair_distance_median'], 2)} "
+                     f"{row['x0hat_clash_free_high']:.2f}] | {_number(row['clash_now_if_clash_end'], 2)} | "
+                     f"{_number(row['clash_now_if_free_end'], 2)} | {_number(row['pair_distance_median'], 2)} "
                      f"[{_number(row['pair_distance_q25'], 2)}, {_number(row['pair_distance_q75'], 2)}] | "
                      f"{_number(row['pair_below_clash'], 2)} |")
     lines += ["", f"*{first['samples']} unconditional samples of {first['length']} residues (seeds 0–"

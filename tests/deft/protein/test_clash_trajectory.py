@@ -31,12 +31,16 @@ def folded(gap: float, n: int = 8) -> np.ndarray:
 
 
 def test_rows_follow_the_final_clash_pair_back_through_the_steps():
-    # Sample 0 closes in from 6 Å to a 2 Å clash, sample 1 stays straight; steps in sampler order (t falls).
-    steps = [(900, np.stack([folded(6.0), straight()])), (400, np.stack([folded(4.0), straight()])),
-             (0, np.stack([folded(2.0), straight()]))]
+    # Sample 0 closes in from 6 Å to a 2 Å clash, sample 1 stays straight, sample 2 clashes midway and comes apart;
+    # steps in sampler order (t falls).
+    steps = [(900, np.stack([folded(6.0), straight(), folded(6.0)])),
+             (400, np.stack([folded(4.0), straight(), folded(2.0)])),
+             (0, np.stack([folded(2.0), straight(), straight()]))]
     rows = trajectory_rows(steps[-1][1], steps, clash_distance=3.0)
     assert [row["t"] for row in rows] == [900, 400, 0]
-    assert [row["x0hat_clash_free"] for row in rows] == [1.0, 1.0, 0.5]
+    assert [row["x0hat_clash_free"] for row in rows] == pytest.approx([1.0, 2 / 3, 2 / 3])
+    assert [row["clash_now_if_clash_end"] for row in rows] == [0.0, 0.0, 1.0]
+    assert [row["clash_now_if_free_end"] for row in rows] == [0.0, 0.5, 0.0]
     assert all(row["clashing_samples"] == 1 and row["pair_separation_median"] == 7 for row in rows)
     assert [row["pair_distance_median"] for row in rows] == pytest.approx([6.0, 4.0, 2.0])
     assert [row["pair_below_clash"] for row in rows] == [0.0, 0.0, 1.0]
@@ -51,7 +55,7 @@ def test_without_a_clash_the_pair_columns_are_empty_and_the_table_says_so():
                 "noise_scale": 1.0, "clash_distance": 3.0, "weights_sha256": "ab" * 32, "git_commit": "abc1234"}
     table = markdown([{**row, **protocol} for row in rows], every=5).splitlines()
     assert len(table) == 2 + 2 + 2  # header, the first and the last step, blank line, footnote
-    assert table[3] == "| 0 | 1.00 [0.34, 1.00] | – [–, –] | – |"
+    assert table[3] == "| 0 | 1.00 [0.34, 1.00] | – | 0.00 | – [–, –] | – |"
     assert "0 end with a clash" in table[-1] and "commit abc1234" in table[-1]
 
 
