@@ -101,8 +101,9 @@ def markdown(rows: list[dict], every: int) -> str:
     """Every `every`-th step's row and the last, with the protocol as a footnote."""
     shown = [row for k, row in enumerate(rows) if k % every == 0 or k == len(rows) - 1]
     first = rows[0]
-    lines = ["| t | x̂0 clash-free [95% CI] | x̂0 clashes, of samples that end clashing | of samples that end clash-free | "
-             f"final clash pair in x̂0: median distance (Å) [quartiles] | pair below {first['clash_distance']:g} Å |",
+    lines = ["| t | x̂0 clash-free [95% CI] | x̂0 clashes, of samples that end clashing | "
+             "of samples that end clash-free | final clash pair in x̂0: median distance (Å) [quartiles] | "
+             f"pair below {first['clash_distance']:g} Å |",
              "| ---: | --- | ---: | ---: | --- | ---: |"]
     for row in shown:
         lines.append(f"| {row['t']} | {row['x0hat_clash_free']:.2f} [{row['x0hat_clash_free_low']:.2f}, "
