@@ -258,6 +258,11 @@ class PriorLoss:
     # Training timesteps t = floor(T·u^t_power), u uniform (ours): 1 is the uniform t of DDPM and Genie; 2 gives the
     # low-noise levels, where the samplers' Cα clashes arise (docs/protein.md), sqrt(t_max/T) of the draws below t_max.
     t_power: float = 1.0
+    # Input perturbation (Ning et al. 2023, "Input Perturbation Reduces Exposure Bias in Diffusion Models", DDPM-IP;
+    # ours here): the network sees x_t = sqrt(ᾱ)x0 + sqrt(1 − ᾱ)(ε + γξ) with fresh centred noise ξ but still regresses
+    # ε, so it also learns to denoise states off the forward process's marginals, as the sampler's own states are.
+    # 0 is plain DDPM; the paper's γ is 0.1.
+    input_perturbation: float = 0.0
 
 
 @dataclass
@@ -276,6 +281,9 @@ class PriorRun(ProteinConfig):
             raise ConfigError(f"config keys 'loss.distance_weight' = {loss.distance_weight} (>= 0), "
                               f"'loss.distance_cutoff' = {loss.distance_cutoff} (> 0) and 'loss.distance_max_t' = "
                               f"{loss.distance_max_t} (in (0, 1]) are out of range")
+        if loss.input_perturbation < 0:
+            raise ConfigError(f"config key 'loss.input_perturbation' = {loss.input_perturbation} must be >= 0 (0: off; "
+                              "DDPM-IP: 0.1)")
         if loss.t_power <= 0:
             raise ConfigError(f"config key 'loss.t_power' = {loss.t_power} must be > 0 (1: uniform timesteps)")
         if loss.clash_weight < 0 or loss.clash_distance <= 0:

@@ -84,12 +84,16 @@ def training_timesteps(batch: int, num_train_timesteps: int, t_power: float, gen
     return (num_train_timesteps * u.pow(t_power)).long().clamp(max=num_train_timesteps - 1)
 
 
-def _noised(batches: CropBatches, schedule: Schedule, step: int, generator: torch.Generator, t_power: float = 1.0):
-    """(x0, t, ε, x_t) for a training step."""
+def _noised(batches: CropBatches, schedule: Schedule, step: int, generator: torch.Generator, t_power: float = 1.0,
+            input_perturbation: float = 0.0):
+    """(x0, t, ε, x_t) for a training step; with `input_perturbation` γ > 0, x_t is noised with ε + γξ (DDPM-IP,
+    `PriorLoss.input_perturbation`) while ε stays the target. ξ is drawn only then, so other runs' streams are
+    unchanged."""
     x0 = batches.get(step)
     t = training_timesteps(x0.shape[0], schedule.num_train_timesteps, t_power, generator)
     noise = centred_randn(tuple(x0.shape), generator)
-    return x0, t, noise, schedule.q_sample(x0, t, noise).float()
+    seen = noise + input_perturbation * centred_randn(tuple(x0.shape), generator) if input_perturbation else noise
+    return x0, t, noise, schedule.q_sample(x0, t, seen).float()
 
 
 def make_loss(kind: str, run: ProteinConfig, schedule: Schedule, prior=None):
@@ -99,8 +103,8 @@ def make_loss(kind: str, run: ProteinConfig, schedule: Schedule, prior=None):
     def loss_fn(model, batch, generator):
         """Denoising loss of one batch."""
         aux = getattr(run, "loss", None)  # the prior's options (PriorRun); heads and amortised models have none
-        t_power = aux.t_power if aux is not None else 1.0
-        x0, t, noise, xt = _noised(batch["batches"], schedule, batch["step"], generator, t_power)
+        t_power, perturbation = (aux.t_power, aux.input_perturbation) if aux is not None else (1.0, 0.0)
+        x0, t, noise, xt = _noised(batch["batches"], schedule, batch["step"], generator, t_power, perturbation)
         recycle = _recycled_rows(model, x0.shape[0], generator) if kind != "head" else {}
         if kind == "prior":
             eps = model(xt, t, **recycle)

@@ -1,15 +1,22 @@
 """The prior's optional auxiliary losses (`loss.*`: FrameDiff's pairwise-distance loss and a steric violation loss
-on x̂0) and the training timesteps' law: their values on known geometry, their time window, that they are off by
-default, and the config checks."""
+on x̂0), the training timesteps' law and input perturbation: their values on known geometry, their time window, that
+they are off by default, and the config checks."""
 
 import pytest
 import torch
 
 from deft.protein.batches import CropBatches
 from deft.protein.config import PriorLoss, PriorRun
-from deft.protein.diffusion import protein_schedule
+from deft.protein.diffusion import centred_randn, protein_schedule
 from deft.protein.egnn import CalphaEgnn
-from deft.protein.objectives import make_loss, squared_error, training_timesteps, x0_clash_error, x0_distance_error
+from deft.protein.objectives import (
+    _noised,
+    make_loss,
+    squared_error,
+    training_timesteps,
+    x0_clash_error,
+    x0_distance_error,
+)
 from tunebench.config import ConfigError, resolve
 
 
@@ -90,3 +97,23 @@ def test_training_timesteps_are_uniform_by_default_and_favour_low_noise_with_a_p
     assert (low < 100).float().mean().item() == pytest.approx(0.1 ** 0.5, abs=0.01)
     with pytest.raises(ConfigError, match="loss.t_power"):
         resolve("smoke", {"loss": {"t_power": 0.0}}, cls=PriorRun)
+
+
+def test_input_perturbation_noises_the_input_more_but_keeps_the_target_and_the_stream():
+    run = resolve("smoke", {"train": {"batch_size": 4}}, cls=PriorRun)
+    assert run.loss.input_perturbation == 0.0
+    schedule = protein_schedule(run.diffusion)
+    chains = [type("C", (), {"ca": (_line(40)[0] * 10).numpy()})()]
+    batches = CropBatches(chains, run.data, run.train.batch_size, 0)
+    x0, t, noise, plain = _noised(batches, schedule, 0, torch.Generator().manual_seed(5))
+    generator = torch.Generator().manual_seed(5)
+    x0_p, t_p, noise_p, perturbed = _noised(batches, schedule, 0, generator, input_perturbation=0.1)
+    assert torch.equal(t, t_p) and torch.equal(noise, noise_p) and torch.equal(x0, x0_p)  # same target, same stream
+    replay = torch.Generator().manual_seed(5)
+    training_timesteps(4, schedule.num_train_timesteps, 1.0, replay)
+    centred_randn(tuple(x0.shape), replay)  # ε, then ξ
+    xi = centred_randn(tuple(x0.shape), replay)
+    sigma = (1 - schedule.alphas_cumprod[t]).sqrt().view(-1, 1, 1)
+    assert torch.allclose(perturbed - plain, (sigma * 0.1 * xi).float(), atol=1e-6)
+    with pytest.raises(ConfigError, match="loss.input_perturbation"):
+        resolve("smoke", {"loss": {"input_perturbation": -0.1}}, cls=PriorRun)
