@@ -65,6 +65,7 @@ class PriorNetConfig:
     update_pair: bool = False  # 'frames' only, ours: each block adds its node features to the pair features
     pair_displacement: bool = False  # 'frames' only, ours: the output also moves residues along pair directions
     self_condition: bool = False  # 'frames' only, ours: a second pass sees the first pass's x̂0 (frame_net.forward)
+    triangle: int = 0  # 'frames' only, ours: channels of each block's triangular pair updates (Genie's; 0: none)
     pretrained: str | None = None  # a save_pretrained folder of any prior with the same forward (the Genie plug-in)
 
 
@@ -193,7 +194,10 @@ class ProteinConfig:
         if self.prior.arch == "frames" and self.prior.hidden % self.prior.heads:
             raise ConfigError(f"config key 'prior.heads' = {self.prior.heads} must divide prior.hidden = "
                               f"{self.prior.hidden} (the frame net splits its width over the attention heads)")
-        frames_only = [key for key in ("update_pair", "pair_displacement", "self_condition")
+        if self.prior.triangle < 0:
+            raise ConfigError(f"config key 'prior.triangle' = {self.prior.triangle} must be >= 0 (0: no triangular "
+                              "updates)")
+        frames_only = [key for key in ("update_pair", "pair_displacement", "self_condition", "triangle")
                        if getattr(self.prior, key)]
         if self.prior.arch != "frames" and frames_only:
             raise ConfigError(f"config key 'prior.{frames_only[0]}' is an option of prior.arch 'frames', not "

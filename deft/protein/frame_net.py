@@ -68,17 +68,47 @@ def plus_outer_sum(pair: torch.Tensor, layer: nn.Linear, h: torch.Tensor) -> tor
     return pair + left[:, :, None] + right[:, None]
 
 
+class TriangleMultiplication(nn.Module):
+    """A triangular multiplicative update of the pair features (Jumper et al. 2021, AlphaFold 2 suppl. Algorithms 11
+    and 12; Genie's pair-transform net uses both, aqlaboratory/genie `genie/model/pair_transform_net.py`): pair ij
+    gathers gated products over every third residue k of the edges ik and jk ('outgoing') or ki and kj ('incoming'),
+    so a pair's features can see whether its distance agrees with the distances around it. The output projection
+    starts at zero, so the update starts as the identity."""
+
+    def __init__(self, pair: int, width: int, outgoing: bool):
+        """`pair`: the pair features' width; `width`: the channels of the products."""
+        super().__init__()
+        self.outgoing = outgoing
+        self.norm_in, self.norm_out = nn.LayerNorm(pair), nn.LayerNorm(width)
+        self.project, self.gates = nn.Linear(pair, 2 * width), nn.Linear(pair, 2 * width)
+        self.gate_out, self.out = nn.Linear(pair, pair), nn.Linear(width, pair)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, pair: torch.Tensor) -> torch.Tensor:
+        """B×N×N×P pair features after the update (residual)."""
+        z = self.norm_in(pair)
+        a, b = (self.project(z) * torch.sigmoid(self.gates(z))).chunk(2, -1)
+        equation = "bikc,bjkc->bijc" if self.outgoing else "bkic,bkjc->bijc"
+        products = torch.einsum(equation, a, b) / pair.shape[1]
+        return pair + torch.sigmoid(self.gate_out(z)) * self.out(self.norm_out(products))
+
+
 class PairBiasedBlock(nn.Module):
     """Pre-norm transformer block whose attention logits get a per-head bias from the pair features and whose
     output also averages per-head projections of the pair features (what a residue learns about its partners'
     relative positions)."""
 
-    def __init__(self, hidden: int, heads: int, pair: int, pair_values: int = 8, update_pair: bool = False):
+    def __init__(self, hidden: int, heads: int, pair: int, pair_values: int = 8, update_pair: bool = False,
+                 triangle: int = 0):
         """`pair`: width of the pair features; `pair_values`: per-head width of the pair projections averaged;
         `update_pair`: add the updated node features of i and j to the pair features (an outer sum) after the
-        block, so later blocks' attention biases see what earlier blocks learned about each residue."""
+        block, so later blocks' attention biases see what earlier blocks learned about each residue; `triangle`:
+        the channels of an outgoing and an incoming triangular update of the pair features after that (0: none)."""
         super().__init__()
         self.pair_from_nodes = nn.Linear(hidden, 2 * pair) if update_pair else None
+        self.triangle = nn.ModuleList(TriangleMultiplication(pair, triangle, outgoing)
+                                      for outgoing in (True, False)) if triangle else None
         self.heads, self.pair_values = heads, pair_values
         self.norm_attention, self.norm_mlp = nn.LayerNorm(hidden), nn.LayerNorm(hidden)
         self.qkv = nn.Linear(hidden, 3 * hidden)
@@ -100,6 +130,8 @@ class PairBiasedBlock(nn.Module):
         h = h + self.mlp(self.norm_mlp(h))
         if self.pair_from_nodes is not None:
             pair = plus_outer_sum(pair, self.pair_from_nodes, h)
+        for update in self.triangle or ():
+            pair = update(pair)
         return h, pair
 
 
@@ -114,12 +146,14 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
     def __init__(self, hidden: int = 64, layers: int = 4, heads: int = 4, pair: int = 32, relpos_max: int = 32,
                  length_unit: float = 1.0, sigma_data: float = 0.75, motif_inputs: bool = False,
                  num_train_timesteps: int = 1000, cosine_s: float = 0.008, max_beta: float = 0.999,
-                 update_pair: bool = False, pair_displacement: bool = False, self_condition: bool = False):
+                 update_pair: bool = False, pair_displacement: bool = False, self_condition: bool = False,
+                 triangle: int = 0):
         """`length_unit`: model units per nm; `sigma_data`: the data's per-coordinate std in nm (c_skip, c_out); the
         cosine schedule's three arguments give the ᾱ_t that turns x̂0 into ε̂. `update_pair`: every block adds its
         node features to the pair features (`PairBiasedBlock`); `pair_displacement`: the output also moves residue i
         along the unit vectors towards every j, by weights read from the pair features (see `_displacement`);
-        `self_condition`: a second pass sees the first pass's x̂0 (see `forward`)."""
+        `self_condition`: a second pass sees the first pass's x̂0 (see `forward`); `triangle`: the channels of
+        every block's triangular updates of the pair features (`TriangleMultiplication`; 0: none)."""
         super().__init__()
         table = protein_schedule(ProteinDiffusion(num_train_timesteps, cosine_s, max_beta)).alphas_cumprod.float()
         self.register_buffer("alphas_cumprod", table, persistent=False)
@@ -132,7 +166,7 @@ class CalphaFrameNet(ModelMixin, ConfigMixin):
         self.relpos = nn.Embedding(2 * relpos_max + 1, pair)
         pair_in = RBF_CENTRES.numel() + 1 + 3 + (2 if motif_inputs else 0)
         self.pair_in = nn.Linear(pair_in, pair)
-        self.blocks = nn.ModuleList(PairBiasedBlock(hidden, heads, pair, update_pair=update_pair)
+        self.blocks = nn.ModuleList(PairBiasedBlock(hidden, heads, pair, update_pair=update_pair, triangle=triangle)
                                     for _ in range(layers))
         self.norm_out = nn.LayerNorm(hidden)
         self.out = nn.Linear(hidden, 3)

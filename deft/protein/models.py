@@ -35,7 +35,7 @@ def build_prior(run: ProteinConfig, motif_inputs: bool = False) -> torch.nn.Modu
         return CalphaFrameNet(hidden=p.hidden, layers=p.layers, heads=p.heads, pair=p.pair, relpos_max=p.relpos_max,
                               length_unit=length_unit(run), sigma_data=p.sigma_data, motif_inputs=motif_inputs,
                               update_pair=p.update_pair, pair_displacement=p.pair_displacement,
-                              self_condition=p.self_condition, **schedule)
+                              self_condition=p.self_condition, triangle=p.triangle, **schedule)
     return CalphaEgnn(hidden=p.hidden, layers=p.layers, relpos_max=p.relpos_max, length_unit=length_unit(run),
                       motif_inputs=motif_inputs, predict_x0=True, **schedule)
 

@@ -8,7 +8,7 @@ import torch
 from deft.protein.batches import random_rotations
 from deft.protein.config import PriorRun, ProteinConfig
 from deft.protein.diffusion import CentredNoise, centre, protein_schedule
-from deft.protein.frame_net import CalphaFrameNet, residue_frames
+from deft.protein.frame_net import CalphaFrameNet, TriangleMultiplication, residue_frames
 from deft.protein.models import build_prior, load_conditional, load_prior
 from deft.protein.objectives import _recycled_rows, make_loss
 from deft.protein.samplers import sample_motif
@@ -42,7 +42,7 @@ def test_frames_are_proper_rotations_that_turn_with_the_chain():
 
 # The options that add pair updates and the pair-direction output must keep every symmetry of the plain network.
 OPTIONS = [{}, {"update_pair": True}, {"pair_displacement": True}, {"update_pair": True, "pair_displacement": True},
-           {"self_condition": True}]
+           {"self_condition": True}, {"update_pair": True, "triangle": 4}]
 
 
 @pytest.mark.parametrize("options", OPTIONS)
@@ -57,6 +57,28 @@ def test_prior_is_rotation_equivariant_translation_invariant_and_chiral(options)
     mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0]))
     # A mirror image is a different molecule: unlike the EGNN, the frame net must not simply mirror its output.
     assert (model(x @ mirror, t) - eps @ mirror).abs().max() > 1e-2
+
+
+def test_triangular_updates_start_as_the_identity_and_join_each_pair_to_its_triangles():
+    pair = torch.randn(1, 6, 6, 8, generator=torch.Generator().manual_seed(0))
+    for outgoing in (True, False):
+        assert torch.equal(TriangleMultiplication(8, 4, outgoing)(pair), pair)
+    outgoing, incoming = (_perturbed(TriangleMultiplication(8, 4, direction)) for direction in (True, False))
+
+    def reach(update, source, target):
+        """|∂ update(pair)[target] / ∂ pair[source]|, summed over channels."""
+        z = pair.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(update(z)[0, target[0], target[1]].sum(), z)
+        return grad[0, source[0], source[1]].abs().sum().item()
+
+    # Outgoing: ij gathers the edges ik and jk over k, so edge 0–5 reaches pair 0–3 (k = 5) but not pair 1–3.
+    assert reach(outgoing, (0, 5), (0, 3)) > 0 and reach(outgoing, (0, 5), (1, 3)) == 0
+    # Incoming: ij gathers ki and kj, so edge 0–5 reaches pair 5–3 (k = 0) but not pair 1–3.
+    assert reach(incoming, (0, 5), (5, 3)) > 0 and reach(incoming, (0, 5), (1, 3)) == 0
+    with pytest.raises(ConfigError, match="prior.triangle"):
+        resolve("smoke", {"prior": {"arch": "frames", "hidden": 16, "heads": 2, "triangle": -1}}, cls=PriorRun)
+    with pytest.raises(ConfigError, match="prior.triangle"):
+        resolve("smoke", {"prior": {"arch": "egnn", "triangle": 4}}, cls=PriorRun)
 
 
 def test_pair_displacement_moves_residues_along_pair_directions():
