@@ -49,11 +49,10 @@ def trajectory_rows(final: np.ndarray, x0hats: list[tuple[int, np.ndarray]], cla
     from deft.protein.geometry import clash_count, closest_pair
 
     pairs = [closest_pair(trace, min_separation) for trace in final]
-    clashing = [k for k, (_, _, distance) in enumerate(pairs) if distance < clash_distance]
+    ends_clashing = np.array([distance < clash_distance for _, _, distance in pairs])
+    clashing = np.flatnonzero(ends_clashing).tolist()
     separation = float(np.median([pairs[k][1] - pairs[k][0] for k in clashing])) if clashing else float("nan")
     rows = []
-    ends_clashing = np.zeros(len(final), dtype=bool)
-    ends_clashing[clashing] = True
     for t, x0hat in x0hats:
         clashes_now = np.array([clash_count(trace, clash_distance, min_separation) > 0 for trace in x0hat])
         free = int(np.count_nonzero(~clashes_now))
