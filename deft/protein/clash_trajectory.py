@@ -33,8 +33,8 @@ from deft.protein.config import ProteinConfig
 from tunebench.cli import add_config_args, config_from_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError
 
-PROTOCOL = ("samples", "length", "sampler", "sample_steps", "eta", "noise_scale", "clash_distance", "weights_sha256",
-            "git_commit")
+PROTOCOL = ("scale", "model", "samples", "seeds", "length", "sampler", "sample_steps", "eta", "noise_scale",
+            "clash_distance", "weights_sha256", "git_commit")
 COLUMNS = ("t", "x0hat_clash_free", "x0hat_clash_free_low", "x0hat_clash_free_high", "clash_now_if_clash_end",
            "clash_now_if_free_end", "clashing_samples",
            "pair_distance_median", "pair_distance_q25", "pair_distance_q75", "pair_below_clash",
@@ -110,8 +110,9 @@ def markdown(rows: list[dict], every: int) -> str:
                      f"{_number(row['clash_now_if_free_end'], 2)} | {_number(row['pair_distance_median'], 2)} "
                      f"[{_number(row['pair_distance_q25'], 2)}, {_number(row['pair_distance_q75'], 2)}] | "
                      f"{_number(row['pair_below_clash'], 2)} |")
-    lines += ["", f"*{first['samples']} unconditional samples of {first['length']} residues (seeds 0–"
-              f"{first['samples'] - 1}) with the motif table's sampler ({first['sampler']}, {first['sample_steps']} "
+    lines += ["", f"*{first['samples']} unconditional samples of {first['length']} residues (seeds "
+              f"{first['seeds'].replace('-', '–')}) of `{first['model']}` at scale {first['scale']} with the motif "
+              "table's sampler ({first['sampler']}, {first['sample_steps']} "
               f"steps, η = {first['eta']:g}, noise scale {first['noise_scale']:g}); {first['clashing_samples']} end "
               f"with a clash (a Cα pair |i − j| ≥ 3 closer than {first['clash_distance']:g} Å), and the columns on the "
               "right follow each one's closest pair at the end through every step's x̂0 (median sequence separation "
@@ -153,7 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     check_units(prior, run, str(args.model))
     final, x0hats = sample_trajectories(prior, run, args.samples, length, progress=not args.no_progress)
     sample = run.sample
-    protocol = {"samples": args.samples, "length": length, "sampler": f"ddim-{sample.spacing}",
+    protocol = {"scale": run.scale, "model": str(args.model), "samples": args.samples,
+                "seeds": f"0-{args.samples - 1}", "length": length, "sampler": f"ddim-{sample.spacing}",
                 "sample_steps": sample.steps, "eta": sample.eta, "noise_scale": sample.noise_scale,
                 "clash_distance": run.success.clash_distance, "weights_sha256": tensors_sha256(prior),
                 "git_commit": git_commit()}

@@ -51,12 +51,14 @@ def test_without_a_clash_the_pair_columns_are_empty_and_the_table_says_so():
     steps = [(500, np.stack([straight(), straight()])), (0, np.stack([straight(), straight()]))]
     rows = trajectory_rows(steps[-1][1], steps, clash_distance=3.0)
     assert rows[-1]["clashing_samples"] == 0 and np.isnan(rows[-1]["pair_distance_median"])
-    protocol = {"samples": 2, "length": 8, "sampler": "ddim-quadratic", "sample_steps": 2, "eta": 1.0,
+    protocol = {"scale": "smoke", "model": "runs/prior/model", "samples": 2, "seeds": "0-1", "length": 8,
+                "sampler": "ddim-quadratic", "sample_steps": 2, "eta": 1.0,
                 "noise_scale": 1.0, "clash_distance": 3.0, "weights_sha256": "ab" * 32, "git_commit": "abc1234"}
     table = markdown([{**row, **protocol} for row in rows], every=5).splitlines()
     assert len(table) == 2 + 2 + 2  # header, the first and the last step, blank line, footnote
     assert table[3] == "| 0 | 1.00 [0.34, 1.00] | – | 0.00 | – [–, –] | – |"
     assert "0 end with a clash" in table[-1] and "commit abc1234" in table[-1]
+    assert "(seeds 0–1) of `runs/prior/model` at scale smoke" in table[-1]
 
 
 def test_the_sampler_shows_every_step_and_ends_on_the_last_x0hat(smoke_prior):
@@ -81,6 +83,7 @@ def test_cli_writes_one_row_per_step(smoke_prior, tmp_path):
     run = resolve("smoke", {}, cls=ProteinConfig)
     assert tuple(rows[0]) == COLUMNS and len(rows) == run.sample.steps
     assert {row["samples"] for row in rows} == {"4"} and int(rows[-1]["t"]) < int(rows[0]["t"])
+    assert {(row["scale"], row["seeds"]) for row in rows} == {("smoke", "0-3")}
     assert out_md.read_text().startswith("| t | x̂0 clash-free")
     with pytest.raises(Exception, match="--samples 0"):
         clash_trajectory.main(["--model", str(smoke_prior / "prior/model"), "--scale", "smoke", "--samples", "0",
