@@ -112,7 +112,7 @@ def markdown(rows: list[dict], every: int) -> str:
                      f"{_number(row['pair_below_clash'], 2)} |")
     lines += ["", f"*{first['samples']} unconditional samples of {first['length']} residues (seeds "
               f"{first['seeds'].replace('-', '–')}) of `{first['model']}` at scale {first['scale']} with the motif "
-              "table's sampler ({first['sampler']}, {first['sample_steps']} "
+              f"table's sampler ({first['sampler']}, {first['sample_steps']} "
               f"steps, η = {first['eta']:g}, noise scale {first['noise_scale']:g}); {first['clashing_samples']} end "
               f"with a clash (a Cα pair |i − j| ≥ 3 closer than {first['clash_distance']:g} Å), and the columns on the "
               "right follow each one's closest pair at the end through every step's x̂0 (median sequence separation "

@@ -58,7 +58,8 @@ def test_without_a_clash_the_pair_columns_are_empty_and_the_table_says_so():
     assert len(table) == 2 + 2 + 2  # header, the first and the last step, blank line, footnote
     assert table[3] == "| 0 | 1.00 [0.34, 1.00] | – | 0.00 | – [–, –] | – |"
     assert "0 end with a clash" in table[-1] and "commit abc1234" in table[-1]
-    assert "(seeds 0–1) of `runs/prior/model` at scale smoke" in table[-1]
+    assert ("(seeds 0–1) of `runs/prior/model` at scale smoke with the motif table's sampler (ddim-quadratic, "
+            "2 steps, η = 1, noise scale 1)") in table[-1]
 
 
 def test_the_sampler_shows_every_step_and_ends_on_the_last_x0hat(smoke_prior):
