@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     from tunebench.model_card import CardFacts
     from tunebench.models import count_parameters, export_dit
     from tunebench.schedule import Schedule
-    from tunebench.training import ImageBatches, last_logged, train, write_run_config
+    from tunebench.training import ImageBatches, last_logged, train, wall_time_record, write_run_config
 
     channels, side = run.data.channels, run.data.resolution
     dataset = load_dataset(run.data.dataset, "train", side, channels, run.data.root)
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     export_dit(ema, args.out / "model", run, extra={**provenance, "final_training": last_logged(args.out)},
                facts=facts)
     write_json(args.out / "summary.json", {**provenance,
-                                           "wall_seconds_this_invocation": round(time.perf_counter() - started, 1)})
+                                           **wall_time_record(args.out, time.perf_counter() - started)})
 
 
 if __name__ == "__main__":

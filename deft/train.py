@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     from tunebench.models import count_parameters, export_pretrained
     from tunebench.schedule import Schedule
     from tunebench.speed import compute_record
-    from tunebench.training import ImageBatches, last_logged, train, write_run_config
+    from tunebench.training import ImageBatches, last_logged, train, wall_time_record, write_run_config
 
     backbone = load_backbone(run.model.pretrained, chunk=run.sample.compute_chunk)
     channels, side = backbone.channels, backbone.sample_size
@@ -82,8 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     record = {**provenance, "final_training": last_logged(args.out)}
     export_pretrained(trained, args.out / "head", run, {**record, "weights": "trained"}, facts=facts)
     export_pretrained(ema, args.out / "head_ema", run, {**record, "weights": "ema"}, facts=facts)
-    write_json(args.out / "summary.json", {**provenance, "wall_seconds_this_invocation": round(seconds, 1),
-                                           **compute_record()})
+    write_json(args.out / "summary.json", {**provenance, **wall_time_record(args.out, seconds), **compute_record()})
     log.info("exported the head to %s", args.out / "head")
 
 

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     from tunebench.models import count_parameters, export_dit, load_dit, null_class, weights_sha256
     from tunebench.pretraining import load_training_data
     from tunebench.speed import compute_record
-    from tunebench.training import last_logged, resume_or_start, train, write_run_config
+    from tunebench.training import last_logged, resume_or_start, train, wall_time_record, write_run_config
 
     setup_logging(args.out)
     torch.manual_seed(run.train.seed)
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         **provenance, "trainable_parameters": trainable, "parameters": count_parameters(merged),
         "weights_sha256": weights_sha256(exported),
         "target_per_batch": n_target, "retention_per_batch": n_retention,
-        "wall_seconds_this_invocation": round(seconds, 1), **compute_record()})
+        **wall_time_record(args.out, seconds), **compute_record()})
     log.info("exported EMA model to %s", args.out / "model")
 
 

@@ -50,10 +50,12 @@ def list_checkpoints(out_dir: str | Path) -> list[Path]:
 
 
 def save_checkpoint(out_dir, step: int, model, ema, optimizer, run: RunConfig, keep: int,
-                    inputs: dict[str, str] | None = None) -> Path:
+                    inputs: dict[str, str] | None = None, train_seconds: float | None = None) -> Path:
     """Write a complete checkpoint atomically, then delete all but the newest `keep`.
 
-    `inputs` maps each input file the run trains from (pre-trained model, retention set) to its fingerprint.
+    `inputs` maps each input file the run trains from (pre-trained model, retention set) to its fingerprint;
+    `train_seconds` is the wall time of training up to `step`, summed over every invocation that resumed the run
+    (None: unknown, a run resumed from a checkpoint that did not record it).
     """
     target = checkpoint_dir(out_dir, step)
     with atomic_dir(target) as tmp:
@@ -65,7 +67,8 @@ def save_checkpoint(out_dir, step: int, model, ema, optimizer, run: RunConfig, k
             rng.update({f"cuda_{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
         safetensors.torch.save_file(rng, str(tmp / "rng.safetensors"))
         (tmp / "state.json").write_text(
-            json.dumps({"step": step, "run_config": to_dict(run), "inputs": inputs or {}}, indent=2, sort_keys=True))
+            json.dumps({"step": step, "run_config": to_dict(run), "inputs": inputs or {},
+                        "train_seconds": train_seconds}, indent=2, sort_keys=True))
     remove_leftovers(out_dir)
     for old in list_checkpoints(out_dir)[:-keep]:
         hidden = old.with_name(f".{old.name}.deleted")
@@ -146,8 +149,9 @@ def load_weights(path: str | Path, module, name: str) -> None:
 
 
 def load_checkpoint(path: str | Path, model, ema, optimizer, run: RunConfig,
-                    inputs: dict[str, str] | None = None) -> int:
-    """Restore model, EMA, optimiser and RNG from `path` (in place) and return the step to continue from."""
+                    inputs: dict[str, str] | None = None) -> tuple[int, float | None]:
+    """Restore model, EMA, optimiser and RNG from `path` (in place) and return (the step to continue from, the wall
+    seconds of training up to it; None when the checkpoint predates that record)."""
     path = Path(path)
     state = check_checkpoint(path, run, inputs)
     load_weights(path, model, "model")
@@ -159,4 +163,4 @@ def load_checkpoint(path: str | Path, model, ema, optimizer, run: RunConfig,
         states = [rng[k] for k in sorted(rng) if k.startswith("cuda_")]
         if states:
             torch.cuda.set_rng_state_all(states)
-    return int(state["step"])
+    return int(state["step"]), state.get("train_seconds")

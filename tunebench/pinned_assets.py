@@ -127,7 +127,7 @@ def verify_if_pinned(folder: str | Path) -> dict | None:
 def provenance_from(summary: dict, sidecar_seed: int | None = None) -> dict:
     """The manifest's build record from a build summary; refuses builds from uncommitted code."""
     record = dict(summary)
-    if "wall_seconds" not in record:  # the training CLIs' names for it
+    if record.get("wall_seconds") is None:  # summaries from before the total over resumes was recorded
         record["wall_seconds"] = record.get("wall_seconds_this_invocation", record.get("train_seconds"))
     if record.get("seed") is None:
         record["seed"] = sidecar_seed

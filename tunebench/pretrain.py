@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     from tunebench.models import count_parameters, export_dit, null_class, weights_sha256
     from tunebench.pretraining import load_training_data, make_loss, make_model
     from tunebench.speed import compute_record
-    from tunebench.training import ImageBatches, last_logged, train, write_run_config
+    from tunebench.training import ImageBatches, last_logged, train, wall_time_record, write_run_config
 
     setup_logging(args.out)
     torch.manual_seed(run.train.seed)
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         return  # rank 0 exported the model and writes its summary
     write_json(args.out / "summary.json", {
         **provenance, "parameters": count_parameters(ema), "weights_sha256": weights_sha256(exported),
-        "wall_seconds_this_invocation": round(seconds, 1), **compute_record()})
+        **wall_time_record(args.out, seconds), **compute_record()})
     log.info("exported EMA model to %s", args.out / "model")
 
 

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from tunebench.checkpoint import CheckpointError, check_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from tunebench.config import TRACKERS, ConfigError, RunConfig, flat_keys, to_dict
 from tunebench.diffusion import GaussianDiffusion
-from tunebench.io import atomic_path, write_json
+from tunebench.io import atomic_path, read_json, write_json
 from tunebench.speed import prepare_model, set_tf32
 
 log = logging.getLogger(__name__)
@@ -293,6 +293,16 @@ def last_logged(out_dir: str | Path) -> dict:
     return json.loads(lines[-1]) if lines else {}
 
 
+def wall_time_record(out_dir: str | Path, seconds: float) -> dict:
+    """A training summary's times: `wall_seconds_this_invocation`, `seconds` (what this command spent in `train`),
+    and `wall_seconds`, the training time over every invocation that resumed the run, from its last checkpoint
+    (None when a checkpoint it resumed from predates that record)."""
+    checkpoints = list_checkpoints(out_dir)
+    total = read_json(checkpoints[-1] / "state.json").get("train_seconds") if checkpoints else None
+    return {"wall_seconds_this_invocation": round(seconds, 1),
+            "wall_seconds": None if total is None else round(total, 1)}
+
+
 def _short(values: list) -> str:
     """A list for a message, cut after 8 items."""
     return str(values) if len(values) <= 8 else f"{str(values[:8])[:-1]}, ... ({len(values)} in all)]"
@@ -382,10 +392,10 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
     ema = ema if ema is not None else copy.deepcopy(model)
     ema.requires_grad_(False).eval()
     optimizer = make_optimizer(model, cfg)
-    start = 0
+    start, seconds_before = 0, 0.0
     checkpoint = _resume_point(out_dir, resume)
     if checkpoint is not None:
-        start = load_checkpoint(checkpoint, model, ema, optimizer, run, inputs)
+        start, seconds_before = load_checkpoint(checkpoint, model, ema, optimizer, run, inputs)
         log.info("resumed from %s at step %d", checkpoint, start)
     model.train()
     prepare_model(model, cfg.gradient_checkpointing, cfg.compile)
@@ -396,6 +406,7 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
     stats_path = out_dir / "stats.jsonl" if accelerator.is_main_process else None
     _append_stats(stats_path, [], keep_until=start)
     pending, last_logged, tick = [], start, time.perf_counter()
+    started = tick
     bar = tqdm(total=cfg.steps, initial=start, desc="training", unit="step",
                disable=not (progress and accelerator.is_local_main_process))
     for step in range(start, cfg.steps):
@@ -433,8 +444,9 @@ def train(run: RunConfig, model: torch.nn.Module, loss_fn: LossFn, batches: Call
             _append_stats(stats_path, pending)
             pending = []
             if accelerator.is_main_process:
+                seconds = None if seconds_before is None else seconds_before + time.perf_counter() - started
                 save_checkpoint(out_dir, done, accelerator.unwrap_model(model), ema, optimizer, run,
-                                cfg.checkpoints_keep, inputs)
+                                cfg.checkpoints_keep, inputs, train_seconds=seconds)
                 if on_checkpoint is not None:
                     on_checkpoint(done, accelerator.unwrap_model(model))
                     model.train()  # the callback may have switched to eval mode to sample

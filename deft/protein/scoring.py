@@ -67,7 +67,9 @@ def result_rows(method: str, problems: list[Problem], coords: np.ndarray, metric
     cost = {"seconds_per_sample": stats["seconds_per_sample"], "prior_nfe": stats["prior_nfe_per_sample"],
             "conditional_nfe": stats["conditional_nfe_per_sample"], "prior_vjps": stats["prior_vjps_per_sample"]}
     if train_summary:
-        cost["train_seconds"] = train_summary.get("wall_seconds_this_invocation", float("nan"))
+        total = train_summary.get("wall_seconds")  # over every invocation that resumed the run
+        cost["train_seconds"] = total if total is not None else train_summary.get("wall_seconds_this_invocation",
+                                                                                  float("nan"))
         cost["parameters"] = train_summary.get("parameters", float("nan"))
         if "head_fraction" in train_summary:
             cost["head_fraction"] = train_summary["head_fraction"]

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     from tunebench.model_card import CardFacts
     from tunebench.models import export_pretrained
     from tunebench.speed import compute_record
-    from tunebench.training import last_logged, train, write_run_config
+    from tunebench.training import last_logged, train, wall_time_record, write_run_config
 
     setup_logging(args.out)
     chains = load_prepared(args.data)["train"]
@@ -104,8 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     record = {**provenance, "final_training": last_logged(args.out)}
     export_pretrained(trained, args.out / "model", run, {**record, "weights": "trained"}, facts=facts)
     export_pretrained(ema, args.out / "model_ema", run, {**record, "weights": "ema"}, facts=facts)
-    write_json(args.out / "summary.json", {**provenance, "wall_seconds_this_invocation": round(seconds, 1),
-                                           **compute_record()})
+    write_json(args.out / "summary.json", {**provenance, **wall_time_record(args.out, seconds), **compute_record()})
     log.info("exported %s to %s", args.stage, args.out / "model")
 
 

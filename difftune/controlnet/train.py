@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     from tunebench.model_card import CardFacts
     from tunebench.models import count_parameters, load_dit, null_class
     from tunebench.pretraining import load_training_data
-    from tunebench.training import last_logged, train, write_run_config
+    from tunebench.training import last_logged, train, wall_time_record, write_run_config
 
     torch.manual_seed(run.train.seed)
     base = load_dit(run.model.pretrained)
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     write_json(args.out / "summary.json", {
         **provenance, "trainable_parameters": count_parameters(model.controlnet, trainable_only=True),
         "base_parameters": count_parameters(base), "evaluated_steps": [row["step"] for row in curve],
-        "wall_seconds_this_invocation": round(time.perf_counter() - started, 1)})
+        **wall_time_record(args.out, time.perf_counter() - started)})
     log.info("exported the ControlNet to %s", args.out / "controlnet")
 
 

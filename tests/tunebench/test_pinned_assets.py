@@ -42,6 +42,13 @@ def pin(tmp_path, build, **kwargs):
                      root=tmp_path / "assets", **kwargs)
 
 
+def test_provenance_takes_the_training_time_over_every_resume():
+    resumed = {**SUMMARY, "wall_seconds_this_invocation": 12.5, "wall_seconds": 40.0}
+    assert provenance_from(resumed, sidecar_seed=0)["wall_seconds"] == 40.0
+    unknown = {**SUMMARY, "wall_seconds": None}  # resumed from a checkpoint that predates the record
+    assert provenance_from(unknown, sidecar_seed=0)["wall_seconds"] == 12.5
+
+
 def test_pin_writes_manifest_with_hashes_provenance_and_quality(tmp_path):
     build = make_build(tmp_path / "build")
     (build / ".snakemake_timestamp").write_text("")  # the DAG's marker of a directory output is not pinned

@@ -11,7 +11,7 @@ from tunebench.config import ConfigError
 from tunebench.datasets import load_dataset
 from tunebench.models import build_dit, null_class
 from tunebench.pretraining import make_loss
-from tunebench.training import ImageBatches, NonFiniteLossError, train
+from tunebench.training import ImageBatches, NonFiniteLossError, train, wall_time_record
 
 
 def _run(smoke_run, steps, **train_changes):
@@ -47,6 +47,39 @@ def test_resume_is_exact(smoke_run, digits, tmp_path):
         assert torch.equal(a, b)
     steps = [line for line in (tmp_path / "b" / "stats.jsonl").read_text().splitlines()]
     assert len(steps) == 6  # no duplicated rows after the resume
+
+
+def _set_train_seconds(checkpoint, seconds):
+    """Rewrite a checkpoint's recorded training time; `seconds` None removes the record (an older checkpoint)."""
+    import json
+
+    state_file = checkpoint / "state.json"
+    state = json.loads(state_file.read_text())
+    if seconds is None:
+        del state["train_seconds"]
+    else:
+        state["train_seconds"] = seconds
+    state_file.write_text(json.dumps(state))
+
+
+def test_training_time_adds_up_over_resumes(smoke_run, digits, tmp_path):
+    import json
+
+    _fit(_run(smoke_run, 3), tmp_path / "a", digits)
+    first = json.loads((list_checkpoints(tmp_path / "a")[-1] / "state.json").read_text())["train_seconds"]
+    assert 0 < first < 600
+    # As if the first invocation had taken 1000 s: the resumed run's checkpoints carry that on.
+    _set_train_seconds(list_checkpoints(tmp_path / "a")[-1], 1000.0)
+    _fit(_run(smoke_run, 6), tmp_path / "a", digits)
+    record = wall_time_record(tmp_path / "a", 2.04)
+    assert record["wall_seconds_this_invocation"] == 2.0
+    assert 1000.0 < record["wall_seconds"] < 1600.0
+    # A run resumed from a checkpoint that predates the record cannot know its total: None, not a partial sum.
+    _fit(_run(smoke_run, 3), tmp_path / "b", digits)
+    _set_train_seconds(list_checkpoints(tmp_path / "b")[-1], None)
+    _fit(_run(smoke_run, 6), tmp_path / "b", digits)
+    assert wall_time_record(tmp_path / "b", 1.0)["wall_seconds"] is None
+    assert wall_time_record(tmp_path / "none", 1.0) == {"wall_seconds_this_invocation": 1.0, "wall_seconds": None}
 
 
 def test_resume_refuses_another_config(smoke_run, digits, tmp_path):
