@@ -18,6 +18,7 @@ from pathlib import Path
 from tunebench.config import ConfigError
 from tunebench.io import atomic_dir, file_sha256, read_json, write_json
 from tunebench.model_card import DIT_PITFALLS, SIDECAR, training_section
+from tunebench.run_summary import training_wall_seconds
 
 ASSETS_ROOT = Path(__file__).resolve().parent.parent / "assets"
 MANIFEST_FILE = "manifest.json"
@@ -127,8 +128,7 @@ def verify_if_pinned(folder: str | Path) -> dict | None:
 def provenance_from(summary: dict, sidecar_seed: int | None = None) -> dict:
     """The manifest's build record from a build summary; refuses builds from uncommitted code."""
     record = dict(summary)
-    if record.get("wall_seconds") is None:  # summaries from before the total over resumes was recorded
-        record["wall_seconds"] = record.get("wall_seconds_this_invocation", record.get("train_seconds"))
+    record["wall_seconds"] = training_wall_seconds(record)
     if record.get("seed") is None:
         record["seed"] = sidecar_seed
     missing = [key for key in PROVENANCE_KEYS if record.get(key) is None]

@@ -14,6 +14,7 @@ from deft.protein.geometry import pairwise_tm_diversity, radius_of_gyration, sca
 from deft.protein.motif_problems import Problem
 from tunebench.config import config_hash
 from tunebench.io import write_csv
+from tunebench.run_summary import training_wall_seconds
 
 EXPERIMENT = "protein_motif"
 TM_SAMPLES = 20  # TM-align on all pairs of 100 samples would cost more than sampling them
@@ -67,9 +68,8 @@ def result_rows(method: str, problems: list[Problem], coords: np.ndarray, metric
     cost = {"seconds_per_sample": stats["seconds_per_sample"], "prior_nfe": stats["prior_nfe_per_sample"],
             "conditional_nfe": stats["conditional_nfe_per_sample"], "prior_vjps": stats["prior_vjps_per_sample"]}
     if train_summary:
-        total = train_summary.get("wall_seconds")  # over every invocation that resumed the run
-        cost["train_seconds"] = total if total is not None else train_summary.get("wall_seconds_this_invocation",
-                                                                                  float("nan"))
+        seconds = training_wall_seconds(train_summary)
+        cost["train_seconds"] = seconds if seconds is not None else float("nan")
         cost["parameters"] = train_summary.get("parameters", float("nan"))
         if "head_fraction" in train_summary:
             cost["head_fraction"] = train_summary["head_fraction"]
