@@ -45,7 +45,7 @@ class ProteinDiffusion:
     max_beta: float = 0.999
 
 
-PRIOR_ARCHITECTURES = ("egnn", "frames")
+PRIOR_ARCHITECTURES = {"egnn": "dense EGNN", "frames": "frame transformer"}  # prior.arch: what it names
 
 
 @dataclass

@@ -17,15 +17,23 @@ import argparse
 import logging
 import time
 
-from deft.protein.config import AmortisedRun, HeadRun, PriorRun
+from deft.protein.config import PRIOR_ARCHITECTURES, AmortisedRun, HeadRun, PriorRun
 from tunebench.cli import add_config_args, add_training_args, config_from_args, print_config, run_cli, setup_logging
 from tunebench.config import ConfigError
 
 log = logging.getLogger("deft.protein.train")
 STAGES = {"prior": PriorRun, "head": HeadRun, "amortised": AmortisedRun}
-STAGE_METHODS = {"prior": "unconditional Cα-backbone prior (dense EGNN, ε-prediction, cosine DDPM)",
-                 "head": "DEFT h-transform head for motif scaffolding on the frozen prior",
-                 "amortised": "amortised motif-scaffolding model (EGNN with motif inputs) trained from random weights"}
+
+
+def stage_method(stage: str, run) -> str:
+    """What a stage trains, for the model card (the prior and the amortised model name `prior.arch`)."""
+    arch = PRIOR_ARCHITECTURES[run.prior.arch]
+    if stage == "prior":
+        triangle = f", triangular pair updates of {run.prior.triangle} channels" if run.prior.triangle else ""
+        return f"unconditional Cα-backbone prior ({arch}{triangle}, ε-prediction, cosine DDPM)"
+    if stage == "head":
+        return "DEFT h-transform head for motif scaffolding on the frozen prior"
+    return f"amortised motif-scaffolding model ({arch} with motif inputs) trained from random weights"
 
 
 def build_model(stage: str, run, args):
@@ -97,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     seconds = time.perf_counter() - started
     provenance = {"stage": args.stage, "steps": run.train.steps, "data": args.data, "prior": args.prior,
                   "git_commit": git_commit(), **sizes}
-    facts = CardFacts(method=STAGE_METHODS[args.stage], base_model=args.prior if args.stage == "head" else None,
+    facts = CardFacts(method=stage_method(args.stage, run), base_model=args.prior if args.stage == "head" else None,
                       data=f"crops of {len(chains)} training chains of {args.data}",
                       loader="deft.protein.models.load_prior(folder)" if args.stage == "prior"
                       else f"deft.protein.models.load_conditional(folder, {args.stage!r})")

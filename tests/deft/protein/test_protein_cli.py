@@ -9,6 +9,7 @@ import pytest
 from benchmarks.intervals import wilson_interval
 from benchmarks.results import read_results
 from deft.protein import chain_set, denoising, evaluate, figure, problems, report, sample, train
+from deft.protein.config import PRIOR_ARCHITECTURES
 from deft.protein.geometry import motif_rmsd
 from deft.protein.motif_problems import load_problems
 from deft.protein.motif_sampling import sample_problems
@@ -67,6 +68,9 @@ def test_training_exports_models_and_exact_head_size(pipeline):
     assert f"| base model | `{pipeline / 'prior/model'}` |" in card and "| steps | 6 |" in card
     assert f"| data | crops of {len(chain_set.load_prepared(pipeline / 'data')['train'])} training chains" in card
     assert "EMA of" in card and "- head_fraction: " in card
+    arch = PRIOR_ARCHITECTURES[sidecar["run_config"]["prior"]["arch"]]  # the cards name the architecture trained
+    assert f"| method | unconditional Cα-backbone prior ({arch}" in (pipeline / "prior/model/README.md").read_text()
+    assert f"({arch} with motif inputs)" in (pipeline / "amortised/model/README.md").read_text()
 
 
 def test_resuming_a_finished_run_changes_nothing(pipeline):
