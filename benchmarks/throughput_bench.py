@@ -143,7 +143,7 @@ def train_work(run: RunConfig, model, setting: Setting, device: str):
     """(one training step + EMA update as a callable, FLOPs per image): the pipeline's step on a fixed batch."""
     accelerator = fresh_accelerator(setting.precision, device)
     model.train()
-    prepare_model(model, setting.gradient_checkpointing, setting.compile)
+    prepare_model(model, setting.gradient_checkpointing, setting.compile, "--compile")
     ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = make_optimizer(model, run.train)
     loss_fn = make_loss(run, null_class(model))
@@ -196,7 +196,7 @@ def sample_config(run: RunConfig, workload: str, setting: Setting, steps: int | 
 def sample_work(run: RunConfig, model, vae, workload: str, setting: Setting, device: str):
     """(a callable sampling one batch with the workload's sampler, its warm-up callable, FLOPs per image)."""
     model.eval()
-    prepare_model(model, compile_model=setting.compile)
+    prepare_model(model, compile_model=setting.compile, compile_key="--compile")
     seeds = list(range(setting.batch_size))
     labels = [seed % run.model.num_classes for seed in seeds]
 

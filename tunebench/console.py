@@ -25,7 +25,7 @@ CLI_MODULES = (
     "deft.protein.prepare", "deft.protein.problems", "deft.protein.train", "deft.protein.denoising",
     "deft.protein.sample", "deft.protein.evaluate", "deft.protein.figure", "deft.protein.report",
     "deft.protein.prior_quality", "deft.protein.split_bench", "deft.protein.lever_table",
-    "deft.protein.clash_trajectory",
+    "deft.protein.clash_trajectory", "deft.protein.sample_agreement",
 )
 
 

@@ -82,7 +82,8 @@ def write_samples(run: RunConfig, sidecar: dict, model_path: str, out: Path, see
     # depend only on their seed, so the set is the same for any number of processes.
     state = PartialState(cpu=device == "cpu")
     device = state.device if state.num_processes > 1 else torch.device(device)
-    model = prepare_model(load_dit(model_path).to(device), compile_model=run.sample.compile)
+    model = prepare_model(load_dit(model_path).to(device), compile_model=run.sample.compile,
+                          compile_key="sample.compile")
     vae_path = vae_path or trained.get("model", {}).get("vae") or run.model.vae
     vae = load_vae(vae_path).to(device) if vae_path else None
     null = null_class(model)

@@ -52,12 +52,27 @@ def precision_scope(precision: str, device: str | torch.device):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
+def require_compiler(key: str) -> None:
+    """Raise a ConfigError naming `key` (the config key or flag that asked for compilation) when inductor finds no
+    C++ compiler: `torch.compile` builds its kernels with one (CPU code, and the launchers of GPU kernels), and would
+    otherwise fail only at the first call."""
+    from torch._inductor.cpp_builder import get_cpp_compiler
+    from torch._inductor.exc import InvalidCxxCompiler
+
+    try:
+        get_cpp_compiler()
+    except InvalidCxxCompiler as err:
+        raise ConfigError(f"'{key}' is on, but torch.compile needs a C++ compiler ({err}); install g++ or switch "
+                          f"'{key}' off") from None
+
+
 def prepare_model(model: torch.nn.Module, gradient_checkpointing: bool = False,
-                  compile_model: bool = False) -> torch.nn.Module:
+                  compile_model: bool = False, compile_key: str = "train.compile") -> torch.nn.Module:
     """Switch on per-block gradient checkpointing (diffusers models) and in-place `torch.compile`, and return `model`.
 
     `Module.compile` compiles the forward in place, so the state dict keeps its names (no `_orig_mod.` prefix) and
-    checkpoints stay interchangeable with uncompiled runs.
+    checkpoints stay interchangeable with uncompiled runs. `compile_key` is the config key that asked for it, for
+    the error when there is no compiler.
     """
     if gradient_checkpointing:
         if not getattr(model, "_supports_gradient_checkpointing", False):
@@ -65,6 +80,7 @@ def prepare_model(model: torch.nn.Module, gradient_checkpointing: bool = False,
                               "false")
         model.enable_gradient_checkpointing()
     if compile_model:
+        require_compiler(compile_key)
         model.compile()
     return model
 

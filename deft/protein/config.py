@@ -116,6 +116,9 @@ class ProteinSample:
     noise_scale: float = 0.6  # multiplies the fresh noise of each step (Genie's default); the same for all methods
     batch_size: int = 100
     compute_chunk: int = 50  # networks run on this many rows (padded), so samples do not depend on the batch size
+    # torch.compile the networks sampling evaluates (the frozen prior, the DEFT head or the amortised model) and the
+    # prior in the denoising table: a speed switch (tunebench.speed.prepare_model), kernel rounding only.
+    compile: bool = False
 
 
 @dataclass

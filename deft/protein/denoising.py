@@ -44,6 +44,7 @@ def denoising_rows(prior, run: ProteinConfig, windows: np.ndarray, repeats: int 
     from deft.protein.diffusion import CentredNoise, protein_schedule
     from deft.protein.quality import quality_summary
     from deft.protein.samplers import sample_motif
+    from tunebench.sampling import chunked
 
     with torch.no_grad():
         schedule = protein_schedule(run.diffusion)
@@ -58,7 +59,7 @@ def denoising_rows(prior, run: ProteinConfig, windows: np.ndarray, repeats: int 
             steps = torch.full((count,), t)
             epsilon = noise.randn((length, 3))
             xt = schedule.q_sample(x0, steps, epsilon)
-            eps = prior(xt, steps)
+            eps = chunked(prior, run.sample.compute_chunk, xt, steps)  # the sampler's row chunks: one shape
             x0hat = schedule.predict_x0(xt, steps, eps)
             abar = float(schedule.abar(t))
             one_step = quality_summary(x0hat.double().numpy() * to_a, run.success)
@@ -113,10 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     from deft.protein.models import load_prior
     from deft.protein.motif_problems import load_problems
     from tunebench.io import atomic_path, read_json, write_csv
+    from tunebench.speed import prepare_model
 
     run = from_dict(read_json(args.problems / "config.json"), ProteinConfig)
     windows = np.stack([p.window for p in load_problems(args.problems)])
-    rows = denoising_rows(load_prior(args.prior), run, windows)
+    prior = prepare_model(load_prior(args.prior), compile_model=run.sample.compile, compile_key="sample.compile")
+    rows = denoising_rows(prior, run, windows)
     print(write_csv(args.out, COLUMNS, [{k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()}
                                         for row in rows]), end="")
     if args.table:

@@ -49,6 +49,18 @@ def sample_problems(method: str, prior, run: ProteinConfig, problems: list[Probl
     return coords, np.asarray(seeds, dtype=np.int64), cost
 
 
+def warm_up(method: str, prior, run: ProteinConfig, problem: Problem, model=None) -> None:
+    """One sampler step of `method` on one row of `problem`: a compiled network (`sample.compile`) compiles here, the
+    forward and for DPS the gradient, before any clock starts, so every method's seconds per sample are its sampling
+    alone. Rows are padded to `sample.compute_chunk`, so this one row has the shape of every later call."""
+    schedule = protein_schedule(run.diffusion)
+    mask, motif = motif_tensors(problem, 1, run.data.coord_scale)
+    noise = CentredNoise([0])
+    lowest = min(step.t for step in schedule.steps(run.sample.steps, run.sample.spacing))
+    sample_motif(method, prior, schedule, run, mask, motif, noise, model=model, dps_scale=1.0,
+                 start=(lowest, noise.randn((problem.length, 3))))
+
+
 def success_summary(coords: np.ndarray, problems: list[Problem], run: ProteinConfig) -> tuple[int, float]:
     """(number of successes, mean motif RMSD) over all problems' samples."""
     metrics = [m for per_problem in per_sample_metrics(coords, problems, run) for m in per_problem]

@@ -44,6 +44,7 @@ def build_model(stage: str, run, args):
     from deft.protein.models import build_prior, head_name, length_unit, load_prior
     from tunebench.io import input_fingerprint
     from tunebench.models import count_parameters
+    from tunebench.speed import prepare_model
 
     torch.manual_seed(run.train.seed)
     if stage != "head":
@@ -53,7 +54,8 @@ def build_model(stage: str, run, args):
         raise ConfigError("the head trains on a frozen prior: pass --prior FOLDER (python -m deft.protein.train prior)")
     fractions = run.head.fraction_list()
     fraction = args.fraction if args.fraction is not None else fractions[0]
-    prior = load_prior(args.prior)
+    # train.compile compiles every network the training step runs: the head (tunebench.training) and the prior
+    prior = prepare_model(load_prior(args.prior), compile_model=run.train.compile)
     prior_parameters = count_parameters(prior)
     head = build_head_for_fraction(fraction, prior_parameters, run.head.layers, run.prior.relpos_max,
                                    length_unit(run), run.head.init_scaling_bias)

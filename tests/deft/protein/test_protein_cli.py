@@ -8,11 +8,12 @@ import pytest
 
 from benchmarks.intervals import wilson_interval
 from benchmarks.results import read_results
-from deft.protein import chain_set, denoising, evaluate, figure, problems, report, sample, train
+from deft.protein import chain_set, denoising, evaluate, figure, problems, report, sample, sample_agreement, train
 from deft.protein.config import PRIOR_ARCHITECTURES
 from deft.protein.geometry import motif_rmsd
 from deft.protein.motif_problems import load_problems
 from deft.protein.motif_sampling import sample_problems
+from tunebench.config import ConfigError
 
 
 def _atoms(path):
@@ -156,6 +157,36 @@ def test_user_errors_name_the_fix(pipeline, tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_cli(problems.main, ["--scale", "smoke", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path)])
     assert "deft.protein.prepare" in capsys.readouterr().err
+
+
+def test_sample_compile_compiles_every_network_the_sampler_runs(pipeline, tmp_path, monkeypatch):
+    import torch
+
+    compiled = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *args, **kwargs: compiled.append(type(self).__name__))
+    common = ["--scale", "smoke", "--problems", str(pipeline / "problems"), "--prior", str(pipeline / "prior/model"),
+              "--model", str(pipeline / "head/model"), "--no-progress"]
+    sample.main(["deft", *common, "--out", str(tmp_path / "off")])
+    assert compiled == []  # off by default (the papers' settings; mini switches it on)
+    sample.main(["deft", *common, "--out", str(tmp_path / "on"), "--set", "sample.compile=true"])
+    prior_class = json.loads((pipeline / "prior/model/config.json").read_text())["_class_name"]
+    assert compiled == [prior_class, "ProteinHead"]
+    assert json.loads((tmp_path / "on/config.json").read_text())["sample"]["compile"] is True
+    assert "warm_up_seconds" in json.loads((tmp_path / "on/stats.json").read_text())  # compiled before the clock
+    assert "warm_up_seconds" not in json.loads((tmp_path / "off/stats.json").read_text())
+    # The warm-up step draws from its own stream: with the stand-in compile, the samples are the same.
+    sample_agreement.main(["--arm", f"eager={tmp_path / 'off'}", "--arm", f"compiled={tmp_path / 'on'}",
+                           "--out", str(tmp_path / "agreement.csv"), "--table", str(tmp_path / "agreement.md")])
+    import pandas as pd
+    table = pd.read_csv(tmp_path / "agreement.csv")
+    assert list(table["arm"]) == ["eager", "compiled"] and (table["samples"] == 3 * len(load_problems(
+        pipeline / "problems"))).all()
+    assert (table["max_abs_dev_A"] == 0).all() and table["clash_free"].nunique() == 1
+    assert "from arm `eager`" in (tmp_path / "agreement.md").read_text()
+    sample.main(["deft", *common, "--out", str(tmp_path / "fewer"), "--set", "problems.samples=2"])
+    with pytest.raises(ConfigError, match="seeds differ from the first arm's"):
+        sample_agreement.main(["--arm", f"eager={tmp_path / 'off'}", "--arm", f"fewer={tmp_path / 'fewer'}",
+                               "--out", str(tmp_path / "x.csv")])
 
 
 def test_denoising_check_writes_one_row_per_noise_level(pipeline, tmp_path):
