@@ -15,12 +15,14 @@ from pathlib import Path
 from tunebench.cli import run_cli
 from tunebench.config import ConfigError
 
-COLUMNS = ("arm", "samples", "warm_up_seconds", "seconds_per_sample", "max_abs_dev_A", "rms_dev_median_A",
-           "rms_dev_max_A", "valid_bonds", "clash_free", "clash_free_low", "clash_free_high", "rg_mean", "helix")
+COLUMNS = ("arm", "method", "samples", "warm_up_seconds", "seconds_per_sample", "max_abs_dev_A", "rms_dev_median_A",
+           "rms_dev_max_A", "valid_bonds", "clash_free", "clash_free_low", "clash_free_high", "rg_mean", "helix",
+           "git_commit")
 
 
 def agreement_rows(arms: dict[str, Path]) -> list[dict]:
-    """One row per arm: its time per sample, its quality figures and its deviation from the first arm."""
+    """One row per arm: its time per sample, its quality figures, its deviation from the first arm and the commit
+    its samples were made at."""
     import numpy as np
 
     from deft.protein.config import ProteinConfig
@@ -43,12 +45,13 @@ def agreement_rows(arms: dict[str, Path]) -> list[dict]:
         traces = coords.reshape(-1, *coords.shape[-2:])
         quality = quality_summary(traces, criteria)
         deviation = np.sqrt(((coords - reference_coords) ** 2).sum(-1).mean(-1))  # per sample, Å
-        rows.append({"arm": label, "samples": len(traces),
+        rows.append({"arm": label, "method": stats["method"], "samples": len(traces),
                      "warm_up_seconds": float(stats.get("warm_up_seconds", 0.0)),
                      "seconds_per_sample": stats["seconds_per_sample"],
                      "max_abs_dev_A": float(np.abs(coords - reference_coords).max()),
                      "rms_dev_median_A": float(np.median(deviation)), "rms_dev_max_A": float(deviation.max()),
-                     **{key: quality[key] for key in COLUMNS if key in quality}})
+                     **{key: quality[key] for key in COLUMNS if key in quality},
+                     "git_commit": stats.get("git_commit", "")})
     return rows
 
 

@@ -182,6 +182,7 @@ def test_sample_compile_compiles_every_network_the_sampler_runs(pipeline, tmp_pa
     assert list(table["arm"]) == ["eager", "compiled"] and (table["samples"] == 3 * len(load_problems(
         pipeline / "problems"))).all()
     assert (table["max_abs_dev_A"] == 0).all() and table["clash_free"].nunique() == 1
+    assert set(table["method"]) == {"deft"} and table["git_commit"].notna().all()
     assert "from arm `eager`" in (tmp_path / "agreement.md").read_text()
     sample.main(["deft", *common, "--out", str(tmp_path / "fewer"), "--set", "problems.samples=2"])
     with pytest.raises(ConfigError, match="seeds differ from the first arm's"):
