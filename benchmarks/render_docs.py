@@ -85,9 +85,15 @@ def render_bench(results: Path, name: str) -> str:
 
 def target_names(targets: str, scale: str) -> str:
     """A run's targets (space-separated rule names, or files relative to the repository) for a table cell,
-    comma-separated: files in code, those under results/SCALE/ named relative to it."""
-    prefix = f"results/{scale}/"
-    return ", ".join(f"`{target.removeprefix(prefix)}`" if "/" in target else target for target in targets.split())
+    comma-separated: files in code, those under results/SCALE/ named relative to it, and those under runs/SCALE/
+    (intermediates asked for by name) counted, not listed."""
+    prefix, runs = f"results/{scale}/", f"runs/{scale}/"
+    names = [f"`{target.removeprefix(prefix)}`" if "/" in target else target for target in targets.split()
+             if not target.startswith(runs)]
+    intermediates = sum(target.startswith(runs) for target in targets.split())
+    if intermediates:
+        names.append(f"{intermediates} intermediate{'s' if intermediates > 1 else ''} under `{runs}`")
+    return ", ".join(names)
 
 
 def render_runs(results: Path) -> str:

@@ -7,7 +7,7 @@
 # Everything lives under TUNEBENCH_SLURM_DIR (default /tmp/tunebench-slurm): config, munge key and socket, state,
 # logs and pid files. Clients find the cluster through its config: export SLURM_CONF="$TUNEBENCH_SLURM_DIR/slurm.conf".
 # One thing lives outside it: the link /etc/slurm/slurm.conf to that config (made only where no such file exists or
-# a killed run left it dangling; removed by stop), because Snakemake's jobstep executor clears every SLURM_* variable,
+# a killed run of this script left it; removed by stop), because Snakemake's jobstep executor clears every SLURM_* variable,
 # SLURM_CONF included, before it calls srun inside a job, and srun then reads the default path.
 # One node (this host, all its cores, its memory less 1 GiB) in two partitions, `cpu` (the default) and `gpu`, with two
 # fake GPUs (GRES backed by /dev/null and /dev/zero: a job gets the allocation, not a device). No accounting database,
@@ -121,6 +121,19 @@ link_default_conf() {  # the job steps' config (see the header); never replaces 
   if [ -L "$DEFAULT_CONF" ] && [ ! -e "$DEFAULT_CONF" ]; then
     echo "slurm-local: removing the dangling link $DEFAULT_CONF -> $(readlink "$DEFAULT_CONF")" >&2
     rm "$DEFAULT_CONF"
+  fi
+  # A link to another folder's config written by this script, whose controller is not running: a run killed before
+  # its `stop` whose folder outlived it (an interrupted test's temporary folder) left it, and it configures no live
+  # cluster either.
+  if [ -L "$DEFAULT_CONF" ]; then
+    local target other_pid
+    target=$(readlink "$DEFAULT_CONF")
+    other_pid="$(dirname "$target")/run/slurmctld.pid"
+    if head -n 1 "$target" | grep -q "^# Written by scripts/slurm-local.sh" \
+        && ! { [ -s "$other_pid" ] && kill -0 "$(cat "$other_pid")" 2>/dev/null; }; then
+      echo "slurm-local: removing $DEFAULT_CONF -> $target, left by a stopped cluster of this script" >&2
+      rm "$DEFAULT_CONF"
+    fi
   fi
   [ ! -e "$DEFAULT_CONF" ] && [ ! -L "$DEFAULT_CONF" ] \
     || die "$DEFAULT_CONF exists (another cluster's config?); job steps would read it instead of $DIR/slurm.conf"

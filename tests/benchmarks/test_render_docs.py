@@ -98,3 +98,10 @@ def test_bad_blocks_name_the_problem(tmp_path, results, block, message):
     page.write_text(block + "\n")
     with pytest.raises(RenderError, match=message):
         render_docs.main([str(page), "--results-root", str(results)])
+
+
+def test_run_targets_name_result_files_and_count_intermediates():
+    targets = "headline results/mini/protein_motif.csv runs/mini/protein/data runs/mini/protein/dps/samples.npz"
+    assert render_docs.target_names(targets, "mini") == ("headline, `protein_motif.csv`, "
+                                                         "2 intermediates under `runs/mini/`")
+    assert render_docs.target_names("runs/mini/protein/data", "mini") == "1 intermediate under `runs/mini/`"
