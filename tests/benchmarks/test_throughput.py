@@ -119,18 +119,18 @@ def test_compile_keeps_the_state_dict_names(tiny_model):
     assert tiny_model.gradient_checkpointing
 
 
-def test_compile_without_a_compiler_names_the_key(tiny_model, monkeypatch):
+def test_compile_without_a_compiler_names_the_key(tiny_model):
     import torch._inductor.config as inductor_config
     from torch._inductor.cpp_builder import cpp_compiler_search
 
-    monkeypatch.setattr(inductor_config.cpp, "cxx", ("no-such-g++",))
-    cpp_compiler_search.cache_clear()
+    cpp_compiler_search.cache_clear()  # the search is cached per list of names
     try:
-        with pytest.raises(ConfigError, match=r"'sample.compile' is on, but torch.compile needs a C\+\+ compiler"):
+        with inductor_config.patch({"cpp.cxx": ("no-such-g++",)}), pytest.raises(
+                ConfigError, match=r"'sample.compile' is on, but torch.compile needs a C\+\+ compiler"):
             prepare_model(tiny_model, compile_model=True, compile_key="sample.compile")
     finally:
         cpp_compiler_search.cache_clear()
-    assert not hasattr(tiny_model, "_compiled_call_impl") or tiny_model._compiled_call_impl is None
+    assert inductor_config.cpp.cxx != ("no-such-g++",)  # the patch is undone
 
 
 def test_shard_batch_splits_each_part_evenly():
