@@ -7,8 +7,8 @@
 # Everything lives under TUNEBENCH_SLURM_DIR (default /tmp/tunebench-slurm): config, munge key and socket, state,
 # logs and pid files. Clients find the cluster through its config: export SLURM_CONF="$TUNEBENCH_SLURM_DIR/slurm.conf".
 # One thing lives outside it: the link /etc/slurm/slurm.conf to that config (made only where no such file exists or
-# a killed run of this script left it; removed by stop), because Snakemake's jobstep executor clears every SLURM_* variable,
-# SLURM_CONF included, before it calls srun inside a job, and srun then reads the default path.
+# a killed run of this script left it; removed by stop), because Snakemake's jobstep executor clears every SLURM_*
+# variable, SLURM_CONF included, before it calls srun inside a job, and srun then reads the default path.
 # One node (this host, all its cores, its memory less 1 GiB) in two partitions, `cpu` (the default) and `gpu`, with two
 # fake GPUs (GRES backed by /dev/null and /dev/zero: a job gets the allocation, not a device). No accounting database,
 # so `sacct` fails: Snakemake's SLURM executor needs `--slurm-status-command squeue` here. A job-submit filter (lua)
@@ -91,8 +91,8 @@ EOF
   cp "$(dirname "$0")/slurm-local/job_submit.lua" "$DIR/job_submit.lua"
 }
 
-pid_alive() {  # pid_alive NAME: the daemon whose pid file this script wrote is running
-  local pidfile="$DIR/run/$1.pid"
+pid_alive() {  # pid_alive NAME [FOLDER]: the daemon whose pid file this script wrote (in FOLDER, default DIR) runs
+  local pidfile="${2:-$DIR}/run/$1.pid"
   [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
 }
 
@@ -126,11 +126,10 @@ link_default_conf() {  # the job steps' config (see the header); never replaces 
   # its `stop` whose folder outlived it (an interrupted test's temporary folder) left it, and it configures no live
   # cluster either.
   if [ -L "$DEFAULT_CONF" ]; then
-    local target other_pid
+    local target
     target=$(readlink "$DEFAULT_CONF")
-    other_pid="$(dirname "$target")/run/slurmctld.pid"
     if head -n 1 "$target" | grep -q "^# Written by scripts/slurm-local.sh" \
-        && ! { [ -s "$other_pid" ] && kill -0 "$(cat "$other_pid")" 2>/dev/null; }; then
+        && ! pid_alive slurmctld "$(dirname "$target")"; then
       echo "slurm-local: removing $DEFAULT_CONF -> $target, left by a stopped cluster of this script" >&2
       rm "$DEFAULT_CONF"
     fi

@@ -95,6 +95,12 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def significant(rows: list[dict], digits: int = 4) -> list[dict]:
+    """The rows with every float written as text to `digits` significant digits (the other values as they are), for
+    CSV tables of measurements."""
+    return [{k: (f"{v:.{digits}g}" if isinstance(v, float) else v) for k, v in row.items()} for row in rows]
+
+
 def write_csv(path: str | Path, columns, rows) -> str:
     """Write dict rows as CSV with a header (newline line ends), atomically; return the text written."""
     text = io.StringIO()

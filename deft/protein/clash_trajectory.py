@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     # Here, not at the top: --help and --dry-run need no torch.
     from deft.protein.models import load_prior
     from deft.protein.quality_curve import check_units
-    from tunebench.io import atomic_path, git_commit, write_csv
+    from tunebench.io import atomic_path, git_commit, significant, write_csv
     from tunebench.models import tensors_sha256
 
     prior = load_prior(args.model)
@@ -160,8 +160,7 @@ def main(argv: list[str] | None = None) -> None:
                 "clash_distance": run.success.clash_distance, "weights_sha256": tensors_sha256(prior),
                 "git_commit": git_commit()}
     rows = [{**row, **protocol} for row in trajectory_rows(final, x0hats, run.success.clash_distance)]
-    write_csv(args.out_csv, COLUMNS, [{k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()}
-                                      for row in rows])
+    write_csv(args.out_csv, COLUMNS, significant(rows))
     with atomic_path(args.out_md) as tmp:
         tmp.write_text(markdown(rows, args.table_every))
     last = rows[-1]

@@ -113,15 +113,14 @@ def main(argv: list[str] | None = None) -> None:
 
     from deft.protein.models import load_prior
     from deft.protein.motif_problems import load_problems
-    from tunebench.io import atomic_path, read_json, write_csv
+    from tunebench.io import atomic_path, read_json, significant, write_csv
     from tunebench.speed import prepare_model
 
     run = from_dict(read_json(args.problems / "config.json"), ProteinConfig)
     windows = np.stack([p.window for p in load_problems(args.problems)])
     prior = prepare_model(load_prior(args.prior), compile_model=run.sample.compile, compile_key="sample.compile")
     rows = denoising_rows(prior, run, windows)
-    print(write_csv(args.out, COLUMNS, [{k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()}
-                                        for row in rows]), end="")
+    print(write_csv(args.out, COLUMNS, significant(rows)), end="")
     if args.table:
         with atomic_path(args.table) as tmp:
             tmp.write_text(markdown(rows, run, len(windows)))

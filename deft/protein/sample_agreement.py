@@ -90,11 +90,10 @@ def main(argv: list[str] | None = None) -> None:
         if not (folder / "samples.npz").is_file():
             raise ConfigError(f"{folder}: no samples.npz; make it with python -m deft.protein.sample ... --out "
                               f"{folder}")
-    from tunebench.io import atomic_path, write_csv
+    from tunebench.io import atomic_path, significant, write_csv
 
     rows = agreement_rows(arms)
-    print(write_csv(args.out, COLUMNS, [{k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()}
-                                        for row in rows]), end="")
+    print(write_csv(args.out, COLUMNS, significant(rows)), end="")
     if args.table:
         with atomic_path(args.table) as tmp:
             tmp.write_text(markdown(rows))
