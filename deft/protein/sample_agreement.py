@@ -17,12 +17,13 @@ from tunebench.config import ConfigError
 
 COLUMNS = ("arm", "method", "samples", "warm_up_seconds", "seconds_per_sample", "max_abs_dev_A", "rms_dev_median_A",
            "rms_dev_max_A", "valid_bonds", "clash_free", "clash_free_low", "clash_free_high", "rg_mean", "helix",
-           "git_commit")
+           "scale", "problems", "samples_per_problem", "sampler", "sample_steps", "eta", "noise_scale", "dps_scale",
+           "compile", "git_commit")
 
 
 def agreement_rows(arms: dict[str, Path]) -> list[dict]:
-    """One row per arm: its time per sample, its quality figures, its deviation from the first arm and the commit
-    its samples were made at."""
+    """One row per arm: its time per sample, its quality figures, its deviation from the first arm, its sampling
+    protocol and the commit its samples were made at."""
     import numpy as np
 
     from deft.protein.config import ProteinConfig
@@ -41,9 +42,9 @@ def agreement_rows(arms: dict[str, Path]) -> list[dict]:
             raise ConfigError(f"{arms[label]}: its seeds differ from the first arm's; sample both with the same "
                               "problems and problems.samples")
         stats = read_json(arms[label] / "stats.json")
-        criteria = from_dict(read_json(arms[label] / "config.json"), ProteinConfig).success
+        run = from_dict(read_json(arms[label] / "config.json"), ProteinConfig)
         traces = coords.reshape(-1, *coords.shape[-2:])
-        quality = quality_summary(traces, criteria)
+        quality = quality_summary(traces, run.success)
         deviation = np.sqrt(((coords - reference_coords) ** 2).sum(-1).mean(-1))  # per sample, Å
         rows.append({"arm": label, "method": stats["method"], "samples": len(traces),
                      "warm_up_seconds": float(stats.get("warm_up_seconds", 0.0)),
@@ -51,6 +52,10 @@ def agreement_rows(arms: dict[str, Path]) -> list[dict]:
                      "max_abs_dev_A": float(np.abs(coords - reference_coords).max()),
                      "rms_dev_median_A": float(np.median(deviation)), "rms_dev_max_A": float(deviation.max()),
                      **{key: quality[key] for key in COLUMNS if key in quality},
+                     "scale": run.scale, "problems": stats["problems"],
+                     "samples_per_problem": stats["samples_per_problem"], "sampler": f"ddim-{run.sample.spacing}",
+                     "sample_steps": run.sample.steps, "eta": run.sample.eta, "noise_scale": run.sample.noise_scale,
+                     "dps_scale": stats.get("dps_scale", ""), "compile": run.sample.compile,
                      "git_commit": stats.get("git_commit", "")})
     return rows
 
@@ -63,7 +68,8 @@ def markdown(rows: list[dict]) -> str:
                                        for c in COLUMNS) + " |")
     return "\n".join(lines) + (f"\n\n*Deviations: per-sample coordinate RMS (Å, no superposition) from arm "
                                f"`{rows[0]['arm']}`; warm-up: the compilation, before the clock of the seconds per "
-                               "sample starts; clash-free interval: Wilson score.*\n")
+                               "sample starts; clash-free interval: Wilson score over the samples; seeds p·10⁶ + k, "
+                               "k < samples_per_problem, for problem p.*\n")
 
 
 def parse_arm(text: str) -> tuple[str, Path]:

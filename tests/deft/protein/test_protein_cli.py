@@ -184,6 +184,8 @@ def test_sample_compile_compiles_every_network_the_sampler_runs(pipeline, tmp_pa
         pipeline / "problems"))).all()
     assert (table["max_abs_dev_A"] == 0).all() and table["clash_free"].nunique() == 1
     assert set(table["method"]) == {"deft"} and table["git_commit"].notna().all()
+    assert list(table["compile"]) == [False, True] and set(table["scale"]) == {"smoke"}
+    assert (table["samples_per_problem"] == 3).all() and table["sampler"].str.startswith("ddim-").all()
     assert "from arm `eager`" in (tmp_path / "agreement.md").read_text()
     sample.main(["deft", *common, "--out", str(tmp_path / "fewer"), "--set", "problems.samples=2"])
     with pytest.raises(ConfigError, match="seeds differ from the first arm's"):
