@@ -10,6 +10,7 @@ hand-written and holds no measured number. Kinds:
 - `table NAME`: `results/SCALE/tables/NAME.md` as the DAG rendered it, its footnotes renamed `[^NAME-N]` so that
   several tables share a page;
 - `runs`: each run of the main job from `results/SCALE/run_times.csv` (targets, wall and CPU time, jobs, commit);
+  `runs last-commit`: only the runs made at the commit of the last one;
 - `rules`: the costliest rules of `results/SCALE/timing.csv` (jobs, summed wall and CPU seconds);
 - `bench NAME`: `results/bench/NAME.md`, a measurement's table as its benchmark CLI wrote it (throughput, threads).
 
@@ -96,9 +97,14 @@ def target_names(targets: str, scale: str) -> str:
     return ", ".join(names)
 
 
-def render_runs(results: Path) -> str:
-    """One line per run of the main job."""
+def render_runs(results: Path, which: str | None) -> str:
+    """One line per run of the main job; with `which` "last-commit", only the runs made at the last run's commit
+    (the current regeneration, without the history before it)."""
     runs = _csv(results / "run_times.csv")
+    if which == "last-commit":
+        runs = runs[runs["git_commit"] == runs["git_commit"].iloc[-1]]
+    elif which is not None:
+        raise RenderError(f"unknown block 'runs {which}'; runs takes no argument or 'last-commit'")
     lines = ["| Targets | Wall (min) | Jobs | Job CPU (min) | Commit | Machine |",
              "| --- | ---: | ---: | ---: | --- | --- |"]
     for run in runs.to_dict("records"):
@@ -129,11 +135,11 @@ def render_rules(results: Path) -> str:
 def render_block(results: Path, kind: str, arg: str | None) -> str:
     """The body of one block."""
     renderers = {"ledger": lambda: render_ledger(results, arg or "all"), "table": lambda: render_table(results, arg),
-                 "runs": lambda: render_runs(results), "rules": lambda: render_rules(results),
+                 "runs": lambda: render_runs(results, arg), "rules": lambda: render_rules(results),
                  "bench": lambda: render_bench(results, arg)}
     if kind not in renderers or (kind in ("table", "bench") and not arg):
-        raise RenderError(f"unknown block '{kind} {arg or ''}'; kinds: ledger TIER, table NAME, bench NAME, runs, "
-                          "rules")
+        raise RenderError(f"unknown block '{kind} {arg or ''}'; kinds: ledger TIER, table NAME, bench NAME, runs "
+                          "[last-commit], rules")
     try:
         return renderers[kind]()
     except NotCommitted as missing:

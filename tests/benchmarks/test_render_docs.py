@@ -105,3 +105,18 @@ def test_run_targets_name_result_files_and_count_intermediates():
     assert render_docs.target_names(targets, "mini") == ("headline, `protein_motif.csv`, "
                                                          "2 intermediates under `runs/mini/`")
     assert render_docs.target_names("runs/mini/protein/data", "mini") == "1 intermediate under `runs/mini/`"
+
+
+def test_runs_last_commit_keeps_only_the_runs_of_the_last_runs_commit(tmp_path, results):
+    later = {"targets": "headline", "started_utc": "", "ended_utc": "", "wall_s": 6000.0, "jobs_run": 148,
+             "job_wall_s": 11000.0, "job_cpu_s": 9600.0, "git_commit": "fedcba9876543210", "machine": "cpu"}
+    pd.DataFrame([later]).to_csv(results / "mini/run_times.csv", index=False, mode="a", header=False)
+    page = tmp_path / "page.md"
+    page.write_text("<!-- render: runs last-commit -->\n<!-- /render -->\n<!-- render: runs -->\n<!-- /render -->\n")
+    render_docs.main([str(page), "--results-root", str(results)])
+    current, history = page.read_text().split("<!-- render: runs -->")
+    assert "| headline | 100.0 | 148 | 160.0 | `fedcba9876` | cpu |" in current and "0123456789" not in current
+    assert history.count("`0123456789`") == 2 and "`fedcba9876`" in history
+    page.write_text("<!-- render: runs newest -->\n<!-- /render -->\n")
+    with pytest.raises(RenderError, match="unknown block 'runs newest'"):
+        render_docs.main([str(page), "--results-root", str(results)])
