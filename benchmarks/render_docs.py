@@ -10,7 +10,8 @@ hand-written and holds no measured number. Kinds:
 - `table NAME`: `results/SCALE/tables/NAME.md` as the DAG rendered it, its footnotes renamed `[^NAME-N]` so that
   several tables share a page;
 - `runs`: each run of the main job from `results/SCALE/run_times.csv` (targets, wall and CPU time, jobs, commit);
-  `runs last-commit`: only the runs made at the commit of the last one;
+  `runs last-commit`: only the runs made at the commit of the last one, with a summed line for targets run in
+  several starts;
 - `rules`: the costliest rules of `results/SCALE/timing.csv` (jobs, summed wall and CPU seconds);
 - `bench NAME`: `results/bench/NAME.md`, a measurement's table as its benchmark CLI wrote it (throughput, threads).
 
@@ -111,7 +112,21 @@ def render_runs(results: Path, which: str | None) -> str:
         targets = target_names(run["targets"], results.name)
         lines.append(f"| {targets} | {run['wall_s'] / 60:.1f} | {run['jobs_run']} | {run['job_cpu_s'] / 60:.1f}"
                      f" | `{str(run['git_commit'])[:10]}` | {run['machine']} |")
+    if which == "last-commit":
+        lines += _summed_starts(runs, results.name)
     return "\n".join(lines) + "\n"
+
+
+def _summed_starts(runs, scale: str) -> list[str]:
+    """A summed line for each set of targets that took several starts at one commit (a run stopped and resumed: its
+    wall time is the sum of its starts' walls, since a resumed run skips every job that had finished)."""
+    lines = []
+    for (targets, commit, machine), starts in runs.groupby(["targets", "git_commit", "machine"], sort=False):
+        if len(starts) > 1:
+            lines.append(f"| {target_names(targets, scale)}, {len(starts)} starts summed | "
+                         f"{starts['wall_s'].sum() / 60:.1f} | {starts['jobs_run'].sum()} | "
+                         f"{starts['job_cpu_s'].sum() / 60:.1f} | `{str(commit)[:10]}` | {machine} |")
+    return lines
 
 
 def render_rules(results: Path) -> str:

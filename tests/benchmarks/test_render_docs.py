@@ -117,6 +117,12 @@ def test_runs_last_commit_keeps_only_the_runs_of_the_last_runs_commit(tmp_path, 
     current, history = page.read_text().split("<!-- render: runs -->")
     assert "| headline | 100.0 | 148 | 160.0 | `fedcba9876` | cpu |" in current and "0123456789" not in current
     assert history.count("`0123456789`") == 2 and "`fedcba9876`" in history
+    resumed = {**later, "wall_s": 1200.0, "jobs_run": 52, "job_cpu_s": 2400.0}
+    pd.DataFrame([resumed]).to_csv(results / "mini/run_times.csv", index=False, mode="a", header=False)
+    render_docs.main([str(page), "--results-root", str(results)])
+    current, history = page.read_text().split("<!-- render: runs -->")
+    assert "| headline, 2 starts summed | 120.0 | 200 | 200.0 | `fedcba9876` | cpu |" in current
+    assert "starts summed" not in history
     page.write_text("<!-- render: runs newest -->\n<!-- /render -->\n")
     with pytest.raises(RenderError, match="unknown block 'runs newest'"):
         render_docs.main([str(page), "--results-root", str(results)])
