@@ -10,8 +10,8 @@ hand-written and holds no measured number. Kinds:
 - `table NAME`: `results/SCALE/tables/NAME.md` as the DAG rendered it, its footnotes renamed `[^NAME-N]` so that
   several tables share a page;
 - `runs`: each run of the main job from `results/SCALE/run_times.csv` (targets, wall and CPU time, jobs, commit);
-  `runs last-commit`: only the runs made at the commit of the last one, with a summed line for targets run in
-  several starts;
+  `runs last-commit`: only the runs made at the commit of the last one, with a summed line for each run made in
+  several starts (consecutive rows of the same targets);
 - `rules`: the costliest rules of `results/SCALE/timing.csv` (jobs, summed wall and CPU seconds);
 - `bench NAME`: `results/bench/NAME.md`, a measurement's table as its benchmark CLI wrote it (throughput, threads).
 
@@ -118,14 +118,19 @@ def render_runs(results: Path, which: str | None) -> str:
 
 
 def _summed_starts(runs, scale: str) -> list[str]:
-    """A summed line for each set of targets that took several starts at one commit (a run stopped and resumed: its
-    wall time is the sum of its starts' walls, since a resumed run skips every job that had finished)."""
+    """A summed line for each stretch of consecutive runs of the same targets at one commit and machine: a run that
+    was stopped and resumed (its wall time is the sum of its starts' walls, since a resumed run skips every job that
+    had finished). The same targets run again later, after other runs, are a new run, not a start."""
+    keys = runs[["targets", "git_commit", "machine"]].astype(str).agg("\x1f".join, axis=1)
+    stretch = (keys != keys.shift()).cumsum()
     lines = []
-    for (targets, commit, machine), starts in runs.groupby(["targets", "git_commit", "machine"], sort=False):
+    for _, starts in runs.groupby(stretch, sort=True):
         if len(starts) > 1:
-            lines.append(f"| {target_names(targets, scale)}, {len(starts)} starts summed | "
+            first = starts.iloc[0]
+            lines.append(f"| {target_names(first['targets'], scale)}, {len(starts)} starts summed | "
                          f"{starts['wall_s'].sum() / 60:.1f} | {starts['jobs_run'].sum()} | "
-                         f"{starts['job_cpu_s'].sum() / 60:.1f} | `{str(commit)[:10]}` | {machine} |")
+                         f"{starts['job_cpu_s'].sum() / 60:.1f} | `{str(first['git_commit'])[:10]}` | "
+                         f"{first['machine']} |")
     return lines
 
 

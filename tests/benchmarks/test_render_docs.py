@@ -123,6 +123,12 @@ def test_runs_last_commit_keeps_only_the_runs_of_the_last_runs_commit(tmp_path, 
     current, history = page.read_text().split("<!-- render: runs -->")
     assert "| headline, 2 starts summed | 120.0 | 200 | 200.0 | `fedcba9876` | cpu |" in current
     assert "starts summed" not in history
+    ledger = {**later, "targets": "results/mini/claims/all.csv", "wall_s": 3.0, "jobs_run": 2, "job_cpu_s": 1.0}
+    pd.DataFrame([ledger, resumed, ledger]).to_csv(results / "mini/run_times.csv", index=False, mode="a",
+                                                   header=False)
+    render_docs.main([str(page), "--results-root", str(results)])
+    current = page.read_text().split("<!-- render: runs -->")[0]
+    assert current.count("starts summed") == 1, "the same targets run again after another run are a new run"
     page.write_text("<!-- render: runs newest -->\n<!-- /render -->\n")
     with pytest.raises(RenderError, match="unknown block 'runs newest'"):
         render_docs.main([str(page), "--results-root", str(results)])
