@@ -108,10 +108,7 @@ def render_runs(results: Path, which: str | None) -> str:
         raise RenderError(f"unknown block 'runs {which}'; runs takes no argument or 'last-commit'")
     lines = ["| Targets | Wall (min) | Jobs | Job CPU (min) | Commit | Machine |",
              "| --- | ---: | ---: | ---: | --- | --- |"]
-    for run in runs.to_dict("records"):
-        targets = target_names(run["targets"], results.name)
-        lines.append(f"| {targets} | {run['wall_s'] / 60:.1f} | {run['jobs_run']} | {run['job_cpu_s'] / 60:.1f}"
-                     f" | `{str(run['git_commit'])[:10]}` | {run['machine']} |")
+    lines += [_run_line(target_names(run["targets"], results.name), run) for run in runs.to_dict("records")]
     if which == "last-commit":
         lines += _summed_starts(runs, results.name)
     return "\n".join(lines) + "\n"
@@ -127,11 +124,15 @@ def _summed_starts(runs, scale: str) -> list[str]:
     for _, starts in runs.groupby(stretch, sort=True):
         if len(starts) > 1:
             first = starts.iloc[0]
-            lines.append(f"| {target_names(first['targets'], scale)}, {len(starts)} starts summed | "
-                         f"{starts['wall_s'].sum() / 60:.1f} | {starts['jobs_run'].sum()} | "
-                         f"{starts['job_cpu_s'].sum() / 60:.1f} | `{str(first['git_commit'])[:10]}` | "
-                         f"{first['machine']} |")
+            summed = {**first, **{column: starts[column].sum() for column in ("wall_s", "jobs_run", "job_cpu_s")}}
+            lines.append(_run_line(f"{target_names(first['targets'], scale)}, {len(starts)} starts summed", summed))
     return lines
+
+
+def _run_line(label: str, run) -> str:
+    """One table line: `label`, then the run's wall and CPU minutes, jobs, short commit and machine."""
+    return (f"| {label} | {run['wall_s'] / 60:.1f} | {run['jobs_run']} | {run['job_cpu_s'] / 60:.1f}"
+            f" | `{str(run['git_commit'])[:10]}` | {run['machine']} |")
 
 
 def render_rules(results: Path) -> str:
