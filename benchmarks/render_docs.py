@@ -118,8 +118,8 @@ def _summed_starts(runs, scale: str) -> list[str]:
     """A summed line for each stretch of consecutive runs of the same targets at one commit and machine: a run that
     was stopped and resumed (its wall time is the sum of its starts' walls, since a resumed run skips every job that
     had finished). The same targets run again later, after other runs, are a new run, not a start."""
-    keys = runs[["targets", "git_commit", "machine"]].astype(str).agg("\x1f".join, axis=1)
-    stretch = (keys != keys.shift()).cumsum()
+    keys = runs[["targets", "git_commit", "machine"]].astype(str)
+    stretch = keys.ne(keys.shift()).any(axis=1).cumsum()
     lines = []
     for _, starts in runs.groupby(stretch, sort=True):
         if len(starts) > 1:
